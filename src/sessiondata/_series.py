@@ -1,0 +1,346 @@
+"""`Series`: the persistent, time-ordered sequence that store snapshots share (the copy-on-write core).
+
+Layout follows `sortedcontainers.SortedList` (a list of sorted sublists, "chunks", with an index of chunk
+minima searched by `bisect`), made **persistent**: a write returns a new `Series` and never changes what an
+existing one shows, so a reader holding an old snapshot needs no lock.
+
+Structure sharing, and why a write stays cheap:
+
+* A write copies only what it touches: the tuple of chunk references (``n / LOAD`` pointers) and, for an
+  insert or replace in the middle, that one chunk (at most ``2 * LOAD`` references).
+* An in-order append (the common case) copies nothing: the newest version appends to its last chunk in
+  place. Older versions remember how much of that chunk they own (``_tail_len``) and never look past it, and
+  items below that length are never written again (a later in-place change of an owned slot would first copy
+  the chunk). Only the newest version may append, and only while the chunk's physical length equals its own
+  tail length, so two versions can never both extend one chunk.
+
+`sortedcontainers.SortedList` itself is mutable and cannot be shared between snapshots without a full copy,
+which is exactly the O(n) per write this module exists to avoid.
+
+Read methods return new lists the caller owns. All methods are safe to call from any thread on any
+`Series`; the mutating-looking ones (``inserted``, ``appended``, ...) return a new `Series` and must only be
+called by one writer at a time (the store's lock).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from itertools import islice
+from operator import attrgetter
+from typing import Any, Generic, Protocol, TypeVar, overload
+
+__all__ = ["LOAD", "Series", "Timestamped"]
+
+LOAD = 512
+"""Target chunk length. Chunks split above ``2 * LOAD``; appends start a new chunk at ``LOAD``."""
+
+
+class Timestamped(Protocol):
+    """Anything with a ``timestamp``: `Bar`, `Tick`, `Quote`."""
+
+    @property
+    def timestamp(self) -> datetime: ...
+
+
+T = TypeVar("T", bound=Timestamped)
+
+_key = attrgetter("timestamp")
+
+
+class Series(Sequence[T], Generic[T]):
+    """An immutable sequence of timestamped items in time order, sharing structure with its versions.
+
+    Reads: ``len`` O(1); ``last`` O(1); ``[i]`` O(log(n / LOAD)); ``last_n(k)`` O(k + k / LOAD);
+    ``between(start, end)`` and ``since(t)`` O(log n + k) for k items returned; iteration O(n).
+    Writes (returning a new `Series`): ``appended`` O(1) amortized (O(n / LOAD) when a chunk fills);
+    ``inserted``/``upserted`` O(LOAD + n / LOAD + log n).
+    """
+
+    __slots__ = ("_cache", "_chunks", "_len", "_mins", "_starts", "_tail_len")
+
+    _chunks: tuple[list[T], ...]
+    _mins: tuple[datetime, ...]
+    _starts: tuple[int, ...]
+    _tail_len: int
+    _len: int
+    # Per-version memo for derived read-only views (e.g. columns); a version never changes, so it never
+    # goes stale. None until first used.
+    _cache: dict[Any, Any] | None
+
+    def __init__(self, items: Iterable[T] = ()) -> None:
+        """Build a series from items already in time order (O(n)); unsorted input is a `ValueError`."""
+        data = list(items)
+        for a, b in zip(data, islice(data, 1, None), strict=False):
+            if b.timestamp < a.timestamp:
+                raise ValueError("Series items must be in time order")
+        chunks = tuple(data[i : i + LOAD] for i in range(0, len(data), LOAD))
+        self._set(chunks, len(chunks[-1]) if chunks else 0)
+
+    def _set(self, chunks: tuple[list[T], ...], tail_len: int) -> None:
+        self._chunks = chunks
+        self._tail_len = tail_len
+        self._cache = None
+        self._mins = tuple(c[0].timestamp for c in chunks)
+        starts = []
+        total = 0
+        for c in chunks:
+            starts.append(total)
+            total += len(c)
+        self._starts = tuple(starts)
+        self._len = (starts[-1] + tail_len) if chunks else 0
+
+    @classmethod
+    def _make(cls, chunks: tuple[list[T], ...], tail_len: int) -> Series[T]:
+        new = cls.__new__(cls)
+        new._set(chunks, tail_len)
+        return new
+
+    # ------------------------------------------------------------------ reads
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __bool__(self) -> bool:
+        return self._len > 0
+
+    def _chunk(self, i: int) -> Sequence[T]:
+        """Chunk ``i`` as this version sees it (the last one cut to this version's length)."""
+        c = self._chunks[i]
+        if i == len(self._chunks) - 1 and len(c) != self._tail_len:
+            return c[: self._tail_len]
+        return c
+
+    def __iter__(self) -> Iterator[T]:
+        chunks = self._chunks
+        if not chunks:
+            return
+        for c in chunks[:-1]:
+            yield from c
+        yield from chunks[-1][: self._tail_len]
+
+    def __reversed__(self) -> Iterator[T]:
+        for i in range(len(self._chunks) - 1, -1, -1):
+            yield from reversed(self._chunk(i))
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[T]: ...
+
+    def __getitem__(self, index: int | slice) -> T | list[T]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._len)
+            if step != 1:
+                return list(self)[index]
+            return self._slice(start, stop)
+        n = self._len
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("Series index out of range")
+        ci = bisect_right(self._starts, index) - 1
+        return self._chunks[ci][index - self._starts[ci]]
+
+    def _slice(self, start: int, stop: int) -> list[T]:
+        """Items at positions ``[start, stop)``, in order, as a new list. O(k + log n)."""
+        if start >= stop:
+            return []
+        starts = self._starts
+        ci = bisect_right(starts, start) - 1
+        last = len(self._chunks) - 1
+        out: list[T] = []
+        while ci <= last and starts[ci] < stop:
+            c = self._chunks[ci]
+            lo = start - starts[ci] if start > starts[ci] else 0
+            hi = stop - starts[ci]
+            if ci == last and hi > self._tail_len:
+                hi = self._tail_len
+            out.extend(c[lo:hi])
+            ci += 1
+        return out
+
+    def last(self) -> T | None:
+        """The newest item, or ``None`` when empty. O(1)."""
+        if not self._len:
+            return None
+        return self._chunks[-1][self._tail_len - 1]
+
+    def first(self) -> T | None:
+        """The oldest item, or ``None`` when empty. O(1)."""
+        if not self._len:
+            return None
+        return self._chunks[0][0]
+
+    def last_n(self, n: int) -> list[T]:
+        """The newest ``n`` items, oldest first; ``[]`` for ``n <= 0``. O(n), independent of ``len``."""
+        if n <= 0:
+            return []
+        return self._slice(max(0, self._len - n), self._len)
+
+    def _position(self, t: datetime, *, right: bool) -> int:
+        """Index of the first item with ``timestamp >= t`` (``> t`` when ``right``). O(log n)."""
+        if not self._len:
+            return 0
+        mins = self._mins
+        ci = bisect_right(mins, t) - 1 if right else bisect_left(mins, t) - 1
+        if ci < 0:
+            return 0
+        c = self._chunks[ci]
+        hi = self._tail_len if ci == len(self._chunks) - 1 else len(c)
+        if right:
+            return self._starts[ci] + bisect_right(c, t, 0, hi, key=_key)
+        return self._starts[ci] + bisect_left(c, t, 0, hi, key=_key)
+
+    def between(self, start: datetime | None = None, end: datetime | None = None) -> list[T]:
+        """Items with ``start <= timestamp < end`` (either bound may be ``None``). O(log n + k)."""
+        lo = 0 if start is None else self._position(start, right=False)
+        hi = self._len if end is None else self._position(end, right=False)
+        return self._slice(lo, hi)
+
+    def since(self, t: datetime) -> list[T]:
+        """Items with ``timestamp >= t``. O(log n + k)."""
+        return self._slice(self._position(t, right=False), self._len)
+
+    def find(self, t: datetime) -> T | None:
+        """The item stamped exactly ``t`` (the first such), or ``None``. O(log n)."""
+        i = self._position(t, right=False)
+        if i < self._len:
+            item = self[i]
+            if item.timestamp == t:
+                return item
+        return None
+
+    def count_between(self, start: datetime | None, end: datetime | None) -> int:
+        """How many items have ``start <= timestamp < end``. O(log n)."""
+        lo = 0 if start is None else self._position(start, right=False)
+        hi = self._len if end is None else self._position(end, right=False)
+        return max(0, hi - lo)
+
+    def __repr__(self) -> str:
+        return f"Series(len={self._len}, last={self.last()!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Series):
+            return self._len == other._len and all(a == b for a, b in zip(self, other, strict=True))
+        if isinstance(other, (list, tuple)):
+            return self._len == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # ----------------------------------------------------------------- writes
+
+    def appended(self, item: T) -> Series[T]:
+        """A new series with ``item`` at the end (the caller guarantees it sorts last). O(1) amortized."""
+        chunks = self._chunks
+        if chunks:
+            tail = chunks[-1]
+            n = self._tail_len
+            if n < LOAD:
+                if len(tail) == n:
+                    tail.append(item)  # owned slots below n never change: older versions are unaffected
+                    new = Series.__new__(Series)
+                    new._chunks = chunks
+                    new._mins = self._mins
+                    new._starts = self._starts
+                    new._tail_len = n + 1
+                    new._len = self._len + 1
+                    new._cache = None
+                    return new
+                copied = tail[:n]
+                copied.append(item)
+                return Series._make((*chunks[:-1], copied), n + 1)
+            new = Series.__new__(Series)
+            new._chunks = (*chunks[:-1], tail if len(tail) == n else tail[:n], [item])
+            new._mins = (*self._mins, item.timestamp)
+            new._starts = (*self._starts, self._len)
+            new._tail_len = 1
+            new._len = self._len + 1
+            new._cache = None
+            return new
+        return Series._make(([item],), 1)
+
+    def upserted(self, item: T) -> tuple[Series[T], T | None]:
+        """Insert ``item`` at its place, replacing an item with the same timestamp.
+
+        Returns the new series and the replaced item (or ``None``). O(1) amortized for an append,
+        else O(LOAD + n / LOAD + log n).
+        """
+        last = self.last()
+        t = item.timestamp
+        if last is None or last.timestamp < t:
+            return self.appended(item), None
+        i = self._position(t, right=False)
+        if i < self._len and self[i].timestamp == t:
+            return self._replaced_at(i, item), self[i]
+        return self._inserted_at(i, item), None
+
+    def inserted(self, item: T) -> Series[T]:
+        """Insert ``item`` after every item with a timestamp ``<=`` its own (stable for equal times).
+
+        O(1) amortized for an append, else O(LOAD + n / LOAD + log n).
+        """
+        last = self.last()
+        if last is None or not item.timestamp < last.timestamp:
+            return self.appended(item)
+        return self._inserted_at(self._position(item.timestamp, right=True), item)
+
+    def _locate(self, index: int) -> tuple[int, int]:
+        ci = bisect_right(self._starts, index) - 1
+        return ci, index - self._starts[ci]
+
+    def _owned_chunks(self) -> list[list[T]]:
+        chunks = list(self._chunks)
+        if chunks and len(chunks[-1]) != self._tail_len:
+            chunks[-1] = chunks[-1][: self._tail_len]
+        return chunks
+
+    def _replaced_at(self, index: int, item: T) -> Series[T]:
+        ci, off = self._locate(index)
+        chunks = self._owned_chunks()
+        copied = chunks[ci][:] if chunks[ci] is self._chunks[ci] else chunks[ci]
+        copied[off] = item
+        chunks[ci] = copied
+        return Series._make(tuple(chunks), len(chunks[-1]))
+
+    def _inserted_at(self, index: int, item: T) -> Series[T]:
+        if index >= self._len:
+            return self.appended(item)
+        ci, off = self._locate(index)
+        chunks = self._owned_chunks()
+        copied = chunks[ci][:] if chunks[ci] is self._chunks[ci] else chunks[ci]
+        copied.insert(off, item)
+        if len(copied) > 2 * LOAD:
+            chunks[ci : ci + 1] = [copied[:LOAD], copied[LOAD:]]
+        else:
+            chunks[ci] = copied
+        return Series._make(tuple(chunks), len(chunks[-1]))
+
+    def check_invariants(self, *, unique: bool) -> None:
+        """Raise `AssertionError` unless the structure is sound (for tests). O(n)."""
+        assert len(self._chunks) == len(self._mins) == len(self._starts)
+        total = 0
+        prev: Any = None
+        for i, c in enumerate(self._chunks):
+            seen = self._chunk(i)
+            assert seen, "empty chunk"
+            assert self._starts[i] == total
+            assert self._mins[i] == seen[0].timestamp
+            assert len(seen) <= 2 * LOAD
+            for item in seen:
+                if prev is not None:
+                    if unique:
+                        assert prev < item.timestamp, "timestamps not strictly increasing"
+                    else:
+                        assert prev <= item.timestamp, "timestamps decreasing"
+                prev = item.timestamp
+            total += len(seen)
+            if i < len(self._chunks) - 1:
+                assert len(c) == len(seen)
+        assert total == self._len
+
+
+EMPTY: Series[Any] = Series()

@@ -1,0 +1,185 @@
+"""`SymbolSessionData`: one symbol's immutable snapshot, and every read answered from it.
+
+The store publishes a new snapshot on every write; a reader takes the current one with a single reference
+read and answers from it alone, so everything read from one snapshot is mutually consistent (bars, derived
+bars, metrics, quality, versions) and no read ever waits for a writer.
+
+Sequences returned by the read methods are fresh lists (oldest → newest); the store never changes them.
+The fields ``bars_1m``, ``ticks``, ``quotes`` and the values of ``bars_derived`` are `Series`: read-only,
+indexable, iterable sequences shared with other snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from ._aggregation import DerivedState
+from ._models import Bar, Provenance, Quote, Tick
+from ._series import Series
+
+__all__ = ["SymbolSessionData", "check_interval"]
+
+_EMPTY_MAP: Mapping[Any, Any] = MappingProxyType({})
+
+
+def check_interval(interval: object, configured: Mapping[int, Any]) -> int:
+    """Return ``interval`` if it is 1 or a configured derived interval, else raise `ValueError`. O(1)."""
+    if type(interval) is int and (interval == 1 or interval in configured):
+        return interval
+    if not isinstance(interval, int) or isinstance(interval, bool):
+        raise ValueError(f"interval must be a whole number of minutes, got {interval!r}")
+    if interval <= 0:
+        raise ValueError(f"interval must be a positive number of minutes, got {interval!r}")
+    raise ValueError(
+        f"interval={interval} is not configured: use 1 or one of {sorted(configured)} "
+        "(SessionData(derived_intervals=...))"
+    )
+
+
+@attrs.frozen(slots=True, eq=False, repr=False)
+class SymbolSessionData:
+    """One symbol's session data at one instant. Immutable; safe to share between any threads.
+
+    Fields (contract): ``symbol, bars_1m, bars_derived, bar_quality, quotes, ticks, session_volume,
+    session_high, session_low, last_update, historical_bars``. Also: ``bars_version``, ``ticks_version``,
+    ``quotes_version`` (each counts the writes that changed that series, so a reader can tell what changed
+    since it last looked) and ``version`` (their sum).
+    """
+
+    symbol: str
+    bars_1m: Series[Bar]
+    derived: Mapping[int, DerivedState]
+    bar_quality: float
+    quotes: Series[Quote]
+    ticks: Series[Tick]
+    session_volume: float
+    session_high: float | None
+    session_low: float | None
+    historical_bars: Mapping[int, Mapping[date, tuple[Bar, ...]]]
+    bars_version: int
+    ticks_version: int
+    quotes_version: int
+    provenance_overrides: Mapping[datetime, Provenance]
+    # Incremental bar-quality state: (session date, distinct minutes present, newest minute offset).
+    quality_state: tuple[date, int, int] | None
+    # True once a bar, tick or quote fixed whether this symbol's timestamps are timezone-aware.
+    tz_aware: bool | None
+
+    @classmethod
+    def empty(cls, symbol: str, intervals: tuple[int, ...]) -> SymbolSessionData:
+        """A snapshot with no data for ``symbol`` and an empty series per derived interval. O(k)."""
+        return cls(
+            symbol=symbol,
+            bars_1m=Series(),
+            derived=MappingProxyType({k: DerivedState(k) for k in intervals}),
+            bar_quality=0.0,
+            quotes=Series(),
+            ticks=Series(),
+            session_volume=0,
+            session_high=None,
+            session_low=None,
+            historical_bars=_EMPTY_MAP,
+            bars_version=0,
+            ticks_version=0,
+            quotes_version=0,
+            provenance_overrides=_EMPTY_MAP,
+            quality_state=None,
+            tz_aware=None,
+        )
+
+    # ------------------------------------------------------------ contract fields
+
+    @property
+    def bars_derived(self) -> Mapping[int, Series[Bar]]:
+        """``{interval: completed derived bars}`` for every configured derived interval. O(k)."""
+        return MappingProxyType({k: s.bars for k, s in self.derived.items()})
+
+    @property
+    def last_update(self) -> datetime | None:
+        """The greatest 1-minute bar timestamp, or ``None``. O(1)."""
+        last = self.bars_1m.last()
+        return None if last is None else last.timestamp
+
+    @property
+    def version(self) -> int:
+        """Bars + ticks + quotes versions: grows on every write that changed this symbol. O(1)."""
+        return self.bars_version + self.ticks_version + self.quotes_version
+
+    # ---------------------------------------------------------------- reads
+
+    def _series(self, interval: int) -> Series[Bar]:
+        if interval == 1 and type(interval) is int:
+            return self.bars_1m
+        check_interval(interval, self.derived)
+        return self.derived[interval].bars
+
+    def get_latest_bar(self, interval: int = 1) -> Bar | None:
+        """The bar with the greatest timestamp, or ``None``. O(1)."""
+        return self._series(interval).last()
+
+    def get_last_n_bars(self, n: int, interval: int = 1) -> list[Bar]:
+        """The last ``n`` bars, oldest → newest; ``[]`` for ``n <= 0``. O(n), not O(len)."""
+        return self._series(interval).last_n(n)
+
+    def get_bars_since(self, timestamp: datetime, interval: int = 1) -> list[Bar]:
+        """Bars with ``timestamp >= t``, oldest → newest. O(log n + k)."""
+        return self._series(interval).since(timestamp)
+
+    def get_bars(
+        self, interval: int = 1, start: datetime | None = None, end: datetime | None = None
+    ) -> list[Bar]:
+        """Bars with ``start <= timestamp < end`` (half-open; ``None`` is unbounded). O(log n + k)."""
+        return self._series(interval).between(start, end)
+
+    def get_bar_count(self, interval: int = 1) -> int:
+        """How many bars the series holds. O(1)."""
+        return len(self._series(interval))
+
+    def get_forming_bar(self, interval: int) -> Bar | None:
+        """The partial bar of the derived window still forming (not in ``get_bars``), or ``None``. O(1)."""
+        if interval == 1:
+            raise ValueError("interval=1 has no forming bar: 1-minute bars are stored as they arrive")
+        check_interval(interval, self.derived)
+        return self.derived[interval].forming_bar(self.symbol)
+
+    def get_provenance(self, timestamp: datetime) -> Provenance | None:
+        """Where the 1-minute bar stamped ``timestamp`` came from, or ``None`` if there is none. O(log n)."""
+        if self.bars_1m.find(timestamp) is None:
+            return None
+        return self.provenance_overrides.get(timestamp, Provenance.STREAMED)
+
+    def get_ticks(self, start: datetime | None = None, end: datetime | None = None) -> list[Tick]:
+        """Ticks with ``start <= timestamp < end``, in time order (arrival order for equal times)."""
+        return self.ticks.between(start, end)
+
+    def get_quotes(self, start: datetime | None = None, end: datetime | None = None) -> list[Quote]:
+        """Quotes with ``start <= timestamp < end``, in time order (arrival order for equal times)."""
+        return self.quotes.between(start, end)
+
+    def get_session_metrics(self) -> dict[str, Any]:
+        """The contract's metrics dict (plus versions and tick/quote counts). O(1)."""
+        return {
+            "symbol": self.symbol,
+            "session_volume": self.session_volume,
+            "session_high": self.session_high,
+            "session_low": self.session_low,
+            "last_update": self.last_update,
+            "bar_quality": self.bar_quality,
+            "bar_count": len(self.bars_1m),
+            "tick_count": len(self.ticks),
+            "quote_count": len(self.quotes),
+            "bars_version": self.bars_version,
+            "ticks_version": self.ticks_version,
+            "quotes_version": self.quotes_version,
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"<SymbolSessionData {self.symbol}: {len(self.bars_1m)} bars, {len(self.ticks)} ticks, "
+            f"{len(self.quotes)} quotes, quality={self.bar_quality:.1f}%, version={self.version}>"
+        )

@@ -1,0 +1,776 @@
+"""`SessionData`: the store. One write lock, immutable per-symbol snapshots, lock-free reads.
+
+Writers (the stream coordinator, the upkeep thread, user code) serialize on one `threading.RLock`. A write
+builds the symbol's next `SymbolSessionData` from the current one (sharing structure, see `_series`) and
+publishes it with one reference assignment; if anything in the write is invalid, nothing is published and
+the store is exactly as it was. Readers take the current snapshot with one dict read, never lock, and never
+wait for a writer.
+
+Change notification: every write bumps a store-wide version counter and stamps the symbol's series it
+changed (``bars_version``, ``ticks_version``, ``quotes_version``) with it, so versions only ever grow, even
+across ``start_new_session`` and ``clear_all``. `SessionData.wait_for_update` blocks until a symbol (or any
+symbol) has a version newer than one already seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time, timedelta, tzinfo
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from ._aggregation import DerivedState, derive_from_scratch
+from ._calendar import RegularHoursCalendar, SessionCalendar, SessionClock
+from ._models import Bar, InvalidDataError, Provenance, Quote, Tick, check_record
+from ._snapshot import SymbolSessionData, check_interval
+
+__all__ = ["SessionData", "get_session_data", "reset_session_data"]
+
+logger = logging.getLogger("sessiondata.store")
+
+_MINUTE = timedelta(minutes=1)
+_NO_DERIVED: Mapping[int, DerivedState] = MappingProxyType({})
+
+
+def _symbol_key(symbol: object) -> str:
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise InvalidDataError(f"symbol must be a non-empty str, got {symbol!r}")
+    return symbol.strip().upper()
+
+
+class _Builder:
+    """Accumulates one write's changes to a symbol, starting from its current snapshot.
+
+    Lives only inside one write under the store's lock; discarded unpublished if anything raises.
+    """
+
+    __slots__ = (
+        "bars",
+        "bars_changed",
+        "clock",
+        "derived",
+        "high",
+        "low",
+        "overrides",
+        "quality",
+        "quality_state",
+        "quotes",
+        "quotes_changed",
+        "snap",
+        "ticks",
+        "ticks_changed",
+        "tz_aware",
+        "volume",
+    )
+
+    def __init__(self, snap: SymbolSessionData, clock: SessionClock) -> None:
+        self.snap = snap
+        self.clock = clock
+        self.bars = snap.bars_1m
+        self.ticks = snap.ticks
+        self.quotes = snap.quotes
+        self.derived = snap.derived
+        self.volume = snap.session_volume
+        self.high = snap.session_high
+        self.low = snap.session_low
+        self.overrides = snap.provenance_overrides
+        self.quality = snap.bar_quality
+        self.quality_state = snap.quality_state
+        self.tz_aware = snap.tz_aware
+        self.bars_changed = self.ticks_changed = self.quotes_changed = False
+
+    def _check_tz(self, kind: str, ts: datetime) -> None:
+        aware = ts.tzinfo is not None
+        if self.tz_aware is None:
+            self.tz_aware = aware
+        elif aware is not self.tz_aware:
+            raise InvalidDataError(
+                f"{kind}.timestamp={ts.isoformat()} is {'aware' if aware else 'naive'} but "
+                f"{self.snap.symbol}'s stored timestamps are {'aware' if self.tz_aware else 'naive'}: "
+                "one symbol's series never mixes the two"
+            )
+
+    def add_bar(self, bar: Bar, provenance: Provenance) -> None:
+        ts = bar.timestamp
+        self._check_tz("Bar", ts)
+        prev = self.bars.last()
+        in_order = prev is None or prev.timestamp < ts
+        if in_order:
+            bars = self.bars.appended(bar)
+            old = None
+        else:
+            bars, old = self.bars.upserted(bar)
+        self.bars = bars
+        self.bars_changed = True
+
+        high, low = self.high, self.low
+        if old is None:
+            self.volume += bar.volume
+            self.high = bar.high if high is None or bar.high > high else high
+            self.low = bar.low if low is None or bar.low < low else low
+        else:
+            self.volume += bar.volume - old.volume
+            if bar.high >= old.high or (high is not None and old.high < high):
+                self.high = bar.high if high is None or bar.high > high else high
+            else:  # the replaced bar may have held the session high: rescan, O(n), rare
+                self.high = max(b.high for b in bars)
+            if bar.low <= old.low or (low is not None and old.low > low):
+                self.low = bar.low if low is None or bar.low < low else low
+            else:
+                self.low = min(b.low for b in bars)
+
+        if old is not None or provenance is not Provenance.STREAMED:
+            overrides = dict(self.overrides)
+            overrides[ts] = Provenance.CORRECTION if provenance is Provenance.STREAMED else provenance
+            self.overrides = overrides
+
+        loc = self.clock.locate(ts)
+        if loc is None:
+            if in_order and self.derived:
+                symbol = bar.symbol
+                self.derived = {k: s.passed(symbol, ts) for k, s in self.derived.items()}
+            return
+        day, offset, session_len = loc
+        self._update_quality(bar, prev, old, day, offset, in_order)
+        if self.derived:
+            self.derived = {
+                k: s.add(bar, day, offset, session_len, bars, in_order=in_order)
+                for k, s in self.derived.items()
+            }
+
+    def _update_quality(
+        self, bar: Bar, prev: Bar | None, old: Bar | None, day: date, offset: int, in_order: bool
+    ) -> None:
+        qs = self.quality_state
+        if qs is None or day > qs[0]:
+            # First regular bar of a newer session date: count what that date already holds (usually
+            # nothing but this bar), O(log n + k).
+            start = bar.timestamp.replace(second=0, microsecond=0) - offset * _MINUTE
+            hours = self.clock.hours(day)
+            assert hours is not None
+            members = self.bars.between(start, start + hours[1] * _MINUTE)
+            offsets = set()
+            for m in members:
+                found = self.clock.locate(m.timestamp)
+                if found is not None:
+                    offsets.add(found[1])
+            qs = (day, len(offsets), max(offsets))
+        elif day == qs[0]:
+            if old is None:
+                minute = bar.timestamp.replace(second=0, microsecond=0)
+                if in_order and (prev is None or prev.timestamp < minute):
+                    new_minute = True
+                else:
+                    new_minute = self.bars.count_between(minute, minute + _MINUTE) == 1
+                if new_minute:
+                    qs = (day, qs[1] + 1, offset if offset > qs[2] else qs[2])
+        else:
+            return
+        self.quality_state = qs
+        self.quality = 100.0 * qs[1] / (qs[2] + 1)
+
+    def add_tick(self, tick: Tick) -> None:
+        self._check_tz("Tick", tick.timestamp)
+        self.ticks = self.ticks.inserted(tick)
+        self.ticks_changed = True
+
+    def add_quote(self, quote: Quote) -> None:
+        self._check_tz("Quote", quote.timestamp)
+        self.quotes = self.quotes.inserted(quote)
+        self.quotes_changed = True
+
+    def flush_derived(self) -> None:
+        symbol = self.snap.symbol
+        self.derived = {k: s.flush(symbol) for k, s in self.derived.items()}
+        self.bars_changed = True
+
+    def build(self, version: int) -> SymbolSessionData:
+        s = self.snap
+        derived = self.derived
+        if derived is not s.derived:
+            derived = MappingProxyType(dict(derived))
+        return SymbolSessionData(
+            symbol=s.symbol,
+            bars_1m=self.bars,
+            derived=derived,
+            bar_quality=self.quality,
+            quotes=self.quotes,
+            ticks=self.ticks,
+            session_volume=self.volume,
+            session_high=self.high,
+            session_low=self.low,
+            historical_bars=s.historical_bars,
+            bars_version=version if self.bars_changed else s.bars_version,
+            ticks_version=version if self.ticks_changed else s.ticks_version,
+            quotes_version=version if self.quotes_changed else s.quotes_version,
+            provenance_overrides=self.overrides,
+            quality_state=self.quality_state,
+            tz_aware=self.tz_aware,
+        )
+
+
+class SessionData:
+    """Per-symbol session data for one process: bars, derived bars, ticks, quotes, metrics, history.
+
+    Writes serialize on ``self._lock`` (an `RLock`, also exposed as `write_lock`); each write is atomic and
+    leaves the store unchanged if it raises. Reads take no lock: each answers from one immutable
+    `SymbolSessionData` snapshot and never waits for a writer. Unknown symbols read as ``None``, ``[]``,
+    ``0`` or ``{}``; an invalid ``interval`` is a `ValueError`, checked first.
+
+    Configuration is keyword-only and readable as attributes. ``calendar`` (optional) replaces the built-in
+    "same hours every day" session with any `SessionCalendar` (e.g. real holidays and early closes).
+    """
+
+    def __init__(
+        self,
+        *,
+        start_time: time = time(9, 30),
+        end_time: time = time(16, 0),
+        timezone: str | tzinfo = "America/New_York",
+        derived_intervals: Iterable[int] = (5, 15),
+        historical_bars_trailing_days: int = 0,
+        historical_bars_types: Iterable[int] = (1,),
+        calendar: SessionCalendar | None = None,
+    ) -> None:
+        intervals = tuple(derived_intervals)
+        for k in intervals:
+            if not isinstance(k, int) or isinstance(k, bool) or k < 2:
+                raise ValueError(f"derived_intervals must be whole numbers of minutes >= 2, got {k!r}")
+        if len(set(intervals)) != len(intervals):
+            raise ValueError(f"derived_intervals has duplicates: {intervals!r}")
+        self._calendar: SessionCalendar = calendar or RegularHoursCalendar(start_time, end_time, timezone)
+        self._clock = SessionClock(self._calendar)
+        self._start_time = start_time
+        self._end_time = end_time
+        self._intervals = tuple(sorted(intervals))
+        self._interval_map: Mapping[int, None] = dict.fromkeys(self._intervals)
+        self.historical_bars_trailing_days = historical_bars_trailing_days
+        self.historical_bars_types = tuple(historical_bars_types)
+        self._check_history_config()
+
+        # Guards every write: the contents of `_snapshots` (values replaced, or the whole dict replaced when
+        # a symbol is added or removed), `_version`, `session_ended` and `current_session_date`.
+        self._lock = threading.RLock()
+        # Guards nothing but the wake-up of `wait_for_update` callers; never held while writing.
+        self._changed = threading.Condition(threading.Lock())
+        self._waiters = 0
+        self._snapshots: dict[str, SymbolSessionData] = {}
+        self._version = 0
+        self.session_ended: bool = False
+        self.current_session_date: date | None = None
+        logger.debug("SessionData created (%s, derived %s)", self._calendar, self._intervals)
+
+    # ---------------------------------------------------------------- config
+
+    @property
+    def start_time(self) -> time:
+        """Local time the regular session opens (the default calendar's hours)."""
+        return self._start_time
+
+    @property
+    def end_time(self) -> time:
+        """Local time the regular session closes."""
+        return self._end_time
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The exchange's timezone; naive timestamps are read as wall time in it."""
+        return self._clock.tz
+
+    @property
+    def derived_intervals(self) -> tuple[int, ...]:
+        """The derived bar intervals kept, in minutes, ascending."""
+        return self._intervals
+
+    @property
+    def calendar(self) -> SessionCalendar:
+        """The trading calendar session arithmetic uses."""
+        return self._calendar
+
+    @property
+    def session_clock(self) -> SessionClock:
+        """Cached session arithmetic over `calendar` (shared with the upkeep thread and coordinator)."""
+        return self._clock
+
+    @property
+    def write_lock(self) -> threading.RLock:
+        """The lock every write holds. Readers never take it; holding it blocks writers only."""
+        return self._lock
+
+    @property
+    def version(self) -> int:
+        """Store-wide count of writes; grows on every write. Racy by nature: a lock-free read. O(1)."""
+        return self._version
+
+    def _check_history_config(self) -> None:
+        days = self.historical_bars_trailing_days
+        if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+            raise ValueError(f"historical_bars_trailing_days must be an int >= 0, got {days!r}")
+        for k in self.historical_bars_types:
+            if k != 1 and k not in self._interval_map:
+                raise ValueError(
+                    f"historical_bars_types contains {k!r}: each must be 1 or a derived interval "
+                    f"{self._intervals}"
+                )
+
+    # ---------------------------------------------------------------- writes
+
+    def _current(self, symbol: str) -> SymbolSessionData:
+        snap = self._snapshots.get(symbol)
+        if snap is None:
+            snap = SymbolSessionData.empty(symbol, self._intervals)
+        return snap
+
+    def _publish(self, changed: Mapping[str, SymbolSessionData]) -> None:
+        """Make ``changed`` visible to readers (called with the lock held)."""
+        snaps = self._snapshots
+        if all(sym in snaps for sym in changed):
+            for sym, snap in changed.items():
+                snaps[sym] = snap  # replacing a value never disturbs a reader iterating the dict
+        else:
+            grown = dict(snaps)
+            grown.update(changed)
+            self._snapshots = grown
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._waiters:
+            with self._changed:
+                self._changed.notify_all()
+
+    def register_symbol(self, symbol: str) -> SymbolSessionData:
+        """Start tracking ``symbol`` (upper-cased); idempotent. Returns its snapshot.
+
+        Thread-safety: takes the write lock; O(1) when known, O(symbols) the first time.
+        """
+        sym = _symbol_key(symbol)
+        snap = self._snapshots.get(sym)
+        if snap is not None:
+            return snap
+        with self._lock:
+            snap = self._snapshots.get(sym)
+            if snap is None:
+                snap = SymbolSessionData.empty(sym, self._intervals)
+                self._version += 1
+                self._publish({sym: snap})
+                logger.debug("registered symbol %s", sym)
+            return snap
+
+    def add_bar(self, symbol: str, bar: Bar, *, provenance: Provenance = Provenance.STREAMED) -> None:
+        """Store a 1-minute ``bar`` for ``symbol`` (auto-registered) at its place in time.
+
+        A bar with the timestamp of a stored bar replaces it (a correction: metrics stay exact, volume is
+        never double-counted). Updates metrics, bar quality and derived bars incrementally. ``provenance``
+        records where the bar came from (`Provenance.GAP_FILLED` for repository fills); a streamed bar that
+        replaces another is recorded as a `Provenance.CORRECTION`.
+
+        Raises `InvalidDataError` (store unchanged) if ``bar`` is not a `Bar`, is for another symbol, or mixes
+        naive and aware timestamps with the symbol's stored data.
+
+        Complexity: O(1) amortized in time order (plus O(n / 512) when a chunk fills); out of order or a
+        replacement O(log n + 512 + n / 512); a replacement that removes the session high or low rescans,
+        O(n). Thread-safety: takes the write lock; waits only for other writers.
+        """
+        sym = _symbol_key(symbol)
+        check_record(Bar, bar, symbol=sym)
+        with self._lock:
+            b = _Builder(self._current(sym), self._clock)
+            b.add_bar(bar, provenance)
+            self._version += 1
+            self._publish({sym: b.build(self._version)})
+
+    def add_bars_batch(
+        self,
+        symbol: str,
+        bars: Iterable[Bar],
+        *,
+        provenance: Provenance = Provenance.STREAMED,
+    ) -> None:
+        """`add_bar` on each bar in order, all or nothing, published as one snapshot.
+
+        Raises `InvalidDataError` (store unchanged) if any bar is invalid for this symbol.
+        Complexity: the sum of the `add_bar` costs, minus the per-call overhead. Thread-safety: one write lock
+        acquisition; readers see either none or all of the batch.
+        """
+        sym = _symbol_key(symbol)
+        items = list(bars)
+        for bar in items:
+            check_record(Bar, bar, symbol=sym)
+        if not items:
+            return
+        with self._lock:
+            b = _Builder(self._current(sym), self._clock)
+            for bar in items:
+                b.add_bar(bar, provenance)
+            self._version += 1
+            self._publish({sym: b.build(self._version)})
+
+    def add_tick(self, symbol: str, tick: Tick) -> None:
+        """Store ``tick`` in time order (after stored ticks with the same timestamp).
+
+        O(1) amortized in time order, else O(log n + 512 + n / 512). Thread-safety: takes the write lock.
+        """
+        self.add_ticks_batch(symbol, (tick,))
+
+    def add_ticks_batch(self, symbol: str, ticks: Iterable[Tick]) -> None:
+        """`add_tick` on each tick in order, all or nothing, published as one snapshot."""
+        sym = _symbol_key(symbol)
+        items = list(ticks)
+        for t in items:
+            check_record(Tick, t, symbol=sym)
+        if not items:
+            return
+        with self._lock:
+            b = _Builder(self._current(sym), self._clock)
+            for t in items:
+                b.add_tick(t)
+            self._version += 1
+            self._publish({sym: b.build(self._version)})
+
+    def add_quote(self, symbol: str, quote: Quote) -> None:
+        """Store ``quote`` in time order (after stored quotes with the same timestamp).
+
+        O(1) amortized in time order, else O(log n + 512 + n / 512). Thread-safety: takes the write lock.
+        """
+        self.add_quotes_batch(symbol, (quote,))
+
+    def add_quotes_batch(self, symbol: str, quotes: Iterable[Quote]) -> None:
+        """`add_quote` on each quote in order, all or nothing, published as one snapshot."""
+        sym = _symbol_key(symbol)
+        items = list(quotes)
+        for q in items:
+            check_record(Quote, q, symbol=sym)
+        if not items:
+            return
+        with self._lock:
+            b = _Builder(self._current(sym), self._clock)
+            for q in items:
+                b.add_quote(q)
+            self._version += 1
+            self._publish({sym: b.build(self._version)})
+
+    def end_session(self) -> None:
+        """Mark the session ended and complete every forming derived bar.
+
+        Writes after this are accepted as late data for the session in memory. O(symbols).
+        Thread-safety: takes the write lock.
+        """
+        with self._lock:
+            self._version += 1
+            changed = {}
+            for sym, snap in self._snapshots.items():
+                if any(s.forming is not None for s in snap.derived.values()):
+                    b = _Builder(snap, self._clock)
+                    b.flush_derived()
+                    changed[sym] = b.build(self._version)
+            self.session_ended = True
+            self._publish(changed)
+            logger.info("session %s ended", self.current_session_date)
+
+    def start_new_session(self, session_date: date) -> None:
+        """Begin ``session_date``: clear all session data, keep configuration and registered symbols.
+
+        Ends the running session first if `end_session` was not called. When
+        ``historical_bars_trailing_days > 0`` the ended session's bars (for each interval in
+        ``historical_bars_types``) are kept in ``historical_bars[interval][date]``, keyed by the ended
+        session's ``current_session_date`` (or, if none was set, the exchange date of its newest bar); only
+        the newest ``historical_bars_trailing_days`` sessions are kept.
+
+        O(total bars kept in history + symbols). Thread-safety: takes the write lock.
+        """
+        if not isinstance(session_date, date) or isinstance(session_date, datetime):
+            raise InvalidDataError(f"session_date must be a date, got {session_date!r}")
+        with self._lock:
+            self._check_history_config()
+            if not self.session_ended:
+                self.end_session()
+            ended = self.current_session_date
+            self._version += 1
+            version = self._version
+            fresh = {}
+            for sym, snap in self._snapshots.items():
+                new = SymbolSessionData.empty(sym, self._intervals)
+                fresh[sym] = attrs.evolve(
+                    new,
+                    historical_bars=self._rolled_history(snap, ended),
+                    bars_version=version,
+                    ticks_version=version,
+                    quotes_version=version,
+                )
+            self._snapshots = fresh
+            self.current_session_date = session_date
+            self.session_ended = False
+            self._notify()
+            logger.info("session %s started (%d symbols)", session_date, len(fresh))
+
+    def _rolled_history(
+        self, snap: SymbolSessionData, ended: date | None
+    ) -> Mapping[int, Mapping[date, tuple[Bar, ...]]]:
+        days = self.historical_bars_trailing_days
+        if days == 0:
+            return MappingProxyType({})
+        last = snap.bars_1m.last()
+        key = (
+            ended if ended is not None else (None if last is None else self._clock.local_date(last.timestamp))
+        )
+        out: dict[int, Mapping[date, tuple[Bar, ...]]] = {}
+        for k in self.historical_bars_types:
+            kept = dict(snap.historical_bars.get(k, {}))
+            series = snap.bars_1m if k == 1 else snap.derived[k].bars
+            if key is not None and len(series):
+                kept[key] = tuple(series)
+            for old in sorted(kept)[: max(0, len(kept) - days)]:
+                del kept[old]
+            out[k] = MappingProxyType(kept)
+        return MappingProxyType(out)
+
+    def clear_all(self) -> None:
+        """Forget everything: symbols, data, history, session state. O(1).
+
+        Versions keep growing (a waiter never sees one go back). Thread-safety: takes the write lock.
+        """
+        with self._lock:
+            self._version += 1
+            self._snapshots = {}
+            self.current_session_date = None
+            self.session_ended = False
+            self._notify()
+            logger.info("all session data cleared")
+
+    # ----------------------------------------------------------------- reads
+
+    def get_symbol_data(self, symbol: str) -> SymbolSessionData | None:
+        """The symbol's current immutable snapshot, or ``None``. O(1); lock-free."""
+        snaps = self._snapshots
+        snap = snaps.get(symbol)
+        if snap is None and isinstance(symbol, str):
+            snap = snaps.get(symbol.strip().upper())
+        return snap
+
+    def get_latest_bar(self, symbol: str, interval: int = 1) -> Bar | None:
+        """The bar with the greatest timestamp, or ``None``. O(1); lock-free."""
+        if interval != 1 or type(interval) is not int:
+            check_interval(interval, self._interval_map)
+        snap = self.get_symbol_data(symbol)
+        if snap is None:
+            return None
+        series = snap.bars_1m if interval == 1 else snap.derived[interval].bars
+        return series.last()
+
+    def get_last_n_bars(self, symbol: str, n: int, interval: int = 1) -> list[Bar]:
+        """The last ``n`` bars, oldest → newest; ``[]`` for ``n <= 0``. O(n), independent of the series
+        length; lock-free."""
+        check_interval(interval, self._interval_map)
+        snap = self.get_symbol_data(symbol)
+        return [] if snap is None else snap.get_last_n_bars(n, interval)
+
+    def get_bars_since(self, symbol: str, timestamp: datetime, interval: int = 1) -> list[Bar]:
+        """Bars with ``timestamp >= t``, oldest → newest. O(log n + k); lock-free."""
+        check_interval(interval, self._interval_map)
+        snap = self.get_symbol_data(symbol)
+        return [] if snap is None else snap.get_bars_since(timestamp, interval)
+
+    def get_bars(
+        self,
+        symbol: str,
+        interval: int = 1,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[Bar]:
+        """Bars with ``start <= timestamp < end`` (half-open), oldest → newest. O(log n + k); lock-free."""
+        check_interval(interval, self._interval_map)
+        snap = self.get_symbol_data(symbol)
+        return [] if snap is None else snap.get_bars(interval, start, end)
+
+    def get_bar_count(self, symbol: str, interval: int = 1) -> int:
+        """Number of bars in the series. O(1); lock-free."""
+        check_interval(interval, self._interval_map)
+        snap = self.get_symbol_data(symbol)
+        return 0 if snap is None else snap.get_bar_count(interval)
+
+    def get_latest_bars_multi(self, symbols: Iterable[str], interval: int = 1) -> dict[str, Bar | None]:
+        """``{SYMBOL: latest bar or None}`` for each symbol. O(len(symbols)); lock-free, and each symbol's
+        answer comes from that symbol's snapshot at the moment it is read."""
+        check_interval(interval, self._interval_map)
+        out: dict[str, Bar | None] = {}
+        for symbol in symbols:
+            sym = symbol.strip().upper()
+            snap = self._snapshots.get(sym)
+            out[sym] = None if snap is None else snap.get_latest_bar(interval)
+        return out
+
+    def get_forming_bar(self, symbol: str, interval: int) -> Bar | None:
+        """The partial bar of the derived window still forming, or ``None``. O(1); lock-free."""
+        check_interval(interval, self._interval_map)
+        snap = self.get_symbol_data(symbol)
+        return None if snap is None else snap.get_forming_bar(interval)
+
+    def get_provenance(self, symbol: str, timestamp: datetime) -> Provenance | None:
+        """Where the stored 1-minute bar at ``timestamp`` came from, or ``None``. O(log n); lock-free."""
+        snap = self.get_symbol_data(symbol)
+        return None if snap is None else snap.get_provenance(timestamp)
+
+    def get_ticks(
+        self, symbol: str, start: datetime | None = None, end: datetime | None = None
+    ) -> list[Tick]:
+        """Ticks with ``start <= timestamp < end``, in time order. O(log n + k); lock-free."""
+        snap = self.get_symbol_data(symbol)
+        return [] if snap is None else snap.get_ticks(start, end)
+
+    def get_quotes(
+        self, symbol: str, start: datetime | None = None, end: datetime | None = None
+    ) -> list[Quote]:
+        """Quotes with ``start <= timestamp < end``, in time order. O(log n + k); lock-free."""
+        snap = self.get_symbol_data(symbol)
+        return [] if snap is None else snap.get_quotes(start, end)
+
+    def get_latest_tick(self, symbol: str) -> Tick | None:
+        """The newest tick, or ``None``. O(1); lock-free."""
+        snap = self.get_symbol_data(symbol)
+        return None if snap is None else snap.ticks.last()
+
+    def get_latest_quote(self, symbol: str) -> Quote | None:
+        """The newest quote, or ``None``. O(1); lock-free."""
+        snap = self.get_symbol_data(symbol)
+        return None if snap is None else snap.quotes.last()
+
+    def get_historical_bars(self, symbol: str, interval: int = 1) -> dict[date, tuple[Bar, ...]]:
+        """``{session date: bars}`` of the trailing sessions kept for ``interval``. O(days); lock-free."""
+        check_interval(interval, self._interval_map)
+        snap = self.get_symbol_data(symbol)
+        if snap is None:
+            return {}
+        return dict(snap.historical_bars.get(interval, {}))
+
+    def get_session_metrics(self, symbol: str) -> dict[str, Any]:
+        """``{}`` for an unknown symbol, else ``symbol, session_volume, session_high, session_low,
+        last_update, bar_quality, bar_count`` (plus tick/quote counts and versions). O(1); lock-free."""
+        snap = self.get_symbol_data(symbol)
+        return {} if snap is None else snap.get_session_metrics()
+
+    def get_active_symbols(self) -> set[str]:
+        """A copy of the registered symbols. O(symbols); lock-free."""
+        return set(self._snapshots)
+
+    def snapshot(self) -> Mapping[str, SymbolSessionData]:
+        """Every symbol's current snapshot, as one read-only mapping. O(symbols); lock-free.
+
+        Each value is consistent in itself; values of different symbols may come from different writes
+        (hold `write_lock` around the call for a cross-symbol instant).
+        """
+        return MappingProxyType(dict(self._snapshots))
+
+    # -------------------------------------------------------------- waiting
+
+    def wait_for_update(
+        self, symbol: str | None = None, *, after_version: int, timeout: float | None = None
+    ) -> int | None:
+        """Block until ``symbol`` (or, with ``None``, any symbol) has a version above ``after_version``.
+
+        Returns that newer version (`SymbolSessionData.version`, or `version` for the whole store), or
+        ``None`` if ``timeout`` seconds passed first. Returns at once if the data is already newer.
+        Thread-safety: any thread except one holding the write lock (which would wait for itself). Waits on
+        a condition variable separate from the write lock, so waiting never slows writers down.
+        """
+        if symbol is not None:
+            sym = _symbol_key(symbol)
+
+            def current() -> int:
+                snap = self._snapshots.get(sym)
+                return 0 if snap is None else snap.version
+        else:
+
+            def current() -> int:
+                return self._version
+
+        with self._changed:
+            self._waiters += 1
+            try:
+                ok = self._changed.wait_for(lambda: current() > after_version, timeout)
+            finally:
+                self._waiters -= 1
+        return current() if ok else None
+
+    # ------------------------------------------------------------ invariants
+
+    def check_invariants(self) -> None:
+        """Raise `AssertionError` unless every snapshot is internally consistent. O(total data); for tests.
+
+        Checks: series sorted (bars strictly, ticks/quotes non-decreasing); metrics equal to what the bars
+        imply; completed + forming derived bars equal a from-scratch aggregation; bar quality equal to its
+        definition; history within the configured number of days.
+        """
+        for sym, snap in dict(self._snapshots).items():
+            check_snapshot(snap, self._clock, self.historical_bars_trailing_days)
+            assert snap.symbol == sym
+
+
+def check_snapshot(snap: SymbolSessionData, clock: SessionClock, trailing_days: int) -> None:
+    """Raise `AssertionError` unless ``snap`` is internally consistent (see `check_invariants`)."""
+    bars = snap.bars_1m
+    bars.check_invariants(unique=True)
+    snap.ticks.check_invariants(unique=False)
+    snap.quotes.check_invariants(unique=False)
+    items: list[Bar] = list(bars)
+    assert all(b.symbol == snap.symbol for b in items)
+    assert snap.session_volume == sum(b.volume for b in items), "session_volume"
+    assert snap.session_high == (max(b.high for b in items) if items else None), "session_high"
+    assert snap.session_low == (min(b.low for b in items) if items else None), "session_low"
+    assert snap.bar_quality == expected_quality(items, clock), "bar_quality"
+    for k, state in snap.derived.items():
+        state.bars.check_invariants(unique=True)
+        produced = list(state.bars)
+        forming = state.forming_bar(snap.symbol)
+        if forming is not None:
+            assert not produced or produced[-1].timestamp < forming.timestamp
+            produced.append(forming)
+        assert produced == derive_from_scratch(items, clock, k), f"derived {k}m bars"
+    for per_day in snap.historical_bars.values():
+        assert len(per_day) <= trailing_days
+
+
+def expected_quality(bars: Sequence[Bar], clock: SessionClock) -> float:
+    """Bar quality from its definition, by a full scan (the reference for the incremental value)."""
+    per_day: dict[date, set[int]] = {}
+    for b in bars:
+        loc = clock.locate(b.timestamp)
+        if loc is not None:
+            per_day.setdefault(loc[0], set()).add(loc[1])
+    if not per_day:
+        return 0.0
+    minutes = per_day[max(per_day)]
+    return 100.0 * len(minutes) / (max(minutes) + 1)
+
+
+_instance: SessionData | None = None
+# Guards the creation and the reset of `_instance`; readers of an existing instance never take it.
+_instance_lock = threading.Lock()
+
+
+def get_session_data() -> SessionData:
+    """The process-wide `SessionData`, created on first call (exactly once, even under concurrent first
+    calls). O(1); thread-safe."""
+    inst = _instance
+    if inst is not None:
+        return inst
+    return _create_instance()
+
+
+def _create_instance() -> SessionData:
+    global _instance
+    with _instance_lock:
+        if _instance is None:
+            _instance = SessionData()
+            logger.debug("process-wide SessionData created")
+        return _instance
+
+
+def reset_session_data() -> None:
+    """Drop the process-wide instance; the next `get_session_data` creates a new one. Thread-safe."""
+    global _instance
+    with _instance_lock:
+        _instance = None
