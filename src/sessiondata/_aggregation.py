@@ -4,43 +4,35 @@ Windows are aligned to the session's open in the exchange's zone (09:30, 09:35, 
 window of a session ends at the close even when that makes it shorter (a 7-minute series ends with a
 5-minute window at 16:00). Only regular-session minutes are derived.
 
-A `DerivedState` is immutable: `DerivedState.add` returns the next state, so a store write that fails half
-way simply drops it, and a snapshot can hold the state that produced its bars. Per 1-minute bar the work is
-O(1) amortized: an in-order bar folds into the forming window; a bar for a later window completes the forming
-one; a late or corrected bar re-derives only the window it falls in (from the 1-minute series, O(k + log n)).
+A `DerivedState` is immutable: `DerivedState.add` returns the next state (or the same object when nothing
+changed), so a store write that fails half way simply drops it and a snapshot can hold the state that
+produced its bars.
 
-A window completes when its last minute arrives, when a bar of a later window arrives, or at `flush` (the
-store's ``end_session``). Completed windows are emitted into the derived `Series`; the forming window is
-readable separately (`DerivedState.forming_bar`).
+Why the forming window holds no running aggregate: a 1-minute bar that lands in the forming window changes
+nothing here (the state is returned as is, no allocation), and the forming bar is aggregated from the
+1-minute series only when someone asks for it (`forming_bar`, O(k) for a k-minute window). A window's bar is
+built once, from the 1-minute series, when it completes: O(k) once per k bars, so O(1) amortized per bar.
+A late or corrected bar re-derives only the window it falls in (O(k + log n)).
+
+A window completes when its last minute arrives, when a bar of a later window (or any later bar outside the
+session) arrives, or at `flush` (the store's ``end_session``). Completed windows live in a `Series`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
-from typing import NamedTuple
 
 from ._calendar import SessionClock
 from ._models import Bar
 from ._series import Series
 
-__all__ = ["DerivedState", "Window", "aggregate", "derive_from_scratch", "window_of"]
+__all__ = ["DerivedState", "aggregate", "derive_from_scratch", "window_of"]
 
 _MINUTE = timedelta(minutes=1)
 
-
-class Window(NamedTuple):
-    """A window's running aggregate. ``key`` orders windows: ``(session date, window index)``."""
-
-    key: tuple[date, int]
-    timestamp: datetime
-    length: int
-    open: float
-    high: float
-    low: float
-    close: float
-    volume: float
-    last: datetime
+# A window still forming: (session date, window index, start timestamp, end timestamp).
+_Forming = tuple[date, int, datetime, datetime]
 
 
 def window_of(bar_ts: datetime, offset: int, session_len: int, interval: int) -> tuple[int, datetime, int]:
@@ -51,12 +43,12 @@ def window_of(bar_ts: datetime, offset: int, session_len: int, interval: int) ->
     index = offset // interval
     start = index * interval
     length = min(interval, session_len - start)
-    minute = bar_ts.replace(second=0, microsecond=0)
+    minute = bar_ts - timedelta(seconds=bar_ts.second, microseconds=bar_ts.microsecond)
     return index, minute - (offset - start) * _MINUTE, length
 
 
 def aggregate(symbol: str, timestamp: datetime, bars: Iterable[Bar]) -> Bar | None:
-    """One bar from ``bars`` (time order): first open, max high, min low, last close, summed volume."""
+    """One bar from ``bars`` (time order): first open, max high, min low, last close, summed volume. O(k)."""
     it = iter(bars)
     first = next(it, None)
     if first is None:
@@ -70,15 +62,17 @@ def aggregate(symbol: str, timestamp: datetime, bars: Iterable[Bar]) -> Bar | No
     return Bar(symbol, timestamp, first.open, high, low, close, volume)
 
 
-def _window_bar(symbol: str, w: Window) -> Bar:
-    return Bar(symbol, w.timestamp, w.open, w.high, w.low, w.close, w.volume)
+def _window_bar(symbol: str, start: datetime, end: datetime, bars_1m: Series[Bar]) -> Bar:
+    b = aggregate(symbol, start, bars_1m.between(start, end))
+    assert b is not None, "a derived window always holds the bar that opened or changed it"
+    return b
 
 
 class DerivedState:
-    """One derived interval's state: its completed bars, the forming window, and the newest completed key.
+    """One derived interval's state: completed bars, the forming window, and the newest completed window.
 
-    Immutable; every method is O(1) amortized except re-deriving a window, O(k + log n). Safe to read from
-    any thread; `add`/`flush` are called by the store's writer under its lock.
+    Immutable. Safe to read from any thread; `add`, `passed` and `flush` are called by the store's writer
+    under its lock and return a new state (or ``self`` when nothing changed).
     """
 
     __slots__ = ("bars", "completed", "forming", "interval")
@@ -87,7 +81,7 @@ class DerivedState:
         self,
         interval: int,
         bars: Series[Bar] | None = None,
-        forming: Window | None = None,
+        forming: _Forming | None = None,
         completed: tuple[date, int] | None = None,
     ) -> None:
         self.interval = interval
@@ -95,97 +89,63 @@ class DerivedState:
         self.forming = forming
         self.completed = completed
 
-    def forming_bar(self, symbol: str) -> Bar | None:
-        """The partial bar of the window still forming, or ``None``. O(1)."""
-        return None if self.forming is None else _window_bar(symbol, self.forming)
+    def forming_bar(self, symbol: str, bars_1m: Series[Bar]) -> Bar | None:
+        """The partial bar of the window still forming (aggregated from ``bars_1m``), or ``None``.
 
-    def flush(self, symbol: str) -> DerivedState:
-        """Complete the forming window (end of session). O(1) amortized."""
-        w = self.forming
-        if w is None:
+        O(k + log n)."""
+        f = self.forming
+        if f is None:
+            return None
+        return aggregate(symbol, f[2], bars_1m.between(f[2], f[3]))
+
+    def flush(self, symbol: str, bars_1m: Series[Bar]) -> DerivedState:
+        """Complete the forming window (end of session). O(k + log n)."""
+        f = self.forming
+        if f is None:
             return self
-        bars, _ = self.bars.upserted(_window_bar(symbol, w))
-        return DerivedState(self.interval, bars, None, w.key)
+        bars, _ = self.bars.upserted(_window_bar(symbol, f[2], f[3], bars_1m))
+        return DerivedState(self.interval, bars, None, (f[0], f[1]))
 
-    def passed(self, symbol: str, ts: datetime) -> DerivedState:
-        """Complete the forming window if a bar outside the session at ``ts`` shows its end has passed.
-
-        A post-close or next-morning bar is "a later bar" for the last window of a session. O(1).
-        """
-        w = self.forming
-        if w is None or ts < w.timestamp + w.length * _MINUTE:
+    def passed(self, symbol: str, ts: datetime, bars_1m: Series[Bar]) -> DerivedState:
+        """Complete the forming window if a later bar outside the session, stamped ``ts``, shows its end has
+        passed (a post-close or next-morning bar). O(1), or O(k + log n) when it completes."""
+        f = self.forming
+        if f is None or ts < f[3]:
             return self
-        return self.flush(symbol)
+        return self.flush(symbol, bars_1m)
 
-    def add(
-        self,
-        bar: Bar,
-        day: date,
-        offset: int,
-        session_len: int,
-        bars_1m: Series[Bar],
-        *,
-        in_order: bool,
-    ) -> DerivedState:
+    def add(self, bar: Bar, day: date, offset: int, session_len: int, bars_1m: Series[Bar]) -> DerivedState:
         """The state after ``bar`` (already stored in ``bars_1m``) arrived at minute ``offset`` of ``day``.
 
-        ``in_order`` is true when ``bar`` is a new bar later than every other stored bar, so it can fold
-        into the forming window without looking at the 1-minute series.
+        O(1) while the bar stays in the forming window; O(k + log n) when a window completes or a late bar
+        re-derives a completed one.
         """
-        index, start, length = window_of(bar.timestamp, offset, session_len, self.interval)
+        k = self.interval
+        index = offset // k
+        end_offset = min(index * k + k, session_len)
+        f = self.forming
+        if f is not None and f[1] == index and f[0] == day:
+            if offset != end_offset - 1:
+                return self  # the forming bar is computed on read: nothing to do
+            bars, _ = self.bars.upserted(_window_bar(bar.symbol, f[2], f[3], bars_1m))
+            return DerivedState(k, bars, None, (day, index))
         key = (day, index)
-        last_minute = offset == index * self.interval + length - 1
-        w = self.forming
-        if w is not None and key == w.key:
-            if in_order:
-                w = Window(
-                    key,
-                    w.timestamp,
-                    length,
-                    w.open,
-                    bar.high if bar.high > w.high else w.high,
-                    bar.low if bar.low < w.low else w.low,
-                    bar.close,
-                    w.volume + bar.volume,
-                    bar.timestamp,
-                )
-            else:
-                w = self._rederive(bar.symbol, key, start, length, bars_1m)
-            if last_minute:
-                return DerivedState(
-                    self.interval, self.bars.upserted(_window_bar(bar.symbol, w))[0], None, key
-                )
-            return DerivedState(self.interval, self.bars, w, self.completed)
-        if (w is None or key > w.key) and (self.completed is None or key > self.completed):
+        if (f is None or key > (f[0], f[1])) and (self.completed is None or key > self.completed):
             bars = self.bars
             completed = self.completed
-            if w is not None:
-                bars, _ = bars.upserted(_window_bar(bar.symbol, w))
-                completed = w.key
-            if in_order:
-                new = Window(
-                    key, start, length, bar.open, bar.high, bar.low, bar.close, bar.volume,
-                    bar.timestamp,
-                )  # fmt: skip
-            else:
-                new = self._rederive(bar.symbol, key, start, length, bars_1m)
-            if last_minute:
-                return DerivedState(self.interval, bars.upserted(_window_bar(bar.symbol, new))[0], None, key)
-            return DerivedState(self.interval, bars, new, completed)
+            if f is not None:
+                bars, _ = bars.upserted(_window_bar(bar.symbol, f[2], f[3], bars_1m))
+                completed = (f[0], f[1])
+            _, start, length = window_of(bar.timestamp, offset, session_len, k)
+            end = start + length * _MINUTE
+            if offset == end_offset - 1:
+                bars, _ = bars.upserted(_window_bar(bar.symbol, start, end, bars_1m))
+                return DerivedState(k, bars, None, key)
+            return DerivedState(k, bars, (day, index, start, end), completed)
         # A late or corrected bar for a window that has already completed: re-derive that window only.
-        redone = self._rederive(bar.symbol, key, start, length, bars_1m)
-        bars, _ = self.bars.upserted(_window_bar(bar.symbol, redone))
-        return DerivedState(self.interval, bars, self.forming, self.completed)
-
-    @staticmethod
-    def _rederive(
-        symbol: str, key: tuple[date, int], start: datetime, length: int, bars_1m: Series[Bar]
-    ) -> Window:
-        """The window re-aggregated from the stored 1-minute bars (which hold the bar that triggered it)."""
-        members = bars_1m.between(start, start + length * _MINUTE)
-        b = aggregate(symbol, start, members)
-        assert b is not None, "a re-derived window always holds the bar that triggered it"
-        return Window(key, start, length, b.open, b.high, b.low, b.close, b.volume, members[-1].timestamp)
+        _, start, length = window_of(bar.timestamp, offset, session_len, k)
+        bars, _ = self.bars.upserted(_window_bar(bar.symbol, start, start + length * _MINUTE, bars_1m))
+        return DerivedState(k, bars, f, self.completed)
 
 
 def derive_from_scratch(bars: Iterable[Bar], clock: SessionClock, interval: int) -> list[Bar]:

@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import date, datetime
 from types import MappingProxyType
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from ._aggregation import DerivedState
 from ._models import Bar, Provenance, Quote, Tick
@@ -41,14 +39,17 @@ def check_interval(interval: object, configured: Mapping[int, Any]) -> int:
     )
 
 
-@attrs.frozen(slots=True, eq=False, repr=False)
-class SymbolSessionData:
+class SymbolSessionData(NamedTuple):
     """One symbol's session data at one instant. Immutable; safe to share between any threads.
 
     Fields (contract): ``symbol, bars_1m, bars_derived, bar_quality, quotes, ticks, session_volume,
-    session_high, session_low, last_update, historical_bars``. Also: ``bars_version``, ``ticks_version``,
-    ``quotes_version`` (each counts the writes that changed that series, so a reader can tell what changed
-    since it last looked) and ``version`` (their sum).
+    session_high, session_low, last_update, historical_bars``. Also ``bars_version``, ``ticks_version``,
+    ``quotes_version``: the store-wide write count at the last write that changed that series, so a reader
+    can tell what changed since it last looked, and ``version``, the greatest of them.
+
+    A `NamedTuple` rather than an attrs class because the store builds one per write: a tuple is built in
+    one C call (~0.1 µs) where a frozen 16-field attrs instance costs ~1.2 µs, most of a write's budget.
+    Treat it as a record; its tuple-ness is an implementation detail.
     """
 
     symbol: str
@@ -107,8 +108,8 @@ class SymbolSessionData:
 
     @property
     def version(self) -> int:
-        """Bars + ticks + quotes versions: grows on every write that changed this symbol. O(1)."""
-        return self.bars_version + self.ticks_version + self.quotes_version
+        """The newest of the bars, ticks and quotes versions: grows on every write to this symbol. O(1)."""
+        return max(self.bars_version, self.ticks_version, self.quotes_version)
 
     # ---------------------------------------------------------------- reads
 
@@ -145,7 +146,7 @@ class SymbolSessionData:
         if interval == 1:
             raise ValueError("interval=1 has no forming bar: 1-minute bars are stored as they arrive")
         check_interval(interval, self.derived)
-        return self.derived[interval].forming_bar(self.symbol)
+        return self.derived[interval].forming_bar(self.symbol, self.bars_1m)
 
     def get_provenance(self, timestamp: datetime) -> Provenance | None:
         """Where the 1-minute bar stamped ``timestamp`` came from, or ``None`` if there is none. O(log n)."""

@@ -21,11 +21,10 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from types import MappingProxyType
 from typing import Any
 
-import attrs
-
 from ._aggregation import DerivedState, derive_from_scratch
 from ._calendar import RegularHoursCalendar, SessionCalendar, SessionClock
 from ._models import Bar, InvalidDataError, Provenance, Quote, Tick, check_record
+from ._series import Series
 from ._snapshot import SymbolSessionData, check_interval
 
 __all__ = ["SessionData", "get_session_data", "reset_session_data"]
@@ -33,7 +32,8 @@ __all__ = ["SessionData", "get_session_data", "reset_session_data"]
 logger = logging.getLogger("sessiondata.store")
 
 _MINUTE = timedelta(minutes=1)
-_NO_DERIVED: Mapping[int, DerivedState] = MappingProxyType({})
+# Incremental bar-quality state: (session date, distinct minutes present, newest minute offset).
+_Quality = tuple[date, int, int]
 
 
 def _symbol_key(symbol: object) -> str:
@@ -42,175 +42,188 @@ def _symbol_key(symbol: object) -> str:
     return symbol.strip().upper()
 
 
-class _Builder:
-    """Accumulates one write's changes to a symbol, starting from its current snapshot.
+_new_snapshot = tuple.__new__
+# `_apply_*` build snapshots positionally (one C call); this pins the field order they rely on.
+_SNAPSHOT_FIELDS = (
+    "symbol",
+    "bars_1m",
+    "derived",
+    "bar_quality",
+    "quotes",
+    "ticks",
+    "session_volume",
+    "session_high",
+    "session_low",
+    "historical_bars",
+    "bars_version",
+    "ticks_version",
+    "quotes_version",
+    "provenance_overrides",
+    "quality_state",
+    "tz_aware",
+)
+assert SymbolSessionData._fields == _SNAPSHOT_FIELDS
 
-    Lives only inside one write under the store's lock; discarded unpublished if anything raises.
-    """
 
-    __slots__ = (
-        "bars",
-        "bars_changed",
-        "clock",
-        "derived",
-        "high",
-        "low",
-        "overrides",
-        "quality",
-        "quality_state",
-        "quotes",
-        "quotes_changed",
-        "snap",
-        "ticks",
-        "ticks_changed",
-        "tz_aware",
-        "volume",
+def _mixed_timezones(kind: str, symbol: str, ts: datetime, stored_aware: bool) -> InvalidDataError:
+    aware = ts.tzinfo is not None
+    return InvalidDataError(
+        f"{kind}.timestamp={ts.isoformat()} is {'aware' if aware else 'naive'} but {symbol}'s stored "
+        f"timestamps are {'aware' if stored_aware else 'naive'}: one symbol's series never mixes the two"
     )
 
-    def __init__(self, snap: SymbolSessionData, clock: SessionClock) -> None:
-        self.snap = snap
-        self.clock = clock
-        self.bars = snap.bars_1m
-        self.ticks = snap.ticks
-        self.quotes = snap.quotes
-        self.derived = snap.derived
-        self.volume = snap.session_volume
-        self.high = snap.session_high
-        self.low = snap.session_low
-        self.overrides = snap.provenance_overrides
-        self.quality = snap.bar_quality
-        self.quality_state = snap.quality_state
-        self.tz_aware = snap.tz_aware
-        self.bars_changed = self.ticks_changed = self.quotes_changed = False
 
-    def _check_tz(self, kind: str, ts: datetime) -> None:
-        aware = ts.tzinfo is not None
-        if self.tz_aware is None:
-            self.tz_aware = aware
-        elif aware is not self.tz_aware:
-            raise InvalidDataError(
-                f"{kind}.timestamp={ts.isoformat()} is {'aware' if aware else 'naive'} but "
-                f"{self.snap.symbol}'s stored timestamps are {'aware' if self.tz_aware else 'naive'}: "
-                "one symbol's series never mixes the two"
-            )
+def _quality_of_day(series: Series[Bar], clock: SessionClock, day: date, bar: Bar, offset: int) -> _Quality:
+    """Quality state for the first regular bar of a newer session date: count what that date already
+    holds (usually nothing but ``bar``). O(log n + k)."""
+    ts = bar.timestamp
+    open_ts = ts - timedelta(seconds=ts.second, microseconds=ts.microsecond) - offset * _MINUTE
+    hours = clock.hours(day)
+    assert hours is not None
+    offsets = {offset}
+    for m in series.between(open_ts, open_ts + hours[1] * _MINUTE):
+        found = clock.locate(m.timestamp)
+        if found is not None:
+            offsets.add(found[1])
+    return (day, len(offsets), max(offsets))
 
-    def add_bar(self, bar: Bar, provenance: Provenance) -> None:
+
+def _apply_bars(
+    snap: SymbolSessionData,
+    bars: Iterable[Bar],
+    provenance: Provenance,
+    clock: SessionClock,
+    version: int,
+) -> SymbolSessionData:
+    """``snap`` with ``bars`` added in order: the whole write path for 1-minute bars.
+
+    Pure: returns a new snapshot and changes nothing reachable from ``snap`` (a `Series` append writes past
+    the end ``snap`` can see). Raises `InvalidDataError` for a naive/aware mix. O(1) amortized per in-order
+    bar; see `SessionData.add_bar` for the rest.
+    """
+    symbol = snap.symbol
+    series = snap.bars_1m
+    volume = snap.session_volume
+    high = snap.session_high
+    low = snap.session_low
+    own_overrides: dict[datetime, Provenance] | None = None
+    qs = snap.quality_state
+    quality = snap.bar_quality
+    derived = snap.derived
+    own_derived: dict[int, DerivedState] | None = None
+    tz_aware = snap.tz_aware
+    locate = clock.locate
+    last = series.last()
+    last_ts = None if last is None else last.timestamp
+    for bar in bars:
         ts = bar.timestamp
-        self._check_tz("Bar", ts)
-        prev = self.bars.last()
-        in_order = prev is None or prev.timestamp < ts
+        if (ts.tzinfo is not None) is not tz_aware:
+            if tz_aware is not None:
+                raise _mixed_timezones("Bar", symbol, ts, tz_aware)
+            tz_aware = ts.tzinfo is not None
+        old: Bar | None = None
+        in_order = last_ts is None or last_ts < ts
         if in_order:
-            bars = self.bars.appended(bar)
-            old = None
+            series = series.appended(bar)
+            last_ts = ts
         else:
-            bars, old = self.bars.upserted(bar)
-        self.bars = bars
-        self.bars_changed = True
-
-        high, low = self.high, self.low
+            series, old = series.upserted(bar)
         if old is None:
-            self.volume += bar.volume
-            self.high = bar.high if high is None or bar.high > high else high
-            self.low = bar.low if low is None or bar.low < low else low
+            volume += bar.volume
+            if high is None or bar.high > high:
+                high = bar.high
+            if low is None or bar.low < low:
+                low = bar.low
         else:
-            self.volume += bar.volume - old.volume
+            volume += bar.volume - old.volume
             if bar.high >= old.high or (high is not None and old.high < high):
-                self.high = bar.high if high is None or bar.high > high else high
-            else:  # the replaced bar may have held the session high: rescan, O(n), rare
-                self.high = max(b.high for b in bars)
+                high = bar.high if high is None or bar.high > high else high
+            else:  # the replaced bar held the session high: rescan, O(n), only on such a correction
+                high = max(b.high for b in series)
             if bar.low <= old.low or (low is not None and old.low > low):
-                self.low = bar.low if low is None or bar.low < low else low
+                low = bar.low if low is None or bar.low < low else low
             else:
-                self.low = min(b.low for b in bars)
-
+                low = min(b.low for b in series)
         if old is not None or provenance is not Provenance.STREAMED:
-            overrides = dict(self.overrides)
-            overrides[ts] = Provenance.CORRECTION if provenance is Provenance.STREAMED else provenance
-            self.overrides = overrides
+            if own_overrides is None:
+                own_overrides = dict(snap.provenance_overrides)
+            own_overrides[ts] = Provenance.CORRECTION if provenance is Provenance.STREAMED else provenance
 
-        loc = self.clock.locate(ts)
+        loc = locate(ts)
         if loc is None:
-            if in_order and self.derived:
-                symbol = bar.symbol
-                self.derived = {k: s.passed(symbol, ts) for k, s in self.derived.items()}
-            return
+            if in_order:
+                for k, state in derived.items():
+                    passed = state.passed(symbol, ts, series)
+                    if passed is not state:
+                        if own_derived is None:
+                            derived = own_derived = dict(derived)
+                        own_derived[k] = passed
+            continue
         day, offset, session_len = loc
-        self._update_quality(bar, prev, old, day, offset, in_order)
-        if self.derived:
-            self.derived = {
-                k: s.add(bar, day, offset, session_len, bars, in_order=in_order)
-                for k, s in self.derived.items()
-            }
-
-    def _update_quality(
-        self, bar: Bar, prev: Bar | None, old: Bar | None, day: date, offset: int, in_order: bool
-    ) -> None:
-        qs = self.quality_state
         if qs is None or day > qs[0]:
-            # First regular bar of a newer session date: count what that date already holds (usually
-            # nothing but this bar), O(log n + k).
-            start = bar.timestamp.replace(second=0, microsecond=0) - offset * _MINUTE
-            hours = self.clock.hours(day)
-            assert hours is not None
-            members = self.bars.between(start, start + hours[1] * _MINUTE)
-            offsets = set()
-            for m in members:
-                found = self.clock.locate(m.timestamp)
-                if found is not None:
-                    offsets.add(found[1])
-            qs = (day, len(offsets), max(offsets))
-        elif day == qs[0]:
-            if old is None:
-                minute = bar.timestamp.replace(second=0, microsecond=0)
-                if in_order and (prev is None or prev.timestamp < minute):
-                    new_minute = True
-                else:
-                    new_minute = self.bars.count_between(minute, minute + _MINUTE) == 1
-                if new_minute:
-                    qs = (day, qs[1] + 1, offset if offset > qs[2] else qs[2])
-        else:
-            return
-        self.quality_state = qs
-        self.quality = 100.0 * qs[1] / (qs[2] + 1)
+            qs = _quality_of_day(series, clock, day, bar, offset)
+            quality = 100.0 * qs[1] / (qs[2] + 1)
+        elif old is None and day == qs[0]:
+            if in_order:
+                new_minute = offset > qs[2]
+            else:
+                minute = ts - timedelta(seconds=ts.second, microseconds=ts.microsecond)
+                new_minute = series.count_between(minute, minute + _MINUTE) == 1
+            if new_minute:
+                qs = (day, qs[1] + 1, offset if offset > qs[2] else qs[2])
+                quality = 100.0 * qs[1] / (qs[2] + 1)
+        for k, state in derived.items():
+            added = state.add(bar, day, offset, session_len, series)
+            if added is not state:
+                if own_derived is None:
+                    derived = own_derived = dict(derived)
+                own_derived[k] = added
+    return _new_snapshot(
+        SymbolSessionData,
+        (
+            symbol,
+            series,
+            derived if own_derived is None else MappingProxyType(own_derived),
+            quality,
+            snap.quotes,
+            snap.ticks,
+            volume,
+            high,
+            low,
+            snap.historical_bars,
+            version,
+            snap.ticks_version,
+            snap.quotes_version,
+            snap.provenance_overrides if own_overrides is None else MappingProxyType(own_overrides),
+            qs,
+            tz_aware,
+        ),
+    )
 
-    def add_tick(self, tick: Tick) -> None:
-        self._check_tz("Tick", tick.timestamp)
-        self.ticks = self.ticks.inserted(tick)
-        self.ticks_changed = True
 
-    def add_quote(self, quote: Quote) -> None:
-        self._check_tz("Quote", quote.timestamp)
-        self.quotes = self.quotes.inserted(quote)
-        self.quotes_changed = True
+def _apply_items(
+    snap: SymbolSessionData, items: Iterable[Tick] | Iterable[Quote], kind: str, version: int
+) -> SymbolSessionData:
+    """``snap`` with ticks (``kind="Tick"``) or quotes (``"Quote"``) inserted in time order, equal times
+    in arrival order. Pure, like `_apply_bars`. O(1) amortized per in-order item."""
+    series: Series[Any] = snap.ticks if kind == "Tick" else snap.quotes
+    tz_aware = snap.tz_aware
+    for item in items:
+        ts = item.timestamp
+        if (ts.tzinfo is not None) is not tz_aware:
+            if tz_aware is not None:
+                raise _mixed_timezones(kind, snap.symbol, ts, tz_aware)
+            tz_aware = ts.tzinfo is not None
+        series = series.inserted(item)
+    if kind == "Tick":
+        return snap._replace(ticks=series, ticks_version=version, tz_aware=tz_aware)
+    return snap._replace(quotes=series, quotes_version=version, tz_aware=tz_aware)
 
-    def flush_derived(self) -> None:
-        symbol = self.snap.symbol
-        self.derived = {k: s.flush(symbol) for k, s in self.derived.items()}
-        self.bars_changed = True
 
-    def build(self, version: int) -> SymbolSessionData:
-        s = self.snap
-        derived = self.derived
-        if derived is not s.derived:
-            derived = MappingProxyType(dict(derived))
-        return SymbolSessionData(
-            symbol=s.symbol,
-            bars_1m=self.bars,
-            derived=derived,
-            bar_quality=self.quality,
-            quotes=self.quotes,
-            ticks=self.ticks,
-            session_volume=self.volume,
-            session_high=self.high,
-            session_low=self.low,
-            historical_bars=s.historical_bars,
-            bars_version=version if self.bars_changed else s.bars_version,
-            ticks_version=version if self.ticks_changed else s.ticks_version,
-            quotes_version=version if self.quotes_changed else s.quotes_version,
-            provenance_overrides=self.overrides,
-            quality_state=self.quality_state,
-            tz_aware=self.tz_aware,
-        )
+def _flushed(snap: SymbolSessionData, version: int) -> SymbolSessionData:
+    """``snap`` with every forming derived window completed (end of session). O(intervals * k)."""
+    derived = {k: s.flush(snap.symbol, snap.bars_1m) for k, s in snap.derived.items()}
+    return snap._replace(derived=MappingProxyType(derived), bars_version=version)
 
 
 class SessionData:
@@ -337,6 +350,19 @@ class SessionData:
             self._snapshots = grown
         self._notify()
 
+    def _publish_one(self, symbol: str, snap: SymbolSessionData) -> None:
+        """`_publish` for the one-symbol write, the hot path (called with the lock held)."""
+        snaps = self._snapshots
+        if symbol in snaps:
+            snaps[symbol] = snap
+        else:
+            grown = dict(snaps)
+            grown[symbol] = snap
+            self._snapshots = grown
+        if self._waiters:
+            with self._changed:
+                self._changed.notify_all()
+
     def _notify(self) -> None:
         if self._waiters:
             with self._changed:
@@ -375,13 +401,15 @@ class SessionData:
         replacement O(log n + 512 + n / 512); a replacement that removes the session high or low rescans,
         O(n). Thread-safety: takes the write lock; waits only for other writers.
         """
-        sym = _symbol_key(symbol)
-        check_record(Bar, bar, symbol=sym)
+        snap = self._snapshots.get(symbol)
+        sym = symbol if snap is not None else _symbol_key(symbol)
+        if type(bar) is not Bar or bar.symbol != sym:
+            check_record(Bar, bar, symbol=sym)
         with self._lock:
-            b = _Builder(self._current(sym), self._clock)
-            b.add_bar(bar, provenance)
-            self._version += 1
-            self._publish({sym: b.build(self._version)})
+            version = self._version + 1
+            new = _apply_bars(self._current(sym), (bar,), provenance, self._clock, version)
+            self._version = version
+            self._publish_one(sym, new)
 
     def add_bars_batch(
         self,
@@ -403,11 +431,10 @@ class SessionData:
         if not items:
             return
         with self._lock:
-            b = _Builder(self._current(sym), self._clock)
-            for bar in items:
-                b.add_bar(bar, provenance)
-            self._version += 1
-            self._publish({sym: b.build(self._version)})
+            version = self._version + 1
+            new = _apply_bars(self._current(sym), items, provenance, self._clock, version)
+            self._version = version
+            self._publish_one(sym, new)
 
     def add_tick(self, symbol: str, tick: Tick) -> None:
         """Store ``tick`` in time order (after stored ticks with the same timestamp).
@@ -425,11 +452,10 @@ class SessionData:
         if not items:
             return
         with self._lock:
-            b = _Builder(self._current(sym), self._clock)
-            for t in items:
-                b.add_tick(t)
-            self._version += 1
-            self._publish({sym: b.build(self._version)})
+            version = self._version + 1
+            new = _apply_items(self._current(sym), items, "Tick", version)
+            self._version = version
+            self._publish_one(sym, new)
 
     def add_quote(self, symbol: str, quote: Quote) -> None:
         """Store ``quote`` in time order (after stored quotes with the same timestamp).
@@ -447,11 +473,10 @@ class SessionData:
         if not items:
             return
         with self._lock:
-            b = _Builder(self._current(sym), self._clock)
-            for q in items:
-                b.add_quote(q)
-            self._version += 1
-            self._publish({sym: b.build(self._version)})
+            version = self._version + 1
+            new = _apply_items(self._current(sym), items, "Quote", version)
+            self._version = version
+            self._publish_one(sym, new)
 
     def end_session(self) -> None:
         """Mark the session ended and complete every forming derived bar.
@@ -464,9 +489,7 @@ class SessionData:
             changed = {}
             for sym, snap in self._snapshots.items():
                 if any(s.forming is not None for s in snap.derived.values()):
-                    b = _Builder(snap, self._clock)
-                    b.flush_derived()
-                    changed[sym] = b.build(self._version)
+                    changed[sym] = _flushed(snap, self._version)
             self.session_ended = True
             self._publish(changed)
             logger.info("session %s ended", self.current_session_date)
@@ -494,8 +517,7 @@ class SessionData:
             fresh = {}
             for sym, snap in self._snapshots.items():
                 new = SymbolSessionData.empty(sym, self._intervals)
-                fresh[sym] = attrs.evolve(
-                    new,
+                fresh[sym] = new._replace(
                     historical_bars=self._rolled_history(snap, ended),
                     bars_version=version,
                     ticks_version=version,
@@ -724,7 +746,7 @@ def check_snapshot(snap: SymbolSessionData, clock: SessionClock, trailing_days: 
     for k, state in snap.derived.items():
         state.bars.check_invariants(unique=True)
         produced = list(state.bars)
-        forming = state.forming_bar(snap.symbol)
+        forming = state.forming_bar(snap.symbol, bars)
         if forming is not None:
             assert not produced or produced[-1].timestamp < forming.timestamp
             produced.append(forming)
