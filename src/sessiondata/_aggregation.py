@@ -24,15 +24,19 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from ._calendar import SessionClock
-from ._models import Bar
+from ._models import Bar, trusted_bar
 from ._series import Series
 
 __all__ = ["DerivedState", "aggregate", "derive_from_scratch", "window_of"]
 
 _MINUTE = timedelta(minutes=1)
+# timedelta(minutes=i) for every minute of a day: window arithmetic runs on every window change, and
+# building timedeltas dominated it.
+_MINUTES = tuple(timedelta(minutes=i) for i in range(24 * 60 + 1))
 
-# A window still forming: (session date, window index, start timestamp, end timestamp).
-_Forming = tuple[date, int, datetime, datetime]
+# A window still forming: (session date, window index, start timestamp, end timestamp, first minute offset,
+# last minute offset). The offsets let the store skip `add` for a bar inside the window (see `is_inside`).
+_Forming = tuple[date, int, datetime, datetime, int, int]
 
 
 def window_of(bar_ts: datetime, offset: int, session_len: int, interval: int) -> tuple[int, datetime, int]:
@@ -43,8 +47,9 @@ def window_of(bar_ts: datetime, offset: int, session_len: int, interval: int) ->
     index = offset // interval
     start = index * interval
     length = min(interval, session_len - start)
-    minute = bar_ts - timedelta(seconds=bar_ts.second, microseconds=bar_ts.microsecond)
-    return index, minute - (offset - start) * _MINUTE, length
+    if bar_ts.second or bar_ts.microsecond:
+        bar_ts -= timedelta(seconds=bar_ts.second, microseconds=bar_ts.microsecond)
+    return index, bar_ts - _MINUTES[offset - start], length
 
 
 def aggregate(symbol: str, timestamp: datetime, bars: Iterable[Bar]) -> Bar | None:
@@ -55,17 +60,37 @@ def aggregate(symbol: str, timestamp: datetime, bars: Iterable[Bar]) -> Bar | No
         return None
     high, low, close, volume = first.high, first.low, first.close, first.volume
     for b in it:
-        high = max(high, b.high)
-        low = min(low, b.low)
+        if b.high > high:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
+            high = b.high
+        if b.low < low:  # noqa: PLR1730
+            low = b.low
         close = b.close
         volume += b.volume
-    return Bar(symbol, timestamp, first.open, high, low, close, volume)
+    return trusted_bar(symbol, timestamp, first.open, high, low, close, volume)
 
 
-def _window_bar(symbol: str, start: datetime, end: datetime, bars_1m: Series[Bar]) -> Bar:
-    b = aggregate(symbol, start, bars_1m.between(start, end))
-    assert b is not None, "a derived window always holds the bar that opened or changed it"
-    return b
+def _window_bar(
+    symbol: str, start: datetime, end: datetime, bars_1m: Series[Bar], span: int | None = None
+) -> Bar | None:
+    """The bar of window ``[start, end)``.
+
+    ``span`` (the window's length + 1) says the window's bars are the newest ones: read the series' tail
+    instead of searching it, unless the tail does not reach back past ``start`` (bars stamped with seconds).
+    """
+    members: list[Bar] | None = None
+    if span is not None:
+        tail = bars_1m.last_n(span)
+        if len(tail) < span or tail[0].timestamp < start:
+            i = 0
+            j = len(tail)
+            while i < j and tail[i].timestamp < start:
+                i += 1
+            while j > i and tail[j - 1].timestamp >= end:
+                j -= 1
+            members = tail[i:j]
+    if members is None:
+        members = bars_1m.between(start, end)
+    return aggregate(symbol, start, members)
 
 
 class DerivedState:
@@ -103,8 +128,7 @@ class DerivedState:
         f = self.forming
         if f is None:
             return self
-        bars, _ = self.bars.upserted(_window_bar(symbol, f[2], f[3], bars_1m))
-        return DerivedState(self.interval, bars, None, (f[0], f[1]))
+        return DerivedState(self.interval, _with_window(self.bars, symbol, f, bars_1m), None, (f[0], f[1]))
 
     def passed(self, symbol: str, ts: datetime, bars_1m: Series[Bar]) -> DerivedState:
         """Complete the forming window if a later bar outside the session, stamped ``ts``, shows its end has
@@ -114,9 +138,18 @@ class DerivedState:
             return self
         return self.flush(symbol, bars_1m)
 
-    def add(self, bar: Bar, day: date, offset: int, session_len: int, bars_1m: Series[Bar]) -> DerivedState:
+    def is_inside(self, day: date, offset: int) -> bool:
+        """True if minute ``offset`` of ``day`` lies in the forming window before its last minute: then
+        `add` would change nothing. O(1); the store calls it inline to skip the call to `add`."""
+        f = self.forming
+        return f is not None and f[4] <= offset < f[5] and f[0] == day
+
+    def add(
+        self, bar: Bar, day: date, offset: int, session_len: int, bars_1m: Series[Bar], in_order: bool
+    ) -> DerivedState:
         """The state after ``bar`` (already stored in ``bars_1m``) arrived at minute ``offset`` of ``day``.
 
+        ``in_order``: ``bar`` is newer than every other stored bar (so its window's bars are the newest).
         O(1) while the bar stays in the forming window; O(k + log n) when a window completes or a late bar
         re-derives a completed one.
         """
@@ -127,25 +160,43 @@ class DerivedState:
         if f is not None and f[1] == index and f[0] == day:
             if offset != end_offset - 1:
                 return self  # the forming bar is computed on read: nothing to do
-            bars, _ = self.bars.upserted(_window_bar(bar.symbol, f[2], f[3], bars_1m))
-            return DerivedState(k, bars, None, (day, index))
+            bars = _with_window(self.bars, bar.symbol, f, bars_1m, k + 1 if in_order else None)
+            return DerivedState(k, bars, _next_window(f, session_len, k), (day, index))
         key = (day, index)
         if (f is None or key > (f[0], f[1])) and (self.completed is None or key > self.completed):
             bars = self.bars
             completed = self.completed
             if f is not None:
-                bars, _ = bars.upserted(_window_bar(bar.symbol, f[2], f[3], bars_1m))
+                bars = _with_window(bars, bar.symbol, f, bars_1m, k + 2 if in_order else None)
                 completed = (f[0], f[1])
             _, start, length = window_of(bar.timestamp, offset, session_len, k)
-            end = start + length * _MINUTE
+            new = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
             if offset == end_offset - 1:
-                bars, _ = bars.upserted(_window_bar(bar.symbol, start, end, bars_1m))
-                return DerivedState(k, bars, None, key)
-            return DerivedState(k, bars, (day, index, start, end), completed)
+                bars = _with_window(bars, bar.symbol, new, bars_1m, 2 if in_order else None)
+                return DerivedState(k, bars, _next_window(new, session_len, k), key)
+            return DerivedState(k, bars, new, completed)
         # A late or corrected bar for a window that has already completed: re-derive that window only.
         _, start, length = window_of(bar.timestamp, offset, session_len, k)
-        bars, _ = self.bars.upserted(_window_bar(bar.symbol, start, start + length * _MINUTE, bars_1m))
-        return DerivedState(k, bars, f, self.completed)
+        redone = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+        return DerivedState(k, _with_window(self.bars, bar.symbol, redone, bars_1m), f, self.completed)
+
+
+def _with_window(
+    bars: Series[Bar], symbol: str, window: _Forming, bars_1m: Series[Bar], span: int | None = None
+) -> Series[Bar]:
+    """``bars`` with ``window``'s bar (re)placed, or unchanged if no 1-minute bar falls in it."""
+    b = _window_bar(symbol, window[2], window[3], bars_1m, span)
+    return bars if b is None else bars.upserted(b)[0]
+
+
+def _next_window(done: _Forming, session_len: int, k: int) -> _Forming | None:
+    """The window after ``done``, opened empty as soon as ``done`` completes, so that the next bar (which
+    usually falls in it) costs nothing. ``None`` after the session's last window. O(1)."""
+    first = done[5] + 1
+    if first >= session_len:
+        return None
+    last = min(first + k, session_len) - 1
+    return (done[0], done[1] + 1, done[3], done[3] + _MINUTES[last - first + 1], first, last)
 
 
 def derive_from_scratch(bars: Iterable[Bar], clock: SessionClock, interval: int) -> list[Bar]:

@@ -173,7 +173,10 @@ def _apply_bars(
                 qs = (day, qs[1] + 1, offset if offset > qs[2] else qs[2])
                 quality = 100.0 * qs[1] / (qs[2] + 1)
         for k, state in derived.items():
-            added = state.add(bar, day, offset, session_len, series)
+            f = state.forming
+            if f is not None and f[4] <= offset < f[5] and f[0] == day:
+                continue  # inside the forming window: `state.add` would return `state` (see `is_inside`)
+            added = state.add(bar, day, offset, session_len, series, in_order)
             if added is not state:
                 if own_derived is None:
                     derived = own_derived = dict(derived)
