@@ -1,0 +1,164 @@
+"""DEPRECATED: the old per-session metrics tracker, kept working for old callers.
+
+Use `sessiondata.SessionData` instead (``get_session_data().get_session_metrics(symbol)``); the migration
+guide in ``docs/migration.md`` shows each call before and after. Importing this module emits one
+`DeprecationWarning` attributed to the importing line.
+
+What it keeps: `SessionMetrics`, `SessionTracker` (``get_session_metrics``, ``update_session``,
+``reset_session``, ``clear_all``) and the process-wide `get_session_tracker` / `reset_session_tracker`.
+It is synchronous and thread-safe (one lock guards the tracker's own table).
+
+Backed by the store where it can be: metrics the tracker was never told about are read from the
+process-wide `SessionData` when the asked date is the store's current session (or the store has no session
+date and its bars fall on that date), so an old caller sees what the new pipeline wrote. Updates made
+through the tracker carry only high, low and volume (no open or close), so they cannot become bars and stay
+in the tracker's own table; for a (symbol, date) the tracker has been updated for, its own figures win.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from datetime import date, datetime
+
+import attrs
+
+from ._store import get_session_data
+
+__all__ = [
+    "SessionMetrics",
+    "SessionTracker",
+    "get_session_tracker",
+    "reset_session_tracker",
+]
+
+
+warnings.warn(
+    "sessiondata.session_tracker is deprecated: use sessiondata.get_session_data() "
+    "(SessionData.get_session_metrics) instead; see docs/migration.md",
+    DeprecationWarning,
+    # 2 = the importing line: `warnings` skips the import machinery's own frames when counting.
+    stacklevel=2,
+)
+
+
+@attrs.define
+class SessionMetrics:
+    """One symbol's running metrics for one session date (the old mutable record).
+
+    Not thread-safe by itself: the tracker hands out copies, and updates it only under its lock.
+    """
+
+    date: date
+    symbol: str
+    session_volume: float = 0
+    session_high: float | None = None
+    session_low: float | None = None
+    last_update: datetime | None = None
+
+    def update_from_bar(
+        self, bar_high: float, bar_low: float, bar_volume: float, timestamp: datetime
+    ) -> None:
+        """Fold one bar's high, low and volume into the metrics. O(1)."""
+        self.session_volume += bar_volume
+        if self.session_high is None or bar_high > self.session_high:
+            self.session_high = bar_high
+        if self.session_low is None or bar_low < self.session_low:
+            self.session_low = bar_low
+        if self.last_update is None or timestamp > self.last_update:
+            self.last_update = timestamp
+
+
+class SessionTracker:
+    """Session metrics per (symbol, date). Deprecated: use `sessiondata.SessionData`.
+
+    Every method is thread-safe: one lock guards the table; no method waits for anything else.
+    """
+
+    def __init__(self) -> None:
+        # Guards `_sessions`: every read and update of a (symbol, date) entry.
+        self._lock = threading.Lock()
+        self._sessions: dict[tuple[str, date], SessionMetrics] = {}
+
+    def get_session_metrics(self, symbol: str, session_date: date) -> SessionMetrics | None:
+        """A copy of the metrics for ``symbol`` on ``session_date``, or ``None`` if nothing is known.
+
+        Falls back to the process-wide store's metrics for that symbol when it holds that session.
+        O(1) (the fallback is O(1) too).
+        """
+        key = (symbol.upper(), session_date)
+        with self._lock:
+            found = self._sessions.get(key)
+            if found is not None:
+                return attrs.evolve(found)
+        return self._from_store(key[0], session_date)
+
+    @staticmethod
+    def _from_store(symbol: str, session_date: date) -> SessionMetrics | None:
+        store = get_session_data()
+        snap = store.get_symbol_data(symbol)
+        if snap is None or not snap.bars_1m:
+            return None
+        current = store.current_session_date
+        if current is None:
+            last = snap.bars_1m.last()
+            assert last is not None
+            current = store.session_clock.local_date(last.timestamp)
+        if current != session_date:
+            return None
+        return SessionMetrics(
+            date=session_date,
+            symbol=symbol,
+            session_volume=snap.session_volume,
+            session_high=snap.session_high,
+            session_low=snap.session_low,
+            last_update=snap.last_update,
+        )
+
+    def update_session(
+        self,
+        symbol: str,
+        session_date: date,
+        bar_high: float,
+        bar_low: float,
+        bar_volume: float,
+        timestamp: datetime,
+    ) -> None:
+        """Fold one bar into ``symbol``'s metrics for ``session_date`` (created on first update). O(1)."""
+        key = (symbol.upper(), session_date)
+        with self._lock:
+            metrics = self._sessions.get(key)
+            if metrics is None:
+                metrics = self._sessions[key] = SessionMetrics(date=session_date, symbol=key[0])
+            metrics.update_from_bar(bar_high, bar_low, bar_volume, timestamp)
+
+    def reset_session(self, symbol: str, session_date: date) -> None:
+        """Forget ``symbol``'s metrics for ``session_date``. O(1)."""
+        with self._lock:
+            self._sessions.pop((symbol.upper(), session_date), None)
+
+    def clear_all(self) -> None:
+        """Forget every tracked session. O(1)."""
+        with self._lock:
+            self._sessions.clear()
+
+
+_tracker: SessionTracker | None = None
+# Guards the creation and reset of `_tracker`.
+_tracker_lock = threading.Lock()
+
+
+def get_session_tracker() -> SessionTracker:
+    """The process-wide tracker, created once (also under concurrent first calls). Deprecated."""
+    global _tracker
+    with _tracker_lock:
+        if _tracker is None:
+            _tracker = SessionTracker()
+        return _tracker
+
+
+def reset_session_tracker() -> None:
+    """Drop the process-wide tracker. Deprecated."""
+    global _tracker
+    with _tracker_lock:
+        _tracker = None
