@@ -1,0 +1,503 @@
+"""`DataUpkeepThread`: the store's second writer, which keeps each symbol's session complete.
+
+Each pass, for every active symbol: find the regular-session minutes that have ended without a bar (up to
+the attached clock's ``now()``, or without a clock up to the newest bar in the store; the whole session once
+the store's session has ended), fetch them from a `BarRepository`, and store what comes back marked
+`Provenance.GAP_FILLED` with ``replace=False``, so a fill never overwrites a streamed bar. The store keeps
+quality and derived bars up to date as the fills land. The thread writes only through the store's public API.
+
+Detection is incremental: minutes before a symbol's watermark were checked in an earlier pass and a present
+bar never disappears within a session, so a pass looks only at minutes that ended since, plus the gaps still
+open. A pass over symbols with no gaps costs O(symbols), not O(bars).
+
+Retries: a minute the repository did not return is retried after an exponential backoff with jitter
+(``retry_base * 2**attempts``, capped at ``retry_cap``, times a random factor in ``[1 - jitter, 1]``), up to
+``max_retries`` attempts; then it is reported as unfillable and left alone.
+
+Faults never corrupt the store and never kill the thread: a repository that raises, hangs past
+``fetch_timeout``, or returns bars outside the gap, for another symbol, of the wrong timezone style, or
+invalid is recorded in `DataUpkeepThread.status` (and logged once per symbol and kind, with context); the
+offending bars are dropped and the rest stored. Each fetch runs in its own daemon thread so that a hung
+repository cannot stall the pass or `stop()`; a fetch still hanging at `stop()` is abandoned (it can finish
+or hang on harmlessly; its result is discarded) and reported in `status()["abandoned_fetches"]`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, timedelta
+from types import TracebackType
+from typing import Any
+
+from ._calendar import to_exchange_local
+from ._clock import TimeProvider
+from ._gaps import detect_gaps
+from ._models import Bar, InvalidDataError, Provenance
+from ._repository import BarRepository
+from ._snapshot import SymbolSessionData
+from ._store import SessionData
+
+__all__ = ["DataUpkeepThread"]
+
+logger = logging.getLogger("sessiondata.upkeep")
+
+_MINUTE = timedelta(minutes=1)
+
+
+class _Retry:
+    """One missing minute's fill history (mutated only under the pass lock)."""
+
+    __slots__ = ("attempts", "due", "unfillable")
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.due = 0.0
+        self.unfillable = False
+
+
+class _SymbolState:
+    """What the upkeep remembers about one symbol's current session (only under the pass lock)."""
+
+    __slots__ = ("bars_filled", "checked_until", "fill_attempts", "gaps_found", "open", "session")
+
+    def __init__(self, session: date | None) -> None:
+        self.session = session
+        # Exchange-local naive minute: every minute before it was checked in an earlier pass.
+        self.checked_until: datetime | None = None
+        self.open: dict[datetime, _Retry] = {}
+        self.gaps_found = 0
+        self.bars_filled = 0
+        self.fill_attempts = 0
+
+
+def _runs(minutes: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Sorted minutes grouped into half-open ``[first, last + 1 minute)`` runs of consecutive minutes."""
+    out: list[tuple[datetime, datetime]] = []
+    for m in minutes:
+        if out and out[-1][1] == m:
+            out[-1] = (out[-1][0], m + _MINUTE)
+        else:
+            out.append((m, m + _MINUTE))
+    return out
+
+
+class DataUpkeepThread:
+    """Keeps a `SessionData` complete: detects missing minutes and fills them from a repository.
+
+    ``repository=None`` detects and reports gaps without filling them. ``time_provider`` is the clock gaps
+    are looked for up to. The thread wakes on every write to the store and at least every ``period``
+    seconds; ``min_interval`` (default 0) spaces passes out when writes come faster than that.
+
+    Thread-safety: `start`, `stop`, `pause`, `resume`, `status` may be called from any thread. `run_once`
+    may be called from any thread too (e.g. the stream coordinator at a session boundary); passes are
+    serialized by a lock, so a caller waits for a pass in progress.
+    """
+
+    def __init__(
+        self,
+        session_data: SessionData,
+        repository: BarRepository | None = None,
+        *,
+        time_provider: TimeProvider | None = None,
+        period: float = 1.0,
+        min_interval: float = 0.0,
+        max_retries: int = 5,
+        retry_base: float = 0.5,
+        retry_cap: float = 60.0,
+        jitter: float = 0.5,
+        fetch_timeout: float = 5.0,
+        symbols: Iterable[str] | None = None,
+        rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not period > 0:
+            raise ValueError(f"period must be > 0 seconds, got {period!r}")
+        if min_interval < 0 or fetch_timeout <= 0 or retry_base < 0 or retry_cap < 0:
+            raise ValueError("min_interval, retry_base and retry_cap must be >= 0 and fetch_timeout > 0")
+        if not isinstance(max_retries, int) or max_retries < 1:
+            raise ValueError(f"max_retries must be an int >= 1, got {max_retries!r}")
+        if not 0 <= jitter <= 1:
+            raise ValueError(f"jitter must be in [0, 1], got {jitter!r}")
+        self._store = session_data
+        self._repo = repository
+        self._clock = time_provider
+        self._period = period
+        self._min_interval = min_interval
+        self._max_retries = max_retries
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
+        self._jitter = jitter
+        self._fetch_timeout = fetch_timeout
+        self._symbols = None if symbols is None else {s.strip().upper() for s in symbols}
+        self._rng = rng or random.Random()
+        self._monotonic = monotonic
+
+        # Serializes passes (the thread's and any `run_once` caller's) and guards `_states`.
+        self._pass_lock = threading.Lock()
+        self._states: dict[str, _SymbolState] = {}
+        # Guards the counters, faults and flags below that `status()` reads from other threads.
+        self._status_lock = threading.Lock()
+        self._passes = 0
+        self._last_pass_at: datetime | None = None
+        self._last_pass_seconds: float | None = None
+        self._faults: deque[dict[str, Any]] = deque(maxlen=100)
+        self._fault_count = 0
+        self._logged: set[tuple[str, str]] = set()
+        self._last_error: str | None = None
+        self._abandoned: list[threading.Thread] = []
+
+        self._stop = threading.Event()
+        self._running = threading.Event()  # set = not paused
+        self._running.set()
+        self._fetch_done: threading.Event | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Run a first pass at once (in the caller's thread), then start the background thread.
+
+        Errors in that pass are recorded in `status()`, not raised. Raises `RuntimeError` if already started.
+        Waits for the first pass (bounded by ``fetch_timeout`` per fetch).
+        """
+        if self._thread is not None:
+            raise RuntimeError("DataUpkeepThread already started")
+        self._stop.clear()
+        self._safe_pass()
+        self._thread = threading.Thread(target=self._run, name="sessiondata-upkeep", daemon=True)
+        self._thread.start()
+        logger.info("upkeep thread started (period %.3gs)", self._period)
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop the thread and wait for it (and any fetch it started) for at most ``timeout`` seconds.
+
+        Returns True if every thread it started has finished; False if one is still running when the time is
+        up (a fetch hanging in the repository: it is abandoned and reported in `status()`). Idempotent.
+        """
+        deadline = time.monotonic() + timeout
+        self._stop.set()
+        self._running.set()
+        done = self._fetch_done
+        if done is not None:
+            done.set()
+        self._store.wake_waiters()
+        thread = self._thread
+        if thread is not None:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._status_lock:
+            fetches = list(self._abandoned)
+        for t in fetches:
+            t.join(max(0.0, deadline - time.monotonic()))
+        finished = (thread is None or not thread.is_alive()) and not any(t.is_alive() for t in fetches)
+        logger.info("upkeep thread stopped%s", "" if finished else " (a fetch is still hanging)")
+        return finished
+
+    def pause(self) -> None:
+        """Stop running passes until `resume` (a pass in progress completes). O(1); any thread."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        """Resume after `pause`. O(1); any thread."""
+        self._running.set()
+        self._store.wake_waiters()
+
+    @property
+    def is_alive(self) -> bool:
+        """True while the background thread runs. Racy by nature. O(1)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> DataUpkeepThread:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if not self._running.is_set():
+                self._running.wait()
+                continue
+            seen = self._store.version
+            if seen:  # the first pass ran in start(); later ones follow writes
+                self._store.wait_for_update(after_version=seen, timeout=self._period, cancel=self._stop)
+            if self._stop.is_set():
+                break
+            if self._running.is_set():
+                self._safe_pass()
+            if self._min_interval:
+                self._stop.wait(self._min_interval)
+
+    # ------------------------------------------------------------------ passes
+
+    def _safe_pass(self) -> None:
+        try:
+            self.run_once()
+        except Exception as exc:  # the thread must survive anything a pass throws; it is recorded
+            self._fault("*", "pass_error", f"{type(exc).__name__}: {exc}", exc)
+
+    def run_once(self) -> dict[str, Any]:
+        """One synchronous pass over every active symbol; returns `status()` afterwards.
+
+        Complexity: O(symbols + minutes ended since the last pass + open gaps), plus the fetches.
+        Thread-safety: any thread; waits for a pass in progress. Repository faults are recorded, not raised.
+        """
+        with self._pass_lock:
+            began = time.perf_counter()
+            store = self._store
+            snaps = store.snapshot()
+            now_local = self._now_local(snaps)
+            session = store.current_session_date
+            if now_local is not None:
+                if session is None:
+                    session = now_local.date()
+                if store.session_ended:
+                    hours = store.session_clock.hours(session)
+                    if hours is not None:
+                        close = (
+                            datetime.combine(session, datetime.min.time()) + (hours[0] + hours[1]) * _MINUTE
+                        )
+                        now_local = max(now_local, close)
+                for symbol, snap in snaps.items():
+                    if self._symbols is None or symbol in self._symbols:
+                        self._upkeep_symbol(symbol, snap, session, now_local)
+            with self._status_lock:
+                self._passes += 1
+                self._last_pass_at = datetime.now().astimezone()
+                self._last_pass_seconds = time.perf_counter() - began
+        return self.status()
+
+    def _now_local(self, snaps: dict[str, SymbolSessionData] | Any) -> datetime | None:
+        """The time gaps are detected up to, as naive exchange-local time, or None if there is none yet."""
+        tz = self._store.timezone
+        clock = self._clock
+        if clock is not None and clock.is_set:
+            return to_exchange_local(clock.now(), tz)
+        newest: datetime | None = None
+        for snap in snaps.values():
+            last = snap.bars_1m.last()
+            if last is not None:
+                local = to_exchange_local(last.timestamp, tz) + _MINUTE  # a bar is known at its end
+                if newest is None or local > newest:
+                    newest = local
+        return newest
+
+    def _styled(self, local: datetime, aware: bool) -> datetime:
+        return local.replace(tzinfo=self._store.timezone) if aware else local
+
+    def _upkeep_symbol(
+        self, symbol: str, snap: SymbolSessionData, session: date, now_local: datetime
+    ) -> None:
+        state = self._states.get(symbol)
+        if state is None or state.session != session:
+            state = self._states[symbol] = _SymbolState(session)
+        if snap.tz_aware is None:
+            return  # no bar yet: nothing says which timestamp style to use
+        aware = snap.tz_aware
+        now = self._styled(now_local, aware)
+        start: datetime | date = (
+            session if state.checked_until is None else self._styled(state.checked_until, aware)
+        )
+        present = snap.bars_1m if state.checked_until is None else snap.bars_1m.since(start)  # type: ignore[arg-type]
+        new_minutes = 0
+        for gap in detect_gaps(self._store.session_clock, present, now, start=start):
+            for minute in gap.minutes:
+                if minute not in state.open:
+                    state.open[minute] = _Retry()
+                    new_minutes += 1
+        state.gaps_found += new_minutes
+        floor = now_local.replace(second=0, microsecond=0)
+        if state.checked_until is None or floor > state.checked_until:
+            state.checked_until = floor
+        bars = snap.bars_1m
+        for minute in [m for m in state.open if bars.count_between(m, m + _MINUTE)]:
+            del state.open[minute]  # streamed (or filled) since it was found missing
+        if self._repo is None or not state.open:
+            return
+        clock_now = self._monotonic()
+        due = sorted(m for m, r in state.open.items() if not r.unfillable and r.due <= clock_now)
+        for first, end in _runs(due):
+            if self._stop.is_set():
+                return
+            self._fill(symbol, state, first, end, aware)
+
+    def _fill(self, symbol: str, state: _SymbolState, first: datetime, end: datetime, aware: bool) -> None:
+        state.fill_attempts += 1
+        fetched = self._fetch(symbol, first, end)
+        valid: list[Bar] = []
+        if fetched is not None:
+            valid = self._validated(symbol, fetched, first, end, aware)
+        filled: set[datetime] = set()
+        if valid:
+            try:
+                self._store.add_bars_batch(symbol, valid, provenance=Provenance.GAP_FILLED, replace=False)
+            except InvalidDataError as exc:
+                self._fault(symbol, "store_rejected", f"[{first}, {end}): {exc}")
+            else:
+                for b in valid:
+                    ts = b.timestamp
+                    filled.add(ts - timedelta(seconds=ts.second, microseconds=ts.microsecond))
+        retry_at = self._monotonic()
+        minute = first
+        while minute < end:
+            retry = state.open.get(minute)
+            if retry is not None:
+                if minute in filled:
+                    del state.open[minute]
+                    state.bars_filled += 1
+                else:
+                    retry.attempts += 1
+                    if retry.attempts >= self._max_retries:
+                        retry.unfillable = True
+                        self._log_once(
+                            symbol,
+                            "unfillable",
+                            f"{symbol} {minute}: not in the repository after {retry.attempts} attempts; "
+                            "left as a gap",
+                        )
+                    else:
+                        backoff = min(self._retry_cap, self._retry_base * 2 ** (retry.attempts - 1))
+                        retry.due = retry_at + backoff * (1 - self._jitter * self._rng.random())
+            minute += _MINUTE
+
+    def _fetch(self, symbol: str, start: datetime, end: datetime) -> list[Any] | None:
+        """The repository's answer for ``[start, end)``, or None after a fault or a stop."""
+        repo = self._repo
+        assert repo is not None
+        result: dict[str, Any] = {}
+        done = threading.Event()
+
+        def work() -> None:
+            try:
+                result["bars"] = list(repo.get_bars(symbol, start, end))
+            except BaseException as exc:  # reported by the pass, whatever it is
+                result["error"] = exc
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=work, name=f"sessiondata-upkeep-fetch-{symbol}", daemon=True)
+        self._fetch_done = done
+        worker.start()
+        finished = done.wait(self._fetch_timeout)
+        self._fetch_done = None
+        if "error" in result:
+            exc = result["error"]
+            self._fault(symbol, "repository_error", f"get_bars [{start}, {end}): {type(exc).__name__}: {exc}")
+            return None
+        if "bars" in result:
+            return result["bars"]  # type: ignore[no-any-return]
+        with self._status_lock:
+            self._abandoned = [t for t in self._abandoned if t.is_alive()]
+            self._abandoned.append(worker)
+        if not finished:
+            self._fault(
+                symbol, "repository_timeout", f"get_bars [{start}, {end}) took over {self._fetch_timeout}s"
+            )
+        return None
+
+    def _validated(
+        self, symbol: str, fetched: list[Any], start: datetime, end: datetime, aware: bool
+    ) -> list[Bar]:
+        valid: dict[datetime, Bar] = {}
+        for item in fetched:
+            if not isinstance(item, Bar):
+                self._fault(symbol, "invalid_bar", f"repository returned {type(item).__name__}: {item!r}")
+                continue
+            try:  # re-validate: an object can bypass the constructor's checks
+                bar = Bar(
+                    item.symbol, item.timestamp, item.open, item.high, item.low, item.close, item.volume
+                )
+            except InvalidDataError as exc:
+                self._fault(symbol, "invalid_bar", f"repository returned an invalid bar: {exc}")
+                continue
+            if bar.symbol != symbol:
+                self._fault(symbol, "wrong_symbol", f"asked for {symbol}, got a bar for {bar.symbol}")
+                continue
+            if (bar.timestamp.tzinfo is not None) is not aware:
+                self._fault(symbol, "timezone_style", f"bar at {bar.timestamp} does not match stored bars")
+                continue
+            if not start <= bar.timestamp < end:
+                self._fault(symbol, "outside_gap", f"bar at {bar.timestamp} is outside [{start}, {end})")
+                continue
+            valid[bar.timestamp] = bar
+        return [valid[t] for t in sorted(valid)]
+
+    # ------------------------------------------------------------------ status
+
+    def _log_once(self, symbol: str, kind: str, message: str, exc: BaseException | None = None) -> None:
+        with self._status_lock:
+            first = (symbol, kind) not in self._logged
+            self._logged.add((symbol, kind))
+        if first:
+            logger.warning("%s", message, exc_info=exc)
+        else:
+            logger.debug("%s", message)
+
+    def _fault(self, symbol: str, kind: str, detail: str, exc: BaseException | None = None) -> None:
+        entry = {
+            "at": datetime.now().astimezone(),
+            "symbol": symbol,
+            "kind": kind,
+            "detail": detail,
+        }
+        if exc is not None:
+            entry["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        with self._status_lock:
+            self._faults.append(entry)
+            self._fault_count += 1
+            self._last_error = f"{kind}: {symbol}: {detail}"
+        self._log_once(symbol, kind, f"upkeep {kind} for {symbol}: {detail}", exc)
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot of the upkeep's state, safe to read from any thread. O(symbols + open gaps).
+
+        Keys: ``running`` (thread alive), ``paused``, ``passes``, ``last_pass_at`` (wall time),
+        ``last_pass_seconds``, ``gaps_found``/``bars_filled``/``fill_attempts``/``unfillable`` (totals for the
+        current sessions), ``symbols`` (per symbol: ``bar_quality``, ``open_gaps`` as ``(start, end, count)``
+        runs, ``gaps_found``, ``bars_filled``, ``fill_attempts``, ``unfillable``), ``fault_count``,
+        ``faults`` (the last 100: ``at, symbol, kind, detail``), ``last_error`` and ``abandoned_fetches``
+        (fetch threads still hanging after a timeout or stop). Racy by nature: counters may move on while
+        it is built, but each symbol's entry is taken under the pass lock when no pass runs.
+        """
+        symbols: dict[str, dict[str, Any]] = {}
+        acquired = self._pass_lock.acquire(timeout=0.5)
+        try:
+            for symbol, st in list(self._states.items()):
+                snap = self._store.get_symbol_data(symbol)
+                opened = sorted(st.open)
+                symbols[symbol] = {
+                    "bar_quality": None if snap is None else snap.bar_quality,
+                    "open_gaps": [(a, b, int((b - a) / _MINUTE)) for a, b in _runs(opened)],
+                    "gaps_found": st.gaps_found,
+                    "bars_filled": st.bars_filled,
+                    "fill_attempts": st.fill_attempts,
+                    "unfillable": sum(1 for r in st.open.values() if r.unfillable),
+                }
+        finally:
+            if acquired:
+                self._pass_lock.release()
+        with self._status_lock:
+            return {
+                "running": self.is_alive,
+                "paused": not self._running.is_set(),
+                "passes": self._passes,
+                "last_pass_at": self._last_pass_at,
+                "last_pass_seconds": self._last_pass_seconds,
+                "gaps_found": sum(s["gaps_found"] for s in symbols.values()),
+                "bars_filled": sum(s["bars_filled"] for s in symbols.values()),
+                "fill_attempts": sum(s["fill_attempts"] for s in symbols.values()),
+                "unfillable": sum(s["unfillable"] for s in symbols.values()),
+                "symbols": symbols,
+                "fault_count": self._fault_count,
+                "faults": list(self._faults),
+                "last_error": self._last_error,
+                "abandoned_fetches": sum(1 for t in self._abandoned if t.is_alive()),
+            }
