@@ -157,11 +157,12 @@ class DerivedState:
         index = offset // k
         end_offset = min(index * k + k, session_len)
         f = self.forming
+        newest = bars_1m[-1].timestamp
         if f is not None and f[1] == index and f[0] == day:
             if offset != end_offset - 1:
                 return self  # the forming bar is computed on read: nothing to do
             bars = _with_window(self.bars, bar.symbol, f, bars_1m, k + 1 if in_order else None)
-            return DerivedState(k, bars, _next_window(f, session_len, k), (day, index))
+            return DerivedState(k, bars, _next_window(f, session_len, k, newest), (day, index))
         key = (day, index)
         if (f is None or key > (f[0], f[1])) and (self.completed is None or key > self.completed):
             bars = self.bars
@@ -171,9 +172,10 @@ class DerivedState:
                 completed = (f[0], f[1])
             _, start, length = window_of(bar.timestamp, offset, session_len, k)
             new = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
-            if offset == end_offset - 1:
+            if offset == end_offset - 1 or newest >= new[3]:
+                # Its last minute is here, or a later bar already is: the window is complete.
                 bars = _with_window(bars, bar.symbol, new, bars_1m, 2 if in_order else None)
-                return DerivedState(k, bars, _next_window(new, session_len, k), key)
+                return DerivedState(k, bars, _next_window(new, session_len, k, newest), key)
             return DerivedState(k, bars, new, completed)
         # A late or corrected bar for a window that has already completed: re-derive that window only.
         _, start, length = window_of(bar.timestamp, offset, session_len, k)
@@ -189,14 +191,18 @@ def _with_window(
     return bars if b is None else bars.upserted(b)[0]
 
 
-def _next_window(done: _Forming, session_len: int, k: int) -> _Forming | None:
+def _next_window(done: _Forming, session_len: int, k: int, newest: datetime) -> _Forming | None:
     """The window after ``done``, opened empty as soon as ``done`` completes, so that the next bar (which
-    usually falls in it) costs nothing. ``None`` after the session's last window. O(1)."""
+    usually falls in it) costs nothing. ``None`` after the session's last window, or when the newest stored
+    bar is already past its end (it would be complete as soon as a bar landed in it). O(1)."""
     first = done[5] + 1
     if first >= session_len:
         return None
     last = min(first + k, session_len) - 1
-    return (done[0], done[1] + 1, done[3], done[3] + _MINUTES[last - first + 1], first, last)
+    end = done[3] + _MINUTES[last - first + 1]
+    if newest >= end:
+        return None
+    return (done[0], done[1] + 1, done[3], end, first, last)
 
 
 def derive_from_scratch(bars: Iterable[Bar], clock: SessionClock, interval: int) -> list[Bar]:

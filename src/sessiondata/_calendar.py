@@ -1,27 +1,45 @@
 """Trading calendars: which minutes of a date belong to the regular session, in the exchange's timezone.
 
-A calendar answers one question, `session_hours(day)`: the local open and close times of ``day``'s regular
-session, or ``None`` when the exchange is closed. Everything else (minute offsets, alignment of derived
-windows, gap detection, bar quality) is arithmetic on that answer, done in the exchange's zone so that a
-session on a daylight-saving change day still opens at 09:30 local time.
+A calendar answers two questions about a date: `session_hours(day)`, the local open and close times of the
+regular session (``None`` when the exchange is closed), and `breaks(day)`, the local ``(start, end)`` of any
+intraday breaks (e.g. a lunch break). Everything else (minute offsets, alignment of derived windows, gap
+detection, bar quality) is arithmetic on those answers, done in the exchange's zone so that a session on a
+daylight-saving change day still opens at 09:30 local time.
+
+Two calendars ship: `RegularHoursCalendar` (the same hours every day, needs nothing extra) and
+`ExchangeCalendar`, a bridge to the optional ``exchange_calendars`` package (extra
+``sessiondata[calendars]``) for real holidays, early closes and breaks. The bridge imports that package only
+when it is constructed, so the core never needs it.
 
 Timestamps may be naive (read as exchange-local wall time) or timezone-aware (converted to the exchange
 zone first). Minutes are counted from the session's open: offset 0 is the first minute.
+
+A *minute key* (`minute_key`) numbers wall-clock minutes: ``date.toordinal() * 1440 + minute of day``. Keys
+of consecutive minutes are consecutive integers, also across midnight, which lets gap detection work with
+integer sets instead of datetimes.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+from collections.abc import Callable
 from datetime import date, datetime, time, tzinfo
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "ExchangeCalendar",
     "RegularHoursCalendar",
     "SessionCalendar",
     "SessionClock",
+    "minute_key",
     "minute_of_day",
     "to_exchange_local",
 ]
+
+_MINUTES_PER_DAY = 1440
+_NO_BREAKS: tuple[tuple[time, time], ...] = ()
 
 
 @runtime_checkable
@@ -37,20 +55,25 @@ class SessionCalendar(Protocol):
         """Local ``(open, close)`` of ``day``'s regular session, or ``None`` if there is none."""
         ...
 
+    def breaks(self, day: date) -> tuple[tuple[time, time], ...]:
+        """Local ``(start, end)`` of each intraday break of ``day``'s session (half-open), in time order;
+        ``()`` when there is none. Break minutes are not trading minutes."""
+        ...
+
 
 def _zone(value: str | tzinfo) -> tzinfo:
     return ZoneInfo(value) if isinstance(value, str) else value
 
 
 class RegularHoursCalendar:
-    """The built-in calendar: the same hours every day (or every weekday), no holidays.
+    """The built-in calendar: the same hours every day (or every weekday), no holidays, no breaks.
 
     ``weekdays_only=False`` (the store's default, as the contract defines the regular session by time of day
     alone) treats every date as a session; ``True`` closes Saturdays and Sundays, which is what gap detection
-    over a range of dates wants. For real holidays and early closes use the ``exchange_calendars`` bridge
-    (extra ``sessiondata[calendars]``).
+    over a range of dates wants. For real holidays and early closes use `ExchangeCalendar` (extra
+    ``sessiondata[calendars]``).
 
-    Thread-safety: immutable after construction; any thread may call it. ``session_hours`` is O(1).
+    Thread-safety: immutable after construction; any thread may call it. Every method is O(1).
     """
 
     __slots__ = ("_end", "_start", "_tz", "_weekdays_only")
@@ -63,10 +86,10 @@ class RegularHoursCalendar:
         *,
         weekdays_only: bool = False,
     ) -> None:
-        if not start_time < end_time:
-            raise ValueError(f"start_time={start_time} must be before end_time={end_time}")
         if start_time.tzinfo is not None or end_time.tzinfo is not None:
             raise ValueError("start_time and end_time are exchange-local wall times: pass naive times")
+        if not start_time < end_time:
+            raise ValueError(f"start_time={start_time} must be before end_time={end_time}")
         self._start = start_time
         self._end = end_time
         self._tz = _zone(timezone)
@@ -89,11 +112,158 @@ class RegularHoursCalendar:
             return None
         return self._start, self._end
 
+    def breaks(self, day: date) -> tuple[tuple[time, time], ...]:
+        """Always ``()``: this calendar has no intraday breaks."""
+        return _NO_BREAKS
+
     def __repr__(self) -> str:
         return (
             f"RegularHoursCalendar({self._start}, {self._end}, {self._tz!s}, "
             f"weekdays_only={self._weekdays_only})"
         )
+
+
+def _time_of(minute: int) -> time:
+    return time(minute // 60, minute % 60)
+
+
+class ExchangeCalendar:
+    """A `SessionCalendar` backed by ``exchange_calendars`` (optional extra ``sessiondata[calendars]``).
+
+    Gives real holidays (``session_hours`` is ``None``), early closes (e.g. XNYS closes at 13:00 the day after
+    Thanksgiving) and intraday breaks (e.g. XHKG's 12:00-13:00 lunch). ``name`` is an exchange code such as
+    ``"XNYS"`` or an already built ``exchange_calendars.ExchangeCalendar``; ``start``/``end`` bound the dates
+    it knows (``exchange_calendars`` defaults to about 20 years back and 1 year ahead). Asking about a date
+    outside those bounds is a `ValueError` rather than a silent "closed".
+
+    ``exchange_calendars`` is imported here, on construction, never at module import. Construction converts
+    the whole schedule once (O(sessions), a few milliseconds; building the underlying calendar takes about
+    0.1 s), so every later answer is a dict lookup: exchange_calendars' own lookups are far too slow for
+    per-bar use.
+
+    Calendars whose sessions cross local midnight (e.g. CME Globex) are rejected with a `ValueError`: a
+    session here opens and closes on its own local date.
+
+    Thread-safety: immutable after construction; any thread may call it. ``session_hours`` and ``breaks``
+    are O(1).
+    """
+
+    __slots__ = ("_breaks", "_first", "_hours", "_last", "_name", "_tz")
+
+    def __init__(
+        self,
+        name: str | Any = "XNYS",
+        *,
+        start: date | str | None = None,
+        end: date | str | None = None,
+    ) -> None:
+        try:
+            import exchange_calendars as xcals  # type: ignore[import-untyped,import-not-found,unused-ignore]
+        except ModuleNotFoundError as exc:  # the optional extra is not installed
+            raise ModuleNotFoundError(
+                "ExchangeCalendar needs the optional package exchange_calendars: "
+                "pip install 'sessiondata[calendars]'"
+            ) from exc
+        if isinstance(name, str):
+            kwargs: dict[str, Any] = {}
+            if start is not None:
+                kwargs["start"] = str(start)
+            if end is not None:
+                kwargs["end"] = str(end)
+            cal = xcals.get_calendar(name, **kwargs)
+        else:
+            if start is not None or end is not None:
+                raise ValueError("start/end apply only when ExchangeCalendar builds the calendar from a name")
+            cal = name
+        self._name: str = str(cal.name)
+        tz = ZoneInfo(str(cal.tz))
+        self._tz = tz
+        hours, breaks = _convert_schedule(cal.schedule, tz, self._name)
+        self._hours: dict[date, tuple[time, time]] = hours
+        self._breaks: dict[date, tuple[tuple[time, time], ...]] = breaks
+        self._first: date = cal.first_session.date()
+        self._last: date = cal.last_session.date()
+
+    @property
+    def name(self) -> str:
+        """The exchange code, e.g. ``"XNYS"``."""
+        return self._name
+
+    @property
+    def timezone(self) -> tzinfo:
+        return self._tz
+
+    @property
+    def first_session(self) -> date:
+        """The first date this calendar knows about."""
+        return self._first
+
+    @property
+    def last_session(self) -> date:
+        """The last date this calendar knows about."""
+        return self._last
+
+    def _check_bounds(self, day: date) -> None:
+        if not self._first <= day <= self._last:
+            raise ValueError(
+                f"{day} is outside the {self._name} calendar's range {self._first}..{self._last}: "
+                "build ExchangeCalendar(..., start=..., end=...) to cover it"
+            )
+
+    def session_hours(self, day: date) -> tuple[time, time] | None:
+        """Local ``(open, close)`` of ``day``, ``None`` on a holiday or weekend. O(1).
+
+        Raises `ValueError` for a date outside ``first_session..last_session``."""
+        found = self._hours.get(day)
+        if found is None:
+            self._check_bounds(day)
+        return found
+
+    def breaks(self, day: date) -> tuple[tuple[time, time], ...]:
+        """Local ``(start, end)`` of ``day``'s break(s), ``()`` if none or closed. O(1)."""
+        found = self._breaks.get(day)
+        if found is not None:
+            return found
+        self._check_bounds(day)
+        return _NO_BREAKS
+
+    def __repr__(self) -> str:
+        return f"ExchangeCalendar({self._name!r}, {self._first}..{self._last})"
+
+
+def _convert_schedule(
+    schedule: Any, tz: ZoneInfo, name: str
+) -> tuple[dict[date, tuple[time, time]], dict[date, tuple[tuple[time, time], ...]]]:
+    """Turn an ``exchange_calendars`` schedule (UTC timestamps) into local-time dicts, vectorized."""
+    labels = [ts.date() for ts in schedule.index]
+    local: dict[str, Any] = {}
+    for col in ("open", "close", "break_start", "break_end"):
+        local[col] = schedule[col].dt.tz_convert(tz).dt.tz_localize(None)
+    for col in ("open", "close"):
+        on_label = local[col].dt.normalize().values == schedule.index.values
+        if not on_label.all():
+            bad = labels[int((~on_label).argmax())]
+            raise ValueError(
+                f"the {name} calendar has sessions that cross local midnight (e.g. {bad}); sessiondata "
+                "needs each session to open and close on its own local date"
+            )
+
+    def minutes(col: str) -> list[Any]:
+        ser = local[col]
+        return (ser.dt.hour * 60 + ser.dt.minute).tolist()  # type: ignore[no-any-return]
+
+    opens, closes = minutes("open"), minutes("close")
+    b_starts, b_ends = minutes("break_start"), minutes("break_end")
+    hours: dict[date, tuple[time, time]] = {}
+    breaks: dict[date, tuple[tuple[time, time], ...]] = {}
+    for day, o, c, bs, be in zip(labels, opens, closes, b_starts, b_ends, strict=True):
+        hours[day] = (_time_of(int(o)), _time_of(int(c)))
+        # NaT (no break that day) comes back as NaN.
+        if not (math.isnan(bs) or math.isnan(be)) and bs < be:
+            breaks[day] = ((_time_of(int(bs)), _time_of(int(be))),)
+        else:
+            breaks[day] = _NO_BREAKS
+    return hours, breaks
 
 
 def to_exchange_local(ts: datetime, tz: tzinfo) -> datetime:
@@ -108,19 +278,32 @@ def minute_of_day(t: time | datetime) -> int:
     return t.hour * 60 + t.minute
 
 
-class SessionClock:
-    """Fast per-date session arithmetic over a calendar: a cache of each date's open and length in minutes.
+def minute_key(ts: datetime) -> int:
+    """The wall-clock minute key of ``ts`` in its own zone: ``toordinal() * 1440 + minute of day``.
 
-    Thread-safety: the cache is a dict filled on first use of a date; concurrent fills store equal values,
-    so any thread may call it. Each call is O(1) after a date's first lookup.
+    Seconds are dropped. Consecutive minutes have consecutive keys, across midnight too. O(1)."""
+    return ts.toordinal() * _MINUTES_PER_DAY + ts.hour * 60 + ts.minute
+
+
+class SessionClock:
+    """Fast per-date session arithmetic over a calendar: cached opens, lengths, trading segments and keys.
+
+    Thread-safety: the caches are a dict filled on first use of a date (concurrent fills store equal values)
+    and `functools.lru_cache`s (thread-safe), so any thread may call it. Each call is O(1) after a date's
+    first lookup, except `session_keys` for a new ``(date, zone)`` pair, which is O(session minutes).
     """
 
-    __slots__ = ("_cache", "calendar", "tz")
+    __slots__ = ("_cache", "_keys", "_segments", "calendar", "tz")
 
     def __init__(self, calendar: SessionCalendar) -> None:
         self.calendar = calendar
         self.tz = calendar.timezone
         self._cache: dict[date, tuple[int, int] | None] = {}
+        self._segments: dict[date, tuple[tuple[int, int], ...]] = {}
+        # Bounded: a long backtest touches many dates, each key tuple holds one int per session minute.
+        self._keys: Callable[[date, tzinfo | None], tuple[int, ...]] = functools.lru_cache(maxsize=256)(
+            self._build_keys
+        )
 
     def hours(self, day: date) -> tuple[int, int] | None:
         """``(open minute of day, session length in minutes)`` for ``day``, or ``None`` when closed."""
@@ -138,7 +321,8 @@ class SessionClock:
 
     def locate(self, ts: datetime) -> tuple[date, int, int] | None:
         """``(session date, minute offset from the open, session length)`` if ``ts`` falls in a regular
-        session, else ``None``. Offsets count whole minutes; seconds are dropped. O(1)."""
+        session, else ``None``. Offsets count whole minutes; seconds are dropped. Break minutes are located
+        like any other minute between the open and the close (use `segments` to exclude them). O(1)."""
         local = ts if ts.tzinfo is None else ts.astimezone(self.tz)
         day = local.date()
         hours = self.hours(day)
@@ -152,3 +336,67 @@ class SessionClock:
     def local_date(self, ts: datetime) -> date:
         """The exchange-local date of ``ts``. O(1)."""
         return (ts if ts.tzinfo is None else ts.astimezone(self.tz)).date()
+
+    def segments(self, day: date) -> tuple[tuple[int, int], ...]:
+        """The trading minutes of ``day`` as half-open ``(first, end)`` minute-of-day ranges, in order:
+        the session with its breaks cut out; ``()`` when closed. O(1) after the date's first lookup."""
+        try:
+            return self._segments[day]
+        except KeyError:
+            pass
+        hours = self.hours(day)
+        value: tuple[tuple[int, int], ...] = ()
+        if hours is not None:
+            open_, close = hours[0], hours[0] + hours[1]
+            # A calendar written before breaks existed may lack the method: it has no breaks.
+            get_breaks = getattr(self.calendar, "breaks", None)
+            cuts = sorted(get_breaks(day)) if get_breaks is not None else []
+            parts: list[tuple[int, int]] = []
+            pos = open_
+            for b_start, b_end in cuts:
+                lo = max(minute_of_day(b_start), pos)
+                hi = min(minute_of_day(b_end), close)
+                if lo >= hi:
+                    continue
+                if lo > pos:
+                    parts.append((pos, lo))
+                pos = hi
+            if pos < close:
+                parts.append((pos, close))
+            value = tuple(parts)
+        self._segments[day] = value
+        return value
+
+    def session_keys(self, day: date, tz: tzinfo | None = None) -> tuple[int, ...]:
+        """The `minute_key` of every trading minute of ``day`` (breaks excluded), ascending, as wall time
+        in ``tz``; ``None`` means exchange-local wall time (naive timestamps).
+
+        O(1) when cached (the 256 most recent ``(day, tz)`` pairs), else O(session minutes)."""
+        try:
+            return self._keys(day, tz)
+        except TypeError:  # an unhashable tzinfo cannot be a cache key
+            return self._build_keys(day, tz)
+
+    def _build_keys(self, day: date, tz: tzinfo | None) -> tuple[int, ...]:
+        base = day.toordinal() * _MINUTES_PER_DAY
+        local = [base + m for first, end in self.segments(day) for m in range(first, end)]
+        if tz is None or tz is self.tz or not local:
+            return tuple(local)
+        # Wall time in another zone: a constant shift unless a UTC-offset change falls inside the session.
+        first_dt = self._aware(local[0])
+        last_dt = self._aware(local[-1])
+        shift_first = minute_key(first_dt.astimezone(tz)) - local[0]
+        shift_last = minute_key(last_dt.astimezone(tz)) - local[-1]
+        if shift_first == shift_last:
+            return tuple(k + shift_first for k in local)
+        return tuple(minute_key(self._aware(k).astimezone(tz)) for k in local)
+
+    def _aware(self, key: int) -> datetime:
+        return self.minute_start(key, True)
+
+    def minute_start(self, key: int, aware: bool) -> datetime:
+        """The start of the exchange-local minute ``key``: naive wall time, or aware in the exchange zone.
+        O(1)."""
+        day, minute = divmod(key, _MINUTES_PER_DAY)
+        d = date.fromordinal(day)
+        return datetime(d.year, d.month, d.day, minute // 60, minute % 60, tzinfo=self.tz if aware else None)

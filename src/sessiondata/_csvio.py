@@ -49,7 +49,7 @@ __all__ = [
 HEADER: tuple[str, ...] = ("timestamp", "open", "high", "low", "close", "volume")
 """The required header, in order."""
 
-PathLike = Union[str, "os.PathLike[str]"]  # noqa: UP007 - a runtime alias must work on 3.10
+PathLike = Union[str, "os.PathLike[str]"]  # a runtime alias must work on 3.10
 
 _INTERVAL_PART = re.compile(r"(\d+)m", re.IGNORECASE)
 
@@ -198,7 +198,9 @@ class CsvBarReader:
         try:
             header = next(reader, None)
         except csv.Error as exc:
-            raise CsvFormatError(f"unreadable header: {exc}", path=path, line=max(reader.line_num, 1)) from exc
+            raise CsvFormatError(
+                f"unreadable header: {exc}", path=path, line=max(reader.line_num, 1)
+            ) from exc
         if header is None:
             raise CsvFormatError(f"empty file, expected the header {','.join(HEADER)}", path=path, line=1)
         # A byte-order mark survives in streams we did not open ourselves.
@@ -243,7 +245,7 @@ class CsvBarReader:
                 self._fail(line, str(exc))
                 continue
             except ValueError:
-                for name, text in zip(HEADER[1:], row[1:]):
+                for name, text in zip(HEADER[1:], row[1:], strict=True):
                     try:
                         float(text)
                     except ValueError:

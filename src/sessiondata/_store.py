@@ -346,9 +346,14 @@ class SessionData:
     # ---------------------------------------------------------------- writes
 
     def _current(self, symbol: str) -> SymbolSessionData:
+        """The symbol's snapshot, or a new empty one stamped with the next version (so that a symbol
+        registered again after `clear_all` never shows a version lower than before)."""
         snap = self._snapshots.get(symbol)
         if snap is None:
-            snap = SymbolSessionData.empty(symbol, self._intervals)
+            v = self._version + 1
+            snap = SymbolSessionData.empty(symbol, self._intervals)._replace(
+                bars_version=v, ticks_version=v, quotes_version=v
+            )
         return snap
 
     def _publish(self, changed: Mapping[str, SymbolSessionData]) -> None:
@@ -393,7 +398,7 @@ class SessionData:
         with self._lock:
             snap = self._snapshots.get(sym)
             if snap is None:
-                snap = SymbolSessionData.empty(sym, self._intervals)
+                snap = self._current(sym)
                 self._version += 1
                 self._publish({sym: snap})
                 logger.debug("registered symbol %s", sym)

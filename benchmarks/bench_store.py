@@ -1,0 +1,430 @@
+"""Speed of the store (`SessionData`, its `Series`) against floors and the seed baseline, as ratios.
+
+Every target of issue 2's "Speed and memory" section is a ratio between two benchmarks of this run (see
+`RATIOS`); ``conftest.py`` prints them with their verdicts and writes them to JSON. Times are per operation
+(per bar for writes). Bars are realistic 1-minute regular-session bars (`memory_per_bar.session_bars`),
+naive timestamps, one symbol.
+
+Write benchmarks use ``benchmark.pedantic`` with a fresh store per round built untimed in ``setup``, so the
+store size is what the name says (1,000 or 100,000 bars) when the timed block of writes starts. The garbage
+collector stays on: collections triggered by a write are part of its cost.
+
+The seed baseline (``seed_baseline.py``) is asyncio: a synchronous caller drives each coroutine with
+``loop.run_until_complete`` on one reused loop ("ruc" below). Its intrinsic cost, awaited inside an already
+running loop ("awaited"), is measured too, so the comparison is shown both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+import seed_baseline
+from memory_per_bar import SESSION_MINUTES, session_bars
+from sessiondata import Bar, SessionData
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``numerator / denominator`` of two recorded per-operation times (see ``conftest.RatioSpec``)."""
+
+    label: str
+    numerator: str
+    denominator: str
+    target: tuple[str, float] | None = None
+    stat: str = "median"
+    note: str = ""
+
+
+class Results(Protocol):
+    """The ``results`` fixture of ``conftest.py`` (the run's collector), as these benchmarks use it."""
+
+    @property
+    def measurements(self) -> Mapping[str, Any]: ...
+    @property
+    def notes(self) -> dict[str, Any]: ...
+    def expect(self, *ratios: Ratio) -> None: ...
+    def record(self, name: str, benchmark: BenchmarkFixture, *, ops: int = 1, **info: Any) -> None: ...
+
+
+SYMBOL = "SPY"
+SMALL, LARGE = 1_000, 100_000
+BLOCK = 1_000  # bars written per timed round in the add_bar size comparison
+LAST_N = 50
+DERIVED: dict[str, tuple[int, ...]] = {"derived=()": (), "derived=(5,15)": (5, 15)}
+
+RATIOS: tuple[Ratio, ...] = (
+    Ratio("get_latest_bar / floor d[s].latest", "ours.get_latest_bar", "floor.d[s].latest", ("<=", 10)),
+    Ratio(
+        "get_last_n_bars(50): 100k bars / 1k bars",
+        "ours.get_last_n_bars(50) @100k",
+        "ours.get_last_n_bars(50) @1k",
+        ("<=", 1.5),
+    ),
+    *(
+        Ratio(
+            f"add_bar per bar: 100k stored / 1k stored, {d}",
+            f"ours.add_bar @100k {d}",
+            f"ours.add_bar @1k {d}",
+            ("<=", 1.5),
+        )
+        for d in DERIVED
+    ),
+    *(
+        Ratio(
+            f"390 add_bar / add_bars_batch(390), per bar, {d}",
+            f"ours.add_bar x390 {d}",
+            f"ours.add_bars_batch(390) {d}",
+            (">=", 3),
+        )
+        for d in DERIVED
+    ),
+    Ratio(
+        "derivation cost: add_bar @1k, (5,15) / ()",
+        "ours.add_bar @1k derived=(5,15)",
+        "ours.add_bar @1k derived=()",
+        ("<=", 1.3),
+    ),
+    Ratio(
+        "derivation cost: add_bar @100k, (5,15) / ()",
+        "ours.add_bar @100k derived=(5,15)",
+        "ours.add_bar @100k derived=()",
+        ("<=", 1.3),
+    ),
+    Ratio(
+        "derivation cost: add_bars_batch(390), (5,15) / ()",
+        "ours.add_bars_batch(390) derived=(5,15)",
+        "ours.add_bars_batch(390) derived=()",
+        ("<=", 1.3),
+    ),
+    *(
+        Ratio(
+            f"{read}: time per read with writer / alone",
+            f"reads.{read} with writer",
+            f"reads.{read} alone",
+            None,
+            stat="mean",
+            note="= reads/s alone / reads/s with a writer thread adding bars as fast as it can",
+        )
+        for read in ("get_latest_bar", "get_last_n_bars(50)")
+    ),
+    Ratio("seed get_latest_bar (ruc) / ours", "seed.get_latest_bar ruc", "ours.get_latest_bar", (">=", 4)),
+    Ratio("seed get_latest_bar (awaited) / ours", "seed.get_latest_bar awaited", "ours.get_latest_bar"),
+    Ratio(
+        "ours add_bar (5,15) / seed add_bar (awaited), per bar @1k",
+        "ours.add_bar @1k derived=(5,15)",
+        "seed.add_bar @1k awaited",
+        ("<=", 3),
+    ),
+    Ratio(
+        "ours add_bar () / seed add_bar (awaited), per bar @1k",
+        "ours.add_bar @1k derived=()",
+        "seed.add_bar @1k awaited",
+        ("<=", 3),
+    ),
+    Ratio(
+        "ours add_bar (5,15) / seed add_bar (ruc), per bar @1k",
+        "ours.add_bar @1k derived=(5,15)",
+        "seed.add_bar @1k ruc",
+        ("<=", 3),
+    ),
+    Ratio(
+        "seed get_last_n_bars(50) (ruc) / ours @100k",
+        "seed.get_last_n_bars(50) @100k ruc",
+        "ours.get_last_n_bars(50) @100k",
+        (">=", 10),
+        note="'far ahead': 10x is this suite's reading of it",
+    ),
+    Ratio(
+        "seed get_last_n_bars(50) (ruc) / ours @1k",
+        "seed.get_last_n_bars(50) @1k ruc",
+        "ours.get_last_n_bars(50) @1k",
+    ),
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _declare_ratios(results: Results) -> None:
+    results.expect(*RATIOS)
+
+
+@functools.cache
+def _bars() -> list[Bar]:
+    """LARGE + BLOCK bars in time order, built once per run (about 35 MB)."""
+    return list(session_bars(LARGE + BLOCK))
+
+
+def _store(size: int, derived: tuple[int, ...] = (5, 15)) -> SessionData:
+    store = SessionData(derived_intervals=derived)
+    store.add_bars_batch(SYMBOL, _bars()[:size])
+    return store
+
+
+def _add_each(store: SessionData, bars: Sequence[Bar]) -> None:
+    add = store.add_bar
+    for bar in bars:
+        add(SYMBOL, bar)
+
+
+@pytest.fixture(scope="module")
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """One event loop reused by every seed call, as a synchronous caller would keep one."""
+    lp = asyncio.new_event_loop()
+    yield lp
+    lp.close()
+
+
+def _seed_store(loop: asyncio.AbstractEventLoop, size: int) -> seed_baseline.SessionData:
+    seed = seed_baseline.SessionData()  # type: ignore[no-untyped-call]
+    loop.run_until_complete(seed.add_bars_batch(SYMBOL, _bars()[:size]))
+    return seed
+
+
+# ------------------------------------------------------------------------------------------- latest bar
+
+
+@pytest.mark.benchmark(group="get_latest_bar")
+def test_floor_dict_attr(benchmark: BenchmarkFixture, results: Results) -> None:
+    class Holder:
+        __slots__ = ("latest",)
+
+        def __init__(self, latest: Bar) -> None:
+            self.latest = latest
+
+    d = {SYMBOL: Holder(_bars()[SMALL - 1])}
+
+    def floor(symbol: str) -> Bar:
+        return d[symbol].latest
+
+    assert benchmark(floor, SYMBOL) is _bars()[SMALL - 1]
+    results.record("floor.d[s].latest", benchmark)
+
+
+@pytest.mark.benchmark(group="get_latest_bar")
+def test_ours_get_latest_bar(benchmark: BenchmarkFixture, results: Results) -> None:
+    store = _store(SMALL)
+    assert benchmark(store.get_latest_bar, SYMBOL) is _bars()[SMALL - 1]
+    results.record("ours.get_latest_bar", benchmark)
+
+
+@pytest.mark.benchmark(group="get_latest_bar")
+def test_seed_get_latest_bar_ruc(
+    benchmark: BenchmarkFixture, results: Results, loop: asyncio.AbstractEventLoop
+) -> None:
+    seed = _seed_store(loop, SMALL)
+    ruc = loop.run_until_complete
+
+    def latest(symbol: str) -> Any:
+        return ruc(seed.get_latest_bar(symbol))
+
+    assert benchmark(latest, SYMBOL) is _bars()[SMALL - 1]
+    results.record("seed.get_latest_bar ruc", benchmark)
+
+
+@pytest.mark.benchmark(group="get_latest_bar")
+def test_seed_get_latest_bar_awaited(
+    benchmark: BenchmarkFixture, results: Results, loop: asyncio.AbstractEventLoop
+) -> None:
+    seed = _seed_store(loop, SMALL)
+    calls = 1_000
+
+    async def many() -> Any:
+        bar = None
+        for _ in range(calls):
+            bar = await seed.get_latest_bar(SYMBOL)
+        return bar
+
+    assert benchmark(lambda: loop.run_until_complete(many())) is _bars()[SMALL - 1]
+    results.record("seed.get_latest_bar awaited", benchmark, ops=calls)
+
+
+# ------------------------------------------------------------------------------------------- last n bars
+
+
+@pytest.mark.benchmark(group="get_last_n_bars(50)")
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["1k", "100k"])
+def test_ours_get_last_n_bars(benchmark: BenchmarkFixture, results: Results, size: int) -> None:
+    store = _store(size)
+    assert benchmark(store.get_last_n_bars, SYMBOL, LAST_N) == _bars()[size - LAST_N : size]
+    results.record(f"ours.get_last_n_bars(50) @{size // 1000}k", benchmark)
+
+
+@pytest.mark.benchmark(group="get_last_n_bars(50)")
+@pytest.mark.parametrize("size", [SMALL, LARGE], ids=["1k", "100k"])
+def test_seed_get_last_n_bars_ruc(
+    benchmark: BenchmarkFixture, results: Results, loop: asyncio.AbstractEventLoop, size: int
+) -> None:
+    seed = _seed_store(loop, size)
+    ruc = loop.run_until_complete
+
+    def last_n(symbol: str, n: int) -> Any:
+        return ruc(seed.get_last_n_bars(symbol, n))
+
+    assert benchmark(last_n, SYMBOL, LAST_N) == _bars()[size - LAST_N : size]
+    results.record(f"seed.get_last_n_bars(50) @{size // 1000}k ruc", benchmark)
+
+
+# ------------------------------------------------------------------------------------------------ writes
+
+
+@pytest.mark.benchmark(group="add_bar per bar")
+@pytest.mark.parametrize("derived", list(DERIVED))
+@pytest.mark.parametrize(("size", "rounds"), [(SMALL, 40), (LARGE, 12)], ids=["1k", "100k"])
+def test_ours_add_bar(
+    benchmark: BenchmarkFixture, results: Results, size: int, rounds: int, derived: str
+) -> None:
+    block = _bars()[size : size + BLOCK]
+    last: list[SessionData] = []
+
+    def setup() -> tuple[tuple[SessionData, Sequence[Bar]], dict[str, Any]]:
+        last[:] = [_store(size, DERIVED[derived])]
+        return (last[0], block), {}
+
+    # pytest-benchmark's pedantic() has no annotations.
+    benchmark.pedantic(  # type: ignore[no-untyped-call]
+        _add_each, setup=setup, rounds=rounds, warmup_rounds=1
+    )
+    assert last[0].get_bar_count(SYMBOL) == size + BLOCK
+    results.record(f"ours.add_bar @{size // 1000}k {derived}", benchmark, ops=BLOCK)
+
+
+@pytest.mark.benchmark(group="390 bars: add_bar each vs add_bars_batch")
+@pytest.mark.parametrize("derived", list(DERIVED))
+@pytest.mark.parametrize("batch", [False, True], ids=["add_bar_x390", "add_bars_batch"])
+def test_ours_session_of_bars(
+    benchmark: BenchmarkFixture, results: Results, batch: bool, derived: str
+) -> None:
+    block = _bars()[SMALL : SMALL + SESSION_MINUTES]
+    last: list[SessionData] = []
+
+    def setup() -> tuple[tuple[SessionData, Sequence[Bar]], dict[str, Any]]:
+        last[:] = [_store(SMALL, DERIVED[derived])]
+        return (last[0], block), {}
+
+    def add_batch(store: SessionData, bars: Sequence[Bar]) -> None:
+        store.add_bars_batch(SYMBOL, bars)
+
+    # pytest-benchmark's pedantic() has no annotations.
+    benchmark.pedantic(  # type: ignore[no-untyped-call]
+        add_batch if batch else _add_each, setup=setup, rounds=60, warmup_rounds=1
+    )
+    assert last[0].get_bar_count(SYMBOL) == SMALL + SESSION_MINUTES
+    name = "ours.add_bars_batch(390)" if batch else "ours.add_bar x390"
+    results.record(f"{name} {derived}", benchmark, ops=SESSION_MINUTES)
+
+
+@pytest.mark.benchmark(group="add_bar per bar")
+@pytest.mark.parametrize("how", ["ruc", "awaited"])
+def test_seed_add_bar(
+    benchmark: BenchmarkFixture, results: Results, loop: asyncio.AbstractEventLoop, how: str
+) -> None:
+    block = _bars()[SMALL : SMALL + BLOCK]
+    last: list[Any] = []
+
+    def setup() -> tuple[tuple[Any, Sequence[Bar]], dict[str, Any]]:
+        last[:] = [_seed_store(loop, SMALL)]
+        return (last[0], block), {}
+
+    def add_ruc(seed: Any, bars: Sequence[Bar]) -> None:
+        ruc = loop.run_until_complete
+        for bar in bars:
+            ruc(seed.add_bar(SYMBOL, bar))
+
+    async def add_all(seed: Any, bars: Sequence[Bar]) -> None:
+        for bar in bars:
+            await seed.add_bar(SYMBOL, bar)
+
+    def add_awaited(seed: Any, bars: Sequence[Bar]) -> None:
+        loop.run_until_complete(add_all(seed, bars))
+
+    # pytest-benchmark's pedantic() has no annotations.
+    benchmark.pedantic(  # type: ignore[no-untyped-call]
+        add_ruc if how == "ruc" else add_awaited, setup=setup, rounds=40, warmup_rounds=1
+    )
+    assert loop.run_until_complete(last[0].get_bar_count(SYMBOL)) == SMALL + BLOCK
+    results.record(f"seed.add_bar @1k {how}", benchmark, ops=BLOCK)
+
+
+# --------------------------------------------------------------------------------- reads while writing
+
+
+class _Writer(threading.Thread):
+    """Adds bars to one symbol in time order as fast as it can until stopped; keeps any error.
+
+    Bars are built beforehand, so the writer measures the store, not bar construction. When they run out it
+    starts a new session (which clears the store) and adds them again, so memory stays bounded.
+    """
+
+    def __init__(self, store: SessionData, bars: Sequence[Bar]) -> None:
+        super().__init__(name="bench-writer", daemon=True)
+        self.store = store
+        self.bars = bars
+        self.stop_event = threading.Event()
+        self.written = 0
+        self.sessions = 0
+        self.error: BaseException | None = None
+        self.elapsed = 0.0
+
+    def run(self) -> None:
+        store, stop = self.store, self.stop_event
+        add = store.add_bar
+        start = time.perf_counter()
+        try:
+            while not stop.is_set():
+                for bar in self.bars:
+                    add(SYMBOL, bar)
+                    self.written += 1
+                    if stop.is_set():
+                        break
+                else:
+                    self.sessions += 1
+                    store.start_new_session(self.bars[0].timestamp.date())
+        except BaseException as e:  # recorded and re-raised in the test thread
+            self.error = e
+        finally:
+            self.elapsed = time.perf_counter() - start
+
+
+_READS: dict[str, Callable[[SessionData], Callable[[], object]]] = {
+    "get_latest_bar": lambda s: functools.partial(s.get_latest_bar, SYMBOL),
+    "get_last_n_bars(50)": lambda s: functools.partial(s.get_last_n_bars, SYMBOL, LAST_N),
+}
+
+
+@pytest.mark.benchmark(group="reads with and without a writer thread")
+@pytest.mark.parametrize("read", list(_READS))
+@pytest.mark.parametrize("with_writer", [False, True], ids=["alone", "with_writer"])
+def test_reads_while_writing(
+    benchmark: BenchmarkFixture, results: Results, read: str, with_writer: bool
+) -> None:
+    store = _store(SMALL)
+    reader = _READS[read](store)
+    writer = _Writer(store, _bars()[SMALL:])
+    if with_writer:
+        writer.start()
+    try:
+        benchmark(reader)
+    finally:
+        writer.stop_event.set()
+        if with_writer:
+            writer.join(timeout=30)
+    assert not writer.is_alive(), "writer thread did not stop within 30 s"
+    if writer.error is not None:
+        raise writer.error
+    name = f"reads.{read} {'with writer' if with_writer else 'alone'}"
+    results.record(name, benchmark)
+    m = results.measurements.get(name)
+    if m is not None:
+        results.notes[f"{name}: reads/s (1/mean)"] = round(1 / m.mean)
+        if with_writer:
+            assert writer.written > 0
+            results.notes[f"{name}: writer add_bar/s meanwhile"] = round(writer.written / writer.elapsed)
+            results.notes[f"{name}: writer's new sessions (store cleared) meanwhile"] = writer.sessions

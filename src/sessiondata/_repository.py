@@ -1,0 +1,573 @@
+"""Bar repositories: where the upkeep thread and the command line fetch stored bars from.
+
+`BarRepository` is the protocol (one method, `get_bars`); three implementations share its semantics:
+
+* `SqliteBarRepository`: the embedded default, one SQLite file (stdlib `sqlite3`, WAL mode), with bulk
+  import from CSV files and from iterables of `Bar`.
+* `CsvBarRepository`: a read-only directory of ``SYMBOL_*.csv`` files, loaded lazily per symbol.
+* `InMemoryBarRepository`: bars held in memory, for tests and users' own data.
+
+Semantics common to all three:
+
+* ``get_bars(symbol, start, end, interval=1)`` returns the bars with ``start <= timestamp < end`` in time
+  order, as a new list. Symbols are upper-cased; an unknown symbol gives ``[]``.
+* Bars are kept per ``(symbol, interval)``; ``interval`` is the bar length in minutes and is only a key
+  here (nothing is aggregated).
+* Timestamps compare as Python compares them: aware timestamps by instant (so a range query is right across
+  UTC offsets and daylight-saving changes), naive ones by wall-clock value. One symbol's bars are all naive
+  or all aware (mixing is an `InvalidDataError`), and ``start``/``end`` must be of the same kind as the
+  stored bars (a `ValueError` otherwise, since Python cannot compare the two).
+* Writes are idempotent: a bar whose ``(symbol, interval, timestamp)`` is already stored is counted as a
+  duplicate and the stored bar is kept (first write wins; a repository is an archive, corrections belong in
+  the store). Each write is all or nothing.
+* Bad arguments raise `ValueError`, bad data `InvalidDataError` (`CsvFormatError` for a CSV file, with its
+  line number); either way nothing is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+import weakref
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, runtime_checkable
+
+import attrs
+from sortedcontainers import SortedDict
+
+from ._csvio import CsvBarReader, PathLike, RejectedRow, interval_from_filename, symbol_from_filename
+from ._models import Bar, InvalidDataError
+
+__all__ = [
+    "BarRepository",
+    "CsvBarRepository",
+    "ImportReport",
+    "InMemoryBarRepository",
+    "SqliteBarRepository",
+]
+
+logger = logging.getLogger("sessiondata.repository")
+
+_US = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@runtime_checkable
+class BarRepository(Protocol):
+    """Anything that can answer a half-open range query of stored bars."""
+
+    def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
+        """Bars of ``symbol`` with ``start <= timestamp < end``, oldest first (a new list)."""
+        ...
+
+
+@attrs.frozen(slots=True)
+class ImportReport:
+    """What one write (``add_bars`` or ``import_csv``) did.
+
+    ``added``: bars stored. ``duplicates``: bars whose ``(symbol, interval, timestamp)`` was already stored
+    (or appeared earlier in the same write); they were not stored again. ``rejected``: bad rows skipped
+    (only with ``skip_bad_rows=True``); ``rejected_rows`` says which lines and why.
+    """
+
+    added: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    rejected_rows: tuple[RejectedRow, ...] = ()
+
+    @property
+    def rejected_lines(self) -> tuple[int, ...]:
+        """The 1-based line numbers of the rejected rows."""
+        return tuple(r.line for r in self.rejected_rows)
+
+
+# --- argument checks shared by the implementations ---------------------------------------------------------
+
+
+def _check_symbol(symbol: object) -> str:
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise ValueError(f"symbol must be a non-empty str, got {symbol!r}")
+    return symbol.strip().upper()
+
+
+def _check_interval(interval: object) -> int:
+    if type(interval) is not int or interval < 1:
+        raise ValueError(f"interval must be a positive int (minutes), got {interval!r}")
+    return interval
+
+
+def _is_aware(ts: datetime) -> bool:
+    return ts.utcoffset() is not None
+
+
+def _check_range(start: object, end: object) -> bool:
+    """Validate the bounds; returns whether they are timezone-aware."""
+    if not isinstance(start, datetime):
+        raise ValueError(f"start must be a datetime, got {start!r}")
+    if not isinstance(end, datetime):
+        raise ValueError(f"end must be a datetime, got {end!r}")
+    aware = _is_aware(start)
+    if aware is not _is_aware(end):
+        raise ValueError(
+            f"start and end must both be naive or both be timezone-aware, got {start!r}, {end!r}"
+        )
+    return aware
+
+
+def _check_kind(symbol: str, stored_aware: bool, query_aware: bool) -> None:
+    if stored_aware is not query_aware:
+        stored = "timezone-aware" if stored_aware else "naive"
+        given = "timezone-aware" if query_aware else "naive"
+        raise ValueError(f"{symbol}'s stored bars are {stored}; start and end must be too, got {given} ones")
+
+
+def _mixing_error(symbol: str, aware: bool) -> InvalidDataError:
+    stored = "timezone-aware" if aware else "naive"
+    given = "naive" if aware else "timezone-aware"
+    return InvalidDataError(
+        f"{symbol}'s bars are {stored}; a {given} timestamp cannot be stored beside them (do not mix the two)"
+    )
+
+
+def _time_key(ts: datetime) -> int:
+    """The sort key SQLite stores: microseconds since 1970-01-01, of the UTC instant for an aware timestamp
+    and of the wall-clock value read as if it were UTC for a naive one."""
+    try:
+        if ts.utcoffset() is None:
+            return (ts - _EPOCH) // _US
+        return (ts - _EPOCH_UTC) // _US
+    except OverflowError:
+        # Only near datetime.min/max (e.g. an open-ended query bound): the same value, in integers.
+        offset = ts.utcoffset()
+        key = (ts.replace(tzinfo=None) - _EPOCH) // _US
+        return key if offset is None else key - offset // _US
+
+
+# --- the in-memory index shared by InMemoryBarRepository and CsvBarRepository ------------------------------
+
+
+class _BarIndex:
+    """Bars per ``(symbol, interval)`` in `SortedDict`s keyed by timestamp. Not thread-safe by itself."""
+
+    __slots__ = ("_aware", "_series")
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, int], SortedDict[datetime, Bar]] = {}
+        self._aware: dict[str, bool] = {}  # per symbol: are its timestamps timezone-aware?
+
+    def add(self, bars: Iterable[Bar], interval: int) -> ImportReport:
+        batch = list(bars)
+        kinds: dict[str, bool] = {}
+        for bar in batch:  # validate everything first: all or nothing
+            if not isinstance(bar, Bar):
+                raise InvalidDataError(f"expected a Bar, got {type(bar).__name__}: {bar!r}")
+            aware = _is_aware(bar.timestamp)
+            known = kinds.setdefault(bar.symbol, self._aware.get(bar.symbol, aware))
+            if known is not aware:
+                raise _mixing_error(bar.symbol, known)
+        added = 0
+        for bar in batch:
+            series = self._series.get((bar.symbol, interval))
+            if series is None:
+                series = self._series[bar.symbol, interval] = SortedDict()
+            if bar.timestamp not in series:
+                series[bar.timestamp] = bar
+                added += 1
+        self._aware.update(kinds)
+        return ImportReport(added=added, duplicates=len(batch) - added)
+
+    def get(self, symbol: str, start: datetime, end: datetime, interval: int) -> list[Bar]:
+        query_aware = _check_range(start, end)
+        series = self._series.get((symbol, interval))
+        if series is None:
+            return []
+        _check_kind(symbol, self._aware[symbol], query_aware)
+        if not start < end:
+            return []
+        return [series[ts] for ts in series.irange(start, end, inclusive=(True, False))]
+
+    def symbols(self) -> list[str]:
+        return sorted(self._aware)
+
+
+class InMemoryBarRepository:
+    """Bars held in memory: ``InMemoryBarRepository(bars=(), *, interval=1)``.
+
+    Thread-safety: every method may be called from any thread; one lock (``_lock``) guards the index, held
+    for O(log n + k) by a read and O(m log n) by a write of m bars.
+    """
+
+    def __init__(self, bars: Iterable[Bar] = (), *, interval: int = 1) -> None:
+        self._index = _BarIndex()
+        self._lock = threading.Lock()  # guards _index: SortedDict is not safe to read while it changes
+        self.add_bars(bars, interval=interval)
+
+    def add_bars(self, bars: Iterable[Bar], *, interval: int = 1) -> ImportReport:
+        """Store ``bars`` (any symbols) under ``interval``; all or nothing; already-stored timestamps are
+        counted as duplicates and kept as they were. O(m log n); waits for the lock. Any thread."""
+        interval = _check_interval(interval)
+        batch = list(bars)  # outside the lock: the iterable may be slow (e.g. a CSV being read)
+        with self._lock:
+            return self._index.add(batch, interval)
+
+    def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
+        """Bars of ``symbol`` with ``start <= timestamp < end``, oldest first, as a new list.
+
+        O(log n + k); waits only for a running write. Any thread.
+        """
+        symbol = _check_symbol(symbol)
+        interval = _check_interval(interval)
+        with self._lock:
+            return self._index.get(symbol, start, end, interval)
+
+    def symbols(self) -> list[str]:
+        """The stored symbols, sorted. O(s log s). Any thread."""
+        with self._lock:
+            return self._index.symbols()
+
+
+class CsvBarRepository:
+    """A read-only directory of bar CSV files: ``CsvBarRepository(directory)``.
+
+    Each ``SYMBOL_*.csv`` file in the directory (not its subdirectories) holds bars of ``SYMBOL``; the
+    interval is the file name's ``_<N>m`` part (``SPY_1m.csv``, ``SPY_60m.csv``), 1 when it names none.
+    Several files of one symbol and interval are merged (for a timestamp found in more than one, the file
+    first in name order wins). The directory is listed once, when the repository is made; a symbol's files
+    are read and validated on its first `get_bars`, then kept in memory. A bad file raises `CsvFormatError`
+    from that `get_bars` (and again on the next try; nothing of that symbol is kept).
+
+    Thread-safety: any thread. Reads of a loaded symbol take no lock; a first read loads the symbol under
+    one lock (``_load_lock``), so concurrent first reads load it once and wait for each other.
+    """
+
+    def __init__(self, directory: PathLike) -> None:
+        self.directory = Path(directory)
+        if not self.directory.exists():
+            raise FileNotFoundError(f"no such directory: {self.directory}")
+        if not self.directory.is_dir():
+            raise NotADirectoryError(f"not a directory: {self.directory}")
+        files: dict[str, list[Path]] = {}
+        for path in sorted(self.directory.iterdir()):
+            if not path.is_file() or path.suffix.lower() != ".csv":
+                continue
+            try:
+                symbol = symbol_from_filename(path)
+            except ValueError:
+                continue
+            files.setdefault(symbol, []).append(path)
+        self._files = files
+        self._loaded: dict[str, _BarIndex] = {}  # written only under _load_lock; read without it
+        self._load_lock = threading.Lock()  # guards loading, so each symbol's files are read once
+
+    def symbols(self) -> list[str]:
+        """The symbols with at least one file, sorted (whether loaded or not). O(s log s). Any thread."""
+        return sorted(self._files)
+
+    def _index(self, symbol: str) -> _BarIndex | None:
+        index = self._loaded.get(symbol)
+        if index is not None or symbol not in self._files:
+            return index
+        with self._load_lock:
+            index = self._loaded.get(symbol)
+            if index is None:
+                index = _BarIndex()
+                for path in self._files[symbol]:
+                    index.add(CsvBarReader(path, symbol), interval_from_filename(path) or 1)
+                logger.debug(
+                    "loaded %s from %d file(s) in %s", symbol, len(self._files[symbol]), self.directory
+                )
+                self._loaded[symbol] = index  # published only once complete
+            return index
+
+    def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
+        """Bars of ``symbol`` with ``start <= timestamp < end``, oldest first, as a new list.
+
+        O(log n + k) once loaded; the first call for a symbol reads its files, O(rows log rows), holding the
+        load lock. Raises `CsvFormatError` for a bad file. Any thread.
+        """
+        symbol = _check_symbol(symbol)
+        interval = _check_interval(interval)
+        _check_range(start, end)
+        index = self._index(symbol)
+        if index is None:
+            return []
+        return index.get(symbol, start, end, interval)
+
+
+# --- SQLite -----------------------------------------------------------------------------------------------
+
+_SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS bars (
+    symbol   TEXT    NOT NULL,
+    interval INTEGER NOT NULL,
+    ts_key   INTEGER NOT NULL,
+    ts       TEXT    NOT NULL,
+    open     REAL    NOT NULL,
+    high     REAL    NOT NULL,
+    low      REAL    NOT NULL,
+    close    REAL    NOT NULL,
+    volume           NOT NULL,
+    PRIMARY KEY (symbol, interval, ts_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS symbols (
+    symbol TEXT    NOT NULL PRIMARY KEY,
+    aware  INTEGER NOT NULL
+) WITHOUT ROWID;
+"""
+
+_INSERT = (
+    "INSERT OR IGNORE INTO bars (symbol, interval, ts_key, ts, open, high, low, close, volume) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SELECT = (
+    "SELECT ts, open, high, low, close, volume FROM bars "
+    "WHERE symbol = ? AND interval = ? AND ts_key >= ? AND ts_key < ? ORDER BY ts_key"
+)
+
+_BUSY_TIMEOUT_S = 30.0
+
+
+class SqliteBarRepository:
+    """Bars in one SQLite file: ``SqliteBarRepository(path)`` opens it, creating it when it does not exist.
+
+    Storage: table ``bars`` with primary key ``(symbol, interval, ts_key)`` (a clustered ``WITHOUT ROWID``
+    table, so a range query is one index seek and a sequential scan). ``ts`` is the timestamp as
+    `datetime.isoformat` wrote it, so it reads back with its UTC offset exactly (as a fixed-offset
+    `datetime.timezone`; a `zoneinfo` zone is not kept, its offset at that instant is). ``ts_key`` orders
+    and ranges the rows: microseconds since 1970-01-01 UTC of the instant for an aware timestamp, so queries
+    are right across offsets and DST changes; for a naive timestamp, of its wall-clock value read as if it
+    were UTC, which orders naive timestamps as Python does (one symbol never mixes the two: table
+    ``symbols`` records which kind each symbol holds). Volumes keep their type (int or float).
+
+    Durability: WAL journal with ``synchronous=NORMAL``: a committed write survives a crash of the process,
+    but the last commits may be lost (never corrupted) on a power cut.
+
+    Thread-safety: every method may be called from any thread. Each thread gets its own connection
+    (`threading.local`), so reads run in parallel and, in WAL mode, never wait for a writer; each read is
+    one statement and sees one committed state. Writes are serialized by ``_write_lock`` (and by SQLite's
+    own file lock against other processes, waiting up to 30 s). Connections of threads that have ended are
+    closed when the next connection is opened; `close` closes all of them, and must not run while other
+    threads are still using the repository (their calls fail afterwards with `ValueError`).
+    """
+
+    def __init__(self, path: PathLike) -> None:
+        if not isinstance(path, (str, os.PathLike)):
+            raise ValueError(f"path must be a file path, got {path!r}")
+        text = os.fspath(path)
+        if text in {":memory:", ""} or text.startswith("file:"):
+            raise ValueError(
+                f"SqliteBarRepository needs a file path, got {text!r} (use InMemoryBarRepository for memory)"
+            )
+        self.path = Path(text)
+        self._local = threading.local()
+        self._write_lock = threading.Lock()  # serializes this process's write transactions
+        self._conns_lock = threading.Lock()  # guards _conns and _closed
+        # (thread, connection) for every connection opened, so close() can close them all.
+        self._conns: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+        self._closed = False
+        self._aware: dict[str, bool] = {}  # cache of table `symbols`; entries never change once written
+        if not self.path.parent.is_dir():
+            raise FileNotFoundError(f"no such directory: {self.path.parent}")
+        try:
+            conn = self._conn()
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if version not in (0, _SCHEMA_VERSION) or (version == 0 and tables - {"bars", "symbols"}):
+                raise InvalidDataError(f"{self.path} is an SQLite file but not a sessiondata bar repository")
+            if version == 0:
+                with self._write_lock:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                    conn.executescript(_SCHEMA)
+                    conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise InvalidDataError(f"{self.path}: not a usable SQLite bar repository: {exc}") from exc
+        except BaseException:
+            self.close()
+            raise
+
+    # -- connections --
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and not self._closed:
+            return conn
+        with self._conns_lock:
+            if self._closed:
+                raise ValueError(f"the repository {self.path} is closed")
+            # isolation_level=None: no implicit transactions; writes open theirs explicitly.
+            # check_same_thread=False only so close() may close it from another thread; otherwise only the
+            # owning thread uses it.
+            conn = sqlite3.connect(
+                self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute("PRAGMA synchronous = NORMAL")
+            except BaseException:
+                conn.close()
+                raise
+            # Close the connections of threads that have ended: nobody else can be using them.
+            alive = []
+            for ref, other in self._conns:
+                thread = ref()
+                if thread is None or not thread.is_alive():
+                    other.close()
+                else:
+                    alive.append((ref, other))
+            alive.append((weakref.ref(threading.current_thread()), conn))
+            self._conns = alive
+        self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        """Close every connection; later calls raise `ValueError`. Idempotent. O(threads).
+
+        Call it once the other threads are done with the repository (see the class docstring).
+        """
+        with self._conns_lock:
+            self._closed = True
+            conns, self._conns = self._conns, []
+        for _, conn in conns:
+            conn.close()
+
+    def __enter__(self) -> SqliteBarRepository:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- reads --
+
+    def _stored_aware(self, conn: sqlite3.Connection, symbol: str) -> bool | None:
+        aware = self._aware.get(symbol)
+        if aware is None:
+            row = conn.execute("SELECT aware FROM symbols WHERE symbol = ?", (symbol,)).fetchone()
+            if row is None:
+                return None
+            aware = self._aware[symbol] = bool(row[0])
+        return aware
+
+    def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
+        """Bars of ``symbol`` with ``start <= timestamp < end``, oldest first, as a new list.
+
+        O(log n + k) (one primary-key range scan). Never waits for a writer of this process (WAL); any
+        thread.
+        """
+        symbol = _check_symbol(symbol)
+        interval = _check_interval(interval)
+        query_aware = _check_range(start, end)
+        conn = self._conn()
+        stored_aware = self._stored_aware(conn, symbol)
+        if stored_aware is None:
+            return []
+        _check_kind(symbol, stored_aware, query_aware)
+        if not start < end:
+            return []
+        rows = conn.execute(_SELECT, (symbol, interval, _time_key(start), _time_key(end))).fetchall()
+        parse = datetime.fromisoformat
+        return [Bar(symbol, parse(ts), o, h, lo, c, v) for ts, o, h, lo, c, v in rows]
+
+    def symbols(self) -> list[str]:
+        """The stored symbols, sorted. O(s); any thread."""
+        return [r[0] for r in self._conn().execute("SELECT symbol FROM symbols ORDER BY symbol")]
+
+    # -- writes --
+
+    def add_bars(self, bars: Iterable[Bar], *, interval: int = 1) -> ImportReport:
+        """Store ``bars`` (any symbols, any order) under ``interval`` in one transaction: all or nothing.
+
+        Already-stored ``(symbol, interval, timestamp)`` keys are counted as duplicates and left as they
+        were. Raises `InvalidDataError` for something that is not a `Bar` or a symbol mixing naive and aware
+        timestamps. O(m log n) for m bars; waits for other writers. Any thread.
+        """
+        interval = _check_interval(interval)
+        return self._write(bars, interval)
+
+    def import_csv(
+        self,
+        path: PathLike,
+        symbol: str | None = None,
+        *,
+        interval: int | None = None,
+        skip_bad_rows: bool = False,
+    ) -> ImportReport:
+        """Import one CSV file in one transaction, streaming it (one row in memory at a time).
+
+        ``symbol`` defaults to the file name's (``SYMBOL_*.csv``), ``interval`` to its ``_<N>m`` part or 1.
+        A bad row raises `CsvFormatError` (with its line number) and imports nothing, unless
+        ``skip_bad_rows=True``: then bad rows are skipped and reported. Re-importing a file adds nothing
+        (its rows come back as duplicates). O(rows log n); waits for other writers. Any thread.
+        """
+        if interval is None:
+            interval = interval_from_filename(path) or 1
+        interval = _check_interval(interval)
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"no such file: {os.fspath(path)}")
+        reader = CsvBarReader(path, symbol, skip_bad_rows=skip_bad_rows)
+        report = self._write(reader, interval)
+        if reader.rejected:
+            logger.warning(
+                "%s: skipped %d bad row(s), first at line %d: %s",
+                reader.path,
+                len(reader.rejected),
+                reader.rejected[0].line,
+                reader.rejected[0].reason,
+            )
+        return attrs.evolve(report, rejected=len(reader.rejected), rejected_rows=tuple(reader.rejected))
+
+    def _write(self, bars: Iterable[Bar], interval: int) -> ImportReport:
+        kinds: dict[str, bool] = {}
+        count = 0
+
+        def rows() -> Iterator[tuple[object, ...]]:
+            nonlocal count
+            for bar in bars:
+                if not isinstance(bar, Bar):
+                    raise InvalidDataError(f"expected a Bar, got {type(bar).__name__}: {bar!r}")
+                ts = bar.timestamp
+                aware = _is_aware(ts)
+                if kinds.setdefault(bar.symbol, aware) is not aware:
+                    raise _mixing_error(bar.symbol, not aware)
+                count += 1
+                yield (
+                    bar.symbol,
+                    interval,
+                    _time_key(ts),
+                    ts.isoformat(),
+                    bar.open,
+                    bar.high,
+                    bar.low,
+                    bar.close,
+                    bar.volume,
+                )
+
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                added = conn.executemany(_INSERT, rows()).rowcount
+                for sym, aware in kinds.items():
+                    conn.execute("INSERT OR IGNORE INTO symbols (symbol, aware) VALUES (?, ?)", (sym, aware))
+                    stored = bool(
+                        conn.execute("SELECT aware FROM symbols WHERE symbol = ?", (sym,)).fetchone()[0]
+                    )
+                    if stored is not aware:
+                        raise _mixing_error(sym, stored)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
+                    conn.execute("ROLLBACK")
+                raise
+        for sym, aware in kinds.items():
+            self._aware.setdefault(sym, aware)
+        return ImportReport(added=added, duplicates=count - added)
