@@ -1,0 +1,195 @@
+"""`TimeProvider`: the one clock a backtest or a live run reads ("what time is it now?").
+
+Two modes:
+
+- **backtest** (simulated): the time is whatever the stream coordinator last advanced it to. It only moves
+  forward (moving it backwards is a `ClockError`) and only the coordinator moves it, through
+  `TimeProvider.advance_to`. Other threads read it with `now()` and may block until it reaches a given time
+  with `wait_until`.
+- **live**: the real clock, as an aware `datetime` in the exchange's timezone. It cannot be advanced, and
+  `wait_until` sleeps (interruptibly, on a condition variable) until the wall clock gets there.
+
+The simulated clock holds the timestamps it is given: naive when the replayed data is naive (exchange-local
+wall time), aware when it is aware. Comparing the two kinds is a `ClockError`, never a silent guess.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time as _time
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo
+
+from ._models import SessionDataError
+
+__all__ = ["ClockError", "ClockMode", "TimeProvider"]
+
+logger = logging.getLogger("sessiondata.clock")
+
+
+class ClockError(SessionDataError, ValueError):
+    """A clock used against its rules: moved backwards, advanced in live mode, read before it was set,
+    or compared across naive and aware datetimes. A `ValueError`, as it is always a bad argument or call."""
+
+
+class ClockMode(enum.Enum):
+    """How a `TimeProvider` tells the time."""
+
+    BACKTEST = "backtest"
+    """Simulated: set by the stream coordinator, monotonic."""
+    LIVE = "live"
+    """The real clock in the exchange timezone."""
+
+
+class TimeProvider:
+    """The session's clock, shared by the coordinator (the only writer in backtest mode) and any reader.
+
+    ``mode`` is ``"backtest"`` (default) or ``"live"`` (or a `ClockMode`). ``timezone`` is the exchange's
+    zone (live mode answers in it). ``start`` optionally sets the simulated time before the first advance;
+    without it, `now()` in backtest mode is a `ClockError` until the coordinator delivers its first item.
+
+    Thread-safety: every method may be called from any thread. `now()` is one attribute read (an assignment
+    of a reference is atomic), so it never waits; `advance_to` and `wait_until` share one condition variable.
+    """
+
+    __slots__ = ("_cond", "_mode", "_now", "_tz", "_waiters")
+
+    def __init__(
+        self,
+        mode: ClockMode | str = ClockMode.BACKTEST,
+        *,
+        timezone: str | tzinfo = "America/New_York",
+        start: datetime | None = None,
+    ) -> None:
+        try:
+            self._mode = ClockMode(mode)
+        except ValueError:
+            raise ValueError(f"mode must be 'backtest' or 'live', got {mode!r}") from None
+        self._tz: tzinfo = ZoneInfo(timezone) if isinstance(timezone, str) else timezone
+        if start is not None and not isinstance(start, datetime):
+            raise ValueError(f"start must be a datetime, got {start!r}")
+        if start is not None and self._mode is ClockMode.LIVE:
+            raise ValueError("a live clock tells the real time: start= is for backtest mode only")
+        self._now: datetime | None = start
+        # Guards the wake-up of `wait_until` callers and the `_waiters` count. `_now` is written under it
+        # but read without it: a reader sees either the old or the new reference, both valid times.
+        self._cond = threading.Condition(threading.Lock())
+        self._waiters = 0
+
+    @property
+    def mode(self) -> ClockMode:
+        """`ClockMode.BACKTEST` or `ClockMode.LIVE`. O(1)."""
+        return self._mode
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The exchange's timezone. O(1)."""
+        return self._tz
+
+    @property
+    def is_set(self) -> bool:
+        """True when `now()` has a time to give (always in live mode). O(1); lock-free."""
+        return self._mode is ClockMode.LIVE or self._now is not None
+
+    def now(self) -> datetime:
+        """The current time: the simulated time in backtest mode, ``datetime.now(timezone)`` in live mode.
+
+        Raises `ClockError` in backtest mode before the clock was first set. O(1); lock-free, any thread.
+        """
+        if self._mode is ClockMode.LIVE:
+            return datetime.now(self._tz)
+        now = self._now
+        if now is None:
+            raise ClockError("the backtest clock has not been set yet (no item replayed, no start=)")
+        return now
+
+    def advance_to(self, t: datetime) -> None:
+        """Move the simulated clock to ``t`` (equal to the current time is a no-op) and wake waiters.
+
+        Only the stream coordinator calls this (it is the one place simulated time moves). Raises
+        `ClockError` if ``t`` is before the current time, is not comparable with it (naive vs aware), or the
+        clock is live; the clock is unchanged then. O(1) plus waking waiters. Thread-safety: any thread; takes
+        the clock's lock briefly.
+        """
+        if self._mode is ClockMode.LIVE:
+            raise ClockError("a live clock cannot be advanced")
+        if not isinstance(t, datetime):
+            raise ClockError(f"the clock's time must be a datetime, got {t!r}")
+        with self._cond:
+            now = self._now
+            if now is not None:
+                try:
+                    backwards = t < now
+                except TypeError:
+                    raise ClockError(
+                        f"cannot move the clock from {now.isoformat()} to {t.isoformat()}: one is naive and "
+                        "the other timezone-aware"
+                    ) from None
+                if backwards:
+                    raise ClockError(
+                        f"the backtest clock only moves forward: {t.isoformat()} is before {now.isoformat()}"
+                    )
+            self._now = t
+            if self._waiters:
+                self._cond.notify_all()
+
+    def wait_until(self, t: datetime, timeout: float | None = None) -> bool:
+        """Block until the clock reads ``t`` or later; True if it did, False if ``timeout`` seconds passed.
+
+        Backtest mode waits for the coordinator to advance the clock (a condition variable, no polling);
+        live mode waits for the wall clock. Returns at once when the time is already reached. Raises
+        `ClockError` if ``t`` is not comparable with the clock's time (naive vs aware).
+        Complexity: O(1) per wake-up. Thread-safety: any thread except the coordinator's worker (which would
+        wait for itself).
+        """
+        if not isinstance(t, datetime):
+            raise ClockError(f"wait_until needs a datetime, got {t!r}")
+        deadline = None if timeout is None else _time.monotonic() + max(0.0, timeout)
+        if self._mode is ClockMode.LIVE:
+            return self._wait_live(t, deadline)
+        with self._cond:
+            self._waiters += 1
+            try:
+                while not self._reached(t):
+                    remaining = None if deadline is None else deadline - _time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        return False
+                    self._cond.wait(remaining)
+                return True
+            finally:
+                self._waiters -= 1
+
+    def _reached(self, t: datetime) -> bool:
+        now = self._now
+        if now is None:
+            return False
+        try:
+            return now >= t
+        except TypeError:
+            raise ClockError(
+                f"cannot compare the clock's {now.isoformat()} with {t.isoformat()}: one is naive and the "
+                "other timezone-aware"
+            ) from None
+
+    def _wait_live(self, t: datetime, deadline: float | None) -> bool:
+        target = t if t.tzinfo is not None else t.replace(tzinfo=self._tz)
+        with self._cond:
+            while True:
+                left = (target - datetime.now(self._tz)).total_seconds()
+                if left <= 0:
+                    return True
+                if deadline is not None:
+                    budget = deadline - _time.monotonic()
+                    if budget <= 0:
+                        return False
+                    left = min(left, budget)
+                # Nothing notifies a live clock; the wait is a timed, interruptible sleep on the condition.
+                self._cond.wait(left)
+
+    def __repr__(self) -> str:
+        shown = "unset" if self._now is None else self._now.isoformat()
+        if self._mode is ClockMode.LIVE:
+            shown = "live"
+        return f"TimeProvider({self._mode.value}, {self._tz!s}, now={shown})"
