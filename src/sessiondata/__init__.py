@@ -5,8 +5,31 @@ Everything public is importable from here; the modules behind it are private.
 """
 
 from ._calendar import ExchangeCalendar, RegularHoursCalendar, SessionCalendar, SessionClock
+from ._clock import ClockError, ClockMode, TimeProvider
+from ._columns import (
+    COLUMN_FIELDS,
+    SeriesSpec,
+    clear_column_cache,
+    column_cache_bytes,
+    get_column,
+    get_timestamps,
+    store_column,
+    store_timestamps,
+    store_to_dataframe,
+    store_to_numpy,
+    to_dataframe,
+    to_numpy,
+)
+from ._coordinator import (
+    BacktestStreamCoordinator,
+    CoordinatorError,
+    SessionBoundaryListener,
+    StreamSourceError,
+    StreamType,
+)
 from ._csvio import CsvFormatError, RejectedRow
 from ._gaps import Gap, detect_gaps, expected_minutes
+from ._memory import MemoryReport, SymbolMemory, memory_usage, snapshot_memory_usage
 from ._models import Bar, InvalidDataError, Provenance, Quote, SessionDataError, Tick
 from ._repository import (
     BarRepository,
@@ -23,8 +46,13 @@ from ._upkeep import DataUpkeepThread
 __version__ = "0.1.0"
 
 __all__ = [
+    "COLUMN_FIELDS",
+    "BacktestStreamCoordinator",
     "Bar",
     "BarRepository",
+    "ClockError",
+    "ClockMode",
+    "CoordinatorError",
     "CsvBarRepository",
     "CsvFormatError",
     "DataUpkeepThread",
@@ -33,21 +61,40 @@ __all__ = [
     "ImportReport",
     "InMemoryBarRepository",
     "InvalidDataError",
+    "MemoryReport",
     "Provenance",
     "Quote",
     "RegularHoursCalendar",
     "RejectedRow",
     "Series",
+    "SeriesSpec",
+    "SessionBoundaryListener",
     "SessionCalendar",
     "SessionClock",
     "SessionData",
     "SessionDataError",
     "SqliteBarRepository",
+    "StreamSourceError",
+    "StreamType",
+    "SymbolMemory",
     "SymbolSessionData",
     "Tick",
+    "TimeProvider",
+    "__version__",
+    "clear_column_cache",
+    "column_cache_bytes",
     "detect_gaps",
     "expected_minutes",
-    "__version__",
+    "get_column",
     "get_session_data",
+    "get_timestamps",
+    "memory_usage",
     "reset_session_data",
+    "snapshot_memory_usage",
+    "store_column",
+    "store_timestamps",
+    "store_to_dataframe",
+    "store_to_numpy",
+    "to_dataframe",
+    "to_numpy",
 ]

@@ -195,6 +195,12 @@ class _BarIndex:
     def symbols(self) -> list[str]:
         return sorted(self._aware)
 
+    def time_range(self, symbol: str, interval: int) -> tuple[datetime, datetime] | None:
+        series = self._series.get((symbol, interval))
+        if not series:
+            return None
+        return series.peekitem(0)[0], series.peekitem(-1)[0]
+
 
 class InMemoryBarRepository:
     """Bars held in memory: ``InMemoryBarRepository(bars=(), *, interval=1)``.
@@ -230,6 +236,12 @@ class InMemoryBarRepository:
         """The stored symbols, sorted. O(s log s). Any thread."""
         with self._lock:
             return self._index.symbols()
+
+    def time_range(self, symbol: str, interval: int = 1) -> tuple[datetime, datetime] | None:
+        """``(first, last)`` stored timestamps of ``symbol`` (in its stored style), or ``None``. O(1)."""
+        symbol = _check_symbol(symbol)
+        with self._lock:
+            return self._index.time_range(symbol, _check_interval(interval))
 
 
 class CsvBarRepository:
@@ -298,6 +310,16 @@ class CsvBarRepository:
         if index is None:
             return []
         return index.get(symbol, start, end, interval)
+
+    def time_range(self, symbol: str, interval: int = 1) -> tuple[datetime, datetime] | None:
+        """``(first, last)`` stored timestamps of ``symbol`` (in its stored style), or ``None``.
+
+        O(1) once loaded (the first call for a symbol reads its files). Any thread.
+        """
+        symbol = _check_symbol(symbol)
+        interval = _check_interval(interval)
+        index = self._index(symbol)
+        return None if index is None else index.time_range(symbol, interval)
 
 
 # --- SQLite -----------------------------------------------------------------------------------------------
@@ -476,6 +498,25 @@ class SqliteBarRepository:
         rows = conn.execute(_SELECT, (symbol, interval, _time_key(start), _time_key(end))).fetchall()
         parse = datetime.fromisoformat
         return [Bar(symbol, parse(ts), o, h, lo, c, v) for ts, o, h, lo, c, v in rows]
+
+    def time_range(self, symbol: str, interval: int = 1) -> tuple[datetime, datetime] | None:
+        """``(first, last)`` stored timestamps of ``symbol`` (in its stored style), or ``None``.
+
+        O(log n): two primary-key seeks. Any thread.
+        """
+        symbol = _check_symbol(symbol)
+        interval = _check_interval(interval)
+        conn = self._conn()
+        found: list[datetime] = []
+        for order in ("ASC", "DESC"):
+            row = conn.execute(
+                f"SELECT ts FROM bars WHERE symbol = ? AND interval = ? ORDER BY ts_key {order} LIMIT 1",
+                (symbol, interval),
+            ).fetchone()
+            if row is None:
+                return None
+            found.append(datetime.fromisoformat(row[0]))
+        return found[0], found[1]
 
     def symbols(self) -> list[str]:
         """The stored symbols, sorted. O(s); any thread."""

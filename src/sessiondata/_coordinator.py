@@ -1,0 +1,839 @@
+"""`BacktestStreamCoordinator`: merges many market-data streams into one chronological replay.
+
+One worker thread pulls every registered source lazily (one pending item per source, merged with `heapq`),
+advances the backtest clock, writes each item into the store, and only then hands it to the consumer through
+a bounded buffer. The consumer iterates `merged_stream()`.
+
+Ordering rules (the same inputs give the same output on every run, whatever the thread timing):
+
+1. **Known time.** Items are merged by the time they become known: a 1-minute bar at ``timestamp + 1 minute``
+   (its end), a tick or quote at its ``timestamp``. The clock is advanced to that time before the item is
+   written and delivered, so a strategy never sees a bar before its minute is over.
+2. **Ties** on known time go by stream type (`StreamType.BAR`, then ``TICK``, then ``QUOTE``), then by
+   symbol, then by registration order; items of one source keep their source order.
+3. **Out of order inside one source** (a timestamp before the previous one's) is an `InvalidDataError`
+   naming the source and the item, or, with ``on_out_of_order="drop"``, the item is dropped and counted in
+   `status()`; it is never reordered. The same policy covers an item known before the clock's current time
+   (possible only for a stream registered while the replay runs, or a clock started later than the data).
+
+Other behaviour:
+
+- **Session filter.** By default only regular-session items are replayed (the store's calendar, via its
+  `SessionClock`); ``extended_hours=True`` replays everything. Ticks and quotes are filtered by their
+  timestamp, bars by their start.
+- **Multi-day.** When the replay reaches an item of a later exchange-local date, the coordinator calls
+  ``store.end_session()``, then every attached `SessionBoundaryListener`'s ``run_once()`` (synchronously:
+  e.g. an upkeep pass that fills the ended session's gaps before it rolls into history), then
+  ``store.start_new_session(date)``. The first item's date is started too, unless the store already has it
+  as ``current_session_date``. When every stream is exhausted the last session is ended and the listeners
+  run once more (``end_session_on_exhaustion=False`` leaves the session open).
+- **Speed.** ``speed=None`` replays as fast as possible; ``speed=60.0`` replays 60 simulated seconds per
+  wall-clock second. Waits are on a condition variable, so `pause` and `stop_worker` interrupt them.
+- **Run-ahead.** The worker may run ahead of the consumer by at most ``max_queue_size`` items in the buffer,
+  plus ``batch_size`` items it is gathering and the one batch the consumer is iterating: those items are
+  already in the store and the clock already reflects them. Use ``max_queue_size=1, batch_size=1`` for the
+  tightest coupling.
+- **Faults.** An exception in a source, an invalid item, or a failing store write or listener stops the
+  worker; items processed before it are still delivered, then `merged_stream()` raises `CoordinatorError`
+  with the original error as its ``__cause__``, and `status()` reports it. The worker never dies silently.
+- **Stopping.** `stop_worker(timeout)` returns within ``timeout`` seconds, even while a source blocks forever
+  or no one reads the output: the worker is a daemon thread, and one stuck inside a source is abandoned
+  (reported by `status()` and the return value); it exits without writing anything more once the source
+  returns.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import heapq
+import logging
+import threading
+import time as _time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from ._calendar import SessionClock
+from ._clock import ClockMode, TimeProvider
+from ._models import Bar, InvalidDataError, MarketData, Quote, SessionDataError, Tick
+from ._store import SessionData, get_session_data
+
+__all__ = [
+    "BacktestStreamCoordinator",
+    "CoordinatorError",
+    "SessionBoundaryListener",
+    "StreamSourceError",
+    "StreamType",
+]
+
+logger = logging.getLogger("sessiondata.coordinator")
+
+_MINUTE = timedelta(minutes=1)
+_DAY = timedelta(days=1)
+_MIDNIGHT = time(0)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_END = object()
+
+# Iterators over in-memory containers never block, so items pulled from them may wait in the worker's batch;
+# any other source (a generator, a file, a socket) might block, so the batch is handed over before each pull.
+_NON_BLOCKING_ITERATORS: frozenset[type] = frozenset(
+    type(iter(x))  # type: ignore[var-annotated]
+    for x in ([], (), range(0), collections.deque(), {}, "", b"")
+) | frozenset({type(reversed([]))})
+
+
+class CoordinatorError(SessionDataError, RuntimeError):
+    """The replay failed; ``__cause__`` holds what went wrong (raised by `merged_stream`)."""
+
+
+class StreamSourceError(CoordinatorError):
+    """A source raised while the coordinator pulled from it; the message names the stream."""
+
+
+class StreamType(enum.Enum):
+    """The kind of records a stream carries. The declaration order is the tie-break order."""
+
+    BAR = "bar"
+    TICK = "tick"
+    QUOTE = "quote"
+
+
+_TYPE_ORDER = {t: i for i, t in enumerate(StreamType)}
+_RECORD_CLASS: dict[StreamType, type[Any]] = {
+    StreamType.BAR: Bar,
+    StreamType.TICK: Tick,
+    StreamType.QUOTE: Quote,
+}
+
+
+@runtime_checkable
+class SessionBoundaryListener(Protocol):
+    """Something to run, synchronously, each time the replay ends a session (e.g. an upkeep thread's pass).
+
+    ``run_once()`` is called by the coordinator's worker after ``store.end_session()`` and before the next
+    ``store.start_new_session(...)``; the replay waits for it. Its return value is ignored; an exception
+    stops the replay and is reported like any worker error.
+    """
+
+    def run_once(self) -> object:
+        """Do one pass over the store."""
+        ...
+
+
+class _Stream:
+    """One registered source and the worker's bookkeeping for it (touched only by the worker once running)."""
+
+    __slots__ = (
+        "cls",
+        "dropped",
+        "exhausted",
+        "is_bar",
+        "it",
+        "key",
+        "label",
+        "last",
+        "may_block",
+        "pulled",
+        "rank",
+        "seq",
+        "sort_key",
+        "stream_type",
+        "symbol",
+        "write",
+    )
+
+    def __init__(
+        self, symbol: str, stream_type: StreamType, it: Iterator[Any], seq: int, store: SessionData
+    ) -> None:
+        self.symbol = symbol
+        self.stream_type = stream_type
+        self.key = (symbol, stream_type)
+        self.label = f"{symbol}/{stream_type.value}"
+        self.it = it
+        self.seq = seq
+        self.sort_key = (_TYPE_ORDER[stream_type], symbol, seq)
+        self.rank = 0
+        self.cls = _RECORD_CLASS[stream_type]
+        self.is_bar = stream_type is StreamType.BAR
+        writers: dict[StreamType, Callable[..., object]] = {
+            StreamType.BAR: store.add_bar,
+            StreamType.TICK: store.add_tick,
+            StreamType.QUOTE: store.add_quote,
+        }
+        self.write = writers[stream_type]
+        self.may_block = type(it) not in _NON_BLOCKING_ITERATORS
+        self.last: datetime | None = None
+        self.pulled = 0
+        self.dropped = 0
+        self.exhausted = False
+
+
+# (known-time key, rank, item, stream, session date): the rank is unique among active streams, so a comparison
+# never reaches the item.
+_Entry = tuple[Any, int, Any, _Stream, date]
+
+
+class _Stopped(Exception):
+    """Control flow inside the worker: stop was requested. Never raised to callers."""
+
+
+class BacktestStreamCoordinator:
+    """Replays registered streams in merged chronological order into a `SessionData` and to one consumer.
+
+    Parameters (keywords after ``session_data``):
+
+    - ``session_data``: the store written to; ``None`` uses `get_session_data()` (the process-wide store).
+    - ``time_provider``: a backtest-mode `TimeProvider` to advance; ``None`` creates one in the store's zone.
+    - ``speed``: ``None`` (as fast as possible) or simulated seconds per wall-clock second (> 0).
+    - ``extended_hours``: replay pre- and post-market items too (default: regular session only).
+    - ``on_out_of_order``: ``"raise"`` (default) or ``"drop"`` (see the module documentation).
+    - ``max_queue_size``: capacity of the output buffer, in items (the backpressure bound).
+    - ``batch_size``: items handed to the buffer at once (at most ``max_queue_size``); the worker hands over
+      a partial batch whenever the consumer is waiting, before pausing or sleeping, and before pulling from
+      a source that might block, so batching never delays an item the consumer could have.
+    - ``session_listeners``: objects with ``run_once()`` to call at each session boundary.
+    - ``end_session_on_exhaustion``: end the last session when every stream is exhausted (default True).
+
+    The coordinator runs once: `start_worker` after the run finished or was stopped is a `RuntimeError`.
+    """
+
+    def __init__(
+        self,
+        session_data: SessionData | None = None,
+        *,
+        time_provider: TimeProvider | None = None,
+        speed: float | None = None,
+        extended_hours: bool = False,
+        on_out_of_order: Literal["raise", "drop"] = "raise",
+        max_queue_size: int = 4096,
+        batch_size: int = 128,
+        session_listeners: Iterable[SessionBoundaryListener] = (),
+        end_session_on_exhaustion: bool = True,
+    ) -> None:
+        store = get_session_data() if session_data is None else session_data
+        if not isinstance(store, SessionData):
+            raise ValueError(f"session_data must be a SessionData, got {session_data!r}")
+        if time_provider is None:
+            time_provider = TimeProvider(ClockMode.BACKTEST, timezone=store.timezone)
+        elif not isinstance(time_provider, TimeProvider) or time_provider.mode is not ClockMode.BACKTEST:
+            raise ValueError(f"time_provider must be a backtest-mode TimeProvider, got {time_provider!r}")
+        if speed is not None and (
+            isinstance(speed, bool) or not isinstance(speed, (int, float)) or not speed > 0
+        ):
+            raise ValueError(
+                f"speed must be None or a number > 0 (simulated seconds per second), got {speed!r}"
+            )
+        if speed is not None and speed == float("inf"):
+            speed = None
+        if on_out_of_order not in ("raise", "drop"):
+            raise ValueError(f"on_out_of_order must be 'raise' or 'drop', got {on_out_of_order!r}")
+        for name, value in (("max_queue_size", max_queue_size), ("batch_size", batch_size)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        self._store = store
+        self._clock = time_provider
+        self._speed = None if speed is None else float(speed)
+        self._extended_hours = bool(extended_hours)
+        self._drop_out_of_order = on_out_of_order == "drop"
+        self._maxsize = max_queue_size
+        self._batch_size = min(batch_size, max_queue_size)
+        self._end_on_exhaustion = bool(end_session_on_exhaustion)
+        self._listeners: list[SessionBoundaryListener] = []
+        for listener in session_listeners:
+            self.add_session_listener(listener)
+
+        # Guards: `_streams`, `_seq`, `_ops`, the output buffer (`_buffer`, `_buffered`), the flags
+        # `_paused`/`_stop`/`_finished`/`_interrupt`, `_state`, `_error` and `_thread`. The worker reads
+        # `_interrupt` and `_consumer_waiting` without it: a stale read delays by one item, never loses one.
+        self._cond = threading.Condition(threading.Lock())
+        self._streams: dict[tuple[str, StreamType], _Stream] = {}
+        self._seq = 0
+        self._ops: list[tuple[str, _Stream]] = []
+        self._buffer: collections.deque[list[Any]] = collections.deque()
+        self._buffered = 0
+        self._max_buffered = 0
+        self._consumer_waiting = False
+        self._worker_waiting = False
+        self._paused = False
+        self._stop = False
+        self._interrupt = False
+        self._finished = False
+        self._state = "idle"
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        # Clear while paused; the parked worker waits on it, and stop_worker sets it to wake the worker.
+        self._resumed = threading.Event()
+        self._resumed.set()
+        # Set by the worker once it is parked by a pause: from then on the clock cannot move until resume.
+        self._parked = threading.Event()
+
+        # Progress counters, written by the worker only, read racily by status().
+        self._delivered = 0
+        self._filtered = 0
+        self._dropped = 0
+        self._late = 0
+        self._sessions: list[date] = []
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def session_data(self) -> SessionData:
+        """The store written to. O(1)."""
+        return self._store
+
+    @property
+    def time_provider(self) -> TimeProvider:
+        """The backtest clock this coordinator advances. O(1)."""
+        return self._clock
+
+    # ----------------------------------------------------------- registration
+
+    def register_stream(self, symbol: str, stream_type: StreamType | str, source: Iterable[Any]) -> None:
+        """Add a stream: ``source`` yields `Bar`, `Tick` or `Quote` records of ``symbol``, in time order.
+
+        ``source`` is pulled lazily, one item at a time, by the worker (only ``iter(source)`` is called
+        here). May be called before or while the worker runs; a stream added while running joins the merge
+        at its next item. Raises `ValueError` for an unknown stream type, a source that is not iterable, or
+        a ``(symbol, stream_type)`` already registered and not exhausted; `InvalidDataError` for a bad symbol.
+        O(1) (O(streams log streams) in the worker when added while running). Thread-safety: any thread.
+        """
+        sym = _symbol_key(symbol)
+        kind = _stream_type(stream_type)
+        try:
+            it = iter(source)
+        except TypeError:
+            raise ValueError(f"source for {sym}/{kind.value} is not iterable: {source!r}") from None
+        with self._cond:
+            old = self._streams.get((sym, kind))
+            if old is not None and not old.exhausted:
+                raise ValueError(f"stream {sym}/{kind.value} is already registered; deregister it first")
+            if self._finished or self._stop:
+                raise RuntimeError("the replay has ended; create a new coordinator to replay more streams")
+            self._seq += 1
+            stream = _Stream(sym, kind, it, self._seq, self._store)
+            self._streams[stream.key] = stream
+            if self._thread is not None:
+                self._ops.append(("add", stream))
+                self._interrupt = True
+        logger.debug("registered stream %s", stream.label)
+
+    def feed_data_list(self, symbol: str, stream_type: StreamType | str, items: Iterable[Any]) -> None:
+        """Register a ready list of records as a stream (copied; each record is checked now).
+
+        Raises `InvalidDataError` (nothing registered) if an item is not a record of the stream's type for
+        ``symbol``; otherwise as `register_stream`. O(len(items)). Thread-safety: any thread.
+        """
+        sym = _symbol_key(symbol)
+        kind = _stream_type(stream_type)
+        data = list(items)
+        cls = _RECORD_CLASS[kind]
+        for i, item in enumerate(data):
+            _check_item(item, cls, sym, f"{sym}/{kind.value}", i)
+        self.register_stream(sym, kind, data)
+
+    def deregister_stream(self, symbol: str, stream_type: StreamType | str) -> bool:
+        """Remove a stream: its pending and remaining items are not replayed. True if it was registered.
+
+        While the worker runs, the removal takes effect before the worker's next item. O(1) here (O(streams)
+        in the worker). Thread-safety: any thread.
+        """
+        sym = _symbol_key(symbol)
+        kind = _stream_type(stream_type)
+        with self._cond:
+            stream = self._streams.pop((sym, kind), None)
+            if stream is None:
+                return False
+            if self._thread is not None:
+                self._ops.append(("remove", stream))
+                self._interrupt = True
+        logger.debug("deregistered stream %s", stream.label)
+        return True
+
+    def add_session_listener(self, listener: SessionBoundaryListener) -> None:
+        """Call ``listener.run_once()`` at each session boundary (see the module documentation).
+
+        Raises `ValueError` if it has no callable ``run_once``. O(1). Thread-safety: call before
+        `start_worker`; the worker reads the list at each boundary.
+        """
+        if not callable(getattr(listener, "run_once", None)):
+            raise ValueError(f"a session listener needs a run_once() method, got {listener!r}")
+        self._listeners.append(listener)
+
+    # -------------------------------------------------------------- lifecycle
+
+    def start_worker(self) -> None:
+        """Start the worker thread (a daemon) that replays every registered stream.
+
+        Raises `RuntimeError` if it was already started (a coordinator runs once). O(1); the worker then
+        primes one item per stream. Thread-safety: any thread.
+        """
+        with self._cond:
+            if self._thread is not None or self._stop:
+                raise RuntimeError("the worker was already started or stopped (a coordinator runs once)")
+            self._state = "paused" if self._paused else "running"
+            self._thread = threading.Thread(
+                target=self._run, name="sessiondata-stream-coordinator", daemon=True
+            )
+            self._thread.start()
+        logger.info("stream coordinator started (%d streams)", len(self._streams))
+
+    def stop_worker(self, timeout: float = 5.0) -> bool:
+        """Stop the replay; True if the worker thread has ended, False if it is still stuck in a source.
+
+        Returns within ``timeout`` seconds whatever the worker is doing (paused, waiting for buffer space,
+        sleeping for `speed`, or blocked inside a source). A worker stuck in a source is abandoned: it is a
+        daemon thread, and when the source returns it exits without writing anything more. Consumers
+        receive the items already buffered, then the stream ends. Idempotent. Thread-safety: any thread
+        except the worker's; waits at most ``timeout`` for the worker to finish.
+        """
+        with self._cond:
+            self._stop = True
+            self._interrupt = True
+            thread = self._thread
+            if self._state in ("idle", "running", "paused"):
+                self._state = "stopping"
+            self._cond.notify_all()
+        self._resumed.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(max(0.0, timeout))
+        alive = thread is not None and thread.is_alive()
+        with self._cond:
+            self._finished = True
+            if not alive and self._state == "stopping":
+                self._state = "stopped"
+            self._cond.notify_all()
+        if alive:
+            logger.warning("stream coordinator worker did not stop within %.3fs; abandoned (daemon)", timeout)
+        return not alive
+
+    def pause(self) -> None:
+        """Pause the replay: the worker parks before its next item and the clock stops advancing.
+
+        Items already buffered can still be consumed. Returns at once (use `wait_paused` to know the worker
+        has parked). O(1). Thread-safety: any thread.
+        """
+        with self._cond:
+            if self._stop or self._finished:
+                return
+            self._paused = True
+            self._interrupt = True
+            self._resumed.clear()
+            if self._state == "running":
+                self._state = "paused"
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        """Resume a paused replay (a no-op otherwise). O(1). Thread-safety: any thread."""
+        with self._cond:
+            self._paused = False
+            self._interrupt = self._stop or bool(self._ops)
+            self._parked.clear()
+            if self._state == "paused":
+                self._state = "running"
+            self._resumed.set()
+            self._cond.notify_all()
+
+    def wait_paused(self, timeout: float | None = None) -> bool:
+        """After `pause`, block until the worker has parked (or has ended, or was never started); False on
+        timeout.
+
+        Once this returns True, the clock and the store do not change until `resume`. O(1) per wake-up.
+        Thread-safety: any thread except the worker's.
+        """
+        with self._cond:
+            if self._thread is None or self._finished:
+                return True
+        # The worker sets `_parked` when it parks, and also when it ends for any reason.
+        return self._parked.wait(timeout)
+
+    def __enter__(self) -> BacktestStreamCoordinator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop_worker()
+
+    # ----------------------------------------------------------------- output
+
+    def merged_stream(self) -> Iterator[MarketData]:
+        """Iterate the replayed items in merged order, blocking until each is available.
+
+        Starts the worker if it was never started. Each item is already in the store and the clock has
+        reached its known time when it is yielded. Ends when every stream is exhausted (or after
+        `stop_worker`); raises `CoordinatorError` (cause chained) if the replay failed, after the items
+        processed before the failure. O(1) amortized per item. Thread-safety: one consumer thread; the
+        iterator waits on the buffer's condition variable (no polling).
+        """
+        with self._cond:
+            never_started = self._thread is None and not self._stop
+        if never_started:
+            self.start_worker()
+        cond = self._cond
+        buffer = self._buffer
+        while True:
+            with cond:
+                while not buffer:
+                    if self._finished:
+                        if self._error is not None:
+                            raise CoordinatorError(
+                                f"the stream replay failed: {self._error}"
+                            ) from self._error
+                        return
+                    self._consumer_waiting = True
+                    cond.wait()
+                self._consumer_waiting = False
+                batch = buffer.popleft()
+                self._buffered -= len(batch)
+                if self._worker_waiting:
+                    self._worker_waiting = False  # it is woken; it sets the flag again if still short of room
+                    cond.notify_all()
+            yield from batch
+
+    def queue_size(self) -> int:
+        """Items in the output buffer now (never above ``max_queue_size``). O(1); lock-free, racy."""
+        return self._buffered
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot of the replay's state, for monitoring and tests. O(streams). Thread-safety: any thread.
+
+        Keys: ``state`` (``idle``, ``running``, ``paused``, ``stopping``, ``stopped``, ``finished``,
+        ``failed``), ``worker_alive``, ``error`` (repr or ``None``), ``delivered``, ``filtered``
+        (outside the session), ``dropped_out_of_order``, ``dropped_late``, ``queued``, ``max_queued``,
+        ``max_queue_size``, ``waiting_for_consumer`` (the worker is blocked on a full buffer), ``streams``
+        (active), ``exhausted_streams``, ``clock`` (or ``None``), ``session_dates`` (started by this replay).
+        """
+        with self._cond:
+            thread = self._thread
+            streams = list(self._streams.values())
+            return {
+                "state": self._state,
+                "worker_alive": thread is not None and thread.is_alive(),
+                "error": None if self._error is None else repr(self._error),
+                "delivered": self._delivered,
+                "filtered": self._filtered,
+                "dropped_out_of_order": self._dropped,
+                "dropped_late": self._late,
+                "queued": self._buffered,
+                "max_queued": self._max_buffered,
+                "max_queue_size": self._maxsize,
+                "waiting_for_consumer": self._worker_waiting,
+                "streams": sum(1 for s in streams if not s.exhausted),
+                "exhausted_streams": sum(1 for s in streams if s.exhausted),
+                "clock": self._clock.now() if self._clock.is_set else None,
+                "session_dates": list(self._sessions),
+            }
+
+    # ----------------------------------------------------------------- worker
+
+    def _hand_over(self, batch: list[Any]) -> None:
+        """Move ``batch`` to the output buffer, waiting for room (worker thread only)."""
+        n = len(batch)
+        with self._cond:
+            while self._buffered + n > self._maxsize:
+                if self._stop:
+                    raise _Stopped
+                if self._paused:
+                    self._parked.set()  # blocked on a full buffer: the clock cannot move either
+                self._worker_waiting = True
+                self._cond.wait()
+            self._worker_waiting = False
+            self._buffer.append(batch)
+            self._buffered += n
+            self._max_buffered = max(self._max_buffered, self._buffered)
+            if self._consumer_waiting:
+                # Cleared here, not only by the consumer, so the items that follow are batched again
+                # instead of being handed over one by one until the consumer thread gets to run.
+                self._consumer_waiting = False
+                self._cond.notify_all()
+
+    def _run(self) -> None:
+        try:
+            self._replay()
+        except _Stopped:
+            logger.info("stream coordinator stopped after %d items", self._delivered)
+        except BaseException as exc:
+            logger.error("stream coordinator failed after %d items: %s", self._delivered, exc, exc_info=True)
+            with self._cond:
+                self._error = exc
+                self._state = "failed"
+        finally:
+            with self._cond:
+                self._finished = True
+                if self._state in ("running", "paused"):
+                    self._state = "finished"
+                elif self._state == "stopping":
+                    self._state = "stopped"
+                self._cond.notify_all()
+            self._parked.set()
+
+    def _replay(self) -> None:
+        # One hot loop in one frame, with locals bound up front: per-item cost is what limits replay speed.
+        store = self._store
+        clock = self._clock
+        sclock: SessionClock = store.session_clock
+        tz: tzinfo = sclock.tz
+        regular_only = not self._extended_hours
+        drop_ooo = self._drop_out_of_order
+        speed = self._speed
+        heappop = heapq.heappop
+        heapreplace = heapq.heapreplace
+        minute = _MINUTE
+        epoch = _EPOCH
+        end = _END
+
+        # Merge keys. Every timestamp is brought to one kind, the clock's if it is set, else the first item's:
+        # naive data is keyed by the naive datetime itself (exchange-local wall time); aware data by the
+        # timedelta since the epoch, because comparing aware datetimes whose tzinfo objects differ (as
+        # parsed from ISO strings) costs ~200 ns per comparison, and a timedelta compares in ~12 ns.
+        ref_naive: bool | None = None if not clock.is_set else clock.now().tzinfo is None
+
+        def to_key(ts: datetime) -> Any:
+            nonlocal ref_naive
+            if ref_naive is None:
+                ref_naive = ts.tzinfo is None
+            if ref_naive:
+                return ts if ts.tzinfo is None else ts.astimezone(tz).replace(tzinfo=None)
+            return (ts.replace(tzinfo=tz) if ts.tzinfo is None else ts) - epoch
+
+        def wall_key(wall: datetime) -> Any:
+            return wall if ref_naive else wall.replace(tzinfo=tz) - epoch
+
+        def key_time(k: Any) -> datetime:
+            return k if ref_naive else (epoch + k).astimezone(tz)  # type: ignore[no-any-return]
+
+        # Cache of the exchange-local date being replayed: keys in [c_lo, c_hi) are that date, and in
+        # [c_open, c_close) its regular session once one of its items was located (until then, `locate`).
+        c_lo: Any = None
+        c_hi: Any = None
+        c_open: Any = None
+        c_close: Any = None
+        c_day: date | None = None
+
+        def pull(st: _Stream) -> _Entry | None:
+            nonlocal c_lo, c_hi, c_open, c_close, c_day
+            it = st.it
+            cls = st.cls
+            symbol = st.symbol
+            while True:
+                try:
+                    item: Any = next(it, end)
+                except Exception as exc:
+                    raise StreamSourceError(
+                        f"source {st.label} raised after {st.pulled} items: {exc!r}"
+                    ) from exc
+                if item is end:
+                    return None
+                if type(item) is not cls or item.symbol != symbol:
+                    _check_item(item, cls, symbol, st.label, st.pulled)
+                st.pulled += 1
+                ts = item.timestamp
+                # The common case (same kind as the reference) inline; to_key for the rest.
+                k = (ts if ref_naive else ts - epoch) if (ts.tzinfo is None) is ref_naive else to_key(ts)
+                last = st.last
+                if last is not None and k < last:
+                    if drop_ooo:
+                        st.dropped += 1
+                        self._dropped += 1
+                        logger.debug("dropped out-of-order item #%d of %s: %r", st.pulled - 1, st.label, item)
+                        continue
+                    raise InvalidDataError(
+                        f"out-of-order item #{st.pulled - 1} in source {st.label}: {item!r} is before the "
+                        f"previous item's timestamp {key_time(last).isoformat()}"
+                    )
+                st.last = k
+                if c_lo is None or not c_lo <= k < c_hi:
+                    c_day = sclock.local_date(ts)
+                    c_lo = wall_key(datetime.combine(c_day, _MIDNIGHT))
+                    c_hi = wall_key(datetime.combine(c_day + _DAY, _MIDNIGHT))
+                    c_open = c_close = None
+                if regular_only:
+                    if c_open is None:
+                        loc = sclock.locate(ts)
+                        if loc is None:
+                            self._filtered += 1
+                            continue
+                        wall = ts if ts.tzinfo is None else ts.astimezone(tz).replace(tzinfo=None)
+                        wall = wall.replace(second=0, microsecond=0) - loc[1] * minute
+                        c_open = wall_key(wall)
+                        c_close = wall_key(wall + loc[2] * minute)
+                    elif not c_open <= k < c_close:
+                        self._filtered += 1
+                        continue
+                assert c_day is not None
+                return (k + minute if st.is_bar else k, st.rank, item, st, c_day)
+
+        def rerank(heap: list[_Entry]) -> list[_Entry]:
+            # Ranks only need to be unique among the streams with an item in the heap.
+            active = sorted((e[3] for e in heap), key=_sort_key)
+            for i, s in enumerate(active):
+                s.rank = i
+            fresh = [(k, st.rank, item, st, d) for (k, _, item, st, d) in heap]
+            heapq.heapify(fresh)
+            return fresh
+
+        def apply_ops(heap: list[_Entry]) -> list[_Entry]:
+            with self._cond:
+                ops, self._ops = self._ops, []
+                self._interrupt = self._paused or self._stop
+            if not ops:
+                return heap
+            removed = {id(s) for op, s in ops if op == "remove"}
+            heap = [e for e in heap if id(e[3]) not in removed]
+            for op, s in ops:
+                if op == "add" and id(s) not in removed:
+                    first = pull(s)
+                    if first is None:
+                        s.exhausted = True
+                    else:
+                        heap.append(first)
+            return rerank(heap)
+
+        now_k: Any = to_key(clock.now()) if clock.is_set else None
+        with self._cond:
+            initial = [s for s in self._streams.values() if not s.exhausted]
+            self._ops = [op for op in self._ops if op[1] not in initial]
+            self._interrupt = self._paused or self._stop or bool(self._ops)
+        heap: list[_Entry] = []
+        for s in sorted(initial, key=_sort_key):
+            first = pull(s)
+            if first is None:
+                s.exhausted = True
+            else:
+                heap.append(first)
+        heap = rerank(heap)
+
+        cur_day: date | None = None
+        anchor: tuple[Any, float] | None = None
+        batch: list[Any] = []
+        bsize = self._batch_size
+        delivered = 0
+        hand_over = self._hand_over
+
+        while True:
+            if self._interrupt:
+                if batch:
+                    self._delivered = delivered
+                    hand_over(batch)
+                    batch = []
+                if self._stop:
+                    raise _Stopped
+                heap = apply_ops(heap)
+                if self._paused:
+                    self._parked.set()
+                    logger.info("stream coordinator paused")
+                    self._resumed.wait()
+                    anchor = None  # no catch-up burst for the time spent paused
+                continue
+            if not heap:
+                break
+            known, _, item, st, day = heap[0]
+            if day is not cur_day and (cur_day is None or day > cur_day):
+                if batch:
+                    # Hand over first, then re-check pause/stop: the boundary writes to the store.
+                    self._delivered = delivered
+                    hand_over(batch)
+                    batch = []
+                    continue
+                self._session_boundary(cur_day, day)
+                cur_day = day
+            if now_k is None or known > now_k:
+                if speed is not None:
+                    if anchor is None:
+                        anchor = (known if now_k is None else now_k, _time.monotonic())
+                    delay = anchor[1] + (known - anchor[0]).total_seconds() / speed - _time.monotonic()
+                    if delay > 0:
+                        if batch:
+                            self._delivered = delivered
+                            hand_over(batch)
+                            batch = []
+                            continue
+                        with self._cond:
+                            if self._cond.wait_for(lambda: self._interrupt, delay):
+                                continue
+                clock.advance_to(key_time(known))
+                now_k = known
+            elif known < now_k:
+                if not drop_ooo:
+                    raise InvalidDataError(
+                        f"item of {st.label} known at {key_time(known).isoformat()} is before the clock's "
+                        f"time {key_time(now_k).isoformat()} (a stream registered while running, or a clock "
+                        f"started after the data): {item!r}"
+                    )
+                self._late += 1
+                nxt = pull(st)
+                if nxt is None:
+                    st.exhausted = True
+                    heappop(heap)
+                else:
+                    heapreplace(heap, nxt)
+                continue
+            st.write(st.symbol, item)
+            batch.append(item)
+            delivered += 1
+            if len(batch) >= bsize or self._consumer_waiting or st.may_block:
+                self._delivered = delivered
+                hand_over(batch)
+                batch = []
+            nxt = pull(st)
+            if nxt is None:
+                st.exhausted = True
+                heappop(heap)
+            else:
+                heapreplace(heap, nxt)
+
+        if batch:
+            self._delivered = delivered
+            hand_over(batch)
+        self._delivered = delivered
+        if self._end_on_exhaustion and cur_day is not None:
+            store.end_session()
+            for listener in list(self._listeners):
+                listener.run_once()
+        logger.info("stream coordinator finished: %d items delivered", delivered)
+
+    def _session_boundary(self, previous: date | None, day: date) -> None:
+        """End ``previous`` (running the listeners), start ``day`` in the store (worker thread only)."""
+        store = self._store
+        if previous is None:
+            if store.current_session_date != day:
+                store.start_new_session(day)
+        else:
+            store.end_session()
+            for listener in list(self._listeners):
+                listener.run_once()
+            store.start_new_session(day)
+        self._sessions.append(day)
+        logger.info("replaying session %s", day)
+
+
+def _sort_key(s: _Stream) -> tuple[int, str, int]:
+    return s.sort_key
+
+
+def _symbol_key(symbol: object) -> str:
+    if not isinstance(symbol, str) or not symbol.strip():
+        raise InvalidDataError(f"symbol must be a non-empty str, got {symbol!r}")
+    return symbol.strip().upper()
+
+
+def _stream_type(value: object) -> StreamType:
+    if isinstance(value, StreamType):
+        return value
+    if isinstance(value, str):
+        try:
+            return StreamType(value.lower())
+        except ValueError:
+            pass
+    raise ValueError(f"stream_type must be a StreamType (BAR, TICK or QUOTE), got {value!r}")
+
+
+def _check_item(item: object, cls: type[Any], symbol: str, label: str, index: int) -> None:
+    """Raise `InvalidDataError` naming the source unless ``item`` is a ``cls`` record for ``symbol``."""
+    if not isinstance(item, cls):
+        raise InvalidDataError(
+            f"item #{index} of source {label} is not a {cls.__name__}: {type(item).__name__} {item!r}"
+        )
+    if item.symbol != symbol:
+        raise InvalidDataError(
+            f"item #{index} of source {label} is for symbol {item.symbol!r}, not {symbol!r}: {item!r}"
+        )
