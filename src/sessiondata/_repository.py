@@ -32,7 +32,7 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, runtime_checkable
@@ -201,6 +201,10 @@ class _BarIndex:
             return None
         return series.peekitem(0)[0], series.peekitem(-1)[0]
 
+    def dates(self, symbol: str, interval: int) -> list[date]:
+        series = self._series.get((symbol, interval))
+        return sorted({ts.date() for ts in series}) if series else []
+
 
 class InMemoryBarRepository:
     """Bars held in memory: ``InMemoryBarRepository(bars=(), *, interval=1)``.
@@ -242,6 +246,14 @@ class InMemoryBarRepository:
         symbol = _check_symbol(symbol)
         with self._lock:
             return self._index.time_range(symbol, _check_interval(interval))
+
+    def dates(self, symbol: str, interval: int = 1) -> list[date]:
+        """The dates holding bars of ``symbol``, as written in the timestamps' own offsets.
+
+        O(n). Any thread."""
+        symbol = _check_symbol(symbol)
+        with self._lock:
+            return self._index.dates(symbol, _check_interval(interval))
 
 
 class CsvBarRepository:
@@ -320,6 +332,15 @@ class CsvBarRepository:
         interval = _check_interval(interval)
         index = self._index(symbol)
         return None if index is None else index.time_range(symbol, interval)
+
+    def dates(self, symbol: str, interval: int = 1) -> list[date]:
+        """The dates holding bars of ``symbol``, as written in the timestamps' own offsets.
+
+        O(n). Any thread."""
+        symbol = _check_symbol(symbol)
+        interval = _check_interval(interval)
+        index = self._index(symbol)
+        return [] if index is None else index.dates(symbol, interval)
 
 
 # --- SQLite -----------------------------------------------------------------------------------------------
@@ -517,6 +538,17 @@ class SqliteBarRepository:
                 return None
             found.append(datetime.fromisoformat(row[0]))
         return found[0], found[1]
+
+    def dates(self, symbol: str, interval: int = 1) -> list[date]:
+        """The dates holding bars of ``symbol``, as written in the timestamps' own offsets (the first ten
+        characters of the stored ISO text). O(n) over the symbol's rows, no `Bar` built. Any thread."""
+        symbol = _check_symbol(symbol)
+        interval = _check_interval(interval)
+        rows = self._conn().execute(
+            "SELECT DISTINCT substr(ts, 1, 10) FROM bars WHERE symbol = ? AND interval = ?",
+            (symbol, interval),
+        )
+        return sorted(date.fromisoformat(r[0]) for r in rows)
 
     def symbols(self) -> list[str]:
         """The stored symbols, sorted. O(s); any thread."""

@@ -263,6 +263,49 @@ class Series(Sequence[T], Generic[T]):
             return new
         return Series._make(([item],), 1)
 
+    def extended(self, items: Sequence[T]) -> Series[T]:
+        """A new series with ``items`` (in time order) at the end; the caller guarantees they sort last.
+
+        Equal to ``appended`` on each item in turn, without building the versions in between.
+        O(k + n / LOAD) for k items.
+        """
+        if not items:
+            return self
+        chunks = self._chunks
+        n = self._tail_len
+        if chunks and n < LOAD:
+            tail = chunks[-1]
+            room = LOAD - n
+            if len(tail) == n:
+                tail.extend(items[:room])  # slots below n never change: older versions are unaffected
+                head = tail
+            else:
+                head = tail[:n]
+                head.extend(items[:room])
+            rest = items[room:]
+            if not rest:
+                if head is tail:
+                    new = Series.__new__(Series)
+                    new._chunks = chunks
+                    new._mins = self._mins
+                    new._starts = self._starts
+                    new._tail_len = len(head)
+                    new._len = self._len + len(items)
+                    new._cache = None
+                    return new
+                return Series._make((*chunks[:-1], head), len(head))
+            kept = (*chunks[:-1], head)
+        elif chunks:
+            tail = chunks[-1]
+            kept = (*chunks[:-1], tail if len(tail) == n else tail[:n])
+            rest = items
+        else:
+            kept = ()
+            rest = items
+        fresh = tuple(list(rest[i : i + LOAD]) for i in range(0, len(rest), LOAD))
+        all_chunks = kept + fresh
+        return Series._make(all_chunks, len(all_chunks[-1]))
+
     def upserted(self, item: T) -> tuple[Series[T], T | None]:
         """Insert ``item`` at its place, replacing an item with the same timestamp.
 

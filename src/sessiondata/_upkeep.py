@@ -1,10 +1,11 @@
 """`DataUpkeepThread`: the store's second writer, which keeps each symbol's session complete.
 
 Each pass, for every active symbol: find the regular-session minutes that have ended without a bar (up to
-the attached clock's ``now()``, or without a clock up to the newest bar in the store; the whole session once
-the store's session has ended), fetch them from a `BarRepository`, and store what comes back marked
-`Provenance.GAP_FILLED` with ``replace=False``, so a fill never overwrites a streamed bar. The store keeps
-quality and derived bars up to date as the fills land. The thread writes only through the store's public API.
+one minute before the attached clock's ``now()``, or without a clock up to the newest bar in the store; the
+whole session once the store's session has ended), fetch them from a `BarRepository`, and store what comes
+back marked `Provenance.GAP_FILLED` with ``replace=False``, so a fill never overwrites a streamed bar. The
+store keeps quality and derived bars up to date as the fills land. The thread writes only through the
+store's public API.
 
 Detection is incremental: minutes before a symbol's watermark were checked in an earlier pass and a present
 bar never disappears within a session, so a pass looks only at minutes that ended since, plus the gaps still
@@ -30,7 +31,7 @@ import threading
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any
@@ -275,17 +276,22 @@ class DataUpkeepThread:
                 self._last_pass_seconds = time.perf_counter() - began
         return self.status()
 
-    def _now_local(self, snaps: dict[str, SymbolSessionData] | Any) -> datetime | None:
-        """The time gaps are detected up to, as naive exchange-local time, or None if there is none yet."""
+    def _now_local(self, snaps: Mapping[str, SymbolSessionData]) -> datetime | None:
+        """The time gaps are detected up to, as naive exchange-local time, or None if there is none yet.
+
+        One minute behind the clock (or the newest bar's start without a clock): a writer replaying many
+        symbols stores every bar known at an instant only after the clock reached it, so a minute is final
+        only once the next minute is known; otherwise a bar still on its way would be "filled" first.
+        """
         tz = self._store.timezone
         clock = self._clock
         if clock is not None and clock.is_set:
-            return to_exchange_local(clock.now(), tz)
+            return to_exchange_local(clock.now(), tz) - _MINUTE
         newest: datetime | None = None
         for snap in snaps.values():
             last = snap.bars_1m.last()
             if last is not None:
-                local = to_exchange_local(last.timestamp, tz) + _MINUTE  # a bar is known at its end
+                local = to_exchange_local(last.timestamp, tz)
                 if newest is None or local > newest:
                     newest = local
         return newest

@@ -1,0 +1,632 @@
+"""`SystemManager` and `DataManager`: how an application owns, wires and starts the parts.
+
+`DataManager` is the data-facing API: the store (`session_data`), session metrics, bars from the repository
+for a range, CSV import into the repository, and `DataManager.replay`, which wires repository → coordinator →
+store → upkeep for a set of symbols and dates and summarizes each session.
+
+`SystemManager` owns the threads: in backtest mode a `BacktestStreamCoordinator` (register streams on it,
+consume `merged_stream()`), and a `DataUpkeepThread`; it checks its state transitions
+(``stopped → running ⇄ paused → stopped``) and its context manager always stops every thread it started.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import date, datetime, timedelta, tzinfo
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import attrs
+
+from ._calendar import SessionClock
+from ._clock import ClockMode, TimeProvider
+from ._coordinator import BacktestStreamCoordinator, StreamType
+from ._models import Bar, SessionDataError
+from ._repository import BarRepository, ImportReport, SqliteBarRepository
+from ._store import SessionData, get_session_data
+from ._upkeep import DataUpkeepThread
+
+__all__ = [
+    "DataManager",
+    "InvalidStateError",
+    "ReplayError",
+    "ReplayReport",
+    "SessionSummary",
+    "SymbolSummary",
+    "SystemManager",
+    "SystemState",
+]
+
+logger = logging.getLogger("sessiondata.managers")
+
+_DAY = timedelta(days=1)
+
+
+class InvalidStateError(SessionDataError, RuntimeError):
+    """A `SystemManager` transition that makes no sense from its current state (e.g. pause when stopped)."""
+
+
+class ReplayError(SessionDataError, ValueError):
+    """A replay that cannot run as asked: no repository, an unknown symbol, no data on the dates asked."""
+
+
+class SystemState(enum.Enum):
+    """The lifecycle of a `SystemManager`."""
+
+    STOPPED = "stopped"
+    RUNNING = "running"
+    PAUSED = "paused"
+
+
+@attrs.frozen(slots=True)
+class SymbolSummary:
+    """One symbol's figures for one replayed session (regular session unless extended hours were asked).
+
+    ``vwap`` uses each bar's typical price ``(high + low + close) / 3``. ``gaps_found`` counts the missing
+    regular-session minutes the upkeep found, ``gaps_filled`` those it filled from the repository and
+    ``gaps_open`` those still missing (not in the repository either); ``dropped`` the minutes the replay
+    removed from the stream on purpose (``drop_minutes``).
+    """
+
+    symbol: str
+    date: date
+    bars: int
+    gaps_found: int
+    gaps_open: int
+    gaps_filled: int
+    dropped: int
+    bar_quality: float
+    open: float | None
+    high: float | None
+    low: float | None
+    close: float | None
+    volume: float
+    vwap: float | None
+    derived_bars: dict[int, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready figures (the contract's ``--json`` per-symbol shape plus extras)."""
+        return {
+            "bars": self.bars,
+            "gaps_found": self.gaps_found,
+            "gaps_open": self.gaps_open,
+            "gaps_filled": self.gaps_filled,
+            "dropped": self.dropped,
+            "bar_quality": self.bar_quality,
+            "open": self.open,
+            "high": self.high,
+            "low": self.low,
+            "close": self.close,
+            "volume": self.volume,
+            "vwap": self.vwap,
+            "derived_bars": {str(k): v for k, v in self.derived_bars.items()},
+        }
+
+
+@attrs.frozen(slots=True)
+class SessionSummary:
+    """The per-symbol summaries of one replayed session date."""
+
+    date: date
+    symbols: dict[str, SymbolSummary]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: ``{"date": ISO date, "symbols": {SYMBOL: {...}}}``."""
+        return {"date": self.date.isoformat(), "symbols": {s: v.as_dict() for s, v in self.symbols.items()}}
+
+
+@attrs.frozen(slots=True)
+class ReplayReport:
+    """What `DataManager.replay` did: one summary per session date (in date order) and the throughput."""
+
+    sessions: tuple[SessionSummary, ...]
+    items: int
+    bars: int
+    seconds: float
+    drop_minutes: int
+    extended_hours: bool
+    upkeep_faults: int
+
+    @property
+    def bars_per_second(self) -> float:
+        """Bars replayed (coordinator → store → consumer) per wall-clock second."""
+        return self.bars / self.seconds if self.seconds > 0 else 0.0
+
+    def last_by_symbol(self) -> dict[str, SymbolSummary]:
+        """Each symbol's summary from the last session it had bars in (for a replay whose symbols share
+        their dates: the last session's figures)."""
+        out: dict[str, SymbolSummary] = {}
+        for session in self.sessions:
+            out.update(session.symbols)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """The contract's ``--json`` object: ``symbols`` (each symbol's last session), ``bars_per_second``,
+        ``sessions`` (one object per date, in date order), and the replay's settings."""
+        return {
+            "symbols": {s: v.as_dict() for s, v in self.last_by_symbol().items()},
+            "bars_per_second": self.bars_per_second,
+            "bars": self.bars,
+            "items": self.items,
+            "seconds": self.seconds,
+            "drop_minutes": self.drop_minutes,
+            "extended_hours": self.extended_hours,
+            "upkeep_faults": self.upkeep_faults,
+            "sessions": [s.as_dict() for s in self.sessions],
+        }
+
+
+class _SessionCollector:
+    """Session-boundary listener that records each symbol's summary when the coordinator ends a session.
+
+    Registered after the upkeep, so it sees the session once the upkeep's last pass has filled it.
+    """
+
+    def __init__(
+        self,
+        store: SessionData,
+        upkeep: DataUpkeepThread | None,
+        symbols: Sequence[str],
+        dropped: dict[Any, int],
+    ) -> None:
+        self._store = store
+        self._upkeep = upkeep
+        self._symbols = symbols
+        self._dropped = dropped
+        self.sessions: list[SessionSummary] = []
+
+    def run_once(self) -> None:
+        store = self._store
+        day = store.current_session_date
+        if day is None:
+            return
+        status = self._upkeep.status()["symbols"] if self._upkeep is not None else {}
+        out: dict[str, SymbolSummary] = {}
+        for symbol in self._symbols:
+            snap = store.get_symbol_data(symbol)
+            if snap is None or not snap.bars_1m:
+                continue
+            bars = list(snap.bars_1m)
+            volume = snap.session_volume
+            weighted = sum((b.high + b.low + b.close) / 3 * b.volume for b in bars)
+            up = status.get(symbol, {})
+            still_open = sum(run[2] for run in up.get("open_gaps", []))
+            out[symbol] = SymbolSummary(
+                symbol=symbol,
+                date=day,
+                bars=len(bars),
+                gaps_found=int(up.get("gaps_found", 0)),
+                gaps_open=still_open,
+                gaps_filled=int(up.get("bars_filled", 0)),
+                dropped=self._dropped.get((symbol, day), 0),
+                bar_quality=snap.bar_quality,
+                open=bars[0].open,
+                high=snap.session_high,
+                low=snap.session_low,
+                close=bars[-1].close,
+                volume=volume,
+                vwap=weighted / volume if volume else None,
+                derived_bars={k: len(s.bars) for k, s in snap.derived.items()},
+            )
+        self.sessions.append(SessionSummary(day, out))
+
+
+def _day_bounds(day: date, tz: tzinfo, aware: bool) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, datetime.min.time())
+    end = start + _DAY
+    if aware:
+        return start.replace(tzinfo=tz), end.replace(tzinfo=tz)
+    return start, end
+
+
+class DataManager:
+    """The data-facing API: the store, session metrics, the repository, and replays.
+
+    ``session_data=None`` uses the process-wide store (`get_session_data`), resolved on each access so that
+    `reset_session_data` is honoured. Thread-safety: reads may be called from any thread; `replay` runs in
+    the caller's thread (it consumes the merged stream) and starts and stops its own worker threads.
+    """
+
+    def __init__(
+        self, session_data: SessionData | None = None, *, repository: BarRepository | None = None
+    ) -> None:
+        self._store = session_data
+        self._repository = repository
+
+    @property
+    def session_data(self) -> SessionData:
+        """The store: the injected one, else the process-wide `get_session_data()`."""
+        return self._store if self._store is not None else get_session_data()
+
+    @property
+    def repository(self) -> BarRepository | None:
+        """The bar repository replays and gap fills read from (``None`` if none was given)."""
+        return self._repository
+
+    def get_session_metrics(self, symbol: str) -> dict[str, Any]:
+        """The store's metrics for ``symbol`` (``{}`` if unknown). O(1); lock-free."""
+        return self.session_data.get_session_metrics(symbol)
+
+    def _require_repository(self) -> BarRepository:
+        if self._repository is None:
+            raise ReplayError("this DataManager has no repository (DataManager(repository=...))")
+        return self._repository
+
+    def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
+        """Bars from the repository with ``start <= timestamp < end``. Cost: the repository's range query."""
+        return self._require_repository().get_bars(symbol, start, end, interval)
+
+    def import_csv(
+        self, paths: Iterable[str | Path], *, symbol: str | None = None, skip_bad_rows: bool = False
+    ) -> list[ImportReport]:
+        """Load CSV files into the repository (a `SqliteBarRepository`); one report per file, in order.
+
+        Each file is all or nothing unless ``skip_bad_rows``. O(rows) per file.
+        """
+        repo = self._require_repository()
+        if not isinstance(repo, SqliteBarRepository):
+            raise ReplayError(
+                f"import needs a SqliteBarRepository, this DataManager has {type(repo).__name__}"
+            )
+        return [repo.import_csv(p, symbol, skip_bad_rows=skip_bad_rows) for p in paths]
+
+    def session_dates(self, symbols: Iterable[str]) -> list[date]:
+        """The session dates (per the store's calendar) on which the repository may hold bars of any of
+        ``symbols``, ascending. Raises `ReplayError` for a symbol it holds nothing for.
+
+        Uses the repository's ``dates(symbol)`` when it has one (a timestamp written in another zone may sit
+        on the neighbouring exchange date, so both neighbours are candidates; a day without bars costs one
+        empty query), else every day between the first and last bar.
+        """
+        repo = self._require_repository()
+        clock = self.session_data.session_clock
+        candidates: set[date] = set()
+        for symbol in symbols:
+            found = _time_range(repo, symbol)
+            if found is None:
+                raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no bars for it")
+            lister = getattr(repo, "dates", None)
+            if callable(lister):
+                for d in lister(symbol):
+                    candidates.update((d - _DAY, d, d + _DAY))
+            else:
+                first, last = (clock.local_date(t) for t in found)
+                candidates.update(first + i * _DAY for i in range((last - first).days + 1))
+        return sorted(d for d in candidates if clock.hours(d) is not None)
+
+    def replay(
+        self,
+        symbols: Sequence[str],
+        dates: Iterable[date] | None = None,
+        *,
+        speed: float | None = None,
+        extended_hours: bool = False,
+        drop_minutes: int = 0,
+        seed: int = 0,
+        upkeep: bool = True,
+        upkeep_period: float = 1.0,
+        on_item: Callable[[Any], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> ReplayReport:
+        """Replay ``symbols`` over ``dates`` (default: every session the repository has) into the store.
+
+        Wiring: per symbol, a lazy source reads one day at a time from the repository; the coordinator merges
+        the sources, advances a simulated clock and writes into the store; the upkeep thread (``upkeep=True``)
+        fills missing minutes from the repository, and at each session boundary runs a last pass before the
+        session is summarized. ``drop_minutes`` removes that many random regular-session minutes per symbol
+        and session from the stream (seeded by ``seed``), to show the upkeep at work on complete data.
+        ``on_item`` is called with each item the consumer receives (e.g. a progress bar). ``cancel`` stops
+        the replay early. Returns a `ReplayReport`.
+
+        Raises `ReplayError` (no repository, unknown symbol, no bars on the dates) before starting anything.
+        Runs in the caller's thread, which consumes the merged stream; every thread it starts is stopped
+        before it returns, also on error.
+        """
+        repo = self._require_repository()
+        store = self.session_data
+        wanted = [s.strip().upper() for s in symbols]
+        if not wanted:
+            raise ReplayError("no symbols to replay")
+        if drop_minutes < 0:
+            raise ReplayError(f"drop_minutes must be >= 0, got {drop_minutes}")
+        days = sorted(set(dates)) if dates is not None else self.session_dates(wanted)
+        for symbol in wanted:
+            if _time_range(repo, symbol) is None:
+                raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no bars for it")
+        clock = store.session_clock
+        dropped: dict[Any, int] = {}
+        sources = {s: self._source(repo, clock, s, days, drop_minutes, seed, dropped) for s in wanted}
+        time_provider = TimeProvider(ClockMode.BACKTEST, timezone=store.timezone)
+        keeper = (
+            DataUpkeepThread(store, repo, time_provider=time_provider, period=upkeep_period)
+            if upkeep
+            else None
+        )
+        collector = _SessionCollector(store, keeper, wanted, dropped)
+        listeners: list[Any] = [keeper, collector] if keeper is not None else [collector]
+        coordinator = BacktestStreamCoordinator(
+            store,
+            time_provider=time_provider,
+            speed=speed,
+            extended_hours=extended_hours,
+            session_listeners=listeners,
+        )
+        for symbol, source in sources.items():
+            coordinator.register_stream(symbol, StreamType.BAR, source)
+        items = bars = 0
+        began = time.perf_counter()
+        try:
+            if keeper is not None:
+                keeper.start()
+            for item in coordinator.merged_stream():
+                items += 1
+                if type(item) is Bar:
+                    bars += 1
+                if on_item is not None:
+                    on_item(item)
+                if cancel is not None and cancel.is_set():
+                    break
+        finally:
+            coordinator.stop_worker(timeout=5.0)
+            if keeper is not None:
+                keeper.stop(timeout=5.0)
+        seconds = time.perf_counter() - began
+        if not collector.sessions and items == 0:
+            raise ReplayError(f"no bars for {', '.join(wanted)} on the dates asked")
+        faults = 0 if keeper is None else int(keeper.status()["fault_count"])
+        return ReplayReport(
+            sessions=tuple(collector.sessions),
+            items=items,
+            bars=bars,
+            seconds=seconds,
+            drop_minutes=drop_minutes,
+            extended_hours=extended_hours,
+            upkeep_faults=faults,
+        )
+
+    @staticmethod
+    def _source(
+        repo: BarRepository,
+        clock: SessionClock,
+        symbol: str,
+        days: list[date],
+        drop_minutes: int,
+        seed: int,
+        dropped: dict[Any, int],
+    ) -> Iterator[Bar]:
+        """Bars of ``symbol`` for ``days``, read from the repository one day at a time (lazily)."""
+        found = _time_range(repo, symbol)
+        aware = found is not None and found[0].tzinfo is not None
+        for day in days:
+            start, end = _day_bounds(day, clock.tz, aware)
+            bars = repo.get_bars(symbol, start, end)
+            if drop_minutes:
+                regular = [i for i, b in enumerate(bars) if clock.locate(b.timestamp) is not None]
+                rng = random.Random(f"{seed}:{symbol}:{day.isoformat()}")
+                skip = set(rng.sample(regular, min(drop_minutes, len(regular))))
+                dropped[symbol, day] = len(skip)
+                bars = [b for i, b in enumerate(bars) if i not in skip]
+            yield from bars
+
+
+def _time_range(repo: BarRepository, symbol: str) -> tuple[datetime, datetime] | None:
+    """The repository's ``time_range`` if it has one, else a probe of its whole range."""
+    probe = getattr(repo, "time_range", None)
+    if callable(probe):
+        found: tuple[datetime, datetime] | None = probe(symbol)
+        return found
+    for low, high in (
+        (datetime(1900, 1, 1), datetime(2200, 1, 1)),
+        (datetime(1900, 1, 1).astimezone(), datetime(2200, 1, 1).astimezone()),
+    ):
+        try:
+            bars = repo.get_bars(symbol, low, high)
+        except (ValueError, TypeError):
+            continue
+        if bars:
+            return bars[0].timestamp, bars[-1].timestamp
+    return None
+
+
+class SystemManager:
+    """Owns the store, the `DataManager`, the stream coordinator and the upkeep thread, and their lifecycle.
+
+    ``mode``: ``"backtest"`` (a simulated clock advanced by the coordinator) or ``"live"`` (the real clock;
+    no coordinator). ``session_data=None`` uses the process-wide store. ``repository`` feeds gap fills and
+    replays. Streams are registered on `coordinator` before or after `start`.
+
+    State: ``stopped`` → `start` → ``running`` ⇄ `pause`/`resume` ⇄ ``paused`` → `stop` → ``stopped``.
+    Repeating the current state's own call is a no-op (``start`` when running, ``pause`` when paused,
+    ``resume`` when running, ``stop`` when stopped); `pause`/`resume` when stopped and `start` when paused
+    raise `InvalidStateError`. A coordinator runs once: after `stop`, `start` builds fresh threads (streams
+    must be registered again). The context manager starts on entry and always stops on exit.
+
+    Thread-safety: every method may be called from any thread; one lock serializes the transitions.
+    """
+
+    def __init__(
+        self,
+        session_data: SessionData | None = None,
+        *,
+        mode: str | ClockMode = "backtest",
+        repository: BarRepository | None = None,
+        time_provider: TimeProvider | None = None,
+        upkeep: bool = True,
+        upkeep_period: float = 1.0,
+        coordinator_options: dict[str, Any] | None = None,
+    ) -> None:
+        try:
+            self._mode = ClockMode(mode)
+        except ValueError:
+            raise ValueError(f"mode must be 'backtest' or 'live', got {mode!r}") from None
+        self._store = session_data
+        self._repository = repository
+        self._data_manager = DataManager(session_data, repository=repository)
+        self._time_provider = time_provider
+        self._with_upkeep = upkeep
+        self._upkeep_period = upkeep_period
+        self._coordinator_options = dict(coordinator_options or {})
+        # Serializes start/pause/resume/stop and guards `_state` and the parts below.
+        self._lock = threading.RLock()
+        self._state = SystemState.STOPPED
+        self._coordinator: BacktestStreamCoordinator | None = None
+        self._upkeep: DataUpkeepThread | None = None
+        self._spent = False  # the current parts ran and were stopped: build fresh ones on the next start
+        self._build()
+
+    def _build(self) -> None:
+        store = self.session_data
+        clock = self._time_provider
+        if clock is None or self._spent:
+            clock = TimeProvider(self._mode, timezone=store.timezone)
+        self._clock = clock
+        self._upkeep = (
+            DataUpkeepThread(store, self._repository, time_provider=clock, period=self._upkeep_period)
+            if self._with_upkeep
+            else None
+        )
+        self._coordinator = None
+        if self._mode is ClockMode.BACKTEST:
+            listeners = [self._upkeep] if self._upkeep is not None else []
+            self._coordinator = BacktestStreamCoordinator(
+                store, time_provider=clock, session_listeners=listeners, **self._coordinator_options
+            )
+        self._spent = False
+
+    # ------------------------------------------------------------------ parts
+
+    @property
+    def mode(self) -> str:
+        """``"backtest"`` or ``"live"``."""
+        return self._mode.value
+
+    @property
+    def state(self) -> SystemState:
+        """The current `SystemState`. O(1); a racy read."""
+        return self._state
+
+    @property
+    def session_data(self) -> SessionData:
+        """The store: the injected one, else the process-wide `get_session_data()`."""
+        return self._store if self._store is not None else get_session_data()
+
+    @property
+    def data_manager(self) -> DataManager:
+        """The `DataManager` over the same store and repository."""
+        return self._data_manager
+
+    @property
+    def time_provider(self) -> TimeProvider:
+        """The clock the parts share (simulated in backtest mode)."""
+        return self._clock
+
+    @property
+    def coordinator(self) -> BacktestStreamCoordinator:
+        """The stream coordinator (backtest mode only; `InvalidStateError` in live mode)."""
+        with self._lock:
+            if self._spent:
+                self._build()
+            if self._coordinator is None:
+                raise InvalidStateError("live mode has no stream coordinator")
+            return self._coordinator
+
+    @property
+    def upkeep(self) -> DataUpkeepThread | None:
+        """The data-upkeep thread (``None`` when built with ``upkeep=False``)."""
+        return self._upkeep
+
+    # -------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        """``stopped → running``: start the upkeep thread and the coordinator's worker. No-op when running."""
+        with self._lock:
+            if self._state is SystemState.RUNNING:
+                return
+            if self._state is SystemState.PAUSED:
+                raise InvalidStateError("the system is paused: call resume(), not start()")
+            if self._spent:
+                self._build()
+            try:
+                if self._upkeep is not None:
+                    self._upkeep.start()
+                if self._coordinator is not None:
+                    self._coordinator.start_worker()
+            except BaseException:
+                self._stop_parts(5.0)
+                self._spent = True
+                raise
+            self._state = SystemState.RUNNING
+            logger.info("system started (%s)", self.mode)
+
+    def pause(self) -> None:
+        """``running → paused``: the coordinator parks (the clock stops) and the upkeep skips passes."""
+        with self._lock:
+            if self._state is SystemState.PAUSED:
+                return
+            if self._state is SystemState.STOPPED:
+                raise InvalidStateError("cannot pause a stopped system")
+            if self._coordinator is not None:
+                self._coordinator.pause()
+            if self._upkeep is not None:
+                self._upkeep.pause()
+            self._state = SystemState.PAUSED
+
+    def resume(self) -> None:
+        """``paused → running``. No-op when running."""
+        with self._lock:
+            if self._state is SystemState.RUNNING:
+                return
+            if self._state is SystemState.STOPPED:
+                raise InvalidStateError("cannot resume a stopped system: call start()")
+            if self._coordinator is not None:
+                self._coordinator.resume()
+            if self._upkeep is not None:
+                self._upkeep.resume()
+            self._state = SystemState.RUNNING
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop every thread this manager started, within ``timeout`` seconds in all.
+
+        Returns True if all of them finished (False if one is stuck in a source or a repository: it is a
+        daemon thread and is abandoned). Idempotent.
+        """
+        with self._lock:
+            if self._state is SystemState.STOPPED and not self._started_any():
+                return True
+            finished = self._stop_parts(timeout)
+            self._spent = True
+            self._state = SystemState.STOPPED
+            logger.info("system stopped%s", "" if finished else " (a thread was abandoned)")
+            return finished
+
+    def _started_any(self) -> bool:
+        up = self._upkeep is not None and self._upkeep.is_alive
+        co = self._coordinator is not None and bool(self._coordinator.status().get("worker_alive"))
+        return up or co
+
+    def _stop_parts(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        ok = True
+        if self._coordinator is not None:
+            ok = self._coordinator.stop_worker(timeout=max(0.0, deadline - time.monotonic())) and ok
+        if self._upkeep is not None:
+            ok = self._upkeep.stop(timeout=max(0.0, deadline - time.monotonic())) and ok
+        return ok
+
+    def __enter__(self) -> SystemManager:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<SystemManager {self.mode} {self._state.value}>"
