@@ -128,7 +128,9 @@ class DerivedState:
         f = self.forming
         if f is None:
             return self
-        return DerivedState(self.interval, _with_window(self.bars, symbol, f, bars_1m), None, (f[0], f[1]))
+        bars = _with_window(self.bars, symbol, f, bars_1m)
+        # An empty window (opened ahead by `_next_window`) never held a bar: it has not completed.
+        return DerivedState(self.interval, bars, None, self.completed if bars is self.bars else (f[0], f[1]))
 
     def passed(self, symbol: str, ts: datetime, bars_1m: Series[Bar]) -> DerivedState:
         """Complete the forming window if a later bar outside the session, stamped ``ts``, shows its end has
