@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from sessiondata import SessionData, reset_session_data
+
+# CI runs are reproducible: the same examples every run (a failure there is a real one, not bad luck), and
+# no per-example deadline on a shared 2-core machine. Locally the default profile keeps exploring.
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 

@@ -589,3 +589,20 @@ def test_extreme_bounds_cover_everything(writable: SqliteBarRepository | InMemor
     for low in (datetime.min.replace(tzinfo=plus), datetime.min.replace(tzinfo=minus)):
         for high in (datetime.max.replace(tzinfo=plus), datetime.max.replace(tzinfo=minus)):
             assert writable.get_bars("T", low, high) == stored
+
+
+def test_time_range_and_dates_agree_across_repositories(loaded: SqliteBarRepository, lean: Path) -> None:
+    csv_repo = CsvBarRepository(lean)
+    memory = InMemoryBarRepository(read_csv_bars(lean / "SHY_1m.csv"))
+    every = loaded.get_bars("SHY", PAST, FUTURE)
+    expected_range = (every[0].timestamp, every[-1].timestamp)
+    expected_dates = sorted({b.timestamp.date() for b in every})
+    for repo in (loaded, csv_repo, memory):
+        found = repo.time_range("shy")
+        assert found == expected_range
+        assert [t.isoformat() for t in found] == [t.isoformat() for t in expected_range]  # offsets kept
+        assert repo.dates("SHY") == expected_dates
+        assert repo.time_range("NOPE") is None
+        assert repo.dates("NOPE") == []
+        assert repo.time_range("SHY", interval=60) is None
+    assert expected_dates == [datetime(2008, 3, 7).date(), datetime(2008, 3, 10).date()]
