@@ -25,6 +25,7 @@ import functools
 import math
 from collections.abc import Callable
 from datetime import date, datetime, time, tzinfo
+from itertools import pairwise
 from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
@@ -293,13 +294,15 @@ class SessionClock:
     first lookup, except `session_keys` for a new ``(date, zone)`` pair, which is O(session minutes).
     """
 
-    __slots__ = ("_cache", "_keys", "_segments", "calendar", "tz")
+    __slots__ = ("_breaks", "_cache", "_keys", "_segments", "calendar", "tz")
 
     def __init__(self, calendar: SessionCalendar) -> None:
         self.calendar = calendar
         self.tz = calendar.timezone
         self._cache: dict[date, tuple[int, int] | None] = {}
         self._segments: dict[date, tuple[tuple[int, int], ...]] = {}
+        # Per date: the break minutes as half-open offset ranges from the open, or None (the common case).
+        self._breaks: dict[date, tuple[tuple[int, int], ...] | None] = {}
         # Bounded: a long backtest touches many dates, each key tuple holds one int per session minute.
         self._keys: Callable[[date, tzinfo | None], tuple[int, ...]] = functools.lru_cache(maxsize=256)(
             self._build_keys
@@ -320,9 +323,10 @@ class SessionClock:
         return value
 
     def locate(self, ts: datetime) -> tuple[date, int, int] | None:
-        """``(session date, minute offset from the open, session length)`` if ``ts`` falls in a regular
-        session, else ``None``. Offsets count whole minutes; seconds are dropped. Break minutes are located
-        like any other minute between the open and the close (use `segments` to exclude them). O(1)."""
+        """``(session date, minute offset from the open, session length)`` if ``ts`` falls in a trading
+        minute of a regular session, else ``None`` (closed day, before the open, at or after the close, or
+        inside a break). Offsets count whole minutes from the open (break minutes included, so windows stay
+        aligned to the open); seconds are dropped. O(1)."""
         local = ts if ts.tzinfo is None else ts.astimezone(self.tz)
         day = local.date()
         hours = self.hours(day)
@@ -330,8 +334,35 @@ class SessionClock:
             return None
         offset = local.hour * 60 + local.minute - hours[0]
         if 0 <= offset < hours[1]:
+            cuts = self._break_offsets(day)
+            if cuts is not None:
+                for lo, hi in cuts:
+                    if lo <= offset < hi:
+                        return None
             return day, offset, hours[1]
         return None
+
+    def _break_offsets(self, day: date) -> tuple[tuple[int, int], ...] | None:
+        try:
+            return self._breaks[day]
+        except KeyError:
+            pass
+        hours = self.hours(day)
+        value: tuple[tuple[int, int], ...] | None = None
+        if hours is not None:
+            segments = self.segments(day)
+            gaps = [(end - hours[0], nxt - hours[0]) for (_, end), (nxt, _) in pairwise(segments)]
+            value = tuple(gaps) or None
+        self._breaks[day] = value
+        return value
+
+    def trading_minutes_through(self, day: date, offset: int) -> int:
+        """How many trading minutes of ``day``'s session lie in offsets ``0..offset`` (break minutes are not
+        trading minutes): the denominator of bar quality. ``offset + 1`` on a day without breaks. O(1)."""
+        cuts = self._break_offsets(day)
+        if cuts is None:
+            return offset + 1
+        return offset + 1 - sum(max(0, min(hi, offset + 1) - lo) for lo, hi in cuts)
 
     def local_date(self, ts: datetime) -> date:
         """The exchange-local date of ``ts``. O(1)."""

@@ -158,6 +158,7 @@ class DataUpkeepThread:
         self._running.set()
         self._fetch_done: threading.Event | None = None
         self._thread: threading.Thread | None = None
+        self._seen = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -170,6 +171,8 @@ class DataUpkeepThread:
         if self._thread is not None:
             raise RuntimeError("DataUpkeepThread already started")
         self._stop.clear()
+        # Read before the first pass: a write made during it must wake the thread for another pass.
+        self._seen = self._store.version
         self._safe_pass()
         self._thread = threading.Thread(target=self._run, name="sessiondata-upkeep", daemon=True)
         self._thread.start()
@@ -223,17 +226,19 @@ class DataUpkeepThread:
         self.stop()
 
     def _run(self) -> None:
+        seen = self._seen
         while not self._stop.is_set():
             if not self._running.is_set():
                 self._running.wait()
                 continue
-            seen = self._store.version
-            if seen:  # the first pass ran in start(); later ones follow writes
-                self._store.wait_for_update(after_version=seen, timeout=self._period, cancel=self._stop)
+            # Returns at once if anything was written since `seen` (also during the last pass or a pause).
+            self._store.wait_for_update(after_version=seen, timeout=self._period, cancel=self._stop)
             if self._stop.is_set():
                 break
-            if self._running.is_set():
-                self._safe_pass()
+            if not self._running.is_set():
+                continue
+            seen = self._store.version  # before the pass: writes made during it trigger the next one
+            self._safe_pass()
             if self._min_interval:
                 self._stop.wait(self._min_interval)
 
@@ -333,7 +338,16 @@ class DataUpkeepThread:
         for first, end in _runs(due):
             if self._stop.is_set():
                 return
+            if self._fetch_hanging():
+                # One hung fetch is enough: do not start another (nor count an attempt) until it returns.
+                self._fault(symbol, "repository_busy", "a previous fetch still hangs; fills wait for it")
+                return
             self._fill(symbol, state, first, end, aware)
+
+    def _fetch_hanging(self) -> bool:
+        with self._status_lock:
+            self._abandoned = [t for t in self._abandoned if t.is_alive()]
+            return bool(self._abandoned)
 
     def _fill(self, symbol: str, state: _SymbolState, first: datetime, end: datetime, aware: bool) -> None:
         state.fill_attempts += 1
@@ -344,7 +358,9 @@ class DataUpkeepThread:
         filled: set[datetime] = set()
         if valid:
             try:
-                self._store.add_bars_batch(symbol, valid, provenance=Provenance.GAP_FILLED, replace=False)
+                state.bars_filled += self._store.add_bars_batch(
+                    symbol, valid, provenance=Provenance.GAP_FILLED, replace=False
+                )
             except InvalidDataError as exc:
                 self._fault(symbol, "store_rejected", f"[{first}, {end}): {exc}")
             else:
@@ -357,8 +373,7 @@ class DataUpkeepThread:
             retry = state.open.get(minute)
             if retry is not None:
                 if minute in filled:
-                    del state.open[minute]
-                    state.bars_filled += 1
+                    del state.open[minute]  # filled now, or streamed meanwhile (then not counted)
                 else:
                     retry.attempts += 1
                     if retry.attempts >= self._max_retries:
@@ -478,14 +493,15 @@ class DataUpkeepThread:
         try:
             for symbol, st in list(self._states.items()):
                 snap = self._store.get_symbol_data(symbol)
-                opened = sorted(st.open)
+                open_now = dict(st.open)  # one C-level copy: safe even if a pass holds on past the timeout
+                opened = sorted(open_now)
                 symbols[symbol] = {
                     "bar_quality": None if snap is None else snap.bar_quality,
                     "open_gaps": [(a, b, int((b - a) / _MINUTE)) for a, b in _runs(opened)],
                     "gaps_found": st.gaps_found,
                     "bars_filled": st.bars_filled,
                     "fill_attempts": st.fill_attempts,
-                    "unfillable": sum(1 for r in st.open.values() if r.unfillable),
+                    "unfillable": sum(1 for r in open_now.values() if r.unfillable),
                 }
         finally:
             if acquired:
