@@ -14,22 +14,32 @@ nothing here (the state is returned as is, no allocation), and the forming bar i
 built once, from the 1-minute series, when it completes: O(k) once per k bars, so O(1) amortized per bar.
 A late or corrected bar re-derives only the window it falls in (O(k + log n)).
 
+Two fast paths give exactly the states `DerivedState.add` gives bar by bar (the store's `check_invariants`
+compares the result with `derive_from_scratch`): `DerivedState.close_newest`, for the in-order bar that is
+its window's last minute (it reads the window from the series' last chunk in place), and
+`advance_in_order`, for a whole in-order batch: the window state machine runs over the batch's stretches
+(bars inside the forming window are skipped by bisection), then each window's bar is built once from the
+batch's own list.
+
 A window completes when its last minute arrives, when a bar of a later window (or any later bar outside the
 session) arrives, or at `flush` (the store's ``end_session``). Completed windows live in a `Series`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from itertools import pairwise
 
 from ._calendar import SessionClock
-from ._models import Bar, trusted_bar
+from ._models import _BAR_SETTERS, Bar
 from ._series import Series
 
-__all__ = ["DerivedState", "aggregate", "derive_from_scratch", "window_of"]
+__all__ = ["DerivedState", "Segment", "advance_in_order", "aggregate", "derive_from_scratch", "window_of"]
 
 _MINUTE = timedelta(minutes=1)
+_new_object = object.__new__
 # timedelta(minutes=i) for every minute of a day: window arithmetic runs on every window change, and
 # building timedeltas dominated it.
 _MINUTES = tuple(timedelta(minutes=i) for i in range(24 * 60 + 1))
@@ -37,6 +47,10 @@ _MINUTES = tuple(timedelta(minutes=i) for i in range(24 * 60 + 1))
 # A window still forming: (session date, window index, start timestamp, end timestamp, first minute offset,
 # last minute offset). The offsets let the store skip `add` for a bar inside the window (see `is_inside`).
 _Forming = tuple[date, int, datetime, datetime, int, int]
+# A stretch of an in-order run, as `advance_in_order` sees it: ``(session date, session length, i, j,
+# offsets)`` for bars ``i..j-1`` of the run, all in that session, their minute offsets never decreasing; or
+# ``(None, 0, i, j, [])`` for bars outside any session.
+Segment = tuple["date | None", int, int, int, list[int]]
 
 
 def window_of(bar_ts: datetime, offset: int, session_len: int, interval: int) -> tuple[int, datetime, int]:
@@ -50,6 +64,29 @@ def window_of(bar_ts: datetime, offset: int, session_len: int, interval: int) ->
     if bar_ts.second or bar_ts.microsecond:
         bar_ts -= timedelta(seconds=bar_ts.second, microseconds=bar_ts.microsecond)
     return index, bar_ts - _MINUTES[offset - start], length
+
+
+def _aggregate_range(symbol: str, timestamp: datetime, bars: Sequence[Bar], a: int, b: int) -> Bar:
+    """`aggregate` of ``bars[a:b]`` (non-empty) without slicing them out. O(b - a)."""
+    first = bars[a]
+    high, low, volume = first.high, first.low, first.volume
+    for i in range(a + 1, b):
+        x = bars[i]
+        if x.high > high:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
+            high = x.high
+        if x.low < low:  # noqa: PLR1730
+            low = x.low
+        volume += x.volume
+    bar: Bar = _new_object(Bar)
+    s_sym, s_ts, s_open, s_high, s_low, s_close, s_vol = _BAR_SETTERS
+    s_sym(bar, symbol)
+    s_ts(bar, timestamp)
+    s_open(bar, first.open)
+    s_high(bar, high)
+    s_low(bar, low)
+    s_close(bar, bars[b - 1].close)
+    s_vol(bar, volume)
+    return bar
 
 
 def aggregate(symbol: str, timestamp: datetime, bars: Iterable[Bar]) -> Bar | None:
@@ -66,7 +103,17 @@ def aggregate(symbol: str, timestamp: datetime, bars: Iterable[Bar]) -> Bar | No
             low = b.low
         close = b.close
         volume += b.volume
-    return trusted_bar(symbol, timestamp, first.open, high, low, close, volume)
+    # `trusted_bar` inlined: this runs once per derived bar.
+    bar: Bar = _new_object(Bar)
+    s_sym, s_ts, s_open, s_high, s_low, s_close, s_vol = _BAR_SETTERS
+    s_sym(bar, symbol)
+    s_ts(bar, timestamp)
+    s_open(bar, first.open)
+    s_high(bar, high)
+    s_low(bar, low)
+    s_close(bar, close)
+    s_vol(bar, volume)
+    return bar
 
 
 def _window_bar(
@@ -132,6 +179,38 @@ class DerivedState:
         # An empty window (opened ahead by `_next_window`) never held a bar: it has not completed.
         return DerivedState(self.interval, bars, None, self.completed if bars is self.bars else (f[0], f[1]))
 
+    def close_newest(self, symbol: str, bars_1m: Series[Bar], session_len: int) -> DerivedState:
+        """`add` for its most common non-trivial case: the bar just appended to ``bars_1m`` (newer than
+        every other) is the last minute of the forming window. Builds the window's bar from the series' tail
+        and opens the next window. O(k) (O(k + log n) for a window holding bars stamped with seconds)."""
+        f = self.forming
+        assert f is not None
+        k = self.interval
+        start = f[2]
+        # The window's bars are the newest ones. Read them in place from the series' last chunk (a hot
+        # path: no slice, no call) when it holds a bar from before the window, which bounds them.
+        chunk = bars_1m._chunks[-1]
+        n = bars_1m._tail_len
+        a = n - k - 1
+        if a < 0 or not chunk[a].timestamp < start:
+            members = _window_members(bars_1m, start, f[3], k)
+            chunk = members
+            a = -1
+            n = len(members)
+        a += 1
+        while chunk[a].timestamp < start:
+            a += 1
+        bar = _aggregate_range(symbol, start, chunk, a, n)
+        bars = self.bars.appended_if_newer(bar)
+        if bars is None:
+            bars = self.bars.upserted(bar)[0]
+        new: DerivedState = _new_object(DerivedState)
+        new.interval = k
+        new.bars = bars
+        new.forming = _next_window(f, session_len, k, chunk[n - 1].timestamp)
+        new.completed = (f[0], f[1])
+        return new
+
     def passed(self, symbol: str, ts: datetime, bars_1m: Series[Bar]) -> DerivedState:
         """Complete the forming window if a later bar outside the session, stamped ``ts``, shows its end has
         passed (a post-close or next-morning bar). O(1), or O(k + log n) when it completes."""
@@ -157,9 +236,11 @@ class DerivedState:
         """
         k = self.interval
         index = offset // k
-        end_offset = min(index * k + k, session_len)
+        end_offset = index * k + k
+        if end_offset > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
+            end_offset = session_len
         f = self.forming
-        newest = bars_1m[-1].timestamp
+        newest = bar.timestamp if in_order else bars_1m[-1].timestamp
         if f is not None and f[1] == index and f[0] == day:
             if offset != end_offset - 1:
                 return self  # the forming bar is computed on read: nothing to do
@@ -185,12 +266,23 @@ class DerivedState:
         return DerivedState(k, _with_window(self.bars, bar.symbol, redone, bars_1m), f, self.completed)
 
 
+def _window_members(bars_1m: Series[Bar], start: datetime, end: datetime, k: int) -> list[Bar]:
+    """The bars of window ``[start, end)`` when they are the newest ones (see `_window_bar`). O(k)."""
+    tail = bars_1m.last_n(k + 1)
+    if len(tail) <= k or tail[0].timestamp < start:
+        return [b for b in tail if b.timestamp >= start]
+    return bars_1m.between(start, end)  # more bars than minutes: some stamped with seconds
+
+
 def _with_window(
     bars: Series[Bar], symbol: str, window: _Forming, bars_1m: Series[Bar], span: int | None = None
 ) -> Series[Bar]:
     """``bars`` with ``window``'s bar (re)placed, or unchanged if no 1-minute bar falls in it."""
     b = _window_bar(symbol, window[2], window[3], bars_1m, span)
-    return bars if b is None else bars.upserted(b)[0]
+    if b is None:
+        return bars
+    appended = bars.appended_if_newer(b)  # a window usually completes after every earlier one
+    return appended if appended is not None else bars.upserted(b)[0]
 
 
 def _next_window(done: _Forming, session_len: int, k: int, newest: datetime) -> _Forming | None:
@@ -200,11 +292,190 @@ def _next_window(done: _Forming, session_len: int, k: int, newest: datetime) -> 
     first = done[5] + 1
     if first >= session_len:
         return None
-    last = min(first + k, session_len) - 1
-    end = done[3] + _MINUTES[last - first + 1]
+    stop = first + k
+    if stop > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
+        stop = session_len
+    last = stop - 1
+    end = done[3] + _MINUTES[stop - first]
     if newest >= end:
         return None
     return (done[0], done[1] + 1, done[3], end, first, last)
+
+
+def _advance(
+    state: DerivedState, stamps: Sequence[datetime], segments: Sequence[Segment], before: Series[Bar]
+) -> tuple[_Forming | None, tuple[date, int] | None, list[tuple[_Forming, int]]]:
+    """`DerivedState.add` / `DerivedState.passed` over an in-order run, without building any bar.
+
+    Returns the forming window and the newest completed key after the run, and every window whose bar the
+    run (re)builds, in the order `add` would build them, each with how many bars of the run existed when
+    `add` built it: its bar is the aggregate of its 1-minute bars among ``before`` and those. (In order,
+    a located bar that lands in an already built window re-derives it, so that is nearly always all of
+    them; a bar in a break is not located and re-derives nothing.)
+    O(windows * log(len(stamps))): bars inside the forming window are skipped by bisection.
+    """
+    k = state.interval
+    f = state.forming
+    completed = state.completed
+    windows: list[tuple[_Forming, int]] = []
+    # Whether a bar of the run fell in the forming window (then it holds one): `flush` needs to know.
+    filled = False
+    for day, session_len, i, j, offsets in segments:
+        if day is None:  # outside the session: `passed`, bar by bar
+            if f is None:
+                continue
+            end = bisect_left(stamps, f[3], i, j)  # the bar that passes the window's end, if any
+            if end > i and stamps[end - 1] >= f[2]:
+                filled = True  # e.g. a bar in a break: not a session minute, but the window's bar counts it
+            if end < j:  # a later bar outside the session ends the window: `flush`
+                windows.append((f, end + 1))
+                # An empty window (opened ahead by `_next_window`) has not completed.
+                if filled or before.count_between(f[2], f[3]):
+                    completed = (f[0], f[1])
+                f = None
+            continue
+        p = 0
+        n = j - i
+        while p < n:
+            offset = offsets[p]
+            if f is not None and f[4] <= offset < f[5] and f[0] == day:
+                # Inside the forming window before its last minute: `add` changes nothing. Offsets of a
+                # segment never decrease, so skip every such bar at once.
+                filled = True
+                p = bisect_left(offsets, f[5], p + 1, n)
+                continue
+            ts = stamps[i + p]
+            p += 1
+            upto = i + p  # bars of the run stored when `add` handles this one
+            index = offset // k
+            end_offset = index * k + k
+            if end_offset > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
+                end_offset = session_len
+            if f is not None and f[1] == index and f[0] == day:
+                if offset != end_offset - 1:
+                    filled = True
+                    continue
+                windows.append((f, upto))
+                completed = (day, index)
+                # `_next_window(f, session_len, k, ts)`, inlined: this runs once per window.
+                first = f[5] + 1
+                if first >= session_len:
+                    f = None
+                else:
+                    stop = first + k
+                    if stop > session_len:  # noqa: PLR1730
+                        stop = session_len
+                    w_end = f[3] + _MINUTES[stop - first]
+                    f = None if ts >= w_end else (f[0], f[1] + 1, f[3], w_end, first, stop - 1)
+                filled = False
+                continue
+            key = (day, index)
+            if (f is None or key > (f[0], f[1])) and (completed is None or key > completed):
+                if f is not None:
+                    windows.append((f, upto))
+                    completed = (f[0], f[1])
+                _, start, length = window_of(ts, offset, session_len, k)
+                new = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+                if offset == end_offset - 1 or ts >= new[3]:
+                    windows.append((new, upto))
+                    f = _next_window(new, session_len, k, ts)
+                    completed = key
+                    filled = False
+                else:
+                    f = new
+                    filled = True
+            else:  # a bar stamped with seconds after its window completed: re-derive that window
+                _, start, length = window_of(ts, offset, session_len, k)
+                redone = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+                windows.append((redone, upto))
+    return f, completed, windows
+
+
+def _rebuilt(
+    bars: Series[Bar],
+    symbol: str,
+    windows: list[tuple[_Forming, int]],
+    src: list[Bar],
+    src_ts: list[datetime],
+    skip: int,
+) -> Series[Bar]:
+    """``bars`` with the bar of each of ``windows`` (re)built from ``src`` (time order, holding every
+    1-minute bar of those windows; ``src_ts`` its timestamps; its first ``skip`` bars come from before the
+    run, so a window built when ``upto`` bars of the run were stored sees ``src[:skip + upto]``).
+    O(windows * (k + log len(src)))."""
+    built: list[Bar] = []
+    count = len(windows)
+    b = 0
+    prev_end = None
+    for n, (w, upto) in enumerate(windows):
+        start = w[2]
+        if n + 1 < count and windows[n + 1][0][2] == start:
+            continue  # re-derived again next: that later build is the one that stands
+        cut = skip + upto
+        # Windows usually follow each other: the previous window's end index is this one's start.
+        a = b if start == prev_end and b < cut else bisect_left(src_ts, start, 0, cut)
+        prev_end = w[3]
+        b = bisect_left(src_ts, prev_end, a, cut)
+        if a != b:
+            built.append(_aggregate_range(symbol, start, src, a, b))
+    if not built:
+        return bars
+    last = bars.last()
+    if (last is None or last.timestamp < built[0].timestamp) and all(
+        x.timestamp < y.timestamp for x, y in pairwise(built)
+    ):
+        return bars.extended(built)
+    for bar in built:
+        bars = bars.upserted(bar)[0]
+    return bars
+
+
+def advance_in_order(
+    derived: Mapping[int, DerivedState],
+    symbol: str,
+    stamps: Sequence[datetime],
+    segments: Sequence[Segment],
+    before: Series[Bar],
+    run: Sequence[Bar],
+) -> dict[int, DerivedState] | None:
+    """The derived states after ``run`` (1-minute bars, each newer than every bar in ``before``, in order)
+    was appended to ``before``; ``None`` when no state changes. ``stamps`` are the run's timestamps and
+    ``segments`` cut the run into stretches (see `Segment`).
+
+    Equal to calling `DerivedState.add` (or `passed` outside the session) bar by bar, but each window's bar
+    is built once, from ``run`` and the tail of ``before``. O(windows built * k + log n).
+    """
+    steps = []
+    min_start: datetime | None = None
+    changed = False
+    for k, state in derived.items():
+        f, completed, windows = _advance(state, stamps, segments, before)
+        if windows:
+            first = min(w[2] for w, _ in windows)
+            if min_start is None or first < min_start:
+                min_start = first
+        if windows or f is not state.forming or completed != state.completed:
+            changed = True
+        steps.append((k, state, f, completed, windows))
+    if not changed:
+        return None
+    src: list[Bar] = []
+    src_ts: list[datetime] = []
+    if min_start is not None:
+        src = list(run)
+        if min_start < src[0].timestamp:
+            src = before.since(min_start) + src
+        src_ts = [b.timestamp for b in src[: len(src) - len(run)]] + list(stamps)
+    out: dict[int, DerivedState] = {}
+    for k, state, f, completed, windows in steps:
+        if not windows and f is state.forming and completed == state.completed:
+            out[k] = state
+            continue
+        bars = (
+            _rebuilt(state.bars, symbol, windows, src, src_ts, len(src) - len(run)) if windows else state.bars
+        )
+        out[k] = DerivedState(k, bars, f, completed)
+    return out
 
 
 def derive_from_scratch(bars: Iterable[Bar], clock: SessionClock, interval: int) -> list[Bar]:

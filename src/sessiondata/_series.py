@@ -108,7 +108,9 @@ class Series(Sequence[T], Generic[T]):
     def _chunk(self, i: int) -> Sequence[T]:
         """Chunk ``i`` as this version sees it (the last one cut to this version's length)."""
         c = self._chunks[i]
-        if i == len(self._chunks) - 1 and len(c) != self._tail_len:
+        if i == len(self._chunks) - 1:
+            # Always cut: the newest version may append to this list at any moment, so a length checked
+            # now says nothing about the list a moment later (a reader must never see past its own end).
             return c[: self._tail_len]
         return c
 
@@ -178,6 +180,9 @@ class Series(Sequence[T], Generic[T]):
         """The newest ``n`` items, oldest first; ``[]`` for ``n <= 0``. O(n), independent of ``len``."""
         if n <= 0:
             return []
+        tail = self._tail_len
+        if n <= tail:  # the common case: all in the last chunk, one slice
+            return self._chunks[-1][tail - n : tail]
         return self._slice(max(0, self._len - n), self._len)
 
     def _position(self, t: datetime, *, right: bool) -> int:
@@ -263,6 +268,30 @@ class Series(Sequence[T], Generic[T]):
             return new
         return Series._make(([item],), 1)
 
+    def appended_if_newer(self, item: T) -> Series[T] | None:
+        """`appended` if the series is non-empty and ``item`` is newer than its last item, else ``None``.
+
+        The writer's hot path: one call instead of `last` plus `appended`. O(1) amortized.
+        """
+        n = self._tail_len
+        if not n:
+            return None
+        chunks = self._chunks
+        tail = chunks[-1]
+        if not tail[n - 1].timestamp < item.timestamp:
+            return None
+        if n < LOAD and len(tail) == n:
+            tail.append(item)  # owned slots below n never change: older versions are unaffected
+            new = Series.__new__(Series)
+            new._chunks = chunks
+            new._mins = self._mins
+            new._starts = self._starts
+            new._tail_len = n + 1
+            new._len = self._len + 1
+            new._cache = None
+            return new
+        return self.appended(item)
+
     def extended(self, items: Sequence[T]) -> Series[T]:
         """A new series with ``items`` (in time order) at the end; the caller guarantees they sort last.
 
@@ -271,18 +300,19 @@ class Series(Sequence[T], Generic[T]):
         """
         if not items:
             return self
+        data = items if isinstance(items, list) else list(items)  # slices of it become owned chunks
         chunks = self._chunks
         n = self._tail_len
         if chunks and n < LOAD:
             tail = chunks[-1]
             room = LOAD - n
             if len(tail) == n:
-                tail.extend(items[:room])  # slots below n never change: older versions are unaffected
+                tail.extend(data[:room])  # slots below n never change: older versions are unaffected
                 head = tail
             else:
                 head = tail[:n]
-                head.extend(items[:room])
-            rest = items[room:]
+                head.extend(data[:room])
+            rest = data[room:]
             if not rest:
                 if head is tail:
                     new = Series.__new__(Series)
@@ -290,7 +320,7 @@ class Series(Sequence[T], Generic[T]):
                     new._mins = self._mins
                     new._starts = self._starts
                     new._tail_len = len(head)
-                    new._len = self._len + len(items)
+                    new._len = self._len + len(data)
                     new._cache = None
                     return new
                 return Series._make((*chunks[:-1], head), len(head))
@@ -298,11 +328,11 @@ class Series(Sequence[T], Generic[T]):
         elif chunks:
             tail = chunks[-1]
             kept = (*chunks[:-1], tail if len(tail) == n else tail[:n])
-            rest = items
+            rest = data
         else:
             kept = ()
-            rest = items
-        fresh = tuple(list(rest[i : i + LOAD]) for i in range(0, len(rest), LOAD))
+            rest = data
+        fresh = tuple(rest[i : i + LOAD] for i in range(0, len(rest), LOAD))
         all_chunks = kept + fresh
         return Series._make(all_chunks, len(all_chunks[-1]))
 

@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import logging
 import math
+import operator
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
+from functools import reduce
+from itertools import islice
+from operator import attrgetter
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
-from ._aggregation import DerivedState, derive_from_scratch
+from ._aggregation import DerivedState, Segment, advance_in_order, derive_from_scratch
 from ._calendar import RegularHoursCalendar, SessionCalendar, SessionClock
 from ._models import Bar, InvalidDataError, Provenance, Quote, Tick, check_record
 from ._series import Series
@@ -33,6 +38,8 @@ __all__ = ["SessionData", "get_session_data", "reset_session_data"]
 logger = logging.getLogger("sessiondata.store")
 
 _MINUTE = timedelta(minutes=1)
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 # Incremental bar-quality state: (session date, distinct minutes present, newest minute offset).
 _Quality = tuple[date, int, int]
 
@@ -74,6 +81,22 @@ def _mixed_timezones(kind: str, symbol: str, ts: datetime, stored_aware: bool) -
     )
 
 
+def _copied(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
+    """A dict copy of a snapshot's read-only mapping. ``dict(proxy)`` goes through the generic mapping
+    protocol (~6x slower than copying the dict behind a `MappingProxyType`). O(len)."""
+    if type(mapping) is MappingProxyType:
+        return mapping.copy()
+    return dict(mapping)
+
+
+def _quality_of(qs: _Quality) -> float:
+    """Bar quality from the incremental state: distinct minutes present per minute elapsed. O(1)."""
+    return 100.0 * qs[1] / (qs[2] + 1)
+
+
+_NO_OFFSETS: list[int] = []
+
+
 def _quality_of_day(series: Series[Bar], clock: SessionClock, day: date, bar: Bar, offset: int) -> _Quality:
     """Quality state for the first regular bar of a newer session date: count what that date already
     holds (usually nothing but ``bar``). O(log n + k)."""
@@ -89,13 +112,196 @@ def _quality_of_day(series: Series[Bar], clock: SessionClock, day: date, bar: Ba
     return (day, len(offsets), max(offsets))
 
 
+class _Locator:
+    """`SessionClock.locate` for the write path, remembering the last session day it found.
+
+    Consecutive bars nearly always fall in one stretch of trading minutes (a session day, or the part of it
+    between breaks); for them a located bar costs two comparisons and some integer arithmetic instead of a
+    date lookup. The bounds are kept both naive (exchange wall time) and aware (in the exchange zone, which
+    compares as wall time against ``astimezone(tz)``).
+    Used only by writers, under the store's lock.
+    """
+
+    __slots__ = ("aware", "clock", "naive", "tz")
+
+    def __init__(self, clock: SessionClock) -> None:
+        self.clock = clock
+        self.tz = clock.tz
+        # (open, end, session date, open minute of day, session length): [open, end) is the session.
+        self.naive: tuple[datetime, datetime, date, int, int] | None = None
+        self.aware: tuple[datetime, datetime, date, int, int] | None = None
+
+    def locate(self, ts: datetime) -> tuple[date, int, int] | None:
+        """`SessionClock.locate`, remembering the day found. O(1)."""
+        aware = ts.tzinfo is not None
+        local = ts.astimezone(self.tz) if aware else ts
+        bounds = self.aware if aware else self.naive
+        if bounds is not None and bounds[0] <= local < bounds[1]:
+            return bounds[2], local.hour * 60 + local.minute - bounds[3], bounds[4]
+        found = self.clock.locate(ts)
+        if found is not None:
+            day, offset, length = found
+            minute = local.hour * 60 + local.minute
+            for first, end in self.clock.segments(day):  # the trading stretch holding ts (breaks cut out)
+                if first <= minute < end:
+                    midnight = datetime(day.year, day.month, day.day, tzinfo=self.tz if aware else None)
+                    bounds = (
+                        midnight + _MINUTES_OF_DAY[first],
+                        midnight + _MINUTES_OF_DAY[end],
+                        day,
+                        minute - offset,
+                        length,
+                    )
+                    if aware:
+                        self.aware = bounds
+                    else:
+                        self.naive = bounds
+                    break
+        return found
+
+
+# timedelta(minutes=i) for every minute of a day (wall-clock arithmetic on a session's bounds).
+_MINUTES_OF_DAY = tuple(timedelta(minutes=i) for i in range(24 * 60 + 1))
+_ts_of = attrgetter("timestamp")
+_tz_of = attrgetter("tzinfo")
+_volume_of = attrgetter("volume")
+_high_of = attrgetter("high")
+_low_of = attrgetter("low")
+
+
+def _append_newest(
+    snap: SymbolSessionData, bar: Bar, version: int, locator: _Locator
+) -> SymbolSessionData | None:
+    """`_apply_bars` for the hot case: one streamed ``bar``, newer than every stored bar, of the symbol's
+    timezone style, in the session day last located (or outside any session). ``None`` when any of that
+    does not hold (the caller then takes `_apply_bars`). Pure. O(1) amortized."""
+    (
+        symbol,
+        series,
+        derived,
+        quality,
+        quotes,
+        ticks,
+        volume,
+        high,
+        low,
+        history,
+        _,
+        ticks_version,
+        quotes_version,
+        overrides,
+        qs,
+        tz_aware,
+    ) = snap
+    ts = bar.timestamp
+    if (ts.tzinfo is not None) is not tz_aware:
+        return None
+    bounds = locator.naive if ts.tzinfo is None else locator.aware
+    local = ts if ts.tzinfo is None else ts.astimezone(locator.tz)
+    if bounds is not None and bounds[0] <= local < bounds[1]:
+        day = bounds[2]
+        offset = local.hour * 60 + local.minute - bounds[3]
+        if qs is None or day != qs[0]:
+            return None  # a new session day counts its quality from scratch: rare, the general path
+        appended = series.appended_if_newer(bar)
+        if appended is None:
+            return None
+        if offset > qs[2]:
+            qs = (day, qs[1] + 1, offset)
+            quality = _quality_of(qs)
+        own_derived: dict[int, DerivedState] | None = None
+        for k, state in derived.items():
+            f = state.forming
+            if f is not None and f[0] == day and f[4] <= offset <= f[5]:
+                if offset < f[5]:
+                    continue  # inside the forming window: `state.add` would return `state`
+                added = state.close_newest(symbol, appended, bounds[4])  # its last minute
+            else:
+                added = state.add(bar, day, offset, bounds[4], appended, True)
+            if added is not state:
+                if own_derived is None:
+                    own_derived = _copied(derived)
+                own_derived[k] = added
+        if own_derived is not None:
+            derived = MappingProxyType(own_derived)
+    elif locator.locate(ts) is None:
+        appended = series.appended_if_newer(bar)
+        if appended is None:
+            return None
+        own_derived = None
+        for k, state in derived.items():
+            passed = state.passed(symbol, ts, appended)
+            if passed is not state:
+                if own_derived is None:
+                    own_derived = _copied(derived)
+                own_derived[k] = passed
+        if own_derived is not None:
+            derived = MappingProxyType(own_derived)
+    else:
+        return None  # a session day not yet located: the general path (it also fills the locator)
+    h = bar.high
+    if high is None or h > high:
+        high = h
+    lo = bar.low
+    if low is None or lo < low:
+        low = lo
+    return _new_snapshot(
+        SymbolSessionData,
+        (
+            symbol,
+            appended,
+            derived,
+            quality,
+            quotes,
+            ticks,
+            volume + bar.volume,
+            high,
+            low,
+            history,
+            version,
+            ticks_version,
+            quotes_version,
+            overrides,
+            qs,
+            tz_aware,
+        ),
+    )
+
+
+def _in_order_prefix(
+    bars: Sequence[Bar], last_ts: datetime | None, tz_aware: bool | None
+) -> tuple[int, list[datetime]]:
+    """How many leading ``bars`` can be appended as they are: strictly increasing timestamps, newer than
+    ``last_ts``, all of one timezone style (the stored one, if any); and every bar's timestamp.
+    O(len(bars))."""
+    stamps = list(map(_ts_of, bars))
+    zones = set(map(_tz_of, stamps))
+    aware = stamps[0].tzinfo is not None if tz_aware is None else tz_aware
+    one_style = (None not in zones) if aware else (len(zones) == 1 and None in zones)
+    if (
+        one_style
+        and (last_ts is None or last_ts < stamps[0])
+        and all(map(operator.lt, stamps, islice(stamps, 1, None)))
+    ):
+        return len(bars), stamps
+    n = 0
+    prev = last_ts
+    for ts in stamps:
+        if (ts.tzinfo is not None) is not aware or (prev is not None and not prev < ts):
+            break
+        prev = ts
+        n += 1
+    return n, stamps
+
+
 def _apply_bars(
     snap: SymbolSessionData,
-    bars: Iterable[Bar],
+    bars: Sequence[Bar],
     provenance: Provenance,
     clock: SessionClock,
     version: int,
     replace: bool = True,
+    locator: _Locator | None = None,
 ) -> tuple[SymbolSessionData, int]:
     """``snap`` with ``bars`` added in order, and how many were stored: the whole write path for bars.
 
@@ -103,6 +309,10 @@ def _apply_bars(
     Pure: returns a new snapshot and changes nothing reachable from ``snap`` (a `Series` append writes past
     the end ``snap`` can see). Raises `InvalidDataError` for a naive/aware mix. O(1) amortized per in-order
     bar; see `SessionData.add_bar` for the rest.
+
+    A leading run of bars that are in order and newer than every stored bar (a stream's batch) is appended
+    in one piece: one series extension, metrics from builtins over the run, one locate per session day,
+    and each derived window built once (`advance_in_order`). The rest goes bar by bar.
     """
     stored = 0
     symbol = snap.symbol
@@ -116,10 +326,88 @@ def _apply_bars(
     derived = snap.derived
     own_derived: dict[int, DerivedState] | None = None
     tz_aware = snap.tz_aware
-    locate = clock.locate
+    if locator is None:
+        locator = _Locator(clock)
+    locate = locator.locate
     last = series.last()
     last_ts = None if last is None else last.timestamp
-    for bar in bars:
+
+    run_len, stamps = _in_order_prefix(bars, last_ts, tz_aware) if bars else (0, [])
+    if run_len:
+        run = bars if run_len == len(bars) else bars[:run_len]
+        if run_len < len(stamps):
+            del stamps[run_len:]
+        before = series
+        series = series.extended(run)
+        last_ts = stamps[-1]
+        tz_aware = last_ts.tzinfo is not None
+        stored = run_len
+        volumes = list(map(_volume_of, run))
+        total = sum(volumes, volume)
+        if type(total) is not int:  # floats: add in arrival order, exactly as one bar at a time would
+            total = reduce(operator.add, volumes, volume)
+        volume = total
+        h = max(map(_high_of, run))
+        if high is None or h > high:
+            high = h
+        lo = min(map(_low_of, run))
+        if low is None or lo < low:
+            low = lo
+        if provenance is not Provenance.STREAMED:
+            own_overrides = _copied(snap.provenance_overrides)
+            own_overrides.update(dict.fromkeys(stamps, provenance))
+        segments: list[Segment] = []
+        q_day, q_count, q_newest = qs if qs is not None else (None, 0, -1)
+        q_changed = False
+        i = 0
+        while i < run_len:
+            ts = stamps[i]
+            loc = locate(ts)
+            if loc is None:
+                segments.append((None, 0, i, i + 1, _NO_OFFSETS))
+                i += 1
+                continue
+            day, offset, session_len = loc
+            stretch = locator.naive
+            if not tz_aware and stretch is not None and stretch[0] <= ts < stretch[1]:
+                # Naive: every bar before the stretch's end is in it (wall time is the timestamp itself).
+                j = bisect_left(stamps, stretch[1], i + 1, run_len)
+                open_minute = stretch[3]
+                offsets = [t.hour * 60 + t.minute - open_minute for t in stamps[i:j]]
+            else:  # aware: one conversion per bar, while the day holds and offsets do not go back
+                offsets = [offset]
+                j = i + 1
+                while j < run_len:
+                    nxt = locate(stamps[j])
+                    if nxt is None or nxt[0] != day or nxt[1] < offsets[-1]:
+                        break
+                    offsets.append(nxt[1])
+                    j += 1
+            segments.append((day, session_len, i, j, offsets))
+            # Bar quality as bar-by-bar adds would count it: a new minute is one past the newest so far.
+            first_new = 0
+            if day != q_day and (q_day is None or day > q_day):
+                # The first bar of a newer session day: earlier bars of the run are not in that day.
+                q_day, q_count, q_newest = _quality_of_day(before, clock, day, run[i], offset)
+                q_changed = True
+                first_new = 1
+            if day == q_day:
+                first_new = bisect_right(offsets, q_newest, first_new)
+                if first_new < len(offsets):
+                    q_count += len(set(offsets[first_new:]))
+                    q_newest = offsets[-1]
+                    q_changed = True
+            i = j
+        if q_changed:
+            assert q_day is not None
+            qs = (q_day, q_count, q_newest)
+            quality = _quality_of(qs)
+        if derived:
+            advanced = advance_in_order(derived, symbol, stamps, segments, before, run)
+            if advanced is not None:
+                derived = own_derived = advanced
+
+    for bar in bars[run_len:] if run_len else bars:
         ts = bar.timestamp
         if (ts.tzinfo is not None) is not tz_aware:
             if tz_aware is not None:
@@ -153,7 +441,7 @@ def _apply_bars(
                 low = min(b.low for b in series)
         if old is not None or provenance is not Provenance.STREAMED:
             if own_overrides is None:
-                own_overrides = dict(snap.provenance_overrides)
+                own_overrides = _copied(snap.provenance_overrides)
             own_overrides[ts] = Provenance.CORRECTION if provenance is Provenance.STREAMED else provenance
 
         loc = locate(ts)
@@ -163,13 +451,13 @@ def _apply_bars(
                     passed = state.passed(symbol, ts, series)
                     if passed is not state:
                         if own_derived is None:
-                            derived = own_derived = dict(derived)
+                            derived = own_derived = _copied(derived)
                         own_derived[k] = passed
             continue
         day, offset, session_len = loc
         if qs is None or day > qs[0]:
             qs = _quality_of_day(series, clock, day, bar, offset)
-            quality = 100.0 * qs[1] / (qs[2] + 1)
+            quality = _quality_of(qs)
         elif old is None and day == qs[0]:
             if in_order:
                 new_minute = offset > qs[2]
@@ -178,7 +466,7 @@ def _apply_bars(
                 new_minute = series.count_between(minute, minute + _MINUTE) == 1
             if new_minute:
                 qs = (day, qs[1] + 1, offset if offset > qs[2] else qs[2])
-                quality = 100.0 * qs[1] / (qs[2] + 1)
+                quality = _quality_of(qs)
         for k, state in derived.items():
             f = state.forming
             if f is not None and f[4] <= offset < f[5] and f[0] == day:
@@ -186,7 +474,7 @@ def _apply_bars(
             added = state.add(bar, day, offset, session_len, series, in_order)
             if added is not state:
                 if own_derived is None:
-                    derived = own_derived = dict(derived)
+                    derived = own_derived = _copied(derived)
                 own_derived[k] = added
     if not stored:
         return snap, 0
@@ -270,6 +558,7 @@ class SessionData:
             raise ValueError(f"derived_intervals has duplicates: {intervals!r}")
         self._calendar: SessionCalendar = calendar or RegularHoursCalendar(start_time, end_time, timezone)
         self._clock = SessionClock(self._calendar)
+        self._locator = _Locator(self._clock)
         self._start_time = start_time
         self._end_time = end_time
         self._intervals = tuple(sorted(intervals))
@@ -423,13 +712,27 @@ class SessionData:
         replacement O(log n + 512 + n / 512); a replacement that removes the session high or low rescans,
         O(n). Thread-safety: takes the write lock; waits only for other writers.
         """
-        snap = self._snapshots.get(symbol)
-        sym = symbol if snap is not None else _symbol_key(symbol)
-        if type(bar) is not Bar or bar.symbol != sym:
-            check_record(Bar, bar, symbol=sym)
         with self._lock:
+            snaps = self._snapshots
+            snap = snaps.get(symbol)
+            if snap is not None and type(bar) is Bar and bar.symbol == symbol:
+                if provenance is Provenance.STREAMED:
+                    new = _append_newest(snap, bar, self._version + 1, self._locator)
+                    if new is not None:
+                        self._version += 1
+                        snaps[symbol] = new  # replacing a value never disturbs a reader iterating the dict
+                        if self._waiters:
+                            with self._changed:
+                                self._changed.notify_all()
+                        return True
+                sym = symbol
+            else:
+                sym = symbol if snap is not None else _symbol_key(symbol)
+                if type(bar) is not Bar or bar.symbol != sym:
+                    check_record(Bar, bar, symbol=sym)
+                snap = self._current(sym)
             version = self._version + 1
-            new, stored = _apply_bars(self._current(sym), (bar,), provenance, self._clock, version, replace)
+            new, stored = _apply_bars(snap, (bar,), provenance, self._clock, version, replace, self._locator)
             if stored or sym not in self._snapshots:
                 self._version = version
                 self._publish_one(sym, new)
@@ -448,18 +751,23 @@ class SessionData:
         Returns how many bars were stored (fewer than given only with ``replace=False``).
 
         Raises `InvalidDataError` (store unchanged) if any bar is invalid for this symbol.
-        Complexity: the sum of the `add_bar` costs, minus the per-call overhead. Thread-safety: one write lock
-        acquisition; readers see either none or all of the batch.
+        Complexity: a leading run of bars in time order and newer than every stored bar (a stream's batch) is
+        appended in one piece, O(k + n / 512) for k bars plus O(k) for derived bars built once per window;
+        the rest costs what `add_bar` costs per bar. Thread-safety: one write lock acquisition; readers see
+        either none or all of the batch.
         """
         sym = _symbol_key(symbol)
         items = list(bars)
         for bar in items:
-            check_record(Bar, bar, symbol=sym)
+            if type(bar) is not Bar or bar.symbol != sym:
+                check_record(Bar, bar, symbol=sym)
         if not items:
             return 0
         with self._lock:
             version = self._version + 1
-            new, stored = _apply_bars(self._current(sym), items, provenance, self._clock, version, replace)
+            new, stored = _apply_bars(
+                self._current(sym), items, provenance, self._clock, version, replace, self._locator
+            )
             if stored or sym not in self._snapshots:
                 self._version = version
                 self._publish_one(sym, new)
