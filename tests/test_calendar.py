@@ -299,3 +299,33 @@ def test_exchange_calendar_construction_errors() -> None:
     assert ExchangeCalendar(built).session_hours(date(2025, 6, 3)) == (time(8, 0), time(16, 30))
     with pytest.raises(ValueError, match="start/end"):
         ExchangeCalendar(built, start="2020-01-01")
+
+
+@needs_xcals
+@quiet_xcals
+@pytest.mark.parametrize("batch", [False, True])
+def test_store_on_a_calendar_with_a_lunch_break(batch: bool) -> None:
+    # XHKG trades 09:30-12:00 and 13:00-16:00: break minutes are not trading minutes for bar quality, and a
+    # print made during the break is stored but never opens a derived window of its own.
+    hk = ExchangeCalendar("XHKG", start="2025-01-01", end="2025-12-31")
+    tz = ZoneInfo("Asia/Hong_Kong")
+    store = SessionData(calendar=hk, derived_intervals=(5, 60))
+    open_ = datetime(2025, 6, 3, 9, 30, tzinfo=tz)
+    M = timedelta(minutes=1)
+    minutes = [*range(150), 160, *range(210, 230)]  # the whole morning, one print at 12:10, 13:00-13:19
+    bars = [Bar("HK", open_ + k * M, 10.0, 11.0, 9.0, 10.5, 100) for k in minutes]
+    if batch:
+        store.add_bars_batch("HK", bars)
+    else:
+        for b in bars:
+            store.add_bar("HK", b)
+    store.check_invariants()
+    m = store.get_session_metrics("HK")
+    assert m["bar_count"] == len(minutes)
+    # 170 trading minutes present of the 150 + 20 that have elapsed by 13:19 (the break is not counted).
+    assert m["bar_quality"] == 100.0
+    starts = [b.timestamp for b in store.get_bars("HK", 5)]
+    assert open_ + 160 * M not in starts  # 12:10 lies in the break: no 5-minute window opens there
+    assert starts[-4:] == [open_ + k * M for k in (210, 215, 220, 225)]  # 13:00 .. 13:15, all complete
+    store.end_session()
+    store.check_invariants()

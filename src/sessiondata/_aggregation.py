@@ -481,21 +481,27 @@ def advance_in_order(
 def derive_from_scratch(bars: Iterable[Bar], clock: SessionClock, interval: int) -> list[Bar]:
     """Reference aggregation of 1-minute ``bars`` (any order) into ``interval``-minute bars. O(n log n).
 
-    Every window with at least one regular-session bar, forming or not. The store's invariant checker and
-    the tests compare the store's completed bars plus its forming bar against this.
+    Every window holding at least one bar of a trading minute, forming or not; a window aggregates every
+    bar stamped inside it (prints made during an intraday break included, as the incremental path does).
+    The store's invariant checker and the tests compare the store's completed bars plus its forming bar
+    against this.
     """
-    windows: dict[tuple[date, int], tuple[datetime, list[Bar]]] = {}
-    for b in sorted(bars, key=lambda x: x.timestamp):
+    ordered = sorted(bars, key=lambda x: x.timestamp)
+    stamps = [b.timestamp for b in ordered]
+    windows: dict[tuple[date, int], tuple[datetime, int]] = {}
+    for b in ordered:
         loc = clock.locate(b.timestamp)
         if loc is None:
             continue
         day, offset, session_len = loc
-        index, start, _ = window_of(b.timestamp, offset, session_len, interval)
-        windows.setdefault((day, index), (start, []))[1].append(b)
+        index, start, length = window_of(b.timestamp, offset, session_len, interval)
+        windows.setdefault((day, index), (start, length))
     out: list[Bar] = []
     for k in sorted(windows):
-        start, members = windows[k]
-        agg = aggregate(members[0].symbol, start, members)
+        start, length = windows[k]
+        lo = bisect_left(stamps, start)
+        hi = bisect_left(stamps, start + _MINUTES[length])
+        agg = aggregate(ordered[lo].symbol, start, ordered[lo:hi])
         assert agg is not None
         out.append(agg)
     return out

@@ -89,9 +89,10 @@ def _copied(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
     return dict(mapping)
 
 
-def _quality_of(qs: _Quality) -> float:
-    """Bar quality from the incremental state: distinct minutes present per minute elapsed. O(1)."""
-    return 100.0 * qs[1] / (qs[2] + 1)
+def _quality_of(qs: _Quality, clock: SessionClock) -> float:
+    """Bar quality from the incremental state: distinct trading minutes present per trading minute elapsed
+    (break minutes are not trading minutes). O(1)."""
+    return 100.0 * qs[1] / clock.trading_minutes_through(qs[0], qs[2])
 
 
 _NO_OFFSETS: list[int] = []
@@ -208,7 +209,7 @@ def _append_newest(
             return None
         if offset > qs[2]:
             qs = (day, qs[1] + 1, offset)
-            quality = _quality_of(qs)
+            quality = _quality_of(qs, locator.clock)
         own_derived: dict[int, DerivedState] | None = None
         for k, state in derived.items():
             f = state.forming
@@ -401,7 +402,7 @@ def _apply_bars(
         if q_changed:
             assert q_day is not None
             qs = (q_day, q_count, q_newest)
-            quality = _quality_of(qs)
+            quality = _quality_of(qs, clock)
         if derived:
             advanced = advance_in_order(derived, symbol, stamps, segments, before, run)
             if advanced is not None:
@@ -457,7 +458,7 @@ def _apply_bars(
         day, offset, session_len = loc
         if qs is None or day > qs[0]:
             qs = _quality_of_day(series, clock, day, bar, offset)
-            quality = _quality_of(qs)
+            quality = _quality_of(qs, clock)
         elif old is None and day == qs[0]:
             if in_order:
                 new_minute = offset > qs[2]
@@ -466,7 +467,7 @@ def _apply_bars(
                 new_minute = series.count_between(minute, minute + _MINUTE) == 1
             if new_minute:
                 qs = (day, qs[1] + 1, offset if offset > qs[2] else qs[2])
-                quality = _quality_of(qs)
+                quality = _quality_of(qs, clock)
         for k, state in derived.items():
             f = state.forming
             if f is not None and f[4] <= offset < f[5] and f[0] == day:
@@ -1126,8 +1127,9 @@ def expected_quality(bars: Sequence[Bar], clock: SessionClock) -> float:
             per_day.setdefault(loc[0], set()).add(loc[1])
     if not per_day:
         return 0.0
-    minutes = per_day[max(per_day)]
-    return 100.0 * len(minutes) / (max(minutes) + 1)
+    day = max(per_day)
+    minutes = per_day[day]
+    return 100.0 * len(minutes) / clock.trading_minutes_through(day, max(minutes))
 
 
 _instance: SessionData | None = None
