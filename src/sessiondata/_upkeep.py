@@ -26,6 +26,7 @@ or hang on harmlessly; its result is discarded) and reported in `status()["aband
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import threading
 import time
@@ -60,6 +61,66 @@ class _Retry:
         self.attempts = 0
         self.due = 0.0
         self.unfillable = False
+
+
+class _FetchJob:
+    """One repository call handed to the fetch worker; ``done`` is set when it returned or raised."""
+
+    __slots__ = ("call", "done", "error", "finished", "result")
+
+    def __init__(self, call: Callable[[], list[Any]]) -> None:
+        self.call = call
+        self.done = threading.Event()
+        self.result: list[Any] | None = None
+        self.error: BaseException | None = None
+        self.finished = False
+
+
+class _FetchWorker(threading.Thread):
+    """The daemon thread that runs repository calls one at a time; it exits when abandoned, or after
+    ``idle`` seconds without work (so `run_once`-only use leaves no thread behind for long)."""
+
+    def __init__(self, idle: float = 1.0) -> None:
+        super().__init__(name="sessiondata-upkeep-fetch", daemon=True)
+        self.jobs: queue.SimpleQueue[_FetchJob | None] = queue.SimpleQueue()
+        self._idle = idle
+        # Guards `_retired`: a job is only queued while the worker is sure to take it.
+        self._lock = threading.Lock()
+        self._retired = False
+        self._abandoned = False
+
+    def submit(self, job: _FetchJob) -> bool:
+        """Queue ``job``; False if the worker has retired (the caller then starts a new one)."""
+        with self._lock:
+            if self._retired:
+                return False
+            self.jobs.put(job)
+            return True
+
+    def abandon(self) -> None:
+        """Exit after the call in progress instead of taking another one."""
+        self._abandoned = True
+        self.jobs.put(None)
+
+    def run(self) -> None:
+        while not self._abandoned:
+            try:
+                job = self.jobs.get(timeout=self._idle)
+            except queue.Empty:
+                with self._lock:
+                    if self.jobs.empty():
+                        self._retired = True
+                        return
+                continue
+            if job is None:
+                return
+            try:
+                job.result = job.call()
+                job.finished = True
+            except BaseException as exc:  # handed to the pass, which records it
+                job.error = exc
+            finally:
+                job.done.set()
 
 
 class _SymbolState:
@@ -157,6 +218,7 @@ class DataUpkeepThread:
         self._running = threading.Event()  # set = not paused
         self._running.set()
         self._fetch_done: threading.Event | None = None
+        self._worker: _FetchWorker | None = None
         self._thread: threading.Thread | None = None
         self._seen = 0
 
@@ -194,8 +256,12 @@ class DataUpkeepThread:
         thread = self._thread
         if thread is not None:
             thread.join(max(0.0, deadline - time.monotonic()))
+        worker = self._worker
+        if worker is not None:
+            worker.abandon()
+            self._worker = None
         with self._status_lock:
-            fetches = list(self._abandoned)
+            fetches = [*self._abandoned, *([worker] if worker is not None else [])]
         for t in fetches:
             t.join(max(0.0, deadline - time.monotonic()))
         finished = (thread is None or not thread.is_alive()) and not any(t.is_alive() for t in fetches)
@@ -390,31 +456,31 @@ class DataUpkeepThread:
             minute += _MINUTE
 
     def _fetch(self, symbol: str, start: datetime, end: datetime) -> list[Any] | None:
-        """The repository's answer for ``[start, end)``, or None after a fault or a stop."""
+        """The repository's answer for ``[start, end)``, or None after a fault or a stop.
+
+        Runs on the fetch worker (one long-lived daemon thread, so a repository that keeps a connection per
+        thread, like `SqliteBarRepository`, reuses it) and waits at most ``fetch_timeout`` for it. A worker
+        that hangs is abandoned (reported in `status()`); the next fetch gets a new worker.
+        """
         repo = self._repo
         assert repo is not None
-        result: dict[str, Any] = {}
-        done = threading.Event()
-
-        def work() -> None:
-            try:
-                result["bars"] = list(repo.get_bars(symbol, start, end))
-            except BaseException as exc:  # reported by the pass, whatever it is
-                result["error"] = exc
-            finally:
-                done.set()
-
-        worker = threading.Thread(target=work, name=f"sessiondata-upkeep-fetch-{symbol}", daemon=True)
-        self._fetch_done = done
-        worker.start()
-        finished = done.wait(self._fetch_timeout)
+        job = _FetchJob(lambda: list(repo.get_bars(symbol, start, end)))
+        worker = self._worker
+        if worker is None or not worker.submit(job):
+            worker = self._worker = _FetchWorker()
+            worker.start()
+            worker.submit(job)
+        self._fetch_done = job.done
+        finished = job.done.wait(self._fetch_timeout)
         self._fetch_done = None
-        if "error" in result:
-            exc = result["error"]
+        if job.error is not None:
+            exc = job.error
             self._fault(symbol, "repository_error", f"get_bars [{start}, {end}): {type(exc).__name__}: {exc}")
             return None
-        if "bars" in result:
-            return result["bars"]  # type: ignore[no-any-return]
+        if job.finished:
+            return job.result
+        worker.abandon()  # still inside get_bars: let it finish (or hang) on its own, never reuse it
+        self._worker = None
         with self._status_lock:
             self._abandoned = [t for t in self._abandoned if t.is_alive()]
             self._abandoned.append(worker)
