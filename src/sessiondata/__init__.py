@@ -29,6 +29,16 @@ from ._coordinator import (
 )
 from ._csvio import CsvFormatError, RejectedRow
 from ._gaps import Gap, detect_gaps, expected_minutes
+from ._managers import (
+    DataManager,
+    InvalidStateError,
+    ReplayError,
+    ReplayReport,
+    SessionSummary,
+    SymbolSummary,
+    SystemManager,
+    SystemState,
+)
 from ._memory import MemoryReport, SymbolMemory, memory_usage, snapshot_memory_usage
 from ._models import Bar, InvalidDataError, Provenance, Quote, SessionDataError, Tick
 from ._repository import (
@@ -55,17 +65,21 @@ __all__ = [
     "CoordinatorError",
     "CsvBarRepository",
     "CsvFormatError",
+    "DataManager",
     "DataUpkeepThread",
     "ExchangeCalendar",
     "Gap",
     "ImportReport",
     "InMemoryBarRepository",
     "InvalidDataError",
+    "InvalidStateError",
     "MemoryReport",
     "Provenance",
     "Quote",
     "RegularHoursCalendar",
     "RejectedRow",
+    "ReplayError",
+    "ReplayReport",
     "Series",
     "SeriesSpec",
     "SessionBoundaryListener",
@@ -73,11 +87,15 @@ __all__ = [
     "SessionClock",
     "SessionData",
     "SessionDataError",
+    "SessionSummary",
     "SqliteBarRepository",
     "StreamSourceError",
     "StreamType",
     "SymbolMemory",
     "SymbolSessionData",
+    "SymbolSummary",
+    "SystemManager",
+    "SystemState",
     "Tick",
     "TimeProvider",
     "__version__",

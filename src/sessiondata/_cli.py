@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -37,15 +38,12 @@ def _csv_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
-def _date_arg(text: str) -> date:
+def _date(text: str) -> date:
+    """Parsed after the command line, so that a bad date is an error (exit 1), not a usage error (2)."""
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _dates_arg(text: str) -> list[date]:
-    return [_date_arg(part) for part in _csv_list(text)]
+        raise _CliError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def _intervals_arg(text: str) -> tuple[int, ...]:
@@ -77,9 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--db", type=Path, help="a SQLite bar repository (see `sessiondata import`)")
     replay.add_argument("--symbols", type=_csv_list, help="comma-separated symbols (default: all)")
     dates = replay.add_mutually_exclusive_group()
-    dates.add_argument("--dates", type=_dates_arg, help="comma-separated session dates (YYYY-MM-DD)")
-    dates.add_argument("--start", type=_date_arg, help="first session date (with --end)")
-    replay.add_argument("--end", type=_date_arg, help="last session date, inclusive (with --start)")
+    dates.add_argument("--dates", help="comma-separated session dates (YYYY-MM-DD)")
+    dates.add_argument("--start", help="first session date (YYYY-MM-DD); alone: that date onwards")
+    replay.add_argument("--end", help="last session date, inclusive (needs --start)")
     replay.add_argument(
         "--speed",
         type=float,
@@ -171,6 +169,11 @@ def _estimate(repo: BarRepository, symbols: Sequence[str], days: Sequence[date])
 def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.end is not None and args.start is None:
         raise _CliError("--end needs --start")
+    chosen = None if args.dates is None else sorted({_date(d) for d in _csv_list(args.dates)})
+    first = None if args.start is None else _date(args.start)
+    last = None if args.end is None else _date(args.end)
+    if first is not None and last is not None and last < first:
+        raise _CliError(f"--end {last} is before --start {first}")
     if args.drop_minutes < 0:
         raise _CliError("--drop-minutes must be >= 0")
     repo, origin = _repository(args)
@@ -183,11 +186,10 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     store = SessionData(derived_intervals=args.derived)
     manager = DataManager(store, repository=repo)
     days = manager.session_dates(symbols)
-    if args.dates is not None:
-        days = sorted(set(args.dates))
-    elif args.start is not None:
-        end = args.end or args.start
-        days = [d for d in days if args.start <= d <= end]
+    if chosen is not None:
+        days = chosen
+    elif first is not None:
+        days = [d for d in days if first <= d and (last is None or d <= last)]
     if not days:
         raise _CliError(f"no session dates to replay for {', '.join(symbols)} in {origin}")
     progress = _Progress(
@@ -275,7 +277,19 @@ def _import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise _CliError(f"no such file: {path}")
     if not args.db.parent.is_dir():
         raise _CliError(f"no such directory for the database: {args.db.parent}")
-    results = []
+    results: list[tuple[Path, Any]] = []
+    created = not args.db.exists()
+    try:
+        _import_files(args, results, err)
+    except BaseException:
+        if created:  # leave no half-made database behind
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{args.db}{suffix}").unlink(missing_ok=True)
+        raise
+    return _report_import(args, results, out)
+
+
+def _import_files(args: argparse.Namespace, results: list[tuple[Path, Any]], err: TextIO) -> None:
     with SqliteBarRepository(args.db) as repo:
         progress = _Progress(len(args.files), "import", err, enabled=not args.json)
         try:
@@ -285,6 +299,9 @@ def _import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                 progress.advance()
         finally:
             progress.close()
+
+
+def _report_import(args: argparse.Namespace, results: list[tuple[Path, Any]], out: TextIO) -> int:
     if args.json:
         json.dump(
             {
@@ -316,11 +333,33 @@ def _import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return 0
 
 
+def _configure_logging(debug: bool, err: TextIO) -> None:
+    """The command line is an application, so it decides where the library's log records go: to stderr
+    with ``--debug``; otherwise nowhere (what matters is in the summary, and errors are one line)."""
+    lib = logging.getLogger("sessiondata")
+    for old in list(lib.handlers):
+        if old.get_name() == _LOG_HANDLER_NAME:  # main() called again in one process (tests)
+            lib.removeHandler(old)
+    handler: logging.Handler
+    if debug:
+        handler = logging.StreamHandler(err)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        lib.setLevel(logging.DEBUG)
+    else:
+        handler = logging.NullHandler()
+    handler.set_name(_LOG_HANDLER_NAME)
+    lib.addHandler(handler)
+
+
+_LOG_HANDLER_NAME = "sessiondata-cli"
+
+
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 error, 2 bad command line)."""
     out = out or sys.stdout
     err = err or sys.stderr
     args = _parser().parse_args(argv)
+    _configure_logging(args.debug, err)
     try:
         if args.command == "replay":
             return _replay(args, out, err)

@@ -555,7 +555,9 @@ class SystemManager:
             try:
                 if self._upkeep is not None:
                     self._upkeep.start()
-                if self._coordinator is not None:
+                # Without streams a started worker would find nothing to merge and finish at once, and a
+                # finished coordinator takes no more streams: then its first `merged_stream()` starts it.
+                if self._coordinator is not None and self._coordinator.status().get("streams"):
                     self._coordinator.start_worker()
             except BaseException:
                 self._stop_parts(5.0)
