@@ -325,8 +325,12 @@ class DataUpkeepThread:
         with self._pass_lock:
             began = time.perf_counter()
             store = self._store
+            # The clock first, the data second: every bar known by the time read is then in the snapshot
+            # (the coordinator writes an item before it moves the clock past it). The other order would
+            # call a bar missing that was written between the two reads.
+            clock_now = self._clock_now()
             snaps = store.snapshot()
-            now_local = self._now_local(snaps)
+            now_local = clock_now if clock_now is not None else self._newest_local(snaps)
             session = store.current_session_date
             if now_local is not None:
                 if session is None:
@@ -347,17 +351,21 @@ class DataUpkeepThread:
                 self._last_pass_seconds = time.perf_counter() - began
         return self.status()
 
-    def _now_local(self, snaps: Mapping[str, SymbolSessionData]) -> datetime | None:
-        """The time gaps are detected up to, as naive exchange-local time, or None if there is none yet.
+    def _clock_now(self) -> datetime | None:
+        """One minute behind the clock, as naive exchange-local time, or None without a (set) clock.
 
-        One minute behind the clock (or the newest bar's start without a clock): a writer replaying many
-        symbols stores every bar known at an instant only after the clock reached it, so a minute is final
-        only once the next minute is known; otherwise a bar still on its way would be "filled" first.
+        A writer replaying many symbols stores every bar known at an instant only after the clock reached
+        it, so a minute is final only once the next minute is known; otherwise a bar still on its way would
+        be "filled" first.
         """
-        tz = self._store.timezone
         clock = self._clock
         if clock is not None and clock.is_set:
-            return to_exchange_local(clock.now(), tz) - _MINUTE
+            return to_exchange_local(clock.now(), self._store.timezone) - _MINUTE
+        return None
+
+    def _newest_local(self, snaps: Mapping[str, SymbolSessionData]) -> datetime | None:
+        """Without a clock: the newest bar's start in the store (its own minute is not final yet)."""
+        tz = self._store.timezone
         newest: datetime | None = None
         for snap in snaps.values():
             last = snap.bars_1m.last()
