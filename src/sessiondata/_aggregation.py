@@ -77,6 +77,8 @@ def _aggregate_range(symbol: str, timestamp: datetime, bars: Sequence[Bar], a: i
         if x.low < low:  # noqa: PLR1730
             low = x.low
         volume += x.volume
+    if first.timestamp == timestamp:
+        timestamp = first.timestamp  # share the 1-minute bar's datetime: 48 bytes less per derived bar
     bar: Bar = _new_object(Bar)
     s_sym, s_ts, s_open, s_high, s_low, s_close, s_vol = _BAR_SETTERS
     s_sym(bar, symbol)
@@ -103,6 +105,8 @@ def aggregate(symbol: str, timestamp: datetime, bars: Iterable[Bar]) -> Bar | No
             low = b.low
         close = b.close
         volume += b.volume
+    if first.timestamp == timestamp:
+        timestamp = first.timestamp  # share the 1-minute bar's datetime: 48 bytes less per derived bar
     # `trusted_bar` inlined: this runs once per derived bar.
     bar: Bar = _new_object(Bar)
     s_sym, s_ts, s_open, s_high, s_low, s_close, s_vol = _BAR_SETTERS
