@@ -473,6 +473,7 @@ def test_a_source_that_raises_midway_surfaces_to_the_consumer() -> None:
     # Everything processed before the failure was delivered first, in order.
     assert [b for b in received if b.symbol == "AAA"] == [bar("AAA", at(m)) for m in range(5)]
     assert received == sorted(received, key=lambda b: (known_time(b), b.symbol))
+    assert coord.stop_worker(timeout=5.0)  # the worker may still be on its way out when the error arrives
     status = coord.status()
     assert status["state"] == "failed"
     assert "feed went away" in status["error"]

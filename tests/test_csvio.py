@@ -116,7 +116,8 @@ def test_naive_timestamps_z_suffix_bom_crlf_and_blank_lines(tmp_path: Path) -> N
         ("2013-10-07T09:33:00-04:00,167.4,167.5,167.3,167.4,-1", "volume"),
         ("2013-10-07T09:33:00-04:00,0,167.5,167.3,167.4,100", "open"),
         ("2013-10-07T09:33:00,167.4,167.5,167.3,167.4,100", "UTC offset"),
-        ("\x00\x01\x02garbage\x7f", "expected 6 fields"),
+        # No NUL byte here: Python 3.10's csv module refuses those itself, with its own message.
+        ("\x01\x02garbage\x7f", "expected 6 fields"),
         ('"' + "x" * 200_000 + '",1,1,1,1,1', "malformed CSV"),
     ],
 )

@@ -98,17 +98,21 @@ class RegularHoursCalendar:
 
     @property
     def timezone(self) -> tzinfo:
+        """The exchange's timezone; naive timestamps are read as wall time in it. O(1)."""
         return self._tz
 
     @property
     def start_time(self) -> time:
+        """Local time every session opens. O(1)."""
         return self._start
 
     @property
     def end_time(self) -> time:
+        """Local time every session closes. O(1)."""
         return self._end
 
     def session_hours(self, day: date) -> tuple[time, time] | None:
+        """``(start_time, end_time)``, or ``None`` on a weekend with ``weekdays_only``. O(1)."""
         if self._weekdays_only and day.weekday() >= 5:
             return None
         return self._start, self._end
@@ -192,6 +196,7 @@ class ExchangeCalendar:
 
     @property
     def timezone(self) -> tzinfo:
+        """The exchange's timezone; naive timestamps are read as wall time in it. O(1)."""
         return self._tz
 
     @property

@@ -1,7 +1,7 @@
 """Gap detection: the regular-session minutes that have ended without a 1-minute bar, grouped into gaps.
 
 `detect_gaps` compares the bars present with the trading minutes a `SessionCalendar` expects, up to "now",
-and returns maximal runs of missing minutes as `Gap`\\ s. It is pure (no store, no threads), so the store,
+and returns maximal runs of missing minutes as `Gap` objects. It is pure (no store, no threads), so the store,
 the upkeep thread and user code can all call it. Closed days, intraday breaks and the missing afternoon of a
 half day are not gaps, because the calendar does not expect those minutes; a minute is missing only once it
 has ended (``minute start + 1 minute <= now``), so the future is never reported.
@@ -107,7 +107,7 @@ def detect_gaps(
     *,
     start: datetime | date | None = None,
 ) -> list[Gap]:
-    """The missing regular-session minutes from ``start`` up to ``now``, as sorted maximal `Gap`\\ s.
+    """The missing regular-session minutes from ``start`` up to ``now``, as sorted maximal `Gap` objects.
 
     ``calendar`` says which minutes are expected (pass the store's `SessionData.session_clock` to reuse its
     caches; a bare calendar gets a fresh clock per call, correct but slower the first time per date).
