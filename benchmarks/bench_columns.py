@@ -24,42 +24,19 @@ from __future__ import annotations
 
 import functools
 from array import array
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 from memory_per_bar import session_bars
+from ratios import Ratio, Results
 from sessiondata import Bar, SessionData, SymbolSessionData
 from sessiondata._columns import store_to_numpy, to_numpy
 
 np = pytest.importorskip("numpy")
-
-
-@dataclass(frozen=True)
-class Ratio:
-    """``numerator / denominator`` of two recorded per-operation times (see ``conftest.RatioSpec``)."""
-
-    label: str
-    numerator: str
-    denominator: str
-    target: tuple[str, float] | None = None
-    stat: str = "median"
-    note: str = ""
-
-
-class Results(Protocol):
-    """The ``results`` fixture of ``conftest.py``, as these benchmarks use it."""
-
-    @property
-    def measurements(self) -> Mapping[str, Any]: ...
-    @property
-    def notes(self) -> dict[str, Any]: ...
-    def expect(self, *ratios: Ratio) -> None: ...
-    def record(self, name: str, benchmark: BenchmarkFixture, *, ops: int = 1, **info: Any) -> None: ...
 
 
 SYMBOL = "SPY"

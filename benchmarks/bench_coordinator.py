@@ -28,14 +28,14 @@ import functools
 import heapq
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from ratios import Ratio, Results
 from sessiondata import Bar, SessionData
 from sessiondata._coordinator import BacktestStreamCoordinator, StreamType
 
@@ -45,27 +45,6 @@ BARS = SYMBOLS * MINUTES
 ROUNDS = 5
 NY = ZoneInfo("America/New_York")
 TARGET_BARS_PER_SECOND = 250_000
-
-
-@dataclass(frozen=True)
-class Ratio:
-    """``numerator / denominator`` of two recorded per-bar times (see ``conftest.RatioSpec``)."""
-
-    label: str
-    numerator: str
-    denominator: str
-    target: tuple[str, float] | None = None
-    stat: str = "median"
-    note: str = ""
-
-
-class Results(Protocol):
-    """The ``results`` fixture of ``conftest.py``, as these benchmarks use it."""
-
-    @property
-    def notes(self) -> dict[str, Any]: ...
-    def expect(self, *ratios: Ratio) -> None: ...
-    def record(self, name: str, benchmark: BenchmarkFixture, *, ops: int = 1, **info: Any) -> None: ...
 
 
 RATIOS = (

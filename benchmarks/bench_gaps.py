@@ -14,43 +14,18 @@ Cases (each one call per round, with the store's cached `SessionClock`, as the u
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from ratios import Ratio, Results
 from sessiondata import Bar, SessionData
 from sessiondata._gaps import detect_gaps
 
 M = timedelta(minutes=1)
 OPEN = datetime(2013, 10, 7, 9, 30)
 NOW = datetime(2013, 10, 7, 16, 0)
-
-
-@dataclass(frozen=True)
-class Ratio:
-    """``numerator / denominator`` of two recorded per-operation times (see ``conftest.RatioSpec``)."""
-
-    label: str
-    numerator: str
-    denominator: str
-    target: tuple[str, float] | None = None
-    stat: str = "median"
-    note: str = ""
-
-
-class Results(Protocol):
-    """The ``results`` fixture of ``conftest.py``, as these benchmarks use it."""
-
-    @property
-    def measurements(self) -> Mapping[str, Any]: ...
-    @property
-    def notes(self) -> dict[str, Any]: ...
-    def expect(self, *ratios: Ratio) -> None: ...
-    def record(self, name: str, benchmark: BenchmarkFixture, *, ops: int = 1, **info: Any) -> None: ...
 
 
 RATIOS = (

@@ -20,40 +20,16 @@ import asyncio
 import functools
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 import seed_baseline
 from memory_per_bar import SESSION_MINUTES, session_bars
+from ratios import Ratio, Results
 from sessiondata import Bar, SessionData
-
-
-@dataclass(frozen=True)
-class Ratio:
-    """``numerator / denominator`` of two recorded per-operation times (see ``conftest.RatioSpec``)."""
-
-    label: str
-    numerator: str
-    denominator: str
-    target: tuple[str, float] | None = None
-    stat: str = "median"
-    note: str = ""
-
-
-class Results(Protocol):
-    """The ``results`` fixture of ``conftest.py`` (the run's collector), as these benchmarks use it."""
-
-    @property
-    def measurements(self) -> Mapping[str, Any]: ...
-    @property
-    def notes(self) -> dict[str, Any]: ...
-    def expect(self, *ratios: Ratio) -> None: ...
-    def record(self, name: str, benchmark: BenchmarkFixture, *, ops: int = 1, **info: Any) -> None: ...
-
 
 SYMBOL = "SPY"
 SMALL, LARGE = 1_000, 100_000

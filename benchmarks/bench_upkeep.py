@@ -22,15 +22,15 @@ The per-operation medians and the ratios are printed by ``conftest.py`` at the e
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
+from ratios import Ratio, Results
 from sessiondata import (
     Bar,
     DataUpkeepThread,
@@ -52,29 +52,6 @@ SYMBOLS = 500
 OPEN = datetime(2024, 3, 5, 9, 30)
 # Each round gets a fresh store from its setup (a fill changes the store), so one call per round.
 PEDANTIC: dict[str, Any] = {"rounds": 200, "iterations": 1, "warmup_rounds": 5}
-
-
-@dataclass(frozen=True)
-class Ratio:
-    """``numerator / denominator`` of two recorded per-operation times (see ``conftest.RatioSpec``)."""
-
-    label: str
-    numerator: str
-    denominator: str
-    target: tuple[str, float] | None = None
-    stat: str = "median"
-    note: str = ""
-
-
-class Results(Protocol):
-    """The ``results`` fixture of ``conftest.py``, as these benchmarks use it."""
-
-    @property
-    def measurements(self) -> Mapping[str, Any]: ...
-    @property
-    def notes(self) -> dict[str, Any]: ...
-    def expect(self, *ratios: Ratio) -> None: ...
-    def record(self, name: str, benchmark: BenchmarkFixture, *, ops: int = 1, **info: Any) -> None: ...
 
 
 RATIOS = (
