@@ -102,6 +102,25 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--no-upkeep", action="store_true", help="do not run the data-upkeep thread")
     replay.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    engine = replay.add_mutually_exclusive_group()
+    engine.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="replay sessions on N local worker processes (1: in this process); see sessiondata.parallel",
+    )
+    engine.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="replay sessions on the Dask cluster at ADDRESS (needs sessiondata[dask])",
+    )
+    replay.add_argument(
+        "--group-size",
+        type=int,
+        metavar="G",
+        help="with --workers/--scheduler: symbols per task (default: all, one task per date)",
+    )
+    replay.add_argument("--retries", type=int, default=0, help="with --scheduler: Dask retries per task")
 
     imp = sub.add_parser("import", help="load CSV files into a SQLite bar repository")
     imp.add_argument("files", nargs="+", type=Path, help="CSV files (timestamp,open,high,low,close,volume)")
@@ -192,6 +211,14 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         days = [d for d in days if first <= d and (last is None or d <= last)]
     if not days:
         raise _CliError(f"no session dates to replay for {', '.join(symbols)} in {origin}")
+    if args.workers is not None or args.scheduler is not None:
+        report = _replay_parallel(args, repo, symbols, days, err)
+        if not report.sessions:
+            raise _CliError(f"no bars for {', '.join(symbols)} on the dates asked in {origin}")
+        _emit_replay(report, origin, args, out)
+        return 0
+    if args.group_size is not None or args.retries:
+        raise _CliError("--group-size and --retries apply only with --workers or --scheduler")
     progress = _Progress(
         _estimate(repo, symbols, days), "replay", err, enabled=not args.no_progress and not args.json
     )
@@ -210,6 +237,11 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         progress.close()
     if not report.sessions:
         raise _CliError(f"no bars for {', '.join(symbols)} on the dates asked in {origin}")
+    _emit_replay(report, origin, args, out)
+    return 0
+
+
+def _emit_replay(report: ReplayReport, origin: str, args: argparse.Namespace, out: TextIO) -> None:
     if args.json:
         body = report.as_dict()
         body["source"] = origin
@@ -217,7 +249,54 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         out.write("\n")
     else:
         _print_replay(report, origin, args, out)
-    return 0
+
+
+def _replay_parallel(
+    args: argparse.Namespace, repo: BarRepository, symbols: Sequence[str], days: Sequence[date], err: TextIO
+) -> ReplayReport:
+    """The replay as independent session tasks on worker processes or a Dask cluster."""
+    from .parallel import replay_many, to_replay_report  # lazy: plain replays never import it
+
+    if args.workers is not None and args.workers < 1:
+        raise _CliError("--workers must be >= 1")
+    if args.group_size is not None and args.group_size < 1:
+        raise _CliError("--group-size must be >= 1")
+    if args.retries and args.scheduler is None:
+        raise _CliError("--retries needs --scheduler")
+    if args.speed is not None:
+        raise _CliError("--speed does not apply to a parallel replay")
+    group = args.group_size or len(symbols)
+    progress = _Progress(
+        len(days) * -(-len(symbols) // group), "sessions", err, enabled=not args.no_progress and not args.json
+    )
+    common: dict[str, Any] = {
+        "group_size": args.group_size,
+        "store_options": {"derived_intervals": args.derived},
+        "extended_hours": args.extended_hours,
+        "drop_minutes": args.drop_minutes,
+        "seed": args.seed,
+        "upkeep": not args.no_upkeep,
+        "on_result": lambda _: progress.advance(),
+    }
+    began = time.perf_counter()
+    try:
+        if args.scheduler is not None:
+            try:
+                from distributed import Client
+            except ModuleNotFoundError:
+                raise _CliError("--scheduler needs Dask: pip install 'sessiondata[dask]'") from None
+            with Client(args.scheduler, timeout="10s") as client:  # type: ignore[no-untyped-call]
+                results = replay_many(repo, symbols, days, client=client, retries=args.retries, **common)
+        else:
+            results = replay_many(repo, symbols, days, workers=args.workers, **common)
+    finally:
+        progress.close()
+    return to_replay_report(
+        results,
+        seconds=time.perf_counter() - began,
+        drop_minutes=args.drop_minutes,
+        extended_hours=args.extended_hours,
+    )
 
 
 def _fmt(value: Any, spec: str = "") -> str:

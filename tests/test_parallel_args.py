@@ -1,0 +1,83 @@
+"""`sessiondata.parallel` argument checking and the command line's parallel options (in-process)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from sessiondata import CsvBarRepository, InMemoryBarRepository, SqliteBarRepository
+from sessiondata._cli import main
+from sessiondata.parallel import RepositorySpec, replay_many
+
+
+def test_repository_spec_of(tmp_path: Path) -> None:
+    db = tmp_path / "bars.db"
+    with SqliteBarRepository(db) as repo:
+        assert RepositorySpec.of(repo) == RepositorySpec("sqlite", str(db))
+    assert RepositorySpec.of(CsvBarRepository(tmp_path)) == RepositorySpec("csv", str(tmp_path))
+    assert RepositorySpec.of(("csv", tmp_path)) == RepositorySpec("csv", str(tmp_path))
+    assert RepositorySpec.of(str(tmp_path)) == RepositorySpec("csv", str(tmp_path))
+    assert RepositorySpec.of(db) == RepositorySpec("sqlite", str(db))
+    assert RepositorySpec.of(InMemoryBarRepository()) is None
+    spec = RepositorySpec.of(RepositorySpec("sqlite", str(db)))
+    assert spec is not None
+    assert isinstance(spec.open(), SqliteBarRepository)
+    with pytest.raises(FileNotFoundError):
+        RepositorySpec.of(tmp_path / "missing")
+    with pytest.raises(ValueError, match="kind"):
+        RepositorySpec("parquet", "x")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="path"):
+        RepositorySpec("csv", "")
+    with pytest.raises(ValueError, match="path"):
+        RepositorySpec.of(("csv", 42))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"fn": 42}, "fn"),
+        ({"retries": -1}, "retries"),
+        ({"workers": 0}, "workers"),
+        ({"group_size": 0}, "group"),
+    ],
+)
+def test_replay_many_rejects_bad_arguments(kwargs: dict[str, object], match: str, real_data: Path) -> None:
+    repo = CsvBarRepository(real_data / "quantconnect_lean")
+    with pytest.raises(ValueError, match=match):
+        replay_many(repo, ["SPY"], **kwargs)  # type: ignore[arg-type]
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    return main(list(argv), out=out, err=err), out.getvalue(), err.getvalue()
+
+
+def test_cli_parallel_replay_matches_the_serial_one(real_data: Path) -> None:
+    base = ["replay", "--csv-dir", str(real_data / "quantconnect_lean"), "--symbols", "AIG,BAC", "--json"]
+    code, serial, err = run(*base, "--start", "2013-10-09")
+    assert code == 0, err
+    code, inline, err = run(*base, "--start", "2013-10-09", "--workers", "1", "--group-size", "1")
+    assert code == 0, err
+    a, b = json.loads(serial), json.loads(inline)
+    assert a["symbols"] == b["symbols"]
+    assert a["sessions"] == b["sessions"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--workers", "0"], "--workers"),
+        (["--workers", "1", "--group-size", "0"], "--group-size"),
+        (["--workers", "1", "--retries", "2"], "--scheduler"),
+        (["--workers", "1", "--speed", "60"], "--speed"),
+        (["--group-size", "2"], "only with"),
+    ],
+)
+def test_cli_parallel_option_errors(extra: list[str], needle: str) -> None:
+    code, _, err = run("replay", "--dates", "2011-01-03", *extra)
+    assert code == 1
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1
