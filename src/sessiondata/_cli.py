@@ -196,6 +196,23 @@ def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.drop_minutes < 0:
         raise _CliError("--drop-minutes must be >= 0")
     repo, origin = _repository(args)
+    try:
+        return _replay_from(args, repo, origin, (chosen, first, last), out, err)
+    finally:
+        close = getattr(repo, "close", None)
+        if callable(close):
+            close()  # a SQLite repository's connections (one per thread that read it)
+
+
+def _replay_from(
+    args: argparse.Namespace,
+    repo: BarRepository,
+    origin: str,
+    when: tuple[list[date] | None, date | None, date | None],
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    chosen, first, last = when
     symbols = args.symbols
     if not symbols:
         lister = getattr(repo, "symbols", None)
