@@ -92,32 +92,10 @@ def _aggregate_range(symbol: str, timestamp: datetime, bars: Sequence[Bar], a: i
 
 
 def aggregate(symbol: str, timestamp: datetime, bars: Iterable[Bar]) -> Bar | None:
-    """One bar from ``bars`` (time order): first open, max high, min low, last close, summed volume. O(k)."""
-    it = iter(bars)
-    first = next(it, None)
-    if first is None:
-        return None
-    high, low, close, volume = first.high, first.low, first.close, first.volume
-    for b in it:
-        if b.high > high:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
-            high = b.high
-        if b.low < low:  # noqa: PLR1730
-            low = b.low
-        close = b.close
-        volume += b.volume
-    if first.timestamp == timestamp:
-        timestamp = first.timestamp  # share the 1-minute bar's datetime: 48 bytes less per derived bar
-    # `trusted_bar` inlined: this runs once per derived bar.
-    bar: Bar = _new_object(Bar)
-    s_sym, s_ts, s_open, s_high, s_low, s_close, s_vol = _BAR_SETTERS
-    s_sym(bar, symbol)
-    s_ts(bar, timestamp)
-    s_open(bar, first.open)
-    s_high(bar, high)
-    s_low(bar, low)
-    s_close(bar, close)
-    s_vol(bar, volume)
-    return bar
+    """One bar from ``bars`` (time order): first open, max high, min low, last close, summed volume;
+    ``None`` for no bars. O(k)."""
+    members = bars if isinstance(bars, (list, tuple)) else list(bars)
+    return _aggregate_range(symbol, timestamp, members, 0, len(members)) if members else None
 
 
 def _window_bar(

@@ -5,12 +5,11 @@ Only this file may ship in the package; the test-only QuantConnect/AlgoSeek file
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
-from datetime import datetime
 from importlib import resources
 from pathlib import Path
 
+from ._csvio import CsvBarReader
 from ._models import Bar
 
 __all__ = ["SAMPLE_SYMBOL", "iter_sample_bars", "sample_csv_path"]
@@ -24,15 +23,5 @@ def sample_csv_path() -> Path:
 
 
 def iter_sample_bars() -> Iterator[Bar]:
-    """The bundled bars in file (time) order, parsed and validated. O(rows)."""
-    with sample_csv_path().open(newline="") as fh:
-        for row in csv.DictReader(fh):
-            yield Bar(
-                SAMPLE_SYMBOL,
-                datetime.fromisoformat(row["timestamp"]),
-                float(row["open"]),
-                float(row["high"]),
-                float(row["low"]),
-                float(row["close"]),
-                int(row["volume"]),
-            )
+    """The bundled bars in file (time) order, parsed and validated by the library's CSV reader. O(rows)."""
+    return iter(CsvBarReader(sample_csv_path(), SAMPLE_SYMBOL))
