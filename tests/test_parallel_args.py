@@ -24,7 +24,9 @@ def test_repository_spec_of(tmp_path: Path) -> None:
     assert RepositorySpec.of(InMemoryBarRepository()) is None
     spec = RepositorySpec.of(RepositorySpec("sqlite", str(db)))
     assert spec is not None
-    assert isinstance(spec.open(), SqliteBarRepository)
+    opened = spec.open()
+    assert isinstance(opened, SqliteBarRepository)
+    opened.close()
     with pytest.raises(FileNotFoundError):
         RepositorySpec.of(tmp_path / "missing")
     with pytest.raises(ValueError, match="kind"):
