@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta
 from itertools import pairwise
 
 from ._calendar import SessionClock
-from ._models import _BAR_SETTERS, Bar
+from ._models import Bar, trusted_bar
 from ._series import Series
 
 __all__ = ["DerivedState", "Segment", "advance_in_order", "aggregate", "derive_from_scratch", "window_of"]
@@ -79,16 +79,7 @@ def _aggregate_range(symbol: str, timestamp: datetime, bars: Sequence[Bar], a: i
         volume += x.volume
     if first.timestamp == timestamp:
         timestamp = first.timestamp  # share the 1-minute bar's datetime: 48 bytes less per derived bar
-    bar: Bar = _new_object(Bar)
-    s_sym, s_ts, s_open, s_high, s_low, s_close, s_vol = _BAR_SETTERS
-    s_sym(bar, symbol)
-    s_ts(bar, timestamp)
-    s_open(bar, first.open)
-    s_high(bar, high)
-    s_low(bar, low)
-    s_close(bar, bars[b - 1].close)
-    s_vol(bar, volume)
-    return bar
+    return trusted_bar(symbol, timestamp, first.open, high, low, bars[b - 1].close, volume)
 
 
 def aggregate(symbol: str, timestamp: datetime, bars: Iterable[Bar]) -> Bar | None:

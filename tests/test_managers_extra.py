@@ -1,0 +1,84 @@
+"""`DataManager` with a repository that only has ``get_bars`` (no ``time_range``/``dates``), naive data,
+cancellation, and the small `SystemManager` accessors."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, timedelta
+
+from sessiondata import (
+    Bar,
+    DataManager,
+    InMemoryBarRepository,
+    SessionData,
+    SystemManager,
+    SystemState,
+    TimeProvider,
+)
+
+DAY = date(2025, 1, 2)
+OPEN = datetime(2025, 1, 2, 9, 30)
+
+
+class BareRepository:
+    """The protocol and nothing else: replays must probe it with ``get_bars``."""
+
+    def __init__(self, bars: list[Bar]) -> None:
+        self._inner = InMemoryBarRepository(bars)
+
+    def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
+        return self._inner.get_bars(symbol, start, end, interval)
+
+
+def _bars(days: int = 2) -> list[Bar]:
+    return [
+        Bar("X", OPEN + timedelta(days=d, minutes=m), 10.0, 11.0, 9.0, 10.5, 100)
+        for d in range(days)
+        for m in range(390)
+        if m != 7
+    ]
+
+
+def test_replay_over_a_bare_repository_with_naive_timestamps() -> None:
+    store = SessionData()
+    manager = DataManager(store, repository=BareRepository(_bars()))
+    assert manager.session_dates(["X"]) == [DAY, DAY + timedelta(days=1)]
+    report = manager.replay(["X"])
+    assert [s.date for s in report.sessions] == [DAY, DAY + timedelta(days=1)]
+    x = report.sessions[-1].symbols["X"]
+    assert (x.bars, x.gaps_found, x.gaps_filled, x.gaps_open) == (389, 1, 0, 1)
+    assert manager.get_bars("X", OPEN, OPEN + timedelta(minutes=5)) == _bars()[:5]
+
+
+def test_a_replay_can_be_cancelled() -> None:
+    cancel = threading.Event()
+    seen: list[object] = []
+
+    def on_item(item: object) -> None:
+        seen.append(item)
+        if len(seen) == 10:
+            cancel.set()
+
+    report = DataManager(SessionData(), repository=InMemoryBarRepository(_bars())).replay(
+        ["X"], on_item=on_item, cancel=cancel, upkeep=False
+    )
+    assert report.items == 10
+    assert not [t for t in threading.enumerate() if t.name.startswith("sessiondata") and t.is_alive()]
+
+
+def test_system_manager_accessors() -> None:
+    clock = TimeProvider("backtest")
+    system = SystemManager(SessionData(), time_provider=clock, upkeep=False)
+    assert system.time_provider is clock
+    assert system.upkeep is None
+    assert system.mode == "backtest"
+    assert repr(system) == "<SystemManager backtest stopped>"
+    with system:
+        assert system.state is SystemState.RUNNING
+        ran = system.coordinator
+        assert system.coordinator is ran
+    fresh = system.coordinator  # a stopped system hands out fresh parts, to register streams on
+    assert fresh is not ran
+    system.start()
+    assert system.coordinator is fresh
+    assert system.stop()
