@@ -1084,3 +1084,20 @@ def test_get_session_data_is_a_singleton_until_reset() -> None:
     assert b is not a
     assert b.get_active_symbols() == set()
     assert a.get_bar_count("AAPL") == 1, "an old reference keeps working"
+
+
+def test_historical_bars_read_like_lists_and_a_datetime_names_its_date() -> None:
+    store = SessionData(historical_bars_trailing_days=1)
+    store.start_new_session(datetime(2025, 1, 2, 8, 0))  # a timestamp is taken for its date
+    assert store.current_session_date == date(2025, 1, 2)
+    bars = [
+        Bar("AAPL", datetime(2025, 1, 2, 9, 30) + timedelta(minutes=i), 10, 11, 9, 10, 1) for i in range(3)
+    ]
+    store.add_bars_batch("AAPL", bars)
+    store.start_new_session(date(2025, 1, 3))
+    kept = store.get_symbol_data("AAPL").historical_bars[1][date(2025, 1, 2)]
+    assert kept == bars  # an immutable Series, equal to the list of its bars
+    assert list(kept) == bars
+    assert store.get_historical_bars("AAPL")[date(2025, 1, 2)][-1] == bars[-1]
+    with pytest.raises(InvalidDataError):
+        store.start_new_session("2025-01-04")  # type: ignore[arg-type]

@@ -61,7 +61,7 @@ class SymbolSessionData(NamedTuple):
     session_volume: float
     session_high: float | None
     session_low: float | None
-    historical_bars: Mapping[int, Mapping[date, tuple[Bar, ...]]]
+    historical_bars: Mapping[int, Mapping[date, Series[Bar]]]
     bars_version: int
     ticks_version: int
     quotes_version: int

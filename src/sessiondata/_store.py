@@ -843,7 +843,9 @@ class SessionData:
 
         O(total bars kept in history + symbols). Thread-safety: takes the write lock.
         """
-        if not isinstance(session_date, date) or isinstance(session_date, datetime):
+        if isinstance(session_date, datetime):
+            session_date = session_date.date()  # a timestamp names its (own wall-clock) date
+        if not isinstance(session_date, date):
             raise InvalidDataError(f"session_date must be a date, got {session_date!r}")
         with self._lock:
             self._check_history_config()
@@ -869,7 +871,7 @@ class SessionData:
 
     def _rolled_history(
         self, snap: SymbolSessionData, ended: date | None
-    ) -> Mapping[int, Mapping[date, tuple[Bar, ...]]]:
+    ) -> Mapping[int, Mapping[date, Series[Bar]]]:
         days = self.historical_bars_trailing_days
         if days == 0:
             return MappingProxyType({})
@@ -877,12 +879,12 @@ class SessionData:
         key = (
             ended if ended is not None else (None if last is None else self._clock.local_date(last.timestamp))
         )
-        out: dict[int, Mapping[date, tuple[Bar, ...]]] = {}
+        out: dict[int, Mapping[date, Series[Bar]]] = {}
         for k in self.historical_bars_types:
             kept = dict(snap.historical_bars.get(k, {}))
             series = snap.bars_1m if k == 1 else snap.derived[k].bars
             if key is not None and len(series):
-                kept[key] = tuple(series)
+                kept[key] = series  # immutable: the next session starts a new one, so no copy
             for old in sorted(kept)[: max(0, len(kept) - days)]:
                 del kept[old]
             out[k] = MappingProxyType(kept)
@@ -1002,8 +1004,9 @@ class SessionData:
         snap = self.get_symbol_data(symbol)
         return None if snap is None else snap.quotes.last()
 
-    def get_historical_bars(self, symbol: str, interval: int = 1) -> dict[date, tuple[Bar, ...]]:
-        """``{session date: bars}`` of the trailing sessions kept for ``interval``. O(days); lock-free."""
+    def get_historical_bars(self, symbol: str, interval: int = 1) -> dict[date, Series[Bar]]:
+        """``{session date: bars}`` of the trailing sessions kept for ``interval`` (each an immutable,
+        time-ordered `Series`). O(days); lock-free."""
         check_interval(interval, self._interval_map)
         snap = self.get_symbol_data(symbol)
         if snap is None:
