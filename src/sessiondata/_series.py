@@ -274,22 +274,8 @@ class Series(Sequence[T], Generic[T]):
         The writer's hot path: one call instead of `last` plus `appended`. O(1) amortized.
         """
         n = self._tail_len
-        if not n:
+        if not n or not self._chunks[-1][n - 1].timestamp < item.timestamp:
             return None
-        chunks = self._chunks
-        tail = chunks[-1]
-        if not tail[n - 1].timestamp < item.timestamp:
-            return None
-        if n < LOAD and len(tail) == n:
-            tail.append(item)  # owned slots below n never change: older versions are unaffected
-            new = Series.__new__(Series)
-            new._chunks = chunks
-            new._mins = self._mins
-            new._starts = self._starts
-            new._tail_len = n + 1
-            new._len = self._len + 1
-            new._cache = None
-            return new
         return self.appended(item)
 
     def extended(self, items: Sequence[T]) -> Series[T]:
