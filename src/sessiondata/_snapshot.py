@@ -66,10 +66,15 @@ class SymbolSessionData(NamedTuple):
     ticks_version: int
     quotes_version: int
     provenance_overrides: Mapping[datetime, Provenance]
-    # Incremental bar-quality state: (session date, distinct minutes present, newest minute offset).
-    quality_state: tuple[date, int, int] | None
+    # Incremental bar-quality state: (session date, distinct minutes present, newest minute offset, and the
+    # writer's marker: the series whose newest bar it stored at that minute, or None).
+    quality_state: tuple[date, int, int, Series[Bar] | None] | None
     # True once a bar, tick or quote fixed whether this symbol's timestamps are timezone-aware.
     tz_aware: bool | None
+    # ``(derived, lo, hi, day)``: while ``derived`` is this very mapping, a 1-minute bar at minute offset
+    # ``lo <= offset < hi`` of ``day`` lies inside every forming window before its last minute, so it changes
+    # no derived state. Lets the writer skip all intervals with one check. ``None``: unknown.
+    derived_skip: tuple[Mapping[int, DerivedState], int, int, date] | None = None
 
     @classmethod
     def empty(cls, symbol: str, intervals: tuple[int, ...]) -> SymbolSessionData:
@@ -91,6 +96,7 @@ class SymbolSessionData(NamedTuple):
             provenance_overrides=_EMPTY_MAP,
             quality_state=None,
             tz_aware=None,
+            derived_skip=None,
         )
 
     # ------------------------------------------------------------ contract fields

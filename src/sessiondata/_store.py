@@ -40,8 +40,9 @@ logger = logging.getLogger("sessiondata.store")
 _MINUTE = timedelta(minutes=1)
 _K = TypeVar("_K")
 _V = TypeVar("_V")
-# Incremental bar-quality state: (session date, distinct minutes present, newest minute offset).
-_Quality = tuple[date, int, int]
+# Incremental bar-quality state: (session date, distinct minutes present, newest minute offset, the 1-minute
+# series whose newest bar is the bar at that minute, or None when unknown; see `_append_newest`).
+_Quality = tuple[date, int, int, "Series[Bar] | None"]
 
 
 def _symbol_key(symbol: object) -> str:
@@ -69,6 +70,7 @@ _SNAPSHOT_FIELDS = (
     "provenance_overrides",
     "quality_state",
     "tz_aware",
+    "derived_skip",
 )
 assert SymbolSessionData._fields == _SNAPSHOT_FIELDS
 
@@ -110,7 +112,11 @@ def _quality_of_day(series: Series[Bar], clock: SessionClock, day: date, bar: Ba
         found = clock.locate(m.timestamp)
         if found is not None:
             offsets.add(found[1])
-    return (day, len(offsets), max(offsets))
+    return (day, len(offsets), max(offsets), None)
+
+
+# A stretch of trading minutes the locator remembers (see `_Locator.naive`).
+_Stretch = tuple[datetime, datetime, date, int, int, int]
 
 
 class _Locator:
@@ -128,9 +134,10 @@ class _Locator:
     def __init__(self, clock: SessionClock) -> None:
         self.clock = clock
         self.tz = clock.tz
-        # (open, end, session date, open minute of day, session length): [open, end) is the session.
-        self.naive: tuple[datetime, datetime, date, int, int] | None = None
-        self.aware: tuple[datetime, datetime, date, int, int] | None = None
+        # (open, end, session date, open minute of day, session length, break minutes before the stretch):
+        # [open, end) is the stretch. The last lets the writer compute bar quality without a calendar call.
+        self.naive: _Stretch | None = None
+        self.aware: _Stretch | None = None
 
     def locate(self, ts: datetime) -> tuple[date, int, int] | None:
         """`SessionClock.locate`, remembering the day found. O(1)."""
@@ -152,6 +159,7 @@ class _Locator:
                         day,
                         minute - offset,
                         length,
+                        offset + 1 - self.clock.trading_minutes_through(day, offset),
                     )
                     if aware:
                         self.aware = bounds
@@ -193,6 +201,7 @@ def _append_newest(
         overrides,
         qs,
         tz_aware,
+        skip,
     ) = snap
     ts = bar.timestamp
     if (ts.tzinfo is not None) is not tz_aware:
@@ -204,27 +213,49 @@ def _append_newest(
         offset = local.hour * 60 + local.minute - bounds[3]
         if qs is None or day != qs[0]:
             return None  # a new session day counts its quality from scratch: rare, the general path
-        appended = series.appended_if_newer(bar)
+        if qs[3] is series and offset > qs[2]:
+            # This path stored the newest bar, at minute qs[2]: a bar of a later minute is newer, which
+            # needs no timestamp comparison (an aware one with a foreign tzinfo costs ~200 ns).
+            appended: Series[Bar] | None = series.appended(bar)
+        else:
+            appended = series.appended_if_newer(bar)
         if appended is None:
             return None
         if offset > qs[2]:
-            qs = (day, qs[1] + 1, offset)
-            quality = _quality_of(qs, locator.clock)
-        own_derived: dict[int, DerivedState] | None = None
-        for k, state in derived.items():
-            f = state.forming
-            if f is not None and f[0] == day and f[4] <= offset <= f[5]:
-                if offset < f[5]:
-                    continue  # inside the forming window: `state.add` would return `state`
-                added = state.close_newest(symbol, appended, bounds[4])  # its last minute
-            else:
-                added = state.add(bar, day, offset, bounds[4], appended, True)
-            if added is not state:
-                if own_derived is None:
-                    own_derived = _copied(derived)
-                own_derived[k] = added
-        if own_derived is not None:
-            derived = MappingProxyType(own_derived)
+            count = qs[1] + 1
+            # `_quality_of`, with the stretch's break minutes instead of a calendar call.
+            quality = 100.0 * count / (offset + 1 - bounds[5])
+            qs = (day, count, offset, appended)
+        else:
+            qs = (day, qs[1], offset, appended)
+        if skip is None or skip[0] is not derived or not skip[1] <= offset < skip[2] or skip[3] != day:
+            # Not inside every forming window before its last minute (where no state changes: the common
+            # case, one check for all intervals).
+            own_derived: dict[int, DerivedState] | None = None
+            lo = 0
+            hi = bounds[4]
+            for k, state in derived.items():
+                f = state.forming
+                if f is not None and f[0] == day and f[4] <= offset <= f[5]:
+                    # Its last minute completes the window; before that, nothing changes.
+                    now = state.close_newest(symbol, appended, bounds[4]) if offset == f[5] else state
+                else:
+                    now = state.add(bar, day, offset, bounds[4], appended, True)
+                if now is not state:
+                    if own_derived is None:
+                        own_derived = _copied(derived)
+                    own_derived[k] = now
+                f = now.forming
+                if f is None or f[0] != day:
+                    hi = 0
+                else:
+                    if f[4] > lo:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
+                        lo = f[4]
+                    if f[5] < hi:  # noqa: PLR1730
+                        hi = f[5]
+            if own_derived is not None:
+                derived = MappingProxyType(own_derived)
+            skip = (derived, lo, hi, day) if lo < hi else None
     elif locator.locate(ts) is None:
         appended = series.appended_if_newer(bar)
         if appended is None:
@@ -243,9 +274,9 @@ def _append_newest(
     h = bar.high
     if high is None or h > high:
         high = h
-    lo = bar.low
-    if low is None or lo < low:
-        low = lo
+    b_low = bar.low
+    if low is None or b_low < low:
+        low = b_low
     return _new_snapshot(
         SymbolSessionData,
         (
@@ -265,6 +296,7 @@ def _append_newest(
             overrides,
             qs,
             tz_aware,
+            skip,
         ),
     )
 
@@ -358,7 +390,7 @@ def _apply_bars(
             own_overrides = _copied(snap.provenance_overrides)
             own_overrides.update(dict.fromkeys(stamps, provenance))
         segments: list[Segment] = []
-        q_day, q_count, q_newest = qs if qs is not None else (None, 0, -1)
+        q_day, q_count, q_newest = (qs[0], qs[1], qs[2]) if qs is not None else (None, 0, -1)
         q_changed = False
         i = 0
         while i < run_len:
@@ -389,7 +421,7 @@ def _apply_bars(
             first_new = 0
             if day != q_day and (q_day is None or day > q_day):
                 # The first bar of a newer session day: earlier bars of the run are not in that day.
-                q_day, q_count, q_newest = _quality_of_day(before, clock, day, run[i], offset)
+                q_day, q_count, q_newest, _ = _quality_of_day(before, clock, day, run[i], offset)
                 q_changed = True
                 first_new = 1
             if day == q_day:
@@ -401,13 +433,14 @@ def _apply_bars(
             i = j
         if q_changed:
             assert q_day is not None
-            qs = (q_day, q_count, q_newest)
+            qs = (q_day, q_count, q_newest, None)
             quality = _quality_of(qs, clock)
         if derived:
             advanced = advance_in_order(derived, symbol, stamps, segments, before, run)
             if advanced is not None:
                 derived = own_derived = advanced
 
+    shifted = False  # a bar was inserted before the newest: the series' indices moved
     for bar in bars[run_len:] if run_len else bars:
         ts = bar.timestamp
         if (ts.tzinfo is not None) is not tz_aware:
@@ -423,6 +456,8 @@ def _apply_bars(
             continue
         else:
             series, old = series.upserted(bar)
+            if old is None:
+                shifted = True
         stored += 1
         if old is None:
             volume += bar.volume
@@ -466,7 +501,7 @@ def _apply_bars(
                 minute = ts - timedelta(seconds=ts.second, microseconds=ts.microsecond)
                 new_minute = series.count_between(minute, minute + _MINUTE) == 1
             if new_minute:
-                qs = (day, qs[1] + 1, offset if offset > qs[2] else qs[2])
+                qs = (day, qs[1] + 1, offset if offset > qs[2] else qs[2], None)
                 quality = _quality_of(qs, clock)
         for k, state in derived.items():
             f = state.forming
@@ -479,6 +514,8 @@ def _apply_bars(
                 own_derived[k] = added
     if not stored:
         return snap, 0
+    if shifted and any(s.anchor is not None for s in derived.values()):
+        derived = own_derived = {k: s.without_anchor() for k, s in derived.items()}
     new = _new_snapshot(
         SymbolSessionData,
         (
@@ -498,6 +535,7 @@ def _apply_bars(
             snap.provenance_overrides if own_overrides is None else MappingProxyType(own_overrides),
             qs,
             tz_aware,
+            snap.derived_skip,  # stale once `derived` changed: its first item says which mapping it is for
         ),
     )
     return new, stored
