@@ -208,6 +208,7 @@ def _measure(snapshot: SymbolSessionData, sizer: _Sizer) -> SymbolMemory:
         derived_counts[k] = len(state.bars)
         derived_bytes += sizer.series(state.bars)
         other += sizer.one(state) + sizer.nested(state.forming) + sizer.nested(state.completed)
+        other += sizer.nested(state.anchor)
     historical_bytes = sizer.one(snapshot.historical_bars)
     historical_count = 0
     for per_day in snapshot.historical_bars.values():
@@ -221,7 +222,7 @@ def _measure(snapshot: SymbolSessionData, sizer: _Sizer) -> SymbolMemory:
     other += sizer.one(overrides)
     for ts in overrides:
         other += sizer.one(ts)
-    other += sizer.nested(snapshot.quality_state)
+    other += sizer.nested(snapshot.quality_state) + sizer.nested(snapshot.derived_skip)
     return SymbolMemory(
         symbol=snapshot.symbol,
         bars=len(snapshot.bars_1m),

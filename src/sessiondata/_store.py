@@ -117,6 +117,11 @@ def _quality_of_day(series: Series[Bar], clock: SessionClock, day: date, bar: Ba
 
 # A stretch of trading minutes the locator remembers (see `_Locator.naive`).
 _Stretch = tuple[datetime, datetime, date, int, int, int]
+# An aware stretch as wall time in one tzinfo: (tzinfo, year, month, day, first minute of day, end minute of
+# day, session date, the minute of day (in that tzinfo) of the session's open, session length, break minutes
+# before the stretch). A bar of that tzinfo and date with ``first <= hour * 60 + minute < end`` is in the
+# stretch, at offset ``hour * 60 + minute - open``.
+_Wall = tuple[tzinfo, int, int, int, int, int, date, int, int, int]
 
 
 class _Locator:
@@ -129,7 +134,7 @@ class _Locator:
     Used only by writers, under the store's lock.
     """
 
-    __slots__ = ("aware", "clock", "naive", "tz")
+    __slots__ = ("aware", "clock", "naive", "tz", "wall")
 
     def __init__(self, clock: SessionClock) -> None:
         self.clock = clock
@@ -138,6 +143,10 @@ class _Locator:
         # [open, end) is the stretch. The last lets the writer compute bar quality without a calendar call.
         self.naive: _Stretch | None = None
         self.aware: _Stretch | None = None
+        # The aware stretch again, as wall time in the tzinfo of the last aware bar located in it (see
+        # `_Wall`): a bar with that tzinfo (or an equal fixed offset) is located from its own fields,
+        # without the ~250 ns `astimezone` and the ~200 ns comparisons of datetimes with foreign tzinfos.
+        self.wall: _Wall | None = None
 
     def locate(self, ts: datetime) -> tuple[date, int, int] | None:
         """`SessionClock.locate`, remembering the day found. O(1)."""
@@ -163,10 +172,46 @@ class _Locator:
                     )
                     if aware:
                         self.aware = bounds
+                        self.wall = _wall_of(bounds, ts.tzinfo)
                     else:
                         self.naive = bounds
                     break
         return found
+
+
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _wall_of(bounds: _Stretch, tz: tzinfo | None) -> _Wall | None:
+    """The aware stretch ``bounds`` as wall time in ``tz``, or ``None`` when that is not one unbroken span of
+    whole minutes of one date (an offset that changes inside the stretch, in either zone; an offset with
+    seconds; a stretch that crosses midnight in ``tz``)."""
+    if tz is None:
+        return None
+    open_, end = bounds[0], bounds[1]
+    last = end - _MICROSECOND
+    if open_.utcoffset() != last.utcoffset():
+        return None
+    first_w, last_w = open_.astimezone(tz), last.astimezone(tz)
+    offset = first_w.utcoffset()
+    if offset is None or offset != last_w.utcoffset() or offset % _MINUTE or first_w.date() != last_w.date():
+        return None
+    start = first_w.hour * 60 + first_w.minute
+    length = (end - open_) // _MINUTE  # one tzinfo: wall-time difference, real as the offset holds
+    # Exchange-local minute = wall minute in tz + shift, all through the stretch.
+    shift = open_.hour * 60 + open_.minute - start
+    return (
+        tz,
+        first_w.year,
+        first_w.month,
+        first_w.day,
+        start,
+        start + length,
+        bounds[2],
+        bounds[3] - shift,
+        bounds[4],
+        bounds[5],
+    )
 
 
 # timedelta(minutes=i) for every minute of a day (wall-clock arithmetic on a session's bounds).
@@ -204,13 +249,43 @@ def _append_newest(
         skip,
     ) = snap
     ts = bar.timestamp
-    if (ts.tzinfo is not None) is not tz_aware:
+    tz = ts.tzinfo
+    if (tz is not None) is not tz_aware:
         return None
-    bounds = locator.naive if ts.tzinfo is None else locator.aware
-    local = ts if ts.tzinfo is None else ts.astimezone(locator.tz)
-    if bounds is not None and bounds[0] <= local < bounds[1]:
-        day = bounds[2]
-        offset = local.hour * 60 + local.minute - bounds[3]
+    # The bar's place in the stretch of trading minutes last located: (day, offset, session length, break
+    # minutes before the stretch), or day None when it is not there.
+    day: date | None = None
+    if tz is None:
+        bounds = locator.naive
+        if bounds is not None and bounds[0] <= ts < bounds[1]:
+            day = bounds[2]
+            offset = ts.hour * 60 + ts.minute - bounds[3]
+            session_len = bounds[4]
+            breaks = bounds[5]
+    else:
+        w = locator.wall
+        if (
+            w is not None
+            and (tz is w[0] or tz == w[0])
+            and ts.day == w[3]
+            and ts.month == w[2]
+            and ts.year == w[1]
+        ):
+            minute = ts.hour * 60 + ts.minute
+            if w[4] <= minute < w[5]:
+                day = w[6]
+                offset = minute - w[7]
+                session_len = w[8]
+                breaks = w[9]
+        else:
+            bounds = locator.aware
+            local = ts.astimezone(locator.tz)
+            if bounds is not None and bounds[0] <= local < bounds[1]:
+                day = bounds[2]
+                offset = local.hour * 60 + local.minute - bounds[3]
+                session_len = bounds[4]
+                breaks = bounds[5]
+    if day is not None:
         if qs is None or day != qs[0]:
             return None  # a new session day counts its quality from scratch: rare, the general path
         if qs[3] is series and offset > qs[2]:
@@ -224,7 +299,7 @@ def _append_newest(
         if offset > qs[2]:
             count = qs[1] + 1
             # `_quality_of`, with the stretch's break minutes instead of a calendar call.
-            quality = 100.0 * count / (offset + 1 - bounds[5])
+            quality = 100.0 * count / (offset + 1 - breaks)
             qs = (day, count, offset, appended)
         else:
             qs = (day, qs[1], offset, appended)
@@ -233,14 +308,14 @@ def _append_newest(
             # case, one check for all intervals).
             own_derived: dict[int, DerivedState] | None = None
             lo = 0
-            hi = bounds[4]
+            hi = session_len
             for k, state in derived.items():
                 f = state.forming
                 if f is not None and f[0] == day and f[4] <= offset <= f[5]:
                     # Its last minute completes the window; before that, nothing changes.
-                    now = state.close_newest(symbol, appended, bounds[4]) if offset == f[5] else state
+                    now = state.close_newest(symbol, appended, session_len) if offset == f[5] else state
                 else:
-                    now = state.add(bar, day, offset, bounds[4], appended, True)
+                    now = state.add(bar, day, offset, session_len, appended, True)
                 if now is not state:
                     if own_derived is None:
                         own_derived = _copied(derived)
