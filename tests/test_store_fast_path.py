@@ -132,3 +132,29 @@ def test_a_late_pre_market_bar_does_not_shift_a_window_into_its_neighbour() -> N
         store.add_bar("SPY", bar_at(instant(DAYS[0], m, 0), 10 + m))
     store.check_invariants()
     assert [b.volume for b in store.get_bars("SPY", 5)] == [10 + 11 + 12 + 13 + 14, 15 + 16 + 17 + 18 + 19]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    intervals=st.sampled_from([(5, 15), (5, 15, 30), (7, 21), (3, 6, 60), (15, 30, 90)]),
+    gaps=st.lists(st.tuples(st.integers(0, 389), st.integers(1, 12)), max_size=12),
+    float_volumes=st.booleans(),
+    rep=st.integers(0, len(REPRESENTATIONS) - 1),
+)
+def test_windows_built_from_smaller_windows_equal_the_aggregation_of_their_minutes(
+    intervals: tuple[int, ...], gaps: list[tuple[int, int]], float_volumes: bool, rep: int
+) -> None:
+    """A window whose interval is a multiple of a smaller one may be built from that interval's bars; with
+    gaps (an empty part), a session's shorter last window, and float volumes (summed minute by minute) it
+    must still equal the aggregation of its 1-minute bars."""
+    missing = {m for first, length in gaps for m in range(first, first + length)}  # whole windows too
+    store = SessionData(derived_intervals=intervals)
+    for m in range(390):
+        if m in missing:
+            continue
+        volume: float = (100 + m) * 0.1 if float_volumes else 100 + m
+        bar = bar_at(REPRESENTATIONS[rep](instant(DAYS[0], m, 0)), 1)
+        store.add_bar("SPY", Bar("SPY", bar.timestamp, bar.open, bar.high, bar.low, bar.close, volume))
+        if m % 29 == 0:
+            store.check_invariants()
+    store.check_invariants()

@@ -37,7 +37,15 @@ from ._calendar import SessionClock
 from ._models import Bar, trusted_bar
 from ._series import EMPTY, Series
 
-__all__ = ["DerivedState", "Segment", "advance_in_order", "aggregate", "derive_from_scratch", "window_of"]
+__all__ = [
+    "DerivedState",
+    "Segment",
+    "advance_in_order",
+    "aggregate",
+    "complete_newest",
+    "derive_from_scratch",
+    "window_of",
+]
 
 _MINUTE = timedelta(minutes=1)
 _new_tuple = tuple.__new__
@@ -266,6 +274,115 @@ class DerivedState(NamedTuple):
         _, start, length = window_of(bar.timestamp, offset, session_len, k)
         redone = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
         return DerivedState(k, _with_window(self.bars, bar.symbol, redone, bars_1m), f, self.completed)
+
+
+def complete_newest(
+    own: dict[int, DerivedState], symbol: str, bars_1m: Series[Bar], offset: int, session_len: int
+) -> tuple[int, int]:
+    """Replace ``own``'s derived states (a writer's own copy) with the states after the bar just appended to
+    ``bars_1m`` (newer than every other), at minute ``offset``, which lies in every forming window (of its
+    day) and is the last minute of at least one.
+
+    The store's hot path for a completing window, all intervals in one pass: the same states as
+    `DerivedState.close_newest` on each completing interval. A window whose interval is a multiple of a
+    smaller one completed by the same bar is aggregated from that interval's newest bars (three 5-minute bars
+    instead of fifteen 1-minute ones) when they are exactly its parts; integer volumes only, so that the sum
+    is the same as bar by bar (float sums depend on the grouping).
+
+    Returns ``(lo, hi)``: offsets ``lo <= x < hi`` of the day lie inside every new forming
+    window before its last minute (``lo >= hi`` when there is no such span). O(k) per completed window.
+    """
+    lo = 0
+    hi = session_len
+    part_k = 0
+    parts: Series[Bar] | None = None
+    chunk = bars_1m._chunks[-1]
+    n = bars_1m._tail_len
+    chunk_start = bars_1m._starts[-1]
+    newest = chunk[n - 1]
+    newest_index = bars_1m._len - 1
+    for k, state in own.items():
+        f = state.forming
+        assert f is not None
+        if f[5] != offset:  # inside: unchanged
+            if f[4] > lo:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
+                lo = f[4]
+            if f[5] < hi:  # noqa: PLR1730
+                hi = f[5]
+            continue
+        start = f[2]
+        bar: Bar | None = None
+        if parts is not None and k % part_k == 0:
+            r = (f[5] - f[4] + part_k) // part_k  # the smaller windows inside this one
+            p_chunk = parts._chunks[-1]
+            p_n = parts._tail_len
+            if p_n >= r:
+                first = p_chunk[p_n - r]
+                if first.timestamp >= start:  # all r are this window's: none of its parts is empty
+                    high, low, volume = first.high, first.low, first.volume
+                    for i in range(p_n - r + 1, p_n):
+                        x = p_chunk[i]
+                        if x.high > high:  # noqa: PLR1730
+                            high = x.high
+                        if x.low < low:  # noqa: PLR1730
+                            low = x.low
+                        volume += x.volume
+                    if type(volume) is int:
+                        bar = trusted_bar(
+                            symbol, first.timestamp, first.open, high, low, p_chunk[p_n - 1].close, volume
+                        )
+        if bar is None:
+            anchor = state.anchor
+            a = -1 if anchor is None else anchor[1] - chunk_start
+            if 0 <= a < n - 1 and chunk[a] is anchor[0]:  # type: ignore[index]
+                # `close_newest`'s common case, inline: the members are the items after the anchor.
+                a += 1
+                first = chunk[a]
+                high, low, volume = first.high, first.low, first.volume
+                for i in range(a + 1, n):
+                    x = chunk[i]
+                    if x.high > high:  # noqa: PLR1730
+                        high = x.high
+                    if x.low < low:  # noqa: PLR1730
+                        low = x.low
+                    volume += x.volume
+                ts = first.timestamp
+                if ts.tzinfo is not start.tzinfo or ts != start:  # see `_aggregate_range`
+                    ts = start
+                bar = trusted_bar(symbol, ts, first.open, high, low, newest.close, volume)
+        if bar is None:
+            now = state.close_newest(symbol, bars_1m, session_len)
+        else:
+            bars = state.bars.appended(bar)
+            first_offset = f[5] + 1
+            if first_offset >= session_len:
+                now = _new_tuple(DerivedState, (k, bars, None, (f[0], f[1]), None))
+            else:
+                stop = first_offset + k
+                if stop > session_len:  # noqa: PLR1730
+                    stop = session_len
+                now = _new_tuple(
+                    DerivedState,
+                    (
+                        k,
+                        bars,
+                        (f[0], f[1] + 1, f[3], f[3] + _MINUTES[stop - first_offset], first_offset, stop - 1),
+                        (f[0], f[1]),
+                        (newest, newest_index),
+                    ),
+                )
+        own[k] = now
+        part_k = k
+        parts = now.bars
+        nf = now.forming
+        if nf is None:
+            hi = 0
+        else:
+            if nf[4] > lo:  # noqa: PLR1730
+                lo = nf[4]
+            if nf[5] < hi:  # noqa: PLR1730
+                hi = nf[5]
+    return lo, hi
 
 
 def _window_members(bars_1m: Series[Bar], start: datetime, end: datetime, k: int) -> list[Bar]:

@@ -27,7 +27,7 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from ._aggregation import DerivedState, Segment, advance_in_order, derive_from_scratch
+from ._aggregation import DerivedState, Segment, advance_in_order, complete_newest, derive_from_scratch
 from ._calendar import RegularHoursCalendar, SessionCalendar, SessionClock
 from ._models import Bar, InvalidDataError, Provenance, Quote, Tick, check_record
 from ._series import Series
@@ -303,9 +303,15 @@ def _append_newest(
             qs = (day, count, offset, appended)
         else:
             qs = (day, qs[1], offset, appended)
-        if skip is None or skip[0] is not derived or not skip[1] <= offset < skip[2] or skip[3] != day:
-            # Not inside every forming window before its last minute (where no state changes: the common
-            # case, one check for all intervals).
+        if skip is not None and skip[0] is derived and skip[3] == day and skip[1] <= offset <= skip[2]:
+            # Inside every forming window (the common case, one check for all intervals): nothing changes
+            # before the earliest last minute, and that minute completes windows.
+            if offset == skip[2]:
+                own = _copied(derived)
+                lo, hi = complete_newest(own, symbol, appended, offset, session_len)
+                derived = MappingProxyType(own)
+                skip = (derived, lo, hi, day) if lo < hi else None
+        else:
             own_derived: dict[int, DerivedState] | None = None
             lo = 0
             hi = session_len
