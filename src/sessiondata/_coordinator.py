@@ -75,6 +75,27 @@ _MIDNIGHT = time(0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _END = object()
 
+
+class _Lowest:
+    """Below every merge key: a stream's `last` before its first item (spares a None test per item)."""
+
+    __slots__ = ()
+
+    def __lt__(self, other: object) -> bool:
+        return True
+
+    def __le__(self, other: object) -> bool:
+        return True
+
+    def __gt__(self, other: object) -> bool:
+        return False
+
+    def __ge__(self, other: object) -> bool:
+        return False
+
+
+_LOWEST = _Lowest()
+
 # Iterators over in-memory containers never block, so items pulled from them may wait in the worker's batch;
 # any other source (a generator, a file, a socket) might block, so the batch is handed over before each pull.
 _NON_BLOCKING_ITERATORS: frozenset[type] = frozenset(
@@ -128,6 +149,7 @@ class _Stream:
         "cls",
         "dropped",
         "exhausted",
+        "flush_at",
         "is_bar",
         "it",
         "key",
@@ -144,7 +166,13 @@ class _Stream:
     )
 
     def __init__(
-        self, symbol: str, stream_type: StreamType, it: Iterator[Any], seq: int, store: SessionData
+        self,
+        symbol: str,
+        stream_type: StreamType,
+        it: Iterator[Any],
+        seq: int,
+        store: SessionData,
+        batch_size: int,
     ) -> None:
         self.symbol = symbol
         self.stream_type = stream_type
@@ -163,7 +191,11 @@ class _Stream:
         }
         self.write = writers[stream_type]
         self.may_block = type(it) not in _NON_BLOCKING_ITERATORS
-        self.last: datetime | None = None
+        # The batch is handed over once it holds this many items, at once after an item of a source that
+        # might block.
+        self.flush_at = 1 if self.may_block else batch_size
+        # Merge key of the last item pulled (its timestamp's, not its known time's).
+        self.last: Any = _LOWEST
         self.pulled = 0
         self.dropped = 0
         self.exhausted = False
@@ -311,7 +343,7 @@ class BacktestStreamCoordinator:
             if self._finished or self._stop:
                 raise RuntimeError("the replay has ended; create a new coordinator to replay more streams")
             self._seq += 1
-            stream = _Stream(sym, kind, it, self._seq, self._store)
+            stream = _Stream(sym, kind, it, self._seq, self._store, self._batch_size)
             self._streams[stream.key] = stream
             if self._thread is not None:
                 self._ops.append(("add", stream))
@@ -528,6 +560,7 @@ class BacktestStreamCoordinator:
     def _hand_over(self, batch: list[Any]) -> None:
         """Move ``batch`` to the output buffer, waiting for room (worker thread only)."""
         n = len(batch)
+        self._delivered += n
         with self._cond:
             while self._buffered + n > self._maxsize:
                 if self._stop:
@@ -603,14 +636,18 @@ class BacktestStreamCoordinator:
 
         # Cache of the exchange-local date being replayed: keys in [c_lo, c_hi) are that date, and in
         # [c_open, c_close) its regular session once one of its items was located (until then, `locate`).
+        # [f_lo, f_hi) is where an item needs neither: the session's part of the date (the whole date with
+        # extended hours), or nothing (None) until the session is located.
         c_lo: Any = None
         c_hi: Any = None
         c_open: Any = None
         c_close: Any = None
         c_day: date | None = None
+        f_lo: Any = None
+        f_hi: Any = None
 
         def pull(st: _Stream) -> _Entry | None:
-            nonlocal c_lo, c_hi, c_open, c_close, c_day
+            nonlocal c_lo, c_hi, c_open, c_close, c_day, f_lo, f_hi
             it = st.it
             cls = st.cls
             symbol = st.symbol
@@ -630,7 +667,7 @@ class BacktestStreamCoordinator:
                 # The common case (same kind as the reference) inline; to_key for the rest.
                 k = (ts if ref_naive else ts - epoch) if (ts.tzinfo is None) is ref_naive else to_key(ts)
                 last = st.last
-                if last is not None and k < last:
+                if k < last:
                     if drop_ooo:
                         st.dropped += 1
                         self._dropped += 1
@@ -641,11 +678,13 @@ class BacktestStreamCoordinator:
                         f"previous item's timestamp {key_time(last).isoformat()}"
                     )
                 st.last = k
+                if f_lo is not None and f_lo <= k < f_hi:
+                    return (k + minute if st.is_bar else k, st.rank, item, st, c_day)  # type: ignore[return-value]
                 if c_lo is None or not c_lo <= k < c_hi:
                     c_day = sclock.local_date(ts)
                     c_lo = wall_key(datetime.combine(c_day, _MIDNIGHT))
                     c_hi = wall_key(datetime.combine(c_day + _DAY, _MIDNIGHT))
-                    c_open = c_close = None
+                    c_open = c_close = f_lo = f_hi = None
                 if regular_only:
                     if c_open is None:
                         loc = sclock.locate(ts)
@@ -656,9 +695,14 @@ class BacktestStreamCoordinator:
                         wall = wall.replace(second=0, microsecond=0) - loc[1] * minute
                         c_open = wall_key(wall)
                         c_close = wall_key(wall + loc[2] * minute)
+                        f_lo = max(c_open, c_lo)
+                        f_hi = min(c_close, c_hi)
                     elif not c_open <= k < c_close:
                         self._filtered += 1
                         continue
+                else:
+                    f_lo = c_lo
+                    f_hi = c_hi
                 assert c_day is not None
                 return (k + minute if st.is_bar else k, st.rank, item, st, c_day)
 
@@ -733,14 +777,11 @@ class BacktestStreamCoordinator:
         cur_day: date | None = None
         anchor: tuple[Any, float] | None = None
         batch: list[Any] = []
-        bsize = self._batch_size
-        delivered = 0
         hand_over = self._hand_over
 
         while True:
             if self._interrupt:
                 if batch:
-                    self._delivered = delivered
                     hand_over(batch)
                     batch = []
                 if self._stop:
@@ -769,7 +810,6 @@ class BacktestStreamCoordinator:
             if day is not cur_day and (cur_day is None or day > cur_day):
                 if batch:
                     # Hand over first, then re-check pause/stop: the boundary writes to the store.
-                    self._delivered = delivered
                     hand_over(batch)
                     batch = []
                     continue
@@ -786,7 +826,6 @@ class BacktestStreamCoordinator:
                         )
                         if delay > 0:
                             if batch:
-                                self._delivered = delivered
                                 hand_over(batch)
                                 batch = []
                                 continue
@@ -816,9 +855,7 @@ class BacktestStreamCoordinator:
             pos += 1
             st.write(st.symbol, item)
             batch.append(item)
-            delivered += 1
-            if len(batch) >= bsize or self._consumer_waiting or st.may_block:
-                self._delivered = delivered
+            if len(batch) >= st.flush_at or self._consumer_waiting:
                 hand_over(batch)
                 batch = []
             nxt = pull(st)
@@ -843,14 +880,12 @@ class BacktestStreamCoordinator:
                 last_b = b
 
         if batch:
-            self._delivered = delivered
             hand_over(batch)
-        self._delivered = delivered
         if self._end_on_exhaustion and cur_day is not None:
             store.end_session()
             for listener in list(self._listeners):
                 listener.run_once()
-        logger.info("stream coordinator finished: %d items delivered", delivered)
+        logger.info("stream coordinator finished: %d items delivered", self._delivered)
 
     def _session_boundary(self, previous: date | None, day: date) -> None:
         """End ``previous`` (running the listeners), start ``day`` in the store (worker thread only)."""
