@@ -211,6 +211,30 @@ def test_naive_and_aware_streams_merge_on_the_same_time_line() -> None:
     assert store.get_bars("AAA") == naive
 
 
+def test_bars_parsed_with_their_own_offsets_merge_on_the_instant() -> None:
+    # Each bar owns its tzinfo, as parsed from ISO strings. Equal wall times with different offsets, or on
+    # different dates, are different instants even when pulled one after the other; equal instants tie.
+    def bars(symbol: str, *stamps: str) -> list[Bar]:
+        return [bar(symbol, datetime.fromisoformat(s)) for s in stamps]
+
+    streams: list[tuple[str, StreamType, list[Any]]] = [
+        ("AAA", StreamType.BAR, bars("AAA", "2024-03-04T10:00:00-05:00", "2024-03-04T11:05:00-05:00")),
+        ("BBB", StreamType.BAR, bars("BBB", "2024-03-04T11:00:00-04:00", "2024-03-04T11:05:00-04:00")),
+        ("CCC", StreamType.BAR, bars("CCC", "2024-03-04T15:00:00+00:00", "2024-03-04T15:30:00+00:00")),
+        ("DDD", StreamType.BAR, bars("DDD", "2024-03-04T10:00:00-05:00", "2024-03-05T15:30:00+00:00")),
+    ]
+    out, store = replay(streams)
+    expected = expected_order(streams)
+    assert [(b.symbol, b.timestamp) for b in expected][4:] == [
+        ("BBB", datetime(2024, 3, 4, 15, 5, tzinfo=timezone.utc)),
+        ("CCC", datetime(2024, 3, 4, 15, 30, tzinfo=timezone.utc)),
+        ("AAA", datetime(2024, 3, 4, 16, 5, tzinfo=timezone.utc)),
+        ("DDD", datetime(2024, 3, 5, 15, 30, tzinfo=timezone.utc)),
+    ]
+    assert out == expected
+    assert store.get_bars("DDD") == streams[3][2][1:]  # the first day rolled into history
+
+
 # ----------------------------------------------------------------------- no look-ahead
 
 

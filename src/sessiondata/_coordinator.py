@@ -645,9 +645,20 @@ class BacktestStreamCoordinator:
         c_day: date | None = None
         f_lo: Any = None
         f_hi: Any = None
+        # The last bar that passed the range test with a fixed-offset `timezone`: its wall time, date, tzinfo,
+        # merge key and known-time key. The bars of one minute of many symbols are pulled one after another,
+        # usually each with its own (equal) tzinfo object, as parsed from ISO strings; a bar equal in those
+        # fields reuses the keys (~60 ns of comparisons instead of ~240 ns of aware arithmetic). With a fixed
+        # offset, equal wall fields are the same instant (with a `ZoneInfo` they might not be: DST folds), and
+        # the cache is cleared whenever the range moves, so a hit is in range.
+        h_time: time | None = None
+        h_date: date | None = None
+        h_tz: tzinfo | None = None
+        h_k: Any = None
+        h_known: Any = None
 
         def pull(st: _Stream) -> _Entry | None:
-            nonlocal c_lo, c_hi, c_open, c_close, c_day, f_lo, f_hi
+            nonlocal c_lo, c_hi, c_open, c_close, c_day, f_lo, f_hi, h_time, h_date, h_tz, h_k, h_known
             it = st.it
             cls = st.cls
             symbol = st.symbol
@@ -664,6 +675,16 @@ class BacktestStreamCoordinator:
                     _check_item(item, cls, symbol, st.label, st.pulled)
                 st.pulled += 1
                 ts = item.timestamp
+                if (
+                    st.is_bar
+                    and ts.time() == h_time
+                    and type(tzi := ts.tzinfo) is timezone
+                    and tzi == h_tz
+                    and ts.date() == h_date
+                    and not h_k < st.last
+                ):
+                    st.last = h_k
+                    return (h_known, st.rank, item, st, c_day)  # type: ignore[return-value]
                 # The common case (same kind as the reference) inline; to_key for the rest.
                 k = (ts if ref_naive else ts - epoch) if (ts.tzinfo is None) is ref_naive else to_key(ts)
                 last = st.last
@@ -679,12 +700,17 @@ class BacktestStreamCoordinator:
                     )
                 st.last = k
                 if f_lo is not None and f_lo <= k < f_hi:
-                    return (k + minute if st.is_bar else k, st.rank, item, st, c_day)  # type: ignore[return-value]
+                    if st.is_bar:
+                        known = k + minute
+                        if type(tzi := ts.tzinfo) is timezone:
+                            h_time, h_date, h_tz, h_k, h_known = ts.time(), ts.date(), tzi, k, known
+                        return (known, st.rank, item, st, c_day)  # type: ignore[return-value]
+                    return (k, st.rank, item, st, c_day)  # type: ignore[return-value]
                 if c_lo is None or not c_lo <= k < c_hi:
                     c_day = sclock.local_date(ts)
                     c_lo = wall_key(datetime.combine(c_day, _MIDNIGHT))
                     c_hi = wall_key(datetime.combine(c_day + _DAY, _MIDNIGHT))
-                    c_open = c_close = f_lo = f_hi = None
+                    c_open = c_close = f_lo = f_hi = h_time = None
                 if regular_only:
                     if c_open is None:
                         loc = sclock.locate(ts)
