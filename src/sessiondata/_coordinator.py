@@ -611,6 +611,7 @@ class BacktestStreamCoordinator:
         heappop = heapq.heappop
         heappush = heapq.heappush
         minute = _MINUTE
+        bar_cls = Bar
         epoch = _EPOCH
         end = _END
 
@@ -657,80 +658,72 @@ class BacktestStreamCoordinator:
         h_k: Any = None
         h_known: Any = None
 
-        def pull(st: _Stream) -> _Entry | None:
+        def settle(st: _Stream, item: Any) -> _Entry | None:
+            # `item` was just pulled from `st`: check it, key it, filter it. None if filtered out or dropped.
             nonlocal c_lo, c_hi, c_open, c_close, c_day, f_lo, f_hi, h_time, h_date, h_tz, h_k, h_known
-            it = st.it
-            cls = st.cls
-            symbol = st.symbol
+            if type(item) is not st.cls or item.symbol != st.symbol:
+                _check_item(item, st.cls, st.symbol, st.label, st.pulled)
+            st.pulled += 1
+            ts = item.timestamp
+            # The common case (same kind as the reference) inline; to_key for the rest.
+            k = (ts if ref_naive else ts - epoch) if (ts.tzinfo is None) is ref_naive else to_key(ts)
+            last = st.last
+            if k < last:
+                if drop_ooo:
+                    st.dropped += 1
+                    self._dropped += 1
+                    logger.debug("dropped out-of-order item #%d of %s: %r", st.pulled - 1, st.label, item)
+                    return None
+                raise InvalidDataError(
+                    f"out-of-order item #{st.pulled - 1} in source {st.label}: {item!r} is before the "
+                    f"previous item's timestamp {key_time(last).isoformat()}"
+                )
+            st.last = k
+            if f_lo is not None and f_lo <= k < f_hi:
+                if st.is_bar:
+                    known = k + minute
+                    if type(tzi := ts.tzinfo) is timezone:
+                        h_time, h_date, h_tz, h_k, h_known = ts.time(), ts.date(), tzi, k, known
+                    return (known, st.rank, item, st, c_day)  # type: ignore[return-value]
+                return (k, st.rank, item, st, c_day)  # type: ignore[return-value]
+            if c_lo is None or not c_lo <= k < c_hi:
+                c_day = sclock.local_date(ts)
+                c_lo = wall_key(datetime.combine(c_day, _MIDNIGHT))
+                c_hi = wall_key(datetime.combine(c_day + _DAY, _MIDNIGHT))
+                c_open = c_close = f_lo = f_hi = h_time = None
+            if regular_only:
+                if c_open is None:
+                    loc = sclock.locate(ts)
+                    if loc is None:
+                        self._filtered += 1
+                        return None
+                    wall = ts if ts.tzinfo is None else ts.astimezone(tz).replace(tzinfo=None)
+                    wall = wall.replace(second=0, microsecond=0) - loc[1] * minute
+                    c_open = wall_key(wall)
+                    c_close = wall_key(wall + loc[2] * minute)
+                    f_lo = max(c_open, c_lo)
+                    f_hi = min(c_close, c_hi)
+                elif not c_open <= k < c_close:
+                    self._filtered += 1
+                    return None
+            else:
+                f_lo = c_lo
+                f_hi = c_hi
+            assert c_day is not None
+            return (k + minute if st.is_bar else k, st.rank, item, st, c_day)
+
+        def pull(st: _Stream) -> _Entry | None:
+            # The next item of `st` that is not filtered out or dropped, as an entry; None once exhausted.
             while True:
                 try:
-                    item: Any = next(it, end)
+                    item: Any = next(st.it, end)
                 except Exception as exc:
-                    raise StreamSourceError(
-                        f"source {st.label} raised after {st.pulled} items: {exc!r}"
-                    ) from exc
+                    raise _source_error(st, exc) from exc
                 if item is end:
                     return None
-                if type(item) is not cls or item.symbol != symbol:
-                    _check_item(item, cls, symbol, st.label, st.pulled)
-                st.pulled += 1
-                ts = item.timestamp
-                if (
-                    st.is_bar
-                    and ts.time() == h_time
-                    and type(tzi := ts.tzinfo) is timezone
-                    and tzi == h_tz
-                    and ts.date() == h_date
-                    and not h_k < st.last
-                ):
-                    st.last = h_k
-                    return (h_known, st.rank, item, st, c_day)  # type: ignore[return-value]
-                # The common case (same kind as the reference) inline; to_key for the rest.
-                k = (ts if ref_naive else ts - epoch) if (ts.tzinfo is None) is ref_naive else to_key(ts)
-                last = st.last
-                if k < last:
-                    if drop_ooo:
-                        st.dropped += 1
-                        self._dropped += 1
-                        logger.debug("dropped out-of-order item #%d of %s: %r", st.pulled - 1, st.label, item)
-                        continue
-                    raise InvalidDataError(
-                        f"out-of-order item #{st.pulled - 1} in source {st.label}: {item!r} is before the "
-                        f"previous item's timestamp {key_time(last).isoformat()}"
-                    )
-                st.last = k
-                if f_lo is not None and f_lo <= k < f_hi:
-                    if st.is_bar:
-                        known = k + minute
-                        if type(tzi := ts.tzinfo) is timezone:
-                            h_time, h_date, h_tz, h_k, h_known = ts.time(), ts.date(), tzi, k, known
-                        return (known, st.rank, item, st, c_day)  # type: ignore[return-value]
-                    return (k, st.rank, item, st, c_day)  # type: ignore[return-value]
-                if c_lo is None or not c_lo <= k < c_hi:
-                    c_day = sclock.local_date(ts)
-                    c_lo = wall_key(datetime.combine(c_day, _MIDNIGHT))
-                    c_hi = wall_key(datetime.combine(c_day + _DAY, _MIDNIGHT))
-                    c_open = c_close = f_lo = f_hi = h_time = None
-                if regular_only:
-                    if c_open is None:
-                        loc = sclock.locate(ts)
-                        if loc is None:
-                            self._filtered += 1
-                            continue
-                        wall = ts if ts.tzinfo is None else ts.astimezone(tz).replace(tzinfo=None)
-                        wall = wall.replace(second=0, microsecond=0) - loc[1] * minute
-                        c_open = wall_key(wall)
-                        c_close = wall_key(wall + loc[2] * minute)
-                        f_lo = max(c_open, c_lo)
-                        f_hi = min(c_close, c_hi)
-                    elif not c_open <= k < c_close:
-                        self._filtered += 1
-                        continue
-                else:
-                    f_lo = c_lo
-                    f_hi = c_hi
-                assert c_day is not None
-                return (k + minute if st.is_bar else k, st.rank, item, st, c_day)
+                entry = settle(st, item)
+                if entry is not None:
+                    return entry
 
         # Pending items (one per active stream) are grouped by known time: `buckets` maps a known-time key to
         # the entries known then, and `kheap` holds each bucket's key once. The bucket being replayed is taken
@@ -868,14 +861,14 @@ class BacktestStreamCoordinator:
                         )
                     self._late += 1
                     pos += 1
-                    nxt = pull(st)
-                    if nxt is None:
+                    after = pull(st)
+                    if after is None:
                         st.exhausted = True
-                    elif nxt[0] == cur_known:
+                    elif after[0] == cur_known:
                         pos -= 1
-                        cur[pos] = nxt
+                        cur[pos] = after
                     else:
-                        park(nxt)
+                        park(after)
                     continue
                 now_k = cur_known
             pos += 1
@@ -884,10 +877,34 @@ class BacktestStreamCoordinator:
             if len(batch) >= st.flush_at or self._consumer_waiting:
                 hand_over(batch)
                 batch = []
-            nxt = pull(st)
-            if nxt is None:
+            # The next item of `st`: `pull` inline. A bar equal to the last bar keyed (see h_time) takes its
+            # keys here; any other item goes through `settle`.
+            try:
+                item = next(st.it, end)
+            except Exception as exc:
+                raise _source_error(st, exc) from exc
+            if item is end:
                 st.exhausted = True
                 continue
+            if (
+                st.is_bar
+                and type(item) is bar_cls
+                and item.symbol == st.symbol
+                and (ts := item.timestamp).time() == h_time
+                and type(tzi := ts.tzinfo) is timezone
+                and tzi == h_tz
+                and ts.date() == h_date
+                and not h_k < st.last
+            ):
+                st.pulled += 1
+                st.last = h_k
+                nxt: _Entry = (h_known, st.rank, item, st, c_day)  # type: ignore[assignment]
+            else:
+                got = settle(st, item) or pull(st)
+                if got is None:
+                    st.exhausted = True
+                    continue
+                nxt = got
             k = nxt[0]
             if k == cur_known:
                 # The same stream again at the same known time: next in order, as the rest of `cur` ranks
@@ -947,6 +964,10 @@ def _stream_type(value: object) -> StreamType:
         except ValueError:
             pass
     raise ValueError(f"stream_type must be a StreamType (BAR, TICK or QUOTE), got {value!r}")
+
+
+def _source_error(st: _Stream, exc: Exception) -> StreamSourceError:
+    return StreamSourceError(f"source {st.label} raised after {st.pulled} items: {exc!r}")
 
 
 def _check_item(item: object, cls: type[Any], symbol: str, label: str, index: int) -> None:
