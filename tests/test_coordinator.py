@@ -573,6 +573,24 @@ def test_out_of_order_inside_a_source_raises_or_is_dropped() -> None:
     assert store.get_bars("AAA") == [items[0], items[1], items[3]]
 
 
+def test_items_written_before_a_fault_are_delivered_before_the_error() -> None:
+    # List sources are batched: the batch being gathered when the fault strikes is handed over too.
+    aaa = [bar("AAA", at(m)) for m in range(5)] + [bar("AAA", at(2))]
+    bbb = [bar("BBB", at(m)) for m in range(8)]
+    store = SessionData()
+    coord = BacktestStreamCoordinator(store, batch_size=64)
+    coord.feed_data_list("AAA", StreamType.BAR, aaa)
+    coord.feed_data_list("BBB", StreamType.BAR, bbb)
+    received: list[Any] = []
+    with pytest.raises(CoordinatorError, match="out-of-order item #5 in source AAA/bar"):
+        received.extend(coord.merged_stream())
+    # AAA's bar of 09:34 is the last one written: pulling after it finds the fault, before BBB's 09:34.
+    assert received == [b for m in range(4) for b in (aaa[m], bbb[m])] + [aaa[4]]
+    assert store.get_bars("AAA") == aaa[:5]
+    assert store.get_bars("BBB") == bbb[:4]
+    assert coord.status()["delivered"] == len(received)
+
+
 def test_items_before_a_preset_clock_are_late() -> None:
     items = [bar("AAA", at(m)) for m in range(5)]
     clock = TimeProvider(start=at(3))

@@ -45,6 +45,7 @@ Other behaviour:
 from __future__ import annotations
 
 import collections
+import contextlib
 import enum
 import heapq
 import logging
@@ -285,6 +286,8 @@ class BacktestStreamCoordinator:
         self._buffer: collections.deque[list[Any]] = collections.deque()
         self._buffered = 0
         self._max_buffered = 0
+        # The worker's batch being gathered (written to the store, not yet handed over); worker only.
+        self._pending: list[Any] = []
         self._consumer_waiting = False
         self._worker_waiting = False
         self._paused = False
@@ -585,6 +588,11 @@ class BacktestStreamCoordinator:
         except _Stopped:
             logger.info("stream coordinator stopped after %d items", self._delivered)
         except BaseException as exc:
+            # Items written to the store before the fault still reach the consumer, before the error.
+            pending, self._pending = self._pending, []
+            if pending:
+                with contextlib.suppress(_Stopped):  # stopped while waiting for room: they are dropped
+                    self._hand_over(pending)
             logger.error("stream coordinator failed after %d items: %s", self._delivered, exc, exc_info=True)
             with self._cond:
                 self._error = exc
@@ -795,14 +803,16 @@ class BacktestStreamCoordinator:
         last_b: list[_Entry] = []
         cur_day: date | None = None
         anchor: tuple[Any, float] | None = None
+        # Also `self._pending`, so that a fault still hands over the items already written (see `_run`).
         batch: list[Any] = []
+        self._pending = batch
         hand_over = self._hand_over
 
         while True:
             if self._interrupt:
                 if batch:
                     hand_over(batch)
-                    batch = []
+                    batch = self._pending = []
                 if self._stop:
                     raise _Stopped
                 if apply_ops(cur[pos:]):
@@ -830,7 +840,7 @@ class BacktestStreamCoordinator:
                 if batch:
                     # Hand over first, then re-check pause/stop: the boundary writes to the store.
                     hand_over(batch)
-                    batch = []
+                    batch = self._pending = []
                     continue
                 self._session_boundary(cur_day, day)
                 cur_day = day
@@ -846,7 +856,7 @@ class BacktestStreamCoordinator:
                         if delay > 0:
                             if batch:
                                 hand_over(batch)
-                                batch = []
+                                batch = self._pending = []
                                 continue
                             with self._cond:
                                 if self._cond.wait_for(lambda: self._interrupt, delay):
@@ -876,7 +886,7 @@ class BacktestStreamCoordinator:
             batch.append(item)
             if len(batch) >= st.flush_at or self._consumer_waiting:
                 hand_over(batch)
-                batch = []
+                batch = self._pending = []
             # The next item of `st`: `pull` inline. A bar equal to the last bar keyed (see h_time) takes its
             # keys here; any other item goes through `settle`.
             try:
@@ -924,6 +934,7 @@ class BacktestStreamCoordinator:
 
         if batch:
             hand_over(batch)
+            self._pending = []
         if self._end_on_exhaustion and cur_day is not None:
             store.end_session()
             for listener in list(self._listeners):
