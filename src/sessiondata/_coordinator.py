@@ -49,6 +49,7 @@ import contextlib
 import enum
 import heapq
 import logging
+import operator
 import threading
 import time as _time
 from collections.abc import Callable, Iterable, Iterator
@@ -148,12 +149,15 @@ class _Stream:
 
     __slots__ = (
         "cls",
+        "day",
         "dropped",
         "exhausted",
         "flush_at",
         "is_bar",
         "it",
+        "item",
         "key",
+        "known",
         "label",
         "last",
         "may_block",
@@ -200,11 +204,15 @@ class _Stream:
         self.pulled = 0
         self.dropped = 0
         self.exhausted = False
+        # The pending item (pulled, not yet replayed), its known-time key and its session date. The stream
+        # itself is the merge's entry: no tuple per item.
+        self.item: Any = None
+        self.known: Any = None
+        self.day: date = _NO_DATE
 
 
-# (known-time key, rank, item, stream, session date): the rank is unique among active streams, so a comparison
-# never reaches the item.
-_Entry = tuple[Any, int, Any, _Stream, date]
+_NO_DATE = date.min
+_rank = operator.attrgetter("rank")
 
 
 class _Stopped(Exception):
@@ -666,8 +674,9 @@ class BacktestStreamCoordinator:
         h_k: Any = None
         h_known: Any = None
 
-        def settle(st: _Stream, item: Any) -> _Entry | None:
-            # `item` was just pulled from `st`: check it, key it, filter it. None if filtered out or dropped.
+        def settle(st: _Stream, item: Any) -> _Stream | None:
+            # `item` was just pulled from `st`: check it, key it, filter it, make it pending. None if it is
+            # filtered out or dropped.
             nonlocal c_lo, c_hi, c_open, c_close, c_day, f_lo, f_hi, h_time, h_date, h_tz, h_k, h_known
             if type(item) is not st.cls or item.symbol != st.symbol:
                 _check_item(item, st.cls, st.symbol, st.label, st.pulled)
@@ -688,12 +697,15 @@ class BacktestStreamCoordinator:
                 )
             st.last = k
             if f_lo is not None and f_lo <= k < f_hi:
+                st.item = item
+                st.day = c_day  # type: ignore[assignment]
                 if st.is_bar:
-                    known = k + minute
+                    st.known = known = k + minute
                     if type(tzi := ts.tzinfo) is timezone:
                         h_time, h_date, h_tz, h_k, h_known = ts.time(), ts.date(), tzi, k, known
-                    return (known, st.rank, item, st, c_day)  # type: ignore[return-value]
-                return (k, st.rank, item, st, c_day)  # type: ignore[return-value]
+                else:
+                    st.known = k
+                return st
             if c_lo is None or not c_lo <= k < c_hi:
                 c_day = sclock.local_date(ts)
                 c_lo = wall_key(datetime.combine(c_day, _MIDNIGHT))
@@ -718,10 +730,13 @@ class BacktestStreamCoordinator:
                 f_lo = c_lo
                 f_hi = c_hi
             assert c_day is not None
-            return (k + minute if st.is_bar else k, st.rank, item, st, c_day)
+            st.item = item
+            st.day = c_day
+            st.known = k + minute if st.is_bar else k
+            return st
 
-        def pull(st: _Stream) -> _Entry | None:
-            # The next item of `st` that is not filtered out or dropped, as an entry; None once exhausted.
+        def pull(st: _Stream) -> _Stream | None:
+            # Make the next item of `st` that is not filtered out or dropped pending; None once exhausted.
             while True:
                 try:
                     item: Any = next(st.it, end)
@@ -729,38 +744,36 @@ class BacktestStreamCoordinator:
                     raise _source_error(st, exc) from exc
                 if item is end:
                     return None
-                entry = settle(st, item)
-                if entry is not None:
-                    return entry
+                if settle(st, item) is not None:
+                    return st
 
         # Pending items (one per active stream) are grouped by known time: `buckets` maps a known-time key to
-        # the entries known then, and `kheap` holds each bucket's key once. The bucket being replayed is taken
-        # out as `cur`, sorted (on rank: its keys are equal), and walked with `pos`. A replay's items mostly
+        # the streams whose pending item is known then, and `kheap` holds each bucket's key once. The bucket
+        # being replayed is taken out as `cur`, sorted on rank, and walked with `pos`. A replay's items mostly
         # share their known time with many others (one bar per symbol and minute), so placing the next item
         # is a list append where a heap of items costs a `heapreplace` (~7 tuple comparisons at 100 streams).
-        buckets: dict[Any, list[_Entry]] = {}
+        buckets: dict[Any, list[_Stream]] = {}
         kheap: list[Any] = []
 
-        def rebuild(entries: list[_Entry]) -> None:
+        def rebuild(active: list[_Stream]) -> None:
             # Ranks only need to be unique among the streams with an item pending.
-            active = sorted((e[3] for e in entries), key=_sort_key)
-            for i, s in enumerate(active):
-                s.rank = i
+            active.sort(key=_sort_key)
             buckets.clear()
-            for k, _, item, st, d in entries:
-                buckets.setdefault(k, []).append((k, st.rank, item, st, d))
+            for i, st in enumerate(active):
+                st.rank = i
+                buckets.setdefault(st.known, []).append(st)
             kheap[:] = buckets
             heapq.heapify(kheap)
 
-        def park(e: _Entry) -> None:
-            b = buckets.get(e[0])
+        def park(st: _Stream) -> None:
+            b = buckets.get(st.known)
             if b is None:
-                buckets[e[0]] = [e]
-                heappush(kheap, e[0])
+                buckets[st.known] = [st]
+                heappush(kheap, st.known)
             else:
-                b.append(e)
+                b.append(st)
 
-        def apply_ops(rest: list[_Entry]) -> bool:
+        def apply_ops(rest: list[_Stream]) -> bool:
             # `rest`: what is left of the bucket being replayed. True if the buckets were rebuilt (`rest` is
             # in them then).
             with self._cond:
@@ -769,15 +782,14 @@ class BacktestStreamCoordinator:
             if not ops:
                 return False
             removed = {id(s) for op, s in ops if op == "remove"}
-            pending = [e for e in rest if id(e[3]) not in removed]
-            pending += (e for b in buckets.values() for e in b if id(e[3]) not in removed)
+            pending = [s for s in rest if id(s) not in removed]
+            pending += (s for b in buckets.values() for s in b if id(s) not in removed)
             for op, s in ops:
                 if op == "add" and id(s) not in removed:
-                    first = pull(s)
-                    if first is None:
+                    if pull(s) is None:
                         s.exhausted = True
                     else:
-                        pending.append(first)
+                        pending.append(s)
             rebuild(pending)
             return True
 
@@ -786,21 +798,20 @@ class BacktestStreamCoordinator:
             initial = [s for s in self._streams.values() if not s.exhausted]
             self._ops = [op for op in self._ops if op[1] not in initial]
             self._interrupt = self._paused or self._stop or bool(self._ops)
-        primed: list[_Entry] = []
+        primed: list[_Stream] = []
         for s in sorted(initial, key=_sort_key):
-            first = pull(s)
-            if first is None:
+            if pull(s) is None:
                 s.exhausted = True
             else:
-                primed.append(first)
+                primed.append(s)
         rebuild(primed)
 
-        cur: list[_Entry] = []
+        cur: list[_Stream] = []
         pos = n = 0
         cur_known: Any = None
         # The bucket the last item was placed in (not `cur`): the next stream's item usually goes there too.
         last_k: Any = None
-        last_b: list[_Entry] = []
+        last_b: list[_Stream] = []
         cur_day: date | None = None
         anchor: tuple[Any, float] | None = None
         # Also `self._pending`, so that a fault still hands over the items already written (see `_run`).
@@ -832,10 +843,12 @@ class BacktestStreamCoordinator:
                 cur = buckets.pop(cur_known)
                 n = len(cur)
                 if n > 1:
-                    cur.sort()  # filled in the rank order of the bucket before: usually a linear pass
+                    cur.sort(key=_rank)  # filled in the rank order of the bucket before: mostly linear
                 pos = 0
                 last_k = None
-            _, _, item, st, day = cur[pos]
+            st = cur[pos]
+            item = st.item
+            day = st.day
             if day is not cur_day and (cur_day is None or day > cur_day):
                 if batch:
                     # Hand over first, then re-check pause/stop: the boundary writes to the store.
@@ -844,7 +857,7 @@ class BacktestStreamCoordinator:
                     continue
                 self._session_boundary(cur_day, day)
                 cur_day = day
-            # Every entry of `cur` is known at `cur_known`, so after the first one this is an identity test.
+            # Every item in `cur` is known at `cur_known`, so after the first one this is an identity test.
             if cur_known is not now_k:
                 if now_k is None or cur_known > now_k:
                     if speed is not None:
@@ -871,14 +884,12 @@ class BacktestStreamCoordinator:
                         )
                     self._late += 1
                     pos += 1
-                    after = pull(st)
-                    if after is None:
+                    if pull(st) is None:
                         st.exhausted = True
-                    elif after[0] == cur_known:
-                        pos -= 1
-                        cur[pos] = after
+                    elif st.known == cur_known:
+                        pos -= 1  # its slot in `cur`, just replayed (see below)
                     else:
-                        park(after)
+                        park(st)
                     continue
                 now_k = cur_known
             pos += 1
@@ -908,27 +919,26 @@ class BacktestStreamCoordinator:
             ):
                 st.pulled += 1
                 st.last = h_k
-                nxt: _Entry = (h_known, st.rank, item, st, c_day)  # type: ignore[assignment]
+                st.item = item
+                st.day = c_day  # type: ignore[assignment]
+                st.known = k = h_known
+            elif settle(st, item) or pull(st):
+                k = st.known
             else:
-                got = settle(st, item) or pull(st)
-                if got is None:
-                    st.exhausted = True
-                    continue
-                nxt = got
-            k = nxt[0]
+                st.exhausted = True
+                continue
             if k == cur_known:
                 # The same stream again at the same known time: next in order, as the rest of `cur` ranks
-                # after this stream. It takes the slot just replayed.
+                # after this stream. It takes the slot just replayed, `cur[pos - 1]`.
                 pos -= 1
-                cur[pos] = nxt
             elif k == last_k:
-                last_b.append(nxt)
+                last_b.append(st)
             else:
                 b = buckets.get(k)
                 if b is None:
                     b = buckets[k] = []
                     heappush(kheap, k)
-                b.append(nxt)
+                b.append(st)
                 last_k = k
                 last_b = b
 
