@@ -626,6 +626,7 @@ class BacktestStreamCoordinator:
         speed = self._speed
         heappop = heapq.heappop
         heappush = heapq.heappush
+        heappushpop = heapq.heappushpop
         minute = _MINUTE
         bar_cls = Bar
         epoch = _EPOCH
@@ -747,31 +748,32 @@ class BacktestStreamCoordinator:
                 if settle(st, item) is not None:
                     return st
 
-        # Pending items (one per active stream) are grouped by known time: `buckets` maps a known-time key to
-        # the streams whose pending item is known then, and `kheap` holds each bucket's key once. The bucket
-        # being replayed is taken out as `cur`, sorted on rank, and walked with `pos`. A replay's items mostly
-        # share their known time with many others (one bar per symbol and minute), so placing the next item
-        # is a list append where a heap of items costs a `heapreplace` (~7 tuple comparisons at 100 streams).
-        buckets: dict[Any, list[_Stream]] = {}
-        kheap: list[Any] = []
+        # Pending items (one per active stream) are grouped by known time: `kheap` is a heap of buckets
+        # (known-time key, sequence number, the streams whose pending item is known then). Two buckets may
+        # share a key (a bucket is only found again as `last_b`, below): they are merged when taken out as
+        # `cur`, which is then sorted on rank and walked with `pos`. A replay's items mostly share their known
+        # time with many others (one bar per symbol and minute), so placing the next item is a list append
+        # where a heap of items costs a `heapreplace` (~7 tuple comparisons at 100 streams); an item with a
+        # known time of its own costs about what it costs in a heap of items.
+        kheap: list[tuple[Any, int, list[_Stream]]] = []
+        seq = 0
 
         def rebuild(active: list[_Stream]) -> None:
             # Ranks only need to be unique among the streams with an item pending.
+            nonlocal seq
             active.sort(key=_sort_key)
-            buckets.clear()
+            by_key: dict[Any, list[_Stream]] = {}
             for i, st in enumerate(active):
                 st.rank = i
-                buckets.setdefault(st.known, []).append(st)
-            kheap[:] = buckets
+                by_key.setdefault(st.known, []).append(st)
+            kheap[:] = [(k, i, b) for i, (k, b) in enumerate(by_key.items())]
             heapq.heapify(kheap)
+            seq = len(kheap)
 
         def park(st: _Stream) -> None:
-            b = buckets.get(st.known)
-            if b is None:
-                buckets[st.known] = [st]
-                heappush(kheap, st.known)
-            else:
-                b.append(st)
+            nonlocal seq
+            seq += 1
+            heappush(kheap, (st.known, seq, [st]))
 
         def apply_ops(rest: list[_Stream]) -> bool:
             # `rest`: what is left of the bucket being replayed. True if the buckets were rebuilt (`rest` is
@@ -783,7 +785,7 @@ class BacktestStreamCoordinator:
                 return False
             removed = {id(s) for op, s in ops if op == "remove"}
             pending = [s for s in rest if id(s) not in removed]
-            pending += (s for b in buckets.values() for s in b if id(s) not in removed)
+            pending += (s for _, _, b in kheap for s in b if id(s) not in removed)
             for op, s in ops:
                 if op == "add" and id(s) not in removed:
                     if pull(s) is None:
@@ -812,6 +814,8 @@ class BacktestStreamCoordinator:
         # The bucket the last item was placed in (not `cur`): the next stream's item usually goes there too.
         last_k: Any = None
         last_b: list[_Stream] = []
+        # A bucket made while `cur` was done, not yet in `kheap` (see the placement).
+        deferred: tuple[Any, int, list[_Stream]] | None = None
         cur_day: date | None = None
         anchor: tuple[Any, float] | None = None
         # Also `self._pending`, so that a fault still hands over the items already written (see `_run`).
@@ -821,6 +825,9 @@ class BacktestStreamCoordinator:
 
         while True:
             if self._interrupt:
+                if deferred is not None:
+                    heappush(kheap, deferred)
+                    deferred = None
                 if batch:
                     hand_over(batch)
                     batch = self._pending = []
@@ -837,15 +844,20 @@ class BacktestStreamCoordinator:
                     anchor = None  # no catch-up burst for the time spent paused
                 continue
             if pos == n:
-                if not kheap:
+                if deferred is not None:
+                    cur_known, _, cur = heappushpop(kheap, deferred)
+                    deferred = None
+                elif kheap:
+                    cur_known, _, cur = heappop(kheap)
+                else:
                     break
-                cur_known = heappop(kheap)
-                cur = buckets.pop(cur_known)
+                while kheap and kheap[0][0] == cur_known:
+                    cur += heappop(kheap)[2]
                 n = len(cur)
                 if n > 1:
                     cur.sort(key=_rank)  # filled in the rank order of the bucket before: mostly linear
                 pos = 0
-                last_k = None
+                last_k = cur_known  # never compared equal: see the placement below
             st = cur[pos]
             item = st.item
             day = st.day
@@ -934,13 +946,14 @@ class BacktestStreamCoordinator:
             elif k == last_k:
                 last_b.append(st)
             else:
-                b = buckets.get(k)
-                if b is None:
-                    b = buckets[k] = []
-                    heappush(kheap, k)
-                b.append(st)
+                last_b = [st]
                 last_k = k
-                last_b = b
+                seq += 1
+                if pos == n:
+                    # `cur` is done, and this may be the next bucket: pushed and popped in one step above.
+                    deferred = (k, seq, last_b)
+                else:
+                    heappush(kheap, (k, seq, last_b))
 
         if batch:
             hand_over(batch)
