@@ -235,6 +235,29 @@ def test_bars_parsed_with_their_own_offsets_merge_on_the_instant() -> None:
     assert store.get_bars("DDD") == streams[3][2][1:]  # the first day rolled into history
 
 
+def test_zoneinfo_bars_in_the_dst_fold_merge_on_the_instant() -> None:
+    # 01:30 happens twice in New York on 2024-11-03 (fold=0 in EDT, fold=1 in EST an hour later), and one
+    # tzinfo object carries both: the fold decides the instant, even for bars pulled one after the other.
+    def ny(hour: int, minute: int, fold: int = 0) -> datetime:
+        return datetime(2024, 11, 3, hour, minute, tzinfo=NY, fold=fold)
+
+    aaa = [bar("AAA", ny(0, 59)), bar("AAA", ny(1, 30, fold=1))]
+    bbb = [bar("BBB", ny(0, 59)), bar("BBB", ny(1, 30))]
+    ccc = [bar("CCC", ny(0, 59)), bar("CCC", ny(1, 0, fold=1))]
+    streams: list[tuple[str, StreamType, list[Any]]] = [
+        ("AAA", StreamType.BAR, aaa),
+        ("BBB", StreamType.BAR, bbb),
+        ("CCC", StreamType.BAR, ccc),
+    ]
+    # A store (so a clock) in UTC: `TimeProvider.advance_to` compares datetimes that share a tzinfo by their
+    # wall time, which ignores the fold, so a New York clock cannot be moved through the repeated hour.
+    coord = BacktestStreamCoordinator(SessionData(timezone="UTC"), extended_hours=True)
+    for symbol, stype, items in streams:
+        coord.register_stream(symbol, stype, items)
+    # Not expected_order(): sorting datetimes that share a tzinfo ignores the fold too.
+    assert drain(coord) == [aaa[0], bbb[0], ccc[0], bbb[1], ccc[1], aaa[1]]
+
+
 # ----------------------------------------------------------------------- no look-ahead
 
 

@@ -55,6 +55,7 @@ import time as _time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any, Literal, Protocol, runtime_checkable
+from zoneinfo import ZoneInfo
 
 from ._calendar import SessionClock
 from ._clock import ClockMode, TimeProvider
@@ -663,13 +664,14 @@ class BacktestStreamCoordinator:
         c_day: date | None = None
         f_lo: Any = None
         f_hi: Any = None
-        # The last bar that passed the range test with a fixed-offset `timezone`: its wall time, date, tzinfo,
-        # merge key and known-time key. The bars of one minute of many symbols are pulled one after another,
-        # usually each with its own (equal) tzinfo object, as parsed from ISO strings; a bar equal in those
-        # fields reuses the keys (~60 ns of comparisons instead of ~240 ns of aware arithmetic). With a fixed
-        # offset, equal wall fields are the same instant (with a `ZoneInfo` they might not be: DST folds), and
-        # the cache is cleared whenever the range moves, so a hit is in range.
+        # The last bar that passed the range test with a `timezone` or `ZoneInfo`: its wall time, fold, date,
+        # tzinfo, merge key and known-time key. The bars of one minute of many symbols are pulled one after
+        # another; a bar equal in those fields reuses the keys (~60 ns of comparisons instead of ~240 ns of
+        # aware arithmetic). Equal is the same object, or for a fixed-offset `timezone` (ISO-parsed bars own
+        # one each) an equal offset; with either kind equal wall fields and fold are then the same instant,
+        # across DST too. The cache is cleared whenever the range moves, so a hit is in range.
         h_time: time | None = None
+        h_fold = 0
         h_date: date | None = None
         h_tz: tzinfo | None = None
         h_k: Any = None
@@ -678,7 +680,8 @@ class BacktestStreamCoordinator:
         def settle(st: _Stream, item: Any) -> _Stream | None:
             # `item` was just pulled from `st`: check it, key it, filter it, make it pending. None if it is
             # filtered out or dropped.
-            nonlocal c_lo, c_hi, c_open, c_close, c_day, f_lo, f_hi, h_time, h_date, h_tz, h_k, h_known
+            nonlocal c_lo, c_hi, c_open, c_close, c_day, f_lo, f_hi
+            nonlocal h_time, h_fold, h_date, h_tz, h_k, h_known
             if type(item) is not st.cls or item.symbol != st.symbol:
                 _check_item(item, st.cls, st.symbol, st.label, st.pulled)
             st.pulled += 1
@@ -702,8 +705,9 @@ class BacktestStreamCoordinator:
                 st.day = c_day  # type: ignore[assignment]
                 if st.is_bar:
                     st.known = known = k + minute
-                    if type(tzi := ts.tzinfo) is timezone:
-                        h_time, h_date, h_tz, h_k, h_known = ts.time(), ts.date(), tzi, k, known
+                    if type(tzi := ts.tzinfo) is timezone or type(tzi) is ZoneInfo:
+                        h_time, h_fold, h_date, h_tz = ts.time(), ts.fold, ts.date(), tzi
+                        h_k, h_known = k, known
                 else:
                     st.known = k
                 return st
@@ -924,8 +928,8 @@ class BacktestStreamCoordinator:
                 and type(item) is bar_cls
                 and item.symbol == st.symbol
                 and (ts := item.timestamp).time() == h_time
-                and type(tzi := ts.tzinfo) is timezone
-                and tzi == h_tz
+                and ((tzi := ts.tzinfo) is h_tz or (type(tzi) is timezone and tzi == h_tz))
+                and ts.fold == h_fold
                 and ts.date() == h_date
                 and not h_k < st.last
             ):
