@@ -211,6 +211,53 @@ def test_naive_and_aware_streams_merge_on_the_same_time_line() -> None:
     assert store.get_bars("AAA") == naive
 
 
+def test_bars_parsed_with_their_own_offsets_merge_on_the_instant() -> None:
+    # Each bar owns its tzinfo, as parsed from ISO strings. Equal wall times with different offsets, or on
+    # different dates, are different instants even when pulled one after the other; equal instants tie.
+    def bars(symbol: str, *stamps: str) -> list[Bar]:
+        return [bar(symbol, datetime.fromisoformat(s)) for s in stamps]
+
+    streams: list[tuple[str, StreamType, list[Any]]] = [
+        ("AAA", StreamType.BAR, bars("AAA", "2024-03-04T10:00:00-05:00", "2024-03-04T11:05:00-05:00")),
+        ("BBB", StreamType.BAR, bars("BBB", "2024-03-04T11:00:00-04:00", "2024-03-04T11:05:00-04:00")),
+        ("CCC", StreamType.BAR, bars("CCC", "2024-03-04T15:00:00+00:00", "2024-03-04T15:30:00+00:00")),
+        ("DDD", StreamType.BAR, bars("DDD", "2024-03-04T10:00:00-05:00", "2024-03-05T15:30:00+00:00")),
+    ]
+    out, store = replay(streams)
+    expected = expected_order(streams)
+    assert [(b.symbol, b.timestamp) for b in expected][4:] == [
+        ("BBB", datetime(2024, 3, 4, 15, 5, tzinfo=timezone.utc)),
+        ("CCC", datetime(2024, 3, 4, 15, 30, tzinfo=timezone.utc)),
+        ("AAA", datetime(2024, 3, 4, 16, 5, tzinfo=timezone.utc)),
+        ("DDD", datetime(2024, 3, 5, 15, 30, tzinfo=timezone.utc)),
+    ]
+    assert out == expected
+    assert store.get_bars("DDD") == streams[3][2][1:]  # the first day rolled into history
+
+
+def test_zoneinfo_bars_in_the_dst_fold_merge_on_the_instant() -> None:
+    # 01:30 happens twice in New York on 2024-11-03 (fold=0 in EDT, fold=1 in EST an hour later), and one
+    # tzinfo object carries both: the fold decides the instant, even for bars pulled one after the other.
+    def ny(hour: int, minute: int, fold: int = 0) -> datetime:
+        return datetime(2024, 11, 3, hour, minute, tzinfo=NY, fold=fold)
+
+    aaa = [bar("AAA", ny(0, 59)), bar("AAA", ny(1, 30, fold=1))]
+    bbb = [bar("BBB", ny(0, 59)), bar("BBB", ny(1, 30))]
+    ccc = [bar("CCC", ny(0, 59)), bar("CCC", ny(1, 0, fold=1))]
+    streams: list[tuple[str, StreamType, list[Any]]] = [
+        ("AAA", StreamType.BAR, aaa),
+        ("BBB", StreamType.BAR, bbb),
+        ("CCC", StreamType.BAR, ccc),
+    ]
+    # A store (so a clock) in UTC: `TimeProvider.advance_to` compares datetimes that share a tzinfo by their
+    # wall time, which ignores the fold, so a New York clock cannot be moved through the repeated hour.
+    coord = BacktestStreamCoordinator(SessionData(timezone="UTC"), extended_hours=True)
+    for symbol, stype, items in streams:
+        coord.register_stream(symbol, stype, items)
+    # Not expected_order(): sorting datetimes that share a tzinfo ignores the fold too.
+    assert drain(coord) == [aaa[0], bbb[0], ccc[0], bbb[1], ccc[1], aaa[1]]
+
+
 # ----------------------------------------------------------------------- no look-ahead
 
 
@@ -547,6 +594,24 @@ def test_out_of_order_inside_a_source_raises_or_is_dropped() -> None:
     assert drain(coord) == [items[0], items[1], items[3]]  # dropped, never reordered
     assert coord.status()["dropped_out_of_order"] == 1
     assert store.get_bars("AAA") == [items[0], items[1], items[3]]
+
+
+def test_items_written_before_a_fault_are_delivered_before_the_error() -> None:
+    # List sources are batched: the batch being gathered when the fault strikes is handed over too.
+    aaa = [bar("AAA", at(m)) for m in range(5)] + [bar("AAA", at(2))]
+    bbb = [bar("BBB", at(m)) for m in range(8)]
+    store = SessionData()
+    coord = BacktestStreamCoordinator(store, batch_size=64)
+    coord.feed_data_list("AAA", StreamType.BAR, aaa)
+    coord.feed_data_list("BBB", StreamType.BAR, bbb)
+    received: list[Any] = []
+    with pytest.raises(CoordinatorError, match="out-of-order item #5 in source AAA/bar"):
+        received.extend(coord.merged_stream())
+    # AAA's bar of 09:34 is the last one written: pulling after it finds the fault, before BBB's 09:34.
+    assert received == [b for m in range(4) for b in (aaa[m], bbb[m])] + [aaa[4]]
+    assert store.get_bars("AAA") == aaa[:5]
+    assert store.get_bars("BBB") == bbb[:4]
+    assert coord.status()["delivered"] == len(received)
 
 
 def test_items_before_a_preset_clock_are_late() -> None:
