@@ -291,6 +291,25 @@ def test_default_store_is_the_process_wide_one() -> None:
     assert get_session_data().get_bar_count("AAA") == 1
 
 
+def test_a_store_subclass_that_overrides_add_bar_receives_every_bar() -> None:
+    """The coordinator writes through a shortcut of the store's own `add_bar`; a subclass that overrides
+    `add_bar` (to log, filter or mirror bars) must still see every bar."""
+    seen: list[Bar] = []
+
+    class Recording(SessionData):
+        def add_bar(self, symbol: str, bar: Bar, **kwargs: Any) -> bool:
+            seen.append(bar)
+            return super().add_bar(symbol, bar, **kwargs)
+
+    store = Recording()
+    coord = BacktestStreamCoordinator(store)
+    bars = [bar("AAA", at(m), 10 + m) for m in range(6)]
+    coord.feed_data_list("AAA", StreamType.BAR, bars)
+    assert drain(coord) == bars
+    assert seen == bars
+    assert store.get_bars("AAA") == bars
+
+
 # -------------------------------------------------------------------- sessions and days
 
 

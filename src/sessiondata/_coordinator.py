@@ -191,7 +191,11 @@ class _Stream:
         self.cls = _RECORD_CLASS[stream_type]
         self.is_bar = stream_type is StreamType.BAR
         writers: dict[StreamType, Callable[..., object]] = {
-            StreamType.BAR: store.add_bar,
+            # The coordinator checks each bar's type and symbol as it pulls it, so it may skip the store's
+            # own checks, unless a subclass of the store overrides `add_bar`.
+            StreamType.BAR: (
+                store._add_checked_bar if type(store).add_bar is SessionData.add_bar else store.add_bar
+            ),
             StreamType.TICK: store.add_tick,
             StreamType.QUOTE: store.add_quote,
         }
