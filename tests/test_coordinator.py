@@ -633,6 +633,24 @@ def test_items_written_before_a_fault_are_delivered_before_the_error() -> None:
     assert coord.status()["delivered"] == len(received)
 
 
+def test_a_fault_shows_in_status_even_when_nobody_reads() -> None:
+    # The buffer is full and no one reads when the fault strikes: the worker must not wait for room to hand
+    # over its last batch before recording the error.
+    items = [bar("AAA", at(m)) for m in range(6)] + [bar("AAA", at(1))]
+    coord = BacktestStreamCoordinator(SessionData(), max_queue_size=4, batch_size=4)
+    coord.feed_data_list("AAA", StreamType.BAR, items)
+    coord.start_worker()
+    assert coord._thread is not None
+    coord._thread.join(timeout=10)  # a deadline, not a nap: the worker ends as soon as it has failed
+    status = coord.status()
+    assert status["state"] == "failed"
+    assert "out-of-order item #6" in str(status["error"])
+    received: list[Any] = []
+    with pytest.raises(CoordinatorError):
+        received.extend(coord.merged_stream())
+    assert received == items[:6]  # every item written before the fault, then the error
+
+
 def test_items_before_a_preset_clock_are_late() -> None:
     items = [bar("AAA", at(m)) for m in range(5)]
     clock = TimeProvider(start=at(3))

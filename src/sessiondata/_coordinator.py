@@ -45,7 +45,6 @@ Other behaviour:
 from __future__ import annotations
 
 import collections
-import contextlib
 import enum
 import heapq
 import logging
@@ -538,7 +537,8 @@ class BacktestStreamCoordinator:
             yield from batch
 
     def queue_size(self) -> int:
-        """Items in the output buffer now (never above ``max_queue_size``). O(1); lock-free, racy."""
+        """Items in the output buffer now: at most ``max_queue_size``, plus the one batch a failed replay
+        hands over before its error. O(1); lock-free, racy."""
         return self._buffered
 
     def status(self) -> dict[str, Any]:
@@ -601,15 +601,19 @@ class BacktestStreamCoordinator:
         except _Stopped:
             logger.info("stream coordinator stopped after %d items", self._delivered)
         except BaseException as exc:
-            # Items written to the store before the fault still reach the consumer, before the error.
+            # Items written to the store before the fault still reach the consumer, before the error. They
+            # go into the buffer even past its capacity (by at most one batch): waiting for room here would
+            # hide the failure from `status()` for as long as nobody reads.
             pending, self._pending = self._pending, []
-            if pending:
-                with contextlib.suppress(_Stopped):  # stopped while waiting for room: they are dropped
-                    self._hand_over(pending)
-            logger.error("stream coordinator failed after %d items: %s", self._delivered, exc, exc_info=True)
             with self._cond:
+                if pending:
+                    self._delivered += len(pending)
+                    self._buffer.append(pending)
+                    self._buffered += len(pending)
+                    self._max_buffered = max(self._max_buffered, self._buffered)
                 self._error = exc
                 self._state = "failed"
+            logger.error("stream coordinator failed after %d items: %s", self._delivered, exc, exc_info=True)
         finally:
             with self._cond:
                 self._finished = True
