@@ -319,37 +319,15 @@ def complete_newest(
             if p_n >= r:
                 first = p_chunk[p_n - r]
                 if first.timestamp >= start:  # all r are this window's: none of its parts is empty
-                    high, low, volume = first.high, first.low, first.volume
-                    for i in range(p_n - r + 1, p_n):
-                        x = p_chunk[i]
-                        if x.high > high:  # noqa: PLR1730
-                            high = x.high
-                        if x.low < low:  # noqa: PLR1730
-                            low = x.low
-                        volume += x.volume
-                    if type(volume) is int:
-                        bar = trusted_bar(
-                            symbol, first.timestamp, first.open, high, low, p_chunk[p_n - 1].close, volume
-                        )
+                    bar = _aggregate_range(symbol, first.timestamp, p_chunk, p_n - r, p_n)
+                    if type(bar.volume) is not int:
+                        bar = None  # float sums depend on the grouping: sum the minutes, as bar by bar
         if bar is None:
             anchor = state.anchor
             a = -1 if anchor is None else anchor[1] - chunk_start
             if 0 <= a < n - 1 and chunk[a] is anchor[0]:  # type: ignore[index]
-                # `close_newest`'s common case, inline: the members are the items after the anchor.
-                a += 1
-                first = chunk[a]
-                high, low, volume = first.high, first.low, first.volume
-                for i in range(a + 1, n):
-                    x = chunk[i]
-                    if x.high > high:  # noqa: PLR1730
-                        high = x.high
-                    if x.low < low:  # noqa: PLR1730
-                        low = x.low
-                    volume += x.volume
-                ts = first.timestamp
-                if ts.tzinfo is not start.tzinfo or ts != start:  # see `_aggregate_range`
-                    ts = start
-                bar = trusted_bar(symbol, ts, first.open, high, low, newest.close, volume)
+                # `close_newest`'s common case: the members are the items after the anchor.
+                bar = _aggregate_range(symbol, start, chunk, a + 1, n)
         if bar is None:
             now = state.close_newest(symbol, bars_1m, session_len)
         else:

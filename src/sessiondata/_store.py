@@ -306,7 +306,7 @@ def _append_newest(
             qs = (day, count, offset, appended)
         else:
             qs = (day, qs[1], offset, appended)
-        if skip is not None and skip[0] is derived and skip[3] == day and skip[1] <= offset <= skip[2]:
+        if skip is not None and skip[0] is derived and skip[1] <= offset <= skip[2] and skip[3] == day:
             # Inside every forming window (the common case, one check for all intervals): nothing changes
             # before the earliest last minute, and that minute completes windows.
             if offset == skip[2]:
