@@ -39,6 +39,24 @@ def test_moving_backwards_is_an_error_and_changes_nothing() -> None:
     assert clock.now() == T0
 
 
+def test_the_clock_moves_through_the_hour_clocks_go_back() -> None:
+    # 2024-11-03 in New York: 01:00-02:00 happens twice, EDT (fold=0) then EST (fold=1). Datetimes that share
+    # a tzinfo compare by wall time, so the clock compares instants.
+    ny = ZoneInfo("America/New_York")
+    edt = datetime(2024, 11, 3, 1, 31, tzinfo=ny)
+    est = datetime(2024, 11, 3, 1, 1, fold=1, tzinfo=ny)
+    assert est.astimezone(timezone.utc) > edt.astimezone(timezone.utc)
+    clock = TimeProvider(ClockMode.BACKTEST, timezone=ny)
+    clock.advance_to(edt)
+    clock.advance_to(est)  # 30 minutes later, though its wall time reads earlier
+    assert clock.now() is est
+    assert clock.wait_until(edt, timeout=0)
+    assert not clock.wait_until(datetime(2024, 11, 3, 1, 2, fold=1, tzinfo=ny), timeout=0)
+    with pytest.raises(ClockError, match="only moves forward"):
+        clock.advance_to(datetime(2024, 11, 3, 1, 45, tzinfo=ny))  # EDT: before the clock's time
+    assert clock.now() is est
+
+
 def test_naive_and_aware_times_do_not_mix() -> None:
     clock = TimeProvider(start=T0)
     with pytest.raises(ClockError, match="naive"):

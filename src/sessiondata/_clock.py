@@ -19,7 +19,7 @@ import enum
 import logging
 import threading
 import time as _time
-from datetime import datetime, tzinfo
+from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 from ._models import SessionDataError
@@ -41,6 +41,16 @@ class ClockMode(enum.Enum):
     """Simulated: set by the stream coordinator, monotonic."""
     LIVE = "live"
     """The real clock in the exchange timezone."""
+
+
+def _before(a: datetime, b: datetime) -> bool:
+    """``a < b`` as instants. Two aware datetimes with the same tzinfo object compare by wall time, ignoring
+    ``fold``, so on the night clocks go back 01:01 EST (fold=1) would sort before 01:31 EDT; with different
+    folds they are compared in UTC (other pairs compare right as they are, and cost no conversion). Raises
+    `TypeError` for naive against aware. O(1)."""
+    if a.fold != b.fold and a.tzinfo is b.tzinfo and a.tzinfo is not None:
+        return a.astimezone(timezone.utc) < b.astimezone(timezone.utc)
+    return a < b
 
 
 class TimeProvider:
@@ -121,7 +131,7 @@ class TimeProvider:
             now = self._now
             if now is not None:
                 try:
-                    backwards = t < now
+                    backwards = _before(t, now)
                 except TypeError:
                     raise ClockError(
                         f"cannot move the clock from {now.isoformat()} to {t.isoformat()}: one is naive and "
@@ -166,7 +176,7 @@ class TimeProvider:
         if now is None:
             return False
         try:
-            return now >= t
+            return not _before(now, t)
         except TypeError:
             raise ClockError(
                 f"cannot compare the clock's {now.isoformat()} with {t.isoformat()}: one is naive and the "
