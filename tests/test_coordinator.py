@@ -235,7 +235,8 @@ def test_bars_parsed_with_their_own_offsets_merge_on_the_instant() -> None:
     assert store.get_bars("DDD") == streams[3][2][1:]  # the first day rolled into history
 
 
-def test_zoneinfo_bars_in_the_dst_fold_merge_on_the_instant() -> None:
+@pytest.mark.parametrize("store_zone", ["UTC", "America/New_York"])
+def test_zoneinfo_bars_in_the_dst_fold_merge_on_the_instant(store_zone: str) -> None:
     # 01:30 happens twice in New York on 2024-11-03 (fold=0 in EDT, fold=1 in EST an hour later), and one
     # tzinfo object carries both: the fold decides the instant, even for bars pulled one after the other.
     def ny(hour: int, minute: int, fold: int = 0) -> datetime:
@@ -249,13 +250,17 @@ def test_zoneinfo_bars_in_the_dst_fold_merge_on_the_instant() -> None:
         ("BBB", StreamType.BAR, bbb),
         ("CCC", StreamType.BAR, ccc),
     ]
-    # A store (so a clock) in UTC: `TimeProvider.advance_to` compares datetimes that share a tzinfo by their
-    # wall time, which ignores the fold, so a New York clock cannot be moved through the repeated hour.
-    coord = BacktestStreamCoordinator(SessionData(timezone="UTC"), extended_hours=True)
+    # In a New York store the clock itself moves through the repeated hour (01:31 EDT, then 01:01 EST).
+    clock = TimeProvider(timezone=store_zone)
+    coord = BacktestStreamCoordinator(
+        SessionData(timezone=store_zone), time_provider=clock, extended_hours=True
+    )
     for symbol, stype, items in streams:
         coord.register_stream(symbol, stype, items)
     # Not expected_order(): sorting datetimes that share a tzinfo ignores the fold too.
     assert drain(coord) == [aaa[0], bbb[0], ccc[0], bbb[1], ccc[1], aaa[1]]
+    # The last bar's end, as an instant (`==` across zones is never true for a time in the fold: PEP 495).
+    assert clock.now().astimezone(timezone.utc) == ny(1, 31, fold=1).astimezone(timezone.utc)
 
 
 # ----------------------------------------------------------------------- no look-ahead
