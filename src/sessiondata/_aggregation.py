@@ -44,6 +44,7 @@ __all__ = [
     "aggregate",
     "complete_newest",
     "derive_from_scratch",
+    "inside_span",
     "window_of",
 ]
 
@@ -192,9 +193,17 @@ class DerivedState(NamedTuple):
             a += 1
             while chunk[a].timestamp < start:
                 a += 1
+        return self._completed_with(_aggregate_range(symbol, start, chunk, a, n), bars_1m, session_len)
+
+    def _completed_with(self, bar: Bar, bars_1m: Series[Bar], session_len: int) -> DerivedState:
+        """The state after the forming window completed at the newest bar of ``bars_1m`` (its last minute),
+        with ``bar`` as its bar: the next window opened, anchored at that newest bar. O(1) amortized."""
+        f = self.forming
+        assert f is not None
+        k = self.interval
         # The forming window is newer than every completed one (`add` opens windows only past `completed`),
         # so its bar sorts last.
-        bars = self.bars.appended(_aggregate_range(symbol, start, chunk, a, n))
+        bars = self.bars.appended(bar)
         # `_next_window`, inlined and without its check on the newest bar: that is this window's last
         # minute, before the next window's end.
         first = f[5] + 1
@@ -289,8 +298,8 @@ def complete_newest(
     instead of fifteen 1-minute ones) when they are exactly its parts; integer volumes only, so that the sum
     is the same as bar by bar (float sums depend on the grouping).
 
-    Returns ``(lo, hi)``: offsets ``lo <= x < hi`` of the day lie inside every new forming
-    window before its last minute (``lo >= hi`` when there is no such span). O(k) per completed window.
+    Returns `inside_span` of the new states, computed in the same pass (the writer needs it for every
+    completing bar). O(k) per completed window.
     """
     lo = 0
     hi = session_len
@@ -299,18 +308,15 @@ def complete_newest(
     chunk = bars_1m._chunks[-1]
     n = bars_1m._tail_len
     chunk_start = bars_1m._starts[-1]
-    newest = chunk[n - 1]
-    newest_index = bars_1m._len - 1
     for k, state in own.items():
         f = state.forming
         assert f is not None
-        if f[5] != offset:  # inside: unchanged
+        if f[5] != offset:  # inside, before its last minute: unchanged
             if f[4] > lo:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
                 lo = f[4]
             if f[5] < hi:  # noqa: PLR1730
                 hi = f[5]
             continue
-        start = f[2]
         bar: Bar | None = None
         if parts is not None and k % part_k == 0:
             r = (f[5] - f[4] + part_k) // part_k  # the smaller windows inside this one
@@ -318,7 +324,7 @@ def complete_newest(
             p_n = parts._tail_len
             if p_n >= r:
                 first = p_chunk[p_n - r]
-                if first.timestamp >= start:  # all r are this window's: none of its parts is empty
+                if first.timestamp >= f[2]:  # all r are this window's: none of its parts is empty
                     bar = _aggregate_range(symbol, first.timestamp, p_chunk, p_n - r, p_n)
                     if type(bar.volume) is not int:
                         bar = None  # float sums depend on the grouping: sum the minutes, as bar by bar
@@ -326,29 +332,13 @@ def complete_newest(
             anchor = state.anchor
             a = -1 if anchor is None else anchor[1] - chunk_start
             if 0 <= a < n - 1 and chunk[a] is anchor[0]:  # type: ignore[index]
-                # `close_newest`'s common case: the members are the items after the anchor.
-                bar = _aggregate_range(symbol, start, chunk, a + 1, n)
-        if bar is None:
-            now = state.close_newest(symbol, bars_1m, session_len)
-        else:
-            bars = state.bars.appended(bar)
-            first_offset = f[5] + 1
-            if first_offset >= session_len:
-                now = _new_tuple(DerivedState, (k, bars, None, (f[0], f[1]), None))
-            else:
-                stop = first_offset + k
-                if stop > session_len:  # noqa: PLR1730
-                    stop = session_len
-                now = _new_tuple(
-                    DerivedState,
-                    (
-                        k,
-                        bars,
-                        (f[0], f[1] + 1, f[3], f[3] + _MINUTES[stop - first_offset], first_offset, stop - 1),
-                        (f[0], f[1]),
-                        (newest, newest_index),
-                    ),
-                )
+                # `close_newest`'s common case, without its call: the members are the items after the anchor.
+                bar = _aggregate_range(symbol, f[2], chunk, a + 1, n)
+        now = (
+            state.close_newest(symbol, bars_1m, session_len)
+            if bar is None
+            else state._completed_with(bar, bars_1m, session_len)
+        )
         own[k] = now
         part_k = k
         parts = now.bars
@@ -360,6 +350,23 @@ def complete_newest(
                 lo = nf[4]
             if nf[5] < hi:  # noqa: PLR1730
                 hi = nf[5]
+    return lo, hi
+
+
+def inside_span(states: Iterable[DerivedState], day: date, session_len: int) -> tuple[int, int]:
+    """``(lo, hi)``: the minute offsets ``lo <= x < hi`` of ``day`` that lie inside every forming window of
+    ``states`` before its last minute, where a 1-minute bar changes no state (``lo >= hi``: no such span, as
+    when a state has no forming window on ``day``). O(intervals)."""
+    lo = 0
+    hi = session_len
+    for state in states:
+        f = state.forming
+        if f is None or f[0] != day:
+            return 0, 0
+        if f[4] > lo:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
+            lo = f[4]
+        if f[5] < hi:  # noqa: PLR1730
+            hi = f[5]
     return lo, hi
 
 

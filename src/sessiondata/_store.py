@@ -27,7 +27,14 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from ._aggregation import DerivedState, Segment, advance_in_order, complete_newest, derive_from_scratch
+from ._aggregation import (
+    DerivedState,
+    Segment,
+    advance_in_order,
+    complete_newest,
+    derive_from_scratch,
+    inside_span,
+)
 from ._calendar import RegularHoursCalendar, SessionCalendar, SessionClock
 from ._models import Bar, InvalidDataError, Provenance, Quote, Tick, check_record
 from ._series import Series
@@ -316,8 +323,6 @@ def _append_newest(
                 skip = (derived, lo, hi, day) if lo < hi else None
         else:
             own_derived: dict[int, DerivedState] | None = None
-            lo = 0
-            hi = session_len
             for k, state in derived.items():
                 f = state.forming
                 if f is not None and f[0] == day and f[4] <= offset <= f[5]:
@@ -329,16 +334,9 @@ def _append_newest(
                     if own_derived is None:
                         own_derived = _copied(derived)
                     own_derived[k] = now
-                f = now.forming
-                if f is None or f[0] != day:
-                    hi = 0
-                else:
-                    if f[4] > lo:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
-                        lo = f[4]
-                    if f[5] < hi:  # noqa: PLR1730
-                        hi = f[5]
             if own_derived is not None:
                 derived = MappingProxyType(own_derived)
+            lo, hi = inside_span(derived.values(), day, session_len)
             skip = (derived, lo, hi, day) if lo < hi else None
     elif locator.locate(ts) is None:
         appended = series.appended_if_newer(bar)
@@ -790,8 +788,7 @@ class SessionData:
             grown[symbol] = snap
             self._snapshots = grown
         if self._waiters:
-            with self._changed:
-                self._changed.notify_all()
+            self._notify()
 
     def _notify(self) -> None:
         if self._waiters:
@@ -844,9 +841,8 @@ class SessionData:
                     if new is not None:
                         self._version += 1
                         snaps[symbol] = new  # replacing a value never disturbs a reader iterating the dict
-                        if self._waiters:
-                            with self._changed:
-                                self._changed.notify_all()
+                        if self._waiters:  # tested here, so the common case costs no call
+                            self._notify()
                         return True
                 sym = symbol
             else:
@@ -874,9 +870,8 @@ class SessionData:
                 if new is not None:
                     self._version += 1
                     snaps[symbol] = new
-                    if self._waiters:
-                        with self._changed:
-                            self._changed.notify_all()
+                    if self._waiters:  # tested here, so the common case costs no call
+                        self._notify()
                     return True
             return self.add_bar(symbol, bar)
 
