@@ -81,6 +81,20 @@ RATIOS: tuple[Ratio, ...] = (
         "ours.add_bars_batch(390) derived=()",
         ("<=", 1.3),
     ),
+    Ratio(
+        "derivation paid by readers: (add_bar + latest 5m & 15m) / (add_bar + latest 1m twice), per bar",
+        "ours.add_bar+read derived=(5,15)",
+        "ours.add_bar+read derived=()",
+        None,
+        note="derivation is deferred to the first read: a reader after every write settles one bar",
+    ),
+    Ratio(
+        "derivation paid by one read a session: (390 add_bar + read 5m & 15m) / 390 add_bar ()",
+        "ours.add_bar x390+read derived=(5,15)",
+        "ours.add_bar x390 derived=()",
+        None,
+        note="the first read settles the session's 390 logged bars in one run",
+    ),
     *(
         Ratio(
             f"{read}: time per read with writer / alone",
@@ -295,6 +309,65 @@ def test_ours_session_of_bars(
     assert last[0].get_bar_count(SYMBOL) == SMALL + SESSION_MINUTES
     name = "ours.add_bars_batch(390)" if batch else "ours.add_bar x390"
     results.record(f"{name} {derived}", benchmark, ops=SESSION_MINUTES)
+
+
+@pytest.mark.benchmark(group="add_bar with derived reads")
+@pytest.mark.parametrize("derived", list(DERIVED))
+def test_ours_add_bar_reading_after_each(benchmark: BenchmarkFixture, results: Results, derived: str) -> None:
+    """A strategy that looks at the newest 5m and 15m bars after every 1-minute bar: each read settles the
+    one bar its write logged. The () store reads the 1-minute bar twice instead (the same number of
+    reads), so the ratio is what derivation costs end to end."""
+    block = _bars()[SMALL : SMALL + BLOCK]
+    intervals = DERIVED[derived]
+    last: list[SessionData] = []
+
+    def setup() -> tuple[tuple[SessionData, Sequence[Bar]], dict[str, Any]]:
+        last[:] = [_store(SMALL, intervals)]
+        last[0].get_latest_bar(SYMBOL, 5 if intervals else 1)  # settled before the timed writes
+        return (last[0], block), {}
+
+    first, second = (5, 15) if intervals else (1, 1)
+
+    def add_and_read(store: SessionData, bars: Sequence[Bar]) -> None:
+        add = store.add_bar
+        latest = store.get_latest_bar
+        for bar in bars:
+            add(SYMBOL, bar)
+            latest(SYMBOL, first)
+            latest(SYMBOL, second)
+
+    # pytest-benchmark's pedantic() has no annotations.
+    benchmark.pedantic(  # type: ignore[no-untyped-call]
+        add_and_read, setup=setup, rounds=40, warmup_rounds=1
+    )
+    store = last[0]
+    if intervals:
+        assert store.get_latest_bar(SYMBOL, 15) == store.get_bars(SYMBOL, 15)[-1]
+    results.record(f"ours.add_bar+read {derived}", benchmark, ops=BLOCK)
+
+
+@pytest.mark.benchmark(group="390 bars: add_bar each vs add_bars_batch")
+def test_ours_session_of_bars_then_read(benchmark: BenchmarkFixture, results: Results) -> None:
+    """A session written bar by bar and its derived bars read once at the end: the read settles all 390."""
+    block = _bars()[SMALL : SMALL + SESSION_MINUTES]
+    last: list[SessionData] = []
+
+    def setup() -> tuple[tuple[SessionData, Sequence[Bar]], dict[str, Any]]:
+        last[:] = [_store(SMALL, (5, 15))]
+        last[0].get_latest_bar(SYMBOL, 5)
+        return (last[0], block), {}
+
+    def add_then_read(store: SessionData, bars: Sequence[Bar]) -> None:
+        _add_each(store, bars)
+        store.get_bars(SYMBOL, 5)
+        store.get_bars(SYMBOL, 15)
+
+    # pytest-benchmark's pedantic() has no annotations.
+    benchmark.pedantic(  # type: ignore[no-untyped-call]
+        add_then_read, setup=setup, rounds=60, warmup_rounds=1
+    )
+    assert last[0].get_bar_count(SYMBOL, 5) == (SMALL + SESSION_MINUTES) // 5
+    results.record("ours.add_bar x390+read derived=(5,15)", benchmark, ops=SESSION_MINUTES)
 
 
 @pytest.mark.benchmark(group="add_bar per bar")

@@ -1,4 +1,5 @@
-"""`add_bars_batch` is exactly `add_bar` on each bar in order: the batch fast paths never diverge."""
+"""`add_bars_batch` is exactly `add_bar` on each bar in order: the batch fast paths never diverge, whether
+the store derives bars as they arrive (someone reads them) or logs them for the first reader."""
 
 from __future__ import annotations
 
@@ -47,12 +48,23 @@ def _view(store: SessionData) -> tuple[object, ...]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(first=bar_lists(), second=bar_lists(), intervals=st.sampled_from([(5, 15), (7,), (2, 60), ()]))
-def test_batch_equals_one_by_one(first: list[Bar], second: list[Bar], intervals: tuple[int, ...]) -> None:
+@given(
+    first=bar_lists(),
+    second=bar_lists(),
+    intervals=st.sampled_from([(5, 15), (7,), (2, 60), ()]),
+    read=st.tuples(st.booleans(), st.booleans()),
+)
+def test_batch_equals_one_by_one(
+    first: list[Bar], second: list[Bar], intervals: tuple[int, ...], read: tuple[bool, bool]
+) -> None:
     if (first[0].timestamp.tzinfo is None) != (second[0].timestamp.tzinfo is None):
         second = list(first)  # one symbol never mixes naive and aware timestamps
     single = SessionData(derived_intervals=intervals)
     batched = SessionData(derived_intervals=intervals)
+    for store, reading in zip((single, batched), read, strict=True):
+        if reading and intervals:  # a reader of derived bars: the store derives them as bars arrive
+            store.register_symbol("X")
+            store.get_latest_bar("X", intervals[0])
     for chunk in (first, second):
         for b in chunk:
             single.add_bar("X", b)

@@ -11,6 +11,10 @@ bars, another date, daylight-saving switch days, and the same instants written w
 objects (the exchange's `ZoneInfo`, UTC, a fresh fixed offset per bar as `datetime.fromisoformat` gives, and
 zones where the session crosses midnight). After every write ``check_invariants()`` compares the stored
 series, derived bars and bar quality with their definitions computed from scratch by `SessionClock.locate`.
+
+Derived bars are derived on this path only once someone reads them (before that the store logs the bars
+for the first reader, see `sessiondata._deferred`), so each test runs both ways: read from the start
+("following") and never read (only checked, which does not count as reading).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -51,6 +56,15 @@ arrivals = st.tuples(
 )
 
 
+def new_store(following: bool, intervals: tuple[int, ...] = (5, 15)) -> SessionData:
+    """A store whose derived bars are read from the start (so derived as bars arrive), or never read."""
+    store = SessionData(derived_intervals=intervals)
+    if following and intervals:
+        store.register_symbol("SPY")
+        assert store.get_latest_bar("SPY", intervals[0]) is None
+    return store
+
+
 def bar_at(ts: datetime, volume: int) -> Bar:
     price = 100.0 + (volume % 7)
     return Bar("SPY", ts, price, price + 1.0, price - 0.5, price + 0.25, volume)
@@ -62,19 +76,21 @@ def bar_at(ts: datetime, volume: int) -> Bar:
     intervals=st.sampled_from([(5, 15), (7, 30), (5,)]),
     items=st.lists(arrivals, min_size=1, max_size=70),
     swaps=st.lists(st.tuples(st.integers(0, 69), st.integers(0, 69)), max_size=6),
+    following=st.booleans(),
 )
 def test_mostly_in_order_writes_keep_every_invariant(
     day: date,
     intervals: tuple[int, ...],
     items: list[tuple[int, int, int, int, int]],
     swaps: list[tuple[int, int]],
+    following: bool,
 ) -> None:
     # Mostly in time order (the fast path), with a few arrivals swapped (inserts) and repeats (corrections).
     ordered = sorted(items, key=lambda x: (x[0], x[1], x[2]))
     for i, j in swaps:
         if i < len(ordered) and j < len(ordered):
             ordered[i], ordered[j] = ordered[j], ordered[i]
-    store = SessionData(derived_intervals=intervals)
+    store = new_store(following, intervals)
     expected: dict[datetime, Bar] = {}
     for later, minute, second, rep, volume in ordered:
         ts = REPRESENTATIONS[rep](instant(day + timedelta(days=later), minute, second))
@@ -90,12 +106,15 @@ def test_mostly_in_order_writes_keep_every_invariant(
     day=st.sampled_from(DAYS),
     minutes=st.lists(st.integers(0, 389), min_size=1, max_size=80, unique=True),
     rep=st.integers(1, len(REPRESENTATIONS) - 1),
+    following=st.booleans(),
 )
-def test_one_session_gives_the_same_answers_in_any_tzinfo(day: date, minutes: list[int], rep: int) -> None:
+def test_one_session_gives_the_same_answers_in_any_tzinfo(
+    day: date, minutes: list[int], rep: int, following: bool
+) -> None:
     """The same instants, written in the exchange's zone and in another tzinfo, give equal reads."""
     stores = []
     for convert in (REPRESENTATIONS[0], REPRESENTATIONS[rep]):
-        store = SessionData()
+        store = new_store(following)
         for m in sorted(minutes):
             store.add_bar("SPY", bar_at(convert(instant(day, m, 0)), 100 + m))
         stores.append(store)
@@ -106,11 +125,12 @@ def test_one_session_gives_the_same_answers_in_any_tzinfo(day: date, minutes: li
     assert a.get_session_metrics("SPY")["bar_quality"] == b.get_session_metrics("SPY")["bar_quality"]
 
 
-def test_a_bar_inserted_before_the_forming_window_is_not_counted_in_it() -> None:
+@pytest.mark.parametrize("following", [True, False], ids=["following", "unread"])
+def test_a_bar_inserted_before_the_forming_window_is_not_counted_in_it(following: bool) -> None:
     """An out-of-order insert moves every later bar one place on: a window opened after it must still be
     aggregated from its own minutes only (here a bar stamped with seconds, inside an already completed
     window, arrives after the next window began)."""
-    store = SessionData(derived_intervals=(5,))
+    store = new_store(following, (5,))
     for m in range(7):  # 09:30-09:36: window 09:30 completes at 09:34, window 09:35 is forming
         store.add_bar("SPY", bar_at(instant(DAYS[0], m, 0), 10 + m))
     store.add_bar("SPY", bar_at(instant(DAYS[0], 4, 30), 500))  # late, inside the completed window
@@ -121,10 +141,11 @@ def test_a_bar_inserted_before_the_forming_window_is_not_counted_in_it() -> None
     assert [b.volume for b in five] == [10 + 11 + 12 + 13 + 14 + 500, 15 + 16 + 17 + 18 + 19]
 
 
-def test_a_late_pre_market_bar_does_not_shift_a_window_into_its_neighbour() -> None:
+@pytest.mark.parametrize("following", [True, False], ids=["following", "unread"])
+def test_a_late_pre_market_bar_does_not_shift_a_window_into_its_neighbour(following: bool) -> None:
     """A pre-market bar arriving late is stored first and derives nothing, but it moves every stored bar one
     place on; the forming window must still be aggregated from its own five minutes."""
-    store = SessionData(derived_intervals=(5,))
+    store = new_store(following, (5,))
     for m in range(7):
         store.add_bar("SPY", bar_at(instant(DAYS[0], m, 0), 10 + m))
     store.add_bar("SPY", bar_at(instant(DAYS[0], -5, 0), 900))  # 09:25, before the open
@@ -140,15 +161,16 @@ def test_a_late_pre_market_bar_does_not_shift_a_window_into_its_neighbour() -> N
     gaps=st.lists(st.tuples(st.integers(0, 389), st.integers(1, 12)), max_size=12),
     float_volumes=st.booleans(),
     rep=st.integers(0, len(REPRESENTATIONS) - 1),
+    following=st.booleans(),
 )
 def test_windows_built_from_smaller_windows_equal_the_aggregation_of_their_minutes(
-    intervals: tuple[int, ...], gaps: list[tuple[int, int]], float_volumes: bool, rep: int
+    intervals: tuple[int, ...], gaps: list[tuple[int, int]], float_volumes: bool, rep: int, following: bool
 ) -> None:
     """A window whose interval is a multiple of a smaller one may be built from that interval's bars; with
     gaps (an empty part), a session's shorter last window, and float volumes (summed minute by minute) it
     must still equal the aggregation of its 1-minute bars."""
     missing = {m for first, length in gaps for m in range(first, first + length)}  # whole windows too
-    store = SessionData(derived_intervals=intervals)
+    store = new_store(following, intervals)
     for m in range(390):
         if m in missing:
             continue

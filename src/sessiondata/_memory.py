@@ -9,8 +9,10 @@
   and ``tzinfo`` objects (shared by the whole process);
 * the containers that hold the records: each `Series` object, its tuple of chunks, every chunk list (its
   allocated capacity, which is what ``getsizeof`` reports), the tuples of chunk minima and start positions
-  with their ints, the historical-bar tuples and mappings, the provenance overrides, the derived-bar state
-  and the snapshot object itself.
+  with their ints, the historical-bar tuples and mappings, the provenance overrides, the derived-bar state,
+  the log of bars whose derivation is deferred (`sessiondata._deferred`) and the snapshot object itself.
+
+Derived bars are counted as they are once read: measuring a snapshot settles its deferred derivation.
 
 What is not counted: the store object, its lock and configuration, the calendar's caches, older snapshot
 versions that readers still hold, Python's allocator overhead (pymalloc pools, dict/list slack beyond what
@@ -33,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._columns import column_cache_bytes
+from ._deferred import Deferred
 from ._series import Series
 from ._snapshot import SymbolSessionData
 
@@ -191,6 +194,23 @@ class _Sizer:
         return total + self.records(s)
 
 
+def _deferred_bytes(cell: Deferred | None, sizer: _Sizer) -> int:
+    """A deferred-derivation log (see `sessiondata._deferred`): the cell, its segments and their offsets,
+    its memo tuples, and its parent's. O(logged bars)."""
+    total = 0
+    while cell is not None:
+        total += sizer.one(cell) + sizer.one(cell.segs) + sizer.one(cell.memos)
+        for memo in cell.memos:
+            total += sizer.nested(memo)
+        for seg in cell.segs:
+            total += sizer.one(seg) + sizer.one(seg.day)
+            offsets = seg.offsets
+            if offsets is not None:
+                total += sizer.one(offsets) + sum(map(sizer.one, offsets))
+        cell = cell.parent
+    return total
+
+
 def snapshot_memory_usage(snapshot: SymbolSessionData) -> SymbolMemory:
     """Counts and estimated bytes of one snapshot (see the module docstring for the method).
 
@@ -222,7 +242,7 @@ def _measure(snapshot: SymbolSessionData, sizer: _Sizer) -> SymbolMemory:
     other += sizer.one(overrides)
     for ts in overrides:
         other += sizer.one(ts)
-    other += sizer.nested(snapshot.quality_state) + sizer.nested(snapshot.derived_skip)
+    other += sizer.nested(snapshot.quality_state) + _deferred_bytes(snapshot.derived_pending, sizer)
     return SymbolMemory(
         symbol=snapshot.symbol,
         bars=len(snapshot.bars_1m),

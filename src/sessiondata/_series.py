@@ -53,6 +53,7 @@ class Series(Sequence[T], Generic[T]):
     """An immutable sequence of timestamped items in time order, sharing structure with its versions.
 
     Reads: ``len`` O(1); ``last`` O(1); ``[i]`` O(log(n / LOAD)); ``last_n(k)`` O(k + k / LOAD);
+    ``head(k)`` O(n / LOAD);
     ``between(start, end)`` and ``since(t)`` O(log n + k) for k items returned; iteration O(n).
     Writes (returning a new `Series`): ``appended`` O(1) amortized (O(n / LOAD) when a chunk fills);
     ``inserted``/``upserted`` O(LOAD + n / LOAD + log n).
@@ -184,6 +185,18 @@ class Series(Sequence[T], Generic[T]):
         if n <= tail:  # the common case: all in the last chunk, one slice
             return self._chunks[-1][tail - n : tail]
         return self._slice(max(0, self._len - n), self._len)
+
+    def head(self, n: int) -> Series[T]:
+        """The first ``n`` items as a series sharing this one's chunks (this series when ``n >= len``).
+
+        A view to read (as a reader settling derived bars does), never to extend: its last chunk may be a
+        full chunk of this series. O(n / LOAD)."""
+        if n >= self._len:
+            return self
+        if n <= 0:
+            return Series()
+        ci = bisect_right(self._starts, n - 1) - 1
+        return Series._make(self._chunks[: ci + 1], n - self._starts[ci])
 
     def _position(self, t: datetime, *, right: bool) -> int:
         """Index of the first item with ``timestamp >= t`` (``> t`` when ``right``). O(log n)."""

@@ -4,6 +4,11 @@ The store publishes a new snapshot on every write; a reader takes the current on
 read and answers from it alone, so everything read from one snapshot is mutually consistent (bars, derived
 bars, metrics, quality, versions) and no read ever waits for a writer.
 
+Derived bars of a symbol nobody has read yet are owed rather than built (see `_deferred`): the first read
+of them from a snapshot settles that snapshot's derivation, O(1) amortized per bar logged since the last
+settled version, and answers as if the bars had been derived as they arrived. It also tells the store to
+derive this symbol's bars as they arrive from its next write on, so later reads cost what they always did.
+
 Sequences returned by the read methods are fresh lists (oldest → newest); the store never changes them.
 The fields ``bars_1m``, ``ticks``, ``quotes`` and the values of ``bars_derived`` are `Series`: read-only,
 indexable, iterable sequences shared with other snapshots.
@@ -17,6 +22,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ._aggregation import DerivedState
+from ._deferred import Deferred
 from ._models import Bar, Provenance, Quote, Tick
 from ._series import Series
 
@@ -54,7 +60,8 @@ class SymbolSessionData(NamedTuple):
 
     symbol: str
     bars_1m: Series[Bar]
-    derived: Mapping[int, DerivedState]
+    # The derived states when ``derived_pending`` is None; else stale (read `derived`, which settles).
+    derived_base: Mapping[int, DerivedState]
     bar_quality: float
     quotes: Series[Quote]
     ticks: Series[Tick]
@@ -75,14 +82,19 @@ class SymbolSessionData(NamedTuple):
     # ``lo <= offset < hi`` of ``day`` lies inside every forming window before its last minute, so it changes
     # no derived state. Lets the writer skip all intervals with one check. ``None``: unknown.
     derived_skip: tuple[Mapping[int, DerivedState], int, int, date] | None = None
+    # While nobody has read this symbol's derived bars: the log of bars whose derivation is owed (see
+    # `_deferred`); ``derived_base`` is then stale. None once they are derived as bars arrive.
+    derived_pending: Deferred | None = None
 
     @classmethod
     def empty(cls, symbol: str, intervals: tuple[int, ...]) -> SymbolSessionData:
-        """A snapshot with no data for ``symbol`` and an empty series per derived interval. O(k)."""
+        """A snapshot with no data for ``symbol`` and an empty series per derived interval, derived only
+        once read (see `_deferred`). O(k)."""
+        base = MappingProxyType({k: DerivedState(k) for k in intervals})
         return cls(
             symbol=symbol,
             bars_1m=Series(),
-            derived=MappingProxyType({k: DerivedState(k) for k in intervals}),
+            derived_base=base,
             bar_quality=0.0,
             quotes=Series(),
             ticks=Series(),
@@ -97,14 +109,37 @@ class SymbolSessionData(NamedTuple):
             quality_state=None,
             tz_aware=None,
             derived_skip=None,
+            derived_pending=Deferred(base, 0) if intervals else None,
         )
+
+    @property
+    def derived(self) -> Mapping[int, DerivedState]:
+        """``{interval: DerivedState}`` at this snapshot, brought up to date on first use (see `_deferred`),
+        without marking the derived bars as read (the store's own bookkeeping and checks use this).
+
+        O(1) once settled; the first call after new bars pays their derivation, O(1) amortized per bar.
+        Thread-safety: any thread, lock-free."""
+        pending = self.derived_pending
+        if pending is None:
+            return self.derived_base
+        return pending.settled(self.bars_1m, self.symbol)
+
+    def read_derived(self) -> Mapping[int, DerivedState]:
+        """`derived`, for a reader of derived bars: also tells the store that someone reads them, so that
+        from its next write on it derives them as bars arrive instead of leaving them to readers.
+        Same complexity and thread-safety as `derived`."""
+        pending = self.derived_pending
+        if pending is None:
+            return self.derived_base
+        pending.wanted = True
+        return pending.settled(self.bars_1m, self.symbol)
 
     # ------------------------------------------------------------ contract fields
 
     @property
     def bars_derived(self) -> Mapping[int, Series[Bar]]:
         """``{interval: completed derived bars}`` for every configured derived interval. O(k)."""
-        return MappingProxyType({k: s.bars for k, s in self.derived.items()})
+        return MappingProxyType({k: s.bars for k, s in self.read_derived().items()})
 
     @property
     def last_update(self) -> datetime | None:
@@ -122,8 +157,11 @@ class SymbolSessionData(NamedTuple):
     def _series(self, interval: int) -> Series[Bar]:
         if interval == 1 and type(interval) is int:
             return self.bars_1m
-        check_interval(interval, self.derived)
-        return self.derived[interval].bars
+        derived = self.derived_base  # its keys are the configured intervals, settled or not
+        check_interval(interval, derived)
+        if self.derived_pending is not None:
+            derived = self.read_derived()
+        return derived[interval].bars
 
     def get_latest_bar(self, interval: int = 1) -> Bar | None:
         """The bar with the greatest timestamp, or ``None``. O(1)."""
@@ -148,11 +186,13 @@ class SymbolSessionData(NamedTuple):
         return len(self._series(interval))
 
     def get_forming_bar(self, interval: int) -> Bar | None:
-        """The partial bar of the derived window still forming (not in ``get_bars``), or ``None``. O(1)."""
+        """The partial bar of the derived window still forming (not in ``get_bars``), or ``None``.
+
+        O(k + log n) for a k-minute window (aggregated on read)."""
         if interval == 1:
             raise ValueError("interval=1 has no forming bar: 1-minute bars are stored as they arrive")
-        check_interval(interval, self.derived)
-        return self.derived[interval].forming_bar(self.symbol, self.bars_1m)
+        check_interval(interval, self.derived_base)
+        return self.read_derived()[interval].forming_bar(self.symbol, self.bars_1m)
 
     def get_provenance(self, timestamp: datetime) -> Provenance | None:
         """Where the 1-minute bar stamped ``timestamp`` came from, or ``None`` if there is none. O(log n)."""

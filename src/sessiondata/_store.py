@@ -36,6 +36,8 @@ from ._aggregation import (
     inside_span,
 )
 from ._calendar import RegularHoursCalendar, SessionCalendar, SessionClock
+from ._deferred import Deferred, check_deferred
+from ._deferred import copied as _copied
 from ._models import Bar, InvalidDataError, Provenance, Quote, Tick, check_record
 from ._series import Series
 from ._snapshot import SymbolSessionData, check_interval
@@ -66,7 +68,7 @@ _new_snapshot = tuple.__new__
 _SNAPSHOT_FIELDS = (
     "symbol",
     "bars_1m",
-    "derived",
+    "derived_base",
     "bar_quality",
     "quotes",
     "ticks",
@@ -81,6 +83,7 @@ _SNAPSHOT_FIELDS = (
     "quality_state",
     "tz_aware",
     "derived_skip",
+    "derived_pending",
 )
 assert SymbolSessionData._fields == _SNAPSHOT_FIELDS
 
@@ -91,14 +94,6 @@ def _mixed_timezones(kind: str, symbol: str, ts: datetime, stored_aware: bool) -
         f"{kind}.timestamp={ts.isoformat()} is {'aware' if aware else 'naive'} but {symbol}'s stored "
         f"timestamps are {'aware' if stored_aware else 'naive'}: one symbol's series never mixes the two"
     )
-
-
-def _copied(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
-    """A dict copy of a snapshot's read-only mapping. ``dict(proxy)`` goes through the generic mapping
-    protocol (~6x slower than copying the dict behind a `MappingProxyType`). O(len)."""
-    if type(mapping) is MappingProxyType:
-        return mapping.copy()
-    return dict(mapping)
 
 
 def _quality_of(qs: _Quality, clock: SessionClock) -> float:
@@ -257,6 +252,7 @@ def _append_newest(
         qs,
         tz_aware,
         skip,
+        pending,
     ) = snap
     ts = bar.timestamp
     tz = ts.tzinfo
@@ -298,6 +294,10 @@ def _append_newest(
     if day is not None:
         if qs is None or day != qs[0]:
             return None  # a new session day counts its quality from scratch: rare, the general path
+        if pending is not None and (pending.wanted or pending.end != series._len):
+            # Read since (switch to deriving as bars arrive), or its log runs past this snapshot (after a
+            # write that failed): the general path settles it first.
+            return None
         if qs[3] is series and offset > qs[2]:
             # This path stored the newest bar, at minute qs[2]: a bar of a later minute is newer, which
             # needs no timestamp comparison (an aware one with a foreign tzinfo costs ~200 ns).
@@ -313,7 +313,18 @@ def _append_newest(
             qs = (day, count, offset, appended)
         else:
             qs = (day, qs[1], offset, appended)
-        if skip is not None and skip[0] is derived and skip[1] <= offset <= skip[2] and skip[3] == day:
+        if pending is not None:
+            # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `_deferred`);
+            # inline, `Deferred.log_bar`'s common case: the next minute of the newest stretch.
+            segs = pending.segs
+            last = segs[-1] if segs else None
+            offsets = None if last is None else last.offsets
+            if offsets is not None and offsets[-1] <= offset and last.day is day:  # type: ignore[union-attr]
+                offsets.append(offset)
+                pending.end += 1
+            else:
+                pending.log_bar(day, session_len, offset)
+        elif skip is not None and skip[0] is derived and skip[1] <= offset <= skip[2] and skip[3] == day:
             # Inside every forming window (the common case, one check for all intervals): nothing changes
             # before the earliest last minute, and that minute completes windows.
             if offset == skip[2]:
@@ -339,18 +350,23 @@ def _append_newest(
             lo, hi = inside_span(derived.values(), day, session_len)
             skip = (derived, lo, hi, day) if lo < hi else None
     elif locator.locate(ts) is None:
+        if pending is not None and (pending.wanted or pending.end != series._len):
+            return None
         appended = series.appended_if_newer(bar)
         if appended is None:
             return None
-        own_derived = None
-        for k, state in derived.items():
-            passed = state.passed(symbol, ts, appended)
-            if passed is not state:
-                if own_derived is None:
-                    own_derived = _copied(derived)
-                own_derived[k] = passed
-        if own_derived is not None:
-            derived = MappingProxyType(own_derived)
+        if pending is not None:
+            pending.log_bar(None, 0, 0)
+        else:
+            own_derived = None
+            for k, state in derived.items():
+                passed = state.passed(symbol, ts, appended)
+                if passed is not state:
+                    if own_derived is None:
+                        own_derived = _copied(derived)
+                    own_derived[k] = passed
+            if own_derived is not None:
+                derived = MappingProxyType(own_derived)
     else:
         return None  # a session day not yet located: the general path (it also fills the locator)
     h = bar.high
@@ -379,6 +395,7 @@ def _append_newest(
             qs,
             tz_aware,
             skip,
+            pending,
         ),
     )
 
@@ -438,7 +455,16 @@ def _apply_bars(
     own_overrides: dict[datetime, Provenance] | None = None
     qs = snap.quality_state
     quality = snap.bar_quality
-    derived = snap.derived
+    # While nobody has read the derived bars (``pending`` set, see `_deferred`), an in-order run only
+    # extends the log and anything else settles it first; the snapshot stays in that mode unless a reader
+    # asked for them since (``wanted``): then the store derives as bars arrive from now on.
+    pending = snap.derived_pending
+    lazy = pending is not None
+    derived: Mapping[int, DerivedState] = snap.derived_base
+    if pending is not None and (pending.wanted or pending.end != series._len):
+        derived = pending.settled(series, symbol)
+        lazy = not pending.wanted
+        pending = None
     own_derived: dict[int, DerivedState] | None = None
     tz_aware = snap.tz_aware
     if locator is None:
@@ -517,10 +543,17 @@ def _apply_bars(
             assert q_day is not None
             qs = (q_day, q_count, q_newest, None)
             quality = _quality_of(qs, clock)
-        if derived:
+        if lazy:
+            if pending is None:
+                pending = Deferred(derived, before._len)
+            pending.log_run(segments)  # derivation owed to the first reader
+        elif derived:
             advanced = advance_in_order(derived, symbol, stamps, segments, before, run)
             if advanced is not None:
                 derived = own_derived = advanced
+    if pending is not None and run_len < len(bars):
+        derived = pending.settled(series, symbol)  # the rest goes bar by bar, from the settled states
+        pending = None
 
     shifted = False  # a bar was inserted before the newest: the series' indices moved
     for bar in bars[run_len:] if run_len else bars:
@@ -598,12 +631,16 @@ def _apply_bars(
         return snap, 0
     if shifted and any(s.anchor is not None for s in derived.values()):
         derived = own_derived = {k: s.without_anchor() for k, s in derived.items()}
+    if own_derived is not None:
+        derived = MappingProxyType(own_derived)
+    if lazy and pending is None:
+        pending = Deferred(derived, series._len)  # still nobody reading: log from here
     new = _new_snapshot(
         SymbolSessionData,
         (
             symbol,
             series,
-            derived if own_derived is None else MappingProxyType(own_derived),
+            derived,
             quality,
             snap.quotes,
             snap.ticks,
@@ -618,6 +655,7 @@ def _apply_bars(
             qs,
             tz_aware,
             snap.derived_skip,  # stale once `derived` changed: its first item says which mapping it is for
+            pending,
         ),
     )
     return new, stored
@@ -643,9 +681,15 @@ def _apply_items(
 
 
 def _flushed(snap: SymbolSessionData, version: int) -> SymbolSessionData:
-    """``snap`` with every forming derived window completed (end of session). O(intervals * k)."""
-    derived = {k: s.flush(snap.symbol, snap.bars_1m) for k, s in snap.derived.items()}
-    return snap._replace(derived=MappingProxyType(derived), bars_version=version)
+    """``snap`` with every forming derived window completed (end of session). O(intervals * k); O(1)
+    while nobody has read its derived bars: the flush is owed too, first in a child log (see `Deferred`)."""
+    pending = snap.derived_pending
+    if pending is not None and pending.parent is None and not pending.wanted:
+        return snap._replace(derived_pending=Deferred(None, snap.bars_1m._len, pending), bars_version=version)
+    derived = MappingProxyType({k: s.flush(snap.symbol, snap.bars_1m) for k, s in snap.derived.items()})
+    # Still unread: keep logging from here; read: derive as bars arrive.
+    pending = None if pending is None or pending.wanted else Deferred(derived, snap.bars_1m._len)
+    return snap._replace(derived_base=derived, derived_pending=pending, bars_version=version)
 
 
 class SessionData:
@@ -962,7 +1006,10 @@ class SessionData:
             self._version += 1
             changed = {}
             for sym, snap in self._snapshots.items():
-                if any(s.forming is not None for s in snap.derived.values()):
+                pending = snap.derived_pending
+                if (pending is not None and pending.owes()) or any(
+                    s.forming is not None for s in snap.derived_base.values()
+                ):
                     changed[sym] = _flushed(snap, self._version)
             self.session_ended = True
             self._publish(changed)
@@ -1056,8 +1103,11 @@ class SessionData:
         snap = self.get_symbol_data(symbol)
         if snap is None:
             return None
-        series = snap.bars_1m if interval == 1 else snap.derived[interval].bars
-        return series.last()
+        if interval == 1:
+            return snap.bars_1m.last()
+        # `read_derived`, with its common case (derived as bars arrive) inline.
+        derived = snap.derived_base if snap.derived_pending is None else snap.read_derived()
+        return derived[interval].bars.last()
 
     def get_last_n_bars(self, symbol: str, n: int, interval: int = 1) -> list[Bar]:
         """The last ``n`` bars, oldest → newest; ``[]`` for ``n <= 0``. O(n), independent of the series
@@ -1233,6 +1283,8 @@ def check_snapshot(snap: SymbolSessionData, clock: SessionClock, trailing_days: 
     """Raise `AssertionError` unless ``snap`` is internally consistent (see `check_invariants`)."""
     bars = snap.bars_1m
     bars.check_invariants(unique=True)
+    if snap.derived_pending is not None:
+        check_deferred(snap.derived_pending, bars)
     snap.ticks.check_invariants(unique=False)
     snap.quotes.check_invariants(unique=False)
     items: list[Bar] = list(bars)
