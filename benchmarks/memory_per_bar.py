@@ -15,8 +15,10 @@ What it compares, each measured the same way (bytes tracemalloc sees allocated a
   derived bars and their state), still not counting the generator's list.
 
 The ratio store/bars is the figure the issue aims at (<= 1.2x). It is reported for ``derived_intervals=()``
-(the 1-minute series alone) and for the default ``(5, 15)``, whose 5- and 15-minute bars are extra `Bar`
-objects (about 0.27 per 1-minute bar) counted in the store's total.
+(the 1-minute series alone) and twice for the default ``(5, 15)``: read (someone reads the derived bars
+from the first session on, so the store derives and holds them: extra `Bar` objects, about 0.27 per
+1-minute bar, counted in the store's total) and never read (the store holds the log of bars whose
+derivation is owed instead, see `sessiondata._deferred`).
 
 `session_bars` (the realistic bar generator) is also used by ``bench_store.py``.
 """
@@ -74,11 +76,13 @@ def _traced() -> int:
     return tracemalloc.get_traced_memory()[0]
 
 
-def measure(n_bars: int, derived_intervals: Sequence[int]) -> dict[str, Any]:
+def measure(n_bars: int, derived_intervals: Sequence[int], *, read: bool = True) -> dict[str, Any]:
     """Bytes per bar for ``n_bars`` bars alone and inside a store with ``derived_intervals``.
 
-    Starts and stops `tracemalloc` itself (it must not already be tracing). O(n_bars); allocates about
-    1 KB per bar while it runs.
+    ``read``: someone reads the derived bars from the first session on, so the store derives them as bars
+    arrive and holds them; otherwise nobody does, and the store holds the log of bars whose derivation
+    is owed instead (see `sessiondata._deferred`). Starts and stops `tracemalloc` itself (it must not
+    already be tracing). O(n_bars); allocates about 1 KB per bar while it runs.
     """
     if tracemalloc.is_tracing():
         raise RuntimeError("measure() needs tracemalloc to be off: it starts its own trace")
@@ -94,18 +98,22 @@ def measure(n_bars: int, derived_intervals: Sequence[int]) -> dict[str, Any]:
         store = SessionData(derived_intervals=tuple(derived_intervals))
         for i in range(0, n_bars, SESSION_MINUTES):
             store.add_bars_batch("SPY", bars[i : i + SESSION_MINUTES])
+            if read and i == 0 and store.derived_intervals:
+                store.get_latest_bar("SPY", store.derived_intervals[0])
         store_bytes = _traced() - base - holder
         peak_bytes = tracemalloc.get_traced_memory()[1] - base - holder
-        derived_count = sum(store.get_bar_count("SPY", k) for k in store.derived_intervals)
         stored = store.get_bar_count("SPY")
     finally:
         tracemalloc.stop()
+    # Counted after the trace: counting is a read, and a read builds the derived bars of an unread store.
+    derived_count = sum(store.get_bar_count("SPY", k) for k in store.derived_intervals) if read else 0
     if stored != n_bars:
         raise AssertionError(f"the store holds {stored} bars, expected {n_bars}")
     del store, bars
     return {
         "bars": n_bars,
         "derived_intervals": list(derived_intervals),
+        "derived_read": read,
         "derived_bars_stored": derived_count,
         "bar_bytes_per_bar": bars_bytes / n_bars,
         "store_bytes_per_bar": store_bytes / n_bars,
@@ -126,6 +134,13 @@ def _sizes() -> dict[str, int]:
     }
 
 
+def _label(result: dict[str, Any]) -> str:
+    intervals = tuple(result["derived_intervals"])
+    if not intervals:
+        return "()"
+    return f"{intervals} {'read' if result['derived_read'] else 'never read'}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure and print the table (and write JSON with ``--json``). Returns the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -135,18 +150,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.bars < 1:
         parser.error(f"--bars must be >= 1, got {args.bars}")
 
-    results = [measure(args.bars, derived) for derived in ((), (5, 15))]
+    configurations = (((), True), ((5, 15), True), ((5, 15), False))
+    results = [measure(args.bars, derived, read=read) for derived, read in configurations]
     target = 1.2
     print(
         f"memory per stored 1-minute bar, {args.bars:,} bars (tracemalloc, Python {sys.version.split()[0]})"
     )
     print("  one bar's parts (sys.getsizeof): " + ", ".join(f"{k} {v} B" for k, v in _sizes().items()))
-    header = f"{'derived_intervals':<18}{'bars alone':>12}{'in store':>12}{'overhead':>11}{'peak':>10}"
+    header = f"{'derived_intervals':<24}{'bars alone':>12}{'in store':>12}{'overhead':>11}{'peak':>10}"
     print(header + f"{'store/bars':>12}  target <= {target}x")
     for r in results:
         verdict = "met" if r["ratio_store_to_bars"] <= target else "MISSED"
         print(
-            f"{r['derived_intervals']!s:<18}{r['bar_bytes_per_bar']:>10.1f} B"
+            f"{_label(r):<24}{r['bar_bytes_per_bar']:>10.1f} B"
             f"{r['store_bytes_per_bar']:>10.1f} B"
             f"{r['store_overhead_bytes_per_bar']:>9.1f} B{r['peak_bytes_per_bar_while_adding']:>8.1f} B"
             f"{r['ratio_store_to_bars']:>11.3f}x  {verdict}"

@@ -126,7 +126,12 @@ def test_memory_script_measures_a_small_store(capsys: pytest.CaptureFixture[str]
     assert memory_per_bar.main(["--bars", "780", "--json", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "store/bars" in printed
-    assert "[5, 15]" in printed
-    assert out.read_text(encoding="utf-8").count('"ratio_store_to_bars"') == 2
+    assert "(5, 15) read" in printed
+    assert "(5, 15) never read" in printed
+    assert out.read_text(encoding="utf-8").count('"ratio_store_to_bars"') == 3
+    read = memory_per_bar.measure(780, (5, 15))
+    assert read["derived_bars_stored"] == 780 // 5 + 780 // 15
+    unread = memory_per_bar.measure(780, (5, 15), read=False)
+    assert unread["store_bytes_per_bar"] < read["store_bytes_per_bar"]  # a log, not derived bars
     with pytest.raises(SystemExit):
         memory_per_bar.main(["--bars", "0"])

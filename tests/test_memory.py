@@ -78,6 +78,8 @@ def test_counts_per_symbol_and_in_total() -> None:
     store.add_tick("QQQ", Tick("QQQ", T0, 10.0, 0))
     store.add_quote("SPY", Quote("SPY", T0, 10.0, 10.5, 1, 2))
     store.register_symbol("IDLE")
+    for symbol in ("SPY", "QQQ"):
+        store.get_bars(symbol, 5)  # read: the store holds derived bars from now on (unread, it owes them)
 
     report = memory_usage(store)
     assert list(report.symbols) == ["IDLE", "QQQ", "SPY"]
@@ -102,14 +104,33 @@ def test_objects_shared_between_records_are_counted_once() -> None:
     store.add_bars_batch("SPY", list(session_bars(390)))
     snap = store.get_symbol_data("SPY")
     assert snap is not None
+    one = next(iter(snap.bars_derived[5]))  # a read: from here the snapshot holds its derived bars
     usage = snapshot_memory_usage(snap)
-    one = next(iter(snap.bars_derived[5]))
     # A derived bar's open, high, low and close are floats of its 1-minute bars, already counted there.
     record_alone = sys.getsizeof(one)
     unshared_fields = sys.getsizeof(one.volume) + sys.getsizeof(one.symbol)
     per_derived_bar = usage.derived_bytes / usage.derived_bars[5]
     assert per_derived_bar < record_alone + unshared_fields + 4 * sys.getsizeof(1.0)
     assert per_derived_bar >= record_alone
+
+
+def test_measuring_never_builds_derived_bars_nobody_read() -> None:
+    """A store whose derived bars nobody has read holds a log of what it owes, not derived bars: the report
+    counts that log, and measuring leaves it owed (a later read still builds the bars, once)."""
+    unread = SessionData(derived_intervals=(5, 15))
+    unread.add_bars_batch("SPY", list(session_bars(390)))
+    read = SessionData(derived_intervals=(5, 15))
+    read.add_bars_batch("SPY", list(session_bars(390)))
+    assert read.get_bar_count("SPY", 5) == 78
+    owed, held = memory_usage(unread).symbols["SPY"], memory_usage(read).symbols["SPY"]
+    assert dict(owed.derived_bars) == {5: 0, 15: 0}
+    assert owed.derived_bytes < held.derived_bytes / 100  # two empty series, no bars
+    assert dict(held.derived_bars) == {5: 78, 15: 26}
+    assert held.derived_bytes > 0
+    assert owed.other_bytes > 0
+    assert owed.bytes < held.bytes
+    assert dict(memory_usage(unread).symbols["SPY"].derived_bars) == {5: 0, 15: 0}  # still owed
+    assert unread.get_bar_count("SPY", 15) == 26
 
 
 def test_column_cache_is_reported_apart() -> None:

@@ -12,7 +12,8 @@
   with their ints, the historical-bar tuples and mappings, the provenance overrides, the derived-bar state,
   the log of bars whose derivation is deferred (`sessiondata._deferred`) and the snapshot object itself.
 
-Derived bars are counted as they are once read: measuring a snapshot settles its deferred derivation.
+Derived bars are counted as they are held: measuring never builds the derived bars of a symbol nobody has read
+(they are owed, and the log of what they are owed from is counted instead).
 
 What is not counted: the store object, its lock and configuration, the calendar's caches, older snapshot
 versions that readers still hold, Python's allocator overhead (pymalloc pools, dict/list slack beyond what
@@ -194,6 +195,17 @@ class _Sizer:
         return total + self.records(s)
 
 
+def _held_states(snapshot: SymbolSessionData) -> Mapping[int, Any]:
+    """The derived states ``snapshot`` holds now, without settling a deferred derivation (measuring must
+    not build what nobody has read): the newest settled ones its log remembers, or its base."""
+    pending = snapshot.derived_pending
+    if pending is None:
+        return snapshot.derived_base
+    if pending.memos:
+        return pending.memos[0][1]
+    return pending.base if pending.base is not None else snapshot.derived_base
+
+
 def _deferred_bytes(cell: Deferred | None, sizer: _Sizer) -> int:
     """A deferred-derivation log (see `sessiondata._deferred`): the cell, its segments and their offsets,
     its memo tuples, and its parent's. O(logged bars)."""
@@ -223,8 +235,9 @@ def _measure(snapshot: SymbolSessionData, sizer: _Sizer) -> SymbolMemory:
     bars_bytes = sizer.series(snapshot.bars_1m)
     derived_bytes = 0
     derived_counts: dict[int, int] = {}
-    other = sizer.one(snapshot) + sizer.one(snapshot.derived)
-    for k, state in snapshot.derived.items():
+    held = _held_states(snapshot)
+    other = sizer.one(snapshot) + sizer.one(held)
+    for k, state in held.items():
         derived_counts[k] = len(state.bars)
         derived_bytes += sizer.series(state.bars)
         other += sizer.one(state) + sizer.nested(state.forming) + sizer.nested(state.completed)

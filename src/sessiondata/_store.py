@@ -700,6 +700,11 @@ class SessionData:
     `SymbolSessionData` snapshot and never waits for a writer. Unknown symbols read as ``None``, ``[]``,
     ``0`` or ``{}``; an invalid ``interval`` is a `ValueError`, checked first.
 
+    Derived bars are derived for readers: until a symbol's are first read in a session, a write only logs
+    where its bars fall, and that first read (of any derived interval, from any snapshot) derives the bars
+    written so far, once, O(1) amortized per bar; from the next write on they are derived as bars arrive,
+    and derived reads cost what the complexities below say (see `sessiondata._deferred`).
+
     Configuration is keyword-only and readable as attributes. ``calendar`` (optional) replaces the built-in
     "same hours every day" session with any `SessionCalendar` (e.g. real holidays and early closes).
     """
