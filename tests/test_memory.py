@@ -124,7 +124,7 @@ def test_measuring_never_builds_derived_bars_nobody_read() -> None:
     assert read.get_bar_count("SPY", 5) == 78
     owed, held = memory_usage(unread).symbols["SPY"], memory_usage(read).symbols["SPY"]
     assert dict(owed.derived_bars) == {5: 0, 15: 0}
-    assert owed.derived_bytes < held.derived_bytes / 100  # two empty series, no bars
+    assert owed.derived_bytes < held.derived_bytes / 10  # a few empty series objects, not 104 bars
     assert dict(held.derived_bars) == {5: 78, 15: 26}
     assert held.derived_bytes > 0
     assert owed.other_bytes > 0
