@@ -27,16 +27,12 @@ from collections.abc import Mapping
 from datetime import date
 from itertools import pairwise
 from types import MappingProxyType
-from typing import TypeVar
 
 from ._aggregation import DerivedState, Segment, advance_in_order
 from ._models import Bar
 from ._series import Series
 
-__all__ = ["Deferred", "LogSegment", "check_deferred", "copied"]
-
-_K = TypeVar("_K")
-_V = TypeVar("_V")
+__all__ = ["Deferred", "LogSegment", "check_deferred"]
 
 # ``(count, states, segment index)``: the derived states after the first ``count`` logged bars, and the
 # index of the log segment holding bar ``count`` (where the next settle starts looking).
@@ -59,14 +55,6 @@ class LogSegment:
         self.session_len = session_len
         self.start = start
         self.offsets = offsets
-
-
-def copied(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
-    """A dict copy of a snapshot's read-only mapping. ``dict(proxy)`` goes through the generic mapping
-    protocol (~6x slower than copying the dict behind a `MappingProxyType`). O(len)."""
-    if type(mapping) is MappingProxyType:
-        return mapping.copy()
-    return dict(mapping)
 
 
 class Deferred:

@@ -129,10 +129,9 @@ class SymbolSessionData(NamedTuple):
         from its next write on it derives them as bars arrive instead of leaving them to readers.
         Same complexity and thread-safety as `derived`."""
         pending = self.derived_pending
-        if pending is None:
-            return self.derived_base
-        pending.wanted = True
-        return pending.settled(self.bars_1m, self.symbol)
+        if pending is not None:
+            pending.wanted = True
+        return self.derived
 
     # ------------------------------------------------------------ contract fields
 
