@@ -21,6 +21,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from datetime import date, datetime, time
 from importlib import resources
 from pathlib import Path
@@ -353,7 +354,7 @@ def bad_csv(directory: Path) -> Path:
 
 
 def stored_count(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn, conn:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         return conn.execute("SELECT COUNT(*) FROM bars").fetchone()[0] if "bars" in tables else 0
 
@@ -397,7 +398,7 @@ def junk_file(base: Path, name: str, data: bytes) -> Path:
 
 def foreign_sqlite(base: Path) -> Path:
     path = base / "foreign.db"
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("CREATE TABLE t (x)")
     return path
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sessiondata import Bar, InvalidDataError, Quote, Tick
+from sessiondata import Bar, InvalidDataError, Quote, SessionData, Tick
 
 TS = datetime(2025, 1, 2, 9, 30)
 BAR_OK: dict[str, Any] = {"open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5, "volume": 100}
@@ -255,3 +255,44 @@ def test_naive_and_aware_timestamps_both_accepted_as_given() -> None:
     aware = datetime(2025, 1, 2, 14, 30, tzinfo=timezone.utc)
     assert Bar("A", aware, **BAR_OK).timestamp is aware
     assert Bar("A", TS, **BAR_OK).timestamp.tzinfo is None
+
+
+# --- timestamps at the ends of what datetime can hold -----------------------------------------------------
+
+UTC_MINUS_12 = timezone(timedelta(hours=-12))
+EDGE_TIMESTAMPS = [
+    datetime(1, 1, 1, 9, 30, tzinfo=timezone.utc),  # before datetime.min in New York
+    datetime(1, 1, 1, 9, 30),
+    datetime(9999, 12, 31, 14, 0, tzinfo=UTC_MINUS_12),  # after datetime.max in UTC
+    datetime(9999, 12, 31, 23, 59),
+    datetime.min,
+    datetime.max,
+]
+
+
+@pytest.mark.parametrize("ts", EDGE_TIMESTAMPS, ids=str)
+def test_records_refuse_the_first_and_last_years(ts: datetime) -> None:
+    with pytest.raises(InvalidDataError, match=r"timestamp.*years 2-9998"):
+        Bar("SPY", ts, 10.0, 11.0, 9.0, 10.0, 100)
+    with pytest.raises(InvalidDataError, match="timestamp"):
+        Tick("SPY", ts, 10.0, 1)
+    with pytest.raises(InvalidDataError, match="timestamp"):
+        Quote("SPY", ts, 10.0, 10.1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        datetime(2, 1, 1, 9, 30, tzinfo=timezone.utc),
+        datetime(2, 1, 1, 0, 0),
+        datetime(9998, 12, 31, 23, 59, tzinfo=UTC_MINUS_12),
+        datetime(9998, 12, 31, 15, 59),
+    ],
+    ids=str,
+)
+def test_the_store_takes_the_years_just_inside(ts: datetime) -> None:
+    store = SessionData()
+    store.add_bar("SPY", Bar("SPY", ts, 10.0, 11.0, 9.0, 10.0, 100))
+    store.add_tick("SPY", Tick("SPY", ts, 10.0, 1))
+    store.end_session()
+    assert store.get_bar_count("SPY") == 1

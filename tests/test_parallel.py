@@ -1,6 +1,7 @@
 """`sessiondata.parallel`: many sessions replayed at once, on a process pool or a Dask cluster.
 
-On the real QuantConnect SPY/AIG/BAC bars (six sessions, each date a task): the results of one worker
+On SPY/AIG/BAC bars of six sessions (each date a task), generated here and, when ``../shared`` is there, the
+real QuantConnect ones: the results of one worker
 in-process, a two-process pool and a two-process Dask `LocalCluster` are identical, field for field, user
 function outputs included, and come back in date order; each task's summaries equal those of one long
 `DataManager.replay` over all the dates, and a task's trailing days give its store the history the long
@@ -17,8 +18,9 @@ from __future__ import annotations
 import functools
 import os
 import pickle
+import random
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ from sessiondata.parallel import (
 SYMBOLS = ("SPY", "AIG", "BAC")
 DATES = [date(2013, 10, d) for d in (4, 7, 8, 9, 10, 11)]
 FAIL_ON = date(2013, 10, 9)
+EDT = timezone(timedelta(hours=-4))
 # Trailing history and dropped minutes make every task exercise the upkeep thread and the history roll.
 OPTIONS: dict[str, Any] = {
     "store_options": {"historical_bars_trailing_days": 2, "derived_intervals": (5, 15)},
@@ -91,17 +94,36 @@ def fail_once(marker_dir: str, store: SessionData, day: date, symbols: tuple[str
 # ------------------------------------------------------------------------------------------- fixtures
 
 
-# The same folder and skip as conftest's `real_data` fixture, which is function-scoped; these are per module.
-REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+def write_generated(folder: Path) -> Path:
+    """SPY/AIG/BAC CSVs on `DATES` in the real files' layout (-04:00 offsets, a few pre- and post-market
+    bars, a missing minute a session), from a seeded random walk: what ships with the repository."""
+    rng = random.Random(16)
+    for n, symbol in enumerate(SYMBOLS):
+        price = 20.0 + 60.0 * n
+        rows = ["timestamp,open,high,low,close,volume"]
+        for day in DATES:
+            skip = rng.randrange(30, 380)  # a minute the feed never had: an open gap for the upkeep
+            for minute in [*range(-5, 0), *range(390), *range(395, 400)]:
+                if minute == skip:
+                    continue
+                stamp = datetime.combine(day, time(9, 30), tzinfo=EDT) + timedelta(minutes=minute)
+                o = round(price, 2)
+                c = round(max(1.0, price + rng.uniform(-0.1, 0.1)), 2)
+                h, lo = round(max(o, c) + 0.01, 2), round(min(o, c) - 0.01, 2)
+                rows.append(f"{stamp.isoformat()},{o},{h},{lo},{c},{rng.randrange(100, 50_000)}")
+                price = c
+        (folder / f"{symbol}_1m.csv").write_text("\n".join(rows) + "\n")
+    return folder
 
 
-@pytest.fixture(scope="module")
-def lean_dir() -> Path:
-    if not REAL_DATA.is_dir():
-        pytest.skip(
-            f"real market data not found at {REAL_DATA} (expected ../shared/data/real beside the repo)"
-        )
-    return REAL_DATA / "quantconnect_lean"
+# Every test runs on generated data (so the coverage gate holds on a fresh clone) and again on the real
+# QuantConnect bars when ../shared is there (skipped with conftest's reason otherwise).
+@pytest.fixture(scope="module", params=["generated", "real"])
+def lean_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if request.param == "generated":
+        return write_generated(tmp_path_factory.mktemp("generated"))
+    root: Path = request.getfixturevalue("real_data_root")
+    return root / "quantconnect_lean"
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import pytest
 
 from sessiondata import CsvBarRepository, InMemoryBarRepository, SqliteBarRepository
 from sessiondata._cli import main
+from sessiondata._sample import sample_csv_path
 from sessiondata.parallel import RepositorySpec, replay_many
 
 
@@ -46,8 +47,8 @@ def test_repository_spec_of(tmp_path: Path) -> None:
         ({"group_size": 0}, "group"),
     ],
 )
-def test_replay_many_rejects_bad_arguments(kwargs: dict[str, object], match: str, real_data: Path) -> None:
-    repo = CsvBarRepository(real_data / "quantconnect_lean")
+def test_replay_many_rejects_bad_arguments(kwargs: dict[str, object], match: str) -> None:
+    repo = CsvBarRepository(sample_csv_path().parent)
     with pytest.raises(ValueError, match=match):
         replay_many(repo, ["SPY"], **kwargs)  # type: ignore[arg-type]
 
@@ -55,6 +56,18 @@ def test_replay_many_rejects_bad_arguments(kwargs: dict[str, object], match: str
 def run(*argv: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     return main(list(argv), out=out, err=err), out.getvalue(), err.getvalue()
+
+
+def test_cli_parallel_replay_of_the_bundled_sample_matches_the_serial_one() -> None:
+    base = ["replay", "--json", "--drop-minutes", "2", "--start", "2011-01-25"]
+    code, serial, err = run(*base)
+    assert code == 0, err
+    code, pooled, err = run(*base, "--workers", "2", "--group-size", "1")
+    assert code == 0, err
+    a, b = json.loads(serial), json.loads(pooled)
+    assert a["symbols"] == b["symbols"]
+    assert a["sessions"] == b["sessions"]
+    assert len(a["sessions"]) == 5
 
 
 def test_cli_parallel_replay_matches_the_serial_one(real_data: Path) -> None:

@@ -8,6 +8,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -89,7 +90,7 @@ def test_bars_round_trip_exactly_and_persist(loaded: SqliteBarRepository, lean: 
 
 
 def test_file_is_in_wal_mode(loaded: SqliteBarRepository) -> None:
-    with sqlite3.connect(loaded.path) as raw:
+    with closing(sqlite3.connect(loaded.path)) as raw, raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -285,7 +286,7 @@ def test_sqlite_rejects_files_that_are_not_bar_repositories(tmp_path: Path) -> N
     with pytest.raises(InvalidDataError, match=r"garbage\.db"):
         SqliteBarRepository(garbage)
     other = tmp_path / "other.db"
-    with sqlite3.connect(other) as raw:
+    with closing(sqlite3.connect(other)) as raw, raw:
         raw.execute("CREATE TABLE customers (id INTEGER)")
     with pytest.raises(InvalidDataError, match="not a sessiondata"):
         SqliteBarRepository(other)

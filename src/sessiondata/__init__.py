@@ -46,6 +46,7 @@ from ._repository import (
     CsvBarRepository,
     ImportReport,
     InMemoryBarRepository,
+    RepositoryError,
     SqliteBarRepository,
 )
 from ._series import Series
@@ -80,6 +81,7 @@ __all__ = [
     "RejectedRow",
     "ReplayError",
     "ReplayReport",
+    "RepositoryError",
     "Series",
     "SeriesSpec",
     "SessionBoundaryListener",

@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Union
@@ -135,8 +135,10 @@ def _parse_volume(text: str) -> float:
 class CsvBarReader:
     """A one-pass streaming reader of one bar CSV file (or open text stream), yielding validated `Bar`s.
 
-    ``CsvBarReader(path, symbol=None, *, skip_bad_rows=False)``: the symbol defaults to the file name's
-    (`symbol_from_filename`). Iterating yields the rows' bars in file order, one row in memory at a time.
+    ``CsvBarReader(path, symbol=None, *, skip_bad_rows=False, check=None)``: the symbol defaults to the file
+    name's (`symbol_from_filename`); ``check`` is the destination's own rule (e.g. SQLite's integer range): it
+    returns why a valid bar cannot be taken, or ``None``, and such a row is bad like any other. Iterating
+    yields the rows' bars in file order, one row in memory at a time.
 
     Strict (the default): the first bad row raises `CsvFormatError` with its line number. Lenient
     (``skip_bad_rows=True``): bad rows are skipped and recorded in ``rejected`` (line number and reason), as
@@ -154,6 +156,7 @@ class CsvBarReader:
         symbol: str | None = None,
         *,
         skip_bad_rows: bool = False,
+        check: Callable[[Bar], str | None] | None = None,
     ) -> None:
         if isinstance(source, (str, os.PathLike)):
             self.path: str | None = os.fspath(source)
@@ -171,6 +174,7 @@ class CsvBarReader:
             raise ValueError(f"symbol must be a non-empty str, got {symbol!r}")
         self.symbol: str = symbol.strip().upper()
         self.skip_bad_rows = skip_bad_rows
+        self._check = check
         self.rejected: list[RejectedRow] = []
         self.rows = 0
         self._started = False
@@ -261,6 +265,11 @@ class CsvBarReader:
                 kind = "has a UTC offset" if is_aware else "has no UTC offset"
                 self._fail(line, f"timestamp {ts_text!r} {kind}, unlike the rows before it (do not mix them)")
                 continue
+            if self._check is not None:
+                why = self._check(bar)
+                if why is not None:
+                    self._fail(line, why)
+                    continue
             yield bar
 
 

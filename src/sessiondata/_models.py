@@ -65,9 +65,21 @@ def _symbol(value: object) -> str:
     return sys.intern(upper)
 
 
+# Timestamps are shifted by UTC offsets, session windows and days (to the exchange's zone, to a bar's known
+# time, to the next session), which overflows `datetime` within a day or two of `datetime.min`/`max`. No
+# market data lives there, so the first and last years are refused up front, before anything is stored.
+_YEAR_MIN = 2
+_YEAR_MAX = 9998
+
+
 def _check_timestamp(kind: str, value: object) -> None:
     if not isinstance(value, datetime):
         raise InvalidDataError(f"{kind}.timestamp must be a datetime, got {value!r}")
+    if not _YEAR_MIN <= value.year <= _YEAR_MAX:
+        raise InvalidDataError(
+            f"{kind}.timestamp must lie in the years {_YEAR_MIN}-{_YEAR_MAX} (the first and last years of "
+            f"datetime overflow session arithmetic), got {value!r}"
+        )
 
 
 def _check_price(kind: str, field: str, value: object) -> None:
@@ -93,9 +105,10 @@ class Bar:
 
     A bar is known only at ``timestamp + interval``; a backtest never delivers it earlier.
 
-    Raises `InvalidDataError` for an empty symbol, a timestamp that is not a `datetime`, a NaN, infinite or
-    non-positive price, a negative or non-finite volume, ``high < low``, or ``open``/``close`` outside
-    ``[low, high]``. Construction is O(1); instances are immutable and may be shared between threads.
+    Raises `InvalidDataError` for an empty symbol, a timestamp that is not a `datetime` (or lies in the first
+    or last year `datetime` can hold), a NaN, infinite or non-positive price, a negative or non-finite
+    volume, ``high < low``, or ``open``/``close`` outside ``[low, high]``. Construction is O(1); instances
+    are immutable and may be shared between threads.
     """
 
     symbol: str = attrs.field(converter=_symbol)
@@ -117,6 +130,7 @@ class Bar:
             and type(c) in _FAST_NUMBERS
             and type(v) in _FAST_NUMBERS
             and isinstance(self.timestamp, datetime)
+            and _YEAR_MIN <= self.timestamp.year <= _YEAR_MAX
             and 0 < lo <= o <= h < _INF
             and lo <= c <= h
             and 0 <= v < _INF

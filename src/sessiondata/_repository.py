@@ -21,7 +21,8 @@ Semantics common to all three:
   duplicate and the stored bar is kept (first write wins; a repository is an archive, corrections belong in
   the store). Each write is all or nothing.
 * Bad arguments raise `ValueError`, bad data `InvalidDataError` (`CsvFormatError` for a CSV file, with its
-  line number); either way nothing is written.
+  line number); either way nothing is written. SQLite's own errors never escape: a file that is not a (sound)
+  SQLite database is an `InvalidDataError`, a storage failure (locked, read-only, I/O) a `RepositoryError`.
 """
 
 from __future__ import annotations
@@ -31,23 +32,24 @@ import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 from sortedcontainers import SortedDict
 
 from ._csvio import CsvBarReader, PathLike, RejectedRow, interval_from_filename, symbol_from_filename
-from ._models import Bar, InvalidDataError
+from ._models import Bar, InvalidDataError, SessionDataError
 
 __all__ = [
     "BarRepository",
     "CsvBarRepository",
     "ImportReport",
     "InMemoryBarRepository",
+    "RepositoryError",
     "SqliteBarRepository",
 ]
 
@@ -56,6 +58,11 @@ logger = logging.getLogger("sessiondata.repository")
 _US = timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+class RepositoryError(SessionDataError, OSError):
+    """A repository's storage failed: a database locked past the busy timeout, a read-only file or mount, a
+    disk error. The message names the file and SQLite's reason; nothing was written."""
 
 
 @runtime_checkable
@@ -377,6 +384,26 @@ _SELECT = (
 
 _BUSY_TIMEOUT_S = 30.0
 
+# SQLite's INTEGER is a signed 64-bit integer; a larger Python int cannot be bound (OverflowError).
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+
+def _unstorable(bar: Bar) -> str | None:
+    """Why SQLite cannot store ``bar`` exactly, or ``None`` (the one check for CSV imports and `add_bars`)."""
+    volume = bar.volume
+    if type(volume) is int and not _INT64_MIN <= volume <= _INT64_MAX:
+        return f"volume {volume} does not fit SQLite's 64-bit INTEGER (at most {_INT64_MAX})"
+    return None
+
+
+def _storage_error(path: Path, exc: sqlite3.Error) -> SessionDataError:
+    """The library's error for an `sqlite3` one: a plain `DatabaseError` means the file is not a sound SQLite
+    database (corrupt, or not a database at all); anything else is a storage failure."""
+    if type(exc) is sqlite3.DatabaseError:
+        return InvalidDataError(f"{path}: not a usable SQLite bar repository (corrupt?): {exc}")
+    return RepositoryError(f"{path}: {exc}")
+
 
 class SqliteBarRepository:
     """Bars in one SQLite file: ``SqliteBarRepository(path)`` opens it, creating it when it does not exist.
@@ -396,12 +423,23 @@ class SqliteBarRepository:
     Thread-safety: every method may be called from any thread. Each thread gets its own connection
     (`threading.local`), so reads run in parallel and, in WAL mode, never wait for a writer; each read is
     one statement and sees one committed state. Writes are serialized by ``_write_lock`` (and by SQLite's
-    own file lock against other processes, waiting up to 30 s). Connections of threads that have ended are
-    closed when the next connection is opened; `close` closes all of them, and must not run while other
-    threads are still using the repository (their calls fail afterwards with `ValueError`).
+    own file lock against other processes, waiting up to ``busy_timeout`` seconds, 30 by default).
+    Connections of threads that have ended are closed when the next connection is opened; `close` closes
+    all of them, and must not run while other threads are still using the repository (their calls fail
+    afterwards with `ValueError`).
+
+    ``read_only=True`` opens an existing file for reading only (a replay): nothing is created or written
+    (writes raise `RepositoryError`), and a file on a read-only mount opens too (SQLite cannot make the WAL's
+    ``-shm`` index there, so it then reads the file as immutable: nothing else can be writing it).
+
+    Errors: a file that is not a sound SQLite bar repository raises `InvalidDataError` (when opened or when
+    a corrupt page is read); a storage failure (locked past the busy timeout, read-only, I/O) raises
+    `RepositoryError`. Either way nothing was written.
     """
 
-    def __init__(self, path: PathLike) -> None:
+    def __init__(
+        self, path: PathLike, *, read_only: bool = False, busy_timeout: float = _BUSY_TIMEOUT_S
+    ) -> None:
         if not isinstance(path, (str, os.PathLike)):
             raise ValueError(f"path must be a file path, got {path!r}")
         text = os.fspath(path)
@@ -410,6 +448,11 @@ class SqliteBarRepository:
                 f"SqliteBarRepository needs a file path, got {text!r} (use InMemoryBarRepository for memory)"
             )
         self.path = Path(text)
+        self.read_only = read_only
+        if not busy_timeout >= 0:
+            raise ValueError(f"busy_timeout must be >= 0 seconds, got {busy_timeout!r}")
+        self._busy_timeout = float(busy_timeout)
+        self._uri: str | None = None  # the read-only URI, chosen by the first connection
         self._local = threading.local()
         self._write_lock = threading.Lock()  # serializes this process's write transactions
         self._conns_lock = threading.Lock()  # guards _conns and _closed
@@ -419,23 +462,31 @@ class SqliteBarRepository:
         self._aware: dict[str, bool] = {}  # cache of table `symbols`; entries never change once written
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"no such directory: {self.path.parent}")
+        if read_only and not self.path.is_file():
+            raise FileNotFoundError(f"no such database file: {self.path}")
         try:
-            conn = self._conn()
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if version not in (0, _SCHEMA_VERSION) or (version == 0 and tables - {"bars", "symbols"}):
-                raise InvalidDataError(f"{self.path} is an SQLite file but not a sessiondata bar repository")
-            if version == 0:
-                with self._write_lock:
-                    conn.execute("PRAGMA journal_mode = WAL")
-                    conn.executescript(_SCHEMA)
-                    conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
+            self._open_schema()
+        except sqlite3.Error as exc:
             self.close()
-            raise InvalidDataError(f"{self.path}: not a usable SQLite bar repository: {exc}") from exc
+            raise _storage_error(self.path, exc) from exc
         except BaseException:
             self.close()
             raise
+
+    def _open_schema(self) -> None:
+        conn = self._conn()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if version not in (0, _SCHEMA_VERSION) or (version == 0 and tables - {"bars", "symbols"}):
+            raise InvalidDataError(f"{self.path} is an SQLite file but not a sessiondata bar repository")
+        if version != 0:
+            return
+        if self.read_only:
+            raise InvalidDataError(f"{self.path} is not a sessiondata bar repository (no bars table)")
+        with self._write_lock:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(_SCHEMA)
+            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
     # -- connections --
 
@@ -449,14 +500,7 @@ class SqliteBarRepository:
             # isolation_level=None: no implicit transactions; writes open theirs explicitly.
             # check_same_thread=False only so close() may close it from another thread; otherwise only the
             # owning thread uses it.
-            conn = sqlite3.connect(
-                self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-            )
-            try:
-                conn.execute("PRAGMA synchronous = NORMAL")
-            except BaseException:
-                conn.close()
-                raise
+            conn = self._connect()
             # Close the connections of threads that have ended: nobody else can be using them.
             alive = []
             for ref, other in self._conns:
@@ -468,6 +512,43 @@ class SqliteBarRepository:
             alive.append((weakref.ref(threading.current_thread()), conn))
             self._conns = alive
         self._local.conn = conn
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        """A new connection (read-write, or read-only as the constructor asked), set up and probed."""
+        if not self.read_only:
+            conn = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            return self._probed(conn, "PRAGMA synchronous = NORMAL")
+        if self._uri is not None:
+            return self._probed(self._open_uri(self._uri), "PRAGMA user_version")
+        base = self.path.resolve().as_uri() + "?mode=ro"
+        try:
+            conn = self._probed(self._open_uri(base), "PRAGMA user_version")
+            self._uri = base
+        except sqlite3.OperationalError as exc:
+            # A read-only mount: SQLite cannot create the WAL's -shm there; nothing can write the file.
+            if "unable to open" not in str(exc):
+                raise
+            self._uri = base + "&immutable=1"
+            conn = self._probed(self._open_uri(self._uri), "PRAGMA user_version")
+        return conn
+
+    def _open_uri(self, uri: str) -> sqlite3.Connection:
+        return sqlite3.connect(
+            uri, uri=True, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+        )
+
+    @staticmethod
+    def _probed(conn: sqlite3.Connection, statement: str) -> sqlite3.Connection:
+        """``conn`` after running ``statement`` on it (SQLite opens files lazily: this is where an unusable
+        file fails); closed if it fails."""
+        try:
+            conn.execute(statement)
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def close(self) -> None:
@@ -510,13 +591,19 @@ class SqliteBarRepository:
         interval = _check_interval(interval)
         query_aware = _check_range(start, end)
         conn = self._conn()
-        stored_aware = self._stored_aware(conn, symbol)
+        try:
+            stored_aware = self._stored_aware(conn, symbol)
+        except sqlite3.Error as exc:
+            raise _storage_error(self.path, exc) from exc
         if stored_aware is None:
             return []
         _check_kind(symbol, stored_aware, query_aware)
         if not start < end:
             return []
-        rows = conn.execute(_SELECT, (symbol, interval, _time_key(start), _time_key(end))).fetchall()
+        try:
+            rows = conn.execute(_SELECT, (symbol, interval, _time_key(start), _time_key(end))).fetchall()
+        except sqlite3.Error as exc:
+            raise _storage_error(self.path, exc) from exc
         parse = datetime.fromisoformat
         return [Bar(symbol, parse(ts), o, h, lo, c, v) for ts, o, h, lo, c, v in rows]
 
@@ -527,16 +614,15 @@ class SqliteBarRepository:
         """
         symbol = _check_symbol(symbol)
         interval = _check_interval(interval)
-        conn = self._conn()
         found: list[datetime] = []
         for order in ("ASC", "DESC"):
-            row = conn.execute(
+            row = self._fetch(
                 f"SELECT ts FROM bars WHERE symbol = ? AND interval = ? ORDER BY ts_key {order} LIMIT 1",
                 (symbol, interval),
-            ).fetchone()
-            if row is None:
+            )
+            if not row:
                 return None
-            found.append(datetime.fromisoformat(row[0]))
+            found.append(datetime.fromisoformat(row[0][0]))
         return found[0], found[1]
 
     def dates(self, symbol: str, interval: int = 1) -> list[date]:
@@ -544,7 +630,7 @@ class SqliteBarRepository:
         characters of the stored ISO text). O(n) over the symbol's rows, no `Bar` built. Any thread."""
         symbol = _check_symbol(symbol)
         interval = _check_interval(interval)
-        rows = self._conn().execute(
+        rows = self._fetch(
             "SELECT DISTINCT substr(ts, 1, 10) FROM bars WHERE symbol = ? AND interval = ?",
             (symbol, interval),
         )
@@ -552,7 +638,15 @@ class SqliteBarRepository:
 
     def symbols(self) -> list[str]:
         """The stored symbols, sorted. O(s); any thread."""
-        return [r[0] for r in self._conn().execute("SELECT symbol FROM symbols ORDER BY symbol")]
+        return [r[0] for r in self._fetch("SELECT symbol FROM symbols ORDER BY symbol", ())]
+
+    def _fetch(self, sql: str, params: tuple[object, ...]) -> list[Any]:
+        """All rows of one read statement on this thread's connection, SQLite's errors translated."""
+        conn = self._conn()
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _storage_error(self.path, exc) from exc
 
     # -- writes --
 
@@ -577,29 +671,98 @@ class SqliteBarRepository:
         """Import one CSV file in one transaction, streaming it (one row in memory at a time).
 
         ``symbol`` defaults to the file name's (``SYMBOL_*.csv``), ``interval`` to its ``_<N>m`` part or 1.
-        A bad row raises `CsvFormatError` (with its line number) and imports nothing, unless
-        ``skip_bad_rows=True``: then bad rows are skipped and reported. Re-importing a file adds nothing
-        (its rows come back as duplicates). O(rows log n); waits for other writers. Any thread.
+        A bad row (including a volume SQLite cannot hold) raises `CsvFormatError` with its line number and
+        imports nothing, unless ``skip_bad_rows=True``: then bad rows are skipped and reported. Re-importing
+        a file adds nothing (its rows come back as duplicates). O(rows log n); waits for other writers.
+        Any thread.
         """
-        if interval is None:
-            interval = interval_from_filename(path) or 1
-        interval = _check_interval(interval)
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"no such file: {os.fspath(path)}")
-        reader = CsvBarReader(path, symbol, skip_bad_rows=skip_bad_rows)
-        report = self._write(reader, interval)
-        if reader.rejected:
-            logger.warning(
-                "%s: skipped %d bad row(s), first at line %d: %s",
-                reader.path,
-                len(reader.rejected),
-                reader.rejected[0].line,
-                reader.rejected[0].reason,
-            )
+        return self.import_csv_files([path], symbol, interval=interval, skip_bad_rows=skip_bad_rows)[0]
+
+    def import_csv_files(
+        self,
+        paths: Iterable[PathLike],
+        symbol: str | None = None,
+        *,
+        interval: int | None = None,
+        skip_bad_rows: bool = False,
+        on_file: Callable[[Path, ImportReport], None] | None = None,
+    ) -> list[ImportReport]:
+        """Import several CSV files in **one** transaction: all of them, or (on any error, or an interrupt)
+        none. One report per file, in order; ``on_file`` is called after each file is read (before the
+        commit). Otherwise as `import_csv`. O(rows log n); waits for other writers. Any thread.
+        """
+        files = [Path(p) for p in paths]
+        readers: list[tuple[CsvBarReader, int]] = []
+        for path in files:
+            chosen = _check_interval((interval_from_filename(path) or 1) if interval is None else interval)
+            if not path.is_file():
+                raise FileNotFoundError(f"no such file: {os.fspath(path)}")
+            reader = CsvBarReader(path, symbol, skip_bad_rows=skip_bad_rows, check=_unstorable)
+            readers.append((reader, chosen))
+        reports: list[ImportReport] = []
+
+        def read(index: int, written: ImportReport) -> None:
+            reports.append(self._with_rejects(readers[index][0], written))
+            if on_file is not None:
+                on_file(files[index], reports[-1])
+
+        self._write_many(readers, read)
+        return reports
+
+    @staticmethod
+    def _with_rejects(reader: CsvBarReader, report: ImportReport) -> ImportReport:
+        if not reader.rejected:
+            return report
+        logger.warning(
+            "%s: skipped %d bad row(s), first at line %d: %s",
+            reader.path,
+            len(reader.rejected),
+            reader.rejected[0].line,
+            reader.rejected[0].reason,
+        )
         return attrs.evolve(report, rejected=len(reader.rejected), rejected_rows=tuple(reader.rejected))
 
     def _write(self, bars: Iterable[Bar], interval: int) -> ImportReport:
+        return self._write_many([(bars, interval)])[0]
+
+    def _write_many(
+        self,
+        sources: Sequence[tuple[Iterable[Bar], int]],
+        on_source: Callable[[int, ImportReport], None] | None = None,
+    ) -> list[ImportReport]:
+        """Write every source (bars, interval) in one transaction; all or nothing. SQLite's errors become
+        the library's (`_storage_error`)."""
+        if self.read_only:
+            raise RepositoryError(f"{self.path}: opened read-only, cannot write")
         kinds: dict[str, bool] = {}
+        conn = self._conn()
+        reports: list[ImportReport] = []
+        with self._write_lock:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for bars, interval in sources:
+                        reports.append(self._insert(conn, bars, interval, kinds))
+                        if on_source is not None:
+                            on_source(len(reports) - 1, reports[-1])
+                    self._record_kinds(conn, kinds)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise _storage_error(self.path, exc) from exc
+        for sym, aware in kinds.items():
+            self._aware.setdefault(sym, aware)
+        return reports
+
+    @staticmethod
+    def _insert(
+        conn: sqlite3.Connection, bars: Iterable[Bar], interval: int, kinds: dict[str, bool]
+    ) -> ImportReport:
+        """Insert one source's bars (inside the caller's transaction); ``kinds`` collects each symbol's
+        timestamp style, checked against the batch so far."""
         count = 0
 
         def rows() -> Iterator[tuple[object, ...]]:
@@ -611,6 +774,9 @@ class SqliteBarRepository:
                 aware = _is_aware(ts)
                 if kinds.setdefault(bar.symbol, aware) is not aware:
                     raise _mixing_error(bar.symbol, not aware)
+                why = _unstorable(bar)
+                if why is not None:
+                    raise InvalidDataError(f"{bar.symbol} {ts.isoformat()}: {why}")
                 count += 1
                 yield (
                     bar.symbol,
@@ -624,23 +790,13 @@ class SqliteBarRepository:
                     bar.volume,
                 )
 
-        conn = self._conn()
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                added = conn.executemany(_INSERT, rows()).rowcount
-                for sym, aware in kinds.items():
-                    conn.execute("INSERT OR IGNORE INTO symbols (symbol, aware) VALUES (?, ?)", (sym, aware))
-                    stored = bool(
-                        conn.execute("SELECT aware FROM symbols WHERE symbol = ?", (sym,)).fetchone()[0]
-                    )
-                    if stored is not aware:
-                        raise _mixing_error(sym, stored)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
-                    conn.execute("ROLLBACK")
-                raise
-        for sym, aware in kinds.items():
-            self._aware.setdefault(sym, aware)
+        added = conn.executemany(_INSERT, rows()).rowcount
         return ImportReport(added=added, duplicates=count - added)
+
+    @staticmethod
+    def _record_kinds(conn: sqlite3.Connection, kinds: dict[str, bool]) -> None:
+        for sym, aware in kinds.items():
+            conn.execute("INSERT OR IGNORE INTO symbols (symbol, aware) VALUES (?, ?)", (sym, aware))
+            stored = bool(conn.execute("SELECT aware FROM symbols WHERE symbol = ?", (sym,)).fetchone()[0])
+            if stored is not aware:
+                raise _mixing_error(sym, stored)
