@@ -281,3 +281,23 @@ def test_write_then_read_round_trips_exactly(bars: list[Bar]) -> None:
 def test_write_rejects_non_bars() -> None:
     with pytest.raises(InvalidDataError, match="expected a Bar"):
         write_csv_bars(io.StringIO(), [object()])  # type: ignore[list-item]
+
+
+def test_an_unterminated_quote_names_the_line_it_opens_on(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "SPY_1m.csv",
+        [
+            "timestamp,open,high,low,close,volume",
+            "2020-01-02T09:30:00,10,11,9,10,100",
+            '2020-01-02T09:31:00,"10,11,9,10,100',
+            "2020-01-02T09:32:00,10,11,9,10,100",
+            "2020-01-02T09:33:00,10,11,9,10,100",
+        ],
+    )
+    with pytest.raises(CsvFormatError, match="quoted field opens here and runs to line 5") as caught:
+        read_csv_bars(path)
+    assert caught.value.line == 3
+    reader = CsvBarReader(path, skip_bad_rows=True)
+    assert len(list(reader)) == 1
+    assert [r.line for r in reader.rejected] == [3]

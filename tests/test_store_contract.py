@@ -164,6 +164,24 @@ def test_unknown_symbol_reads_are_empty_not_errors(store: SessionData) -> None:
     assert store.get_active_symbols() == {"MSFT"}, "a read must not register a symbol"
 
 
+@pytest.mark.parametrize("sym", [None, 42, b"MSFT", 1.5], ids=repr)
+def test_non_str_symbols_read_as_unknown_everywhere(store: SessionData, sym: Any) -> None:
+    store.add_bar("MSFT", mk(0, sym="MSFT"))
+    for interval in (1, 5):
+        assert store.get_latest_bar(sym, interval) is None
+        assert store.get_last_n_bars(sym, 5, interval) == []
+        assert store.get_bars_since(sym, at(0), interval) == []
+        assert store.get_bars(sym, interval) == []
+        assert store.get_bar_count(sym, interval) == 0
+        assert store.get_latest_bars_multi(["msft", sym], interval) == {
+            "MSFT": store.get_latest_bar("MSFT", interval),
+            sym: None,
+        }
+    assert store.get_symbol_data(sym) is None
+    assert store.get_session_metrics(sym) == {}
+    assert store.get_forming_bar(sym, 5) is None
+
+
 BAD_INTERVALS: list[Any] = [0, -5, 2, 7, 10, 60, 5.0, "5", None]
 
 

@@ -4,6 +4,8 @@ Writers serialize on one lock; readers never lock and answer from immutable per-
 Everything public is importable from here; the modules behind it are private.
 """
 
+import logging
+
 from ._calendar import ExchangeCalendar, RegularHoursCalendar, SessionCalendar, SessionClock
 from ._clock import ClockError, ClockMode, TimeProvider
 from ._columns import (
@@ -54,7 +56,11 @@ from ._snapshot import SymbolSessionData
 from ._store import SessionData, get_session_data, reset_session_data
 from ._upkeep import DataUpkeepThread
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one source of the version: pyproject.toml reads it (setuptools dynamic)
+
+# A library never configures logging; this only keeps an application without any logging set up from
+# getting Python's "last resort" handler printing the library's warnings to stderr.
+logging.getLogger("sessiondata").addHandler(logging.NullHandler())
 
 __all__ = [
     "COLUMN_FIELDS",

@@ -219,23 +219,28 @@ class CsvBarReader:
         parse_volume = _parse_volume
         aware: bool | None = None
         while True:
+            # The line the next row starts on: a quoted field may run over several lines (an unterminated
+            # quote, to the end of the file), and the line to name is where the bad field starts.
+            line = reader.line_num + 1
             try:
                 row = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
                 self.rows += 1
-                self._fail(reader.line_num, f"malformed CSV: {exc}")
+                self._fail(line, f"malformed CSV: {exc}")
                 continue
             if not row:
                 continue  # a blank line
-            line = reader.line_num
             self.rows += 1
             if len(row) != 6:
                 if len(row) == 1 and not row[0].strip():
                     self.rows -= 1
                     continue  # a line of blanks
-                self._fail(line, f"expected 6 fields ({','.join(HEADER)}), got {len(row)}: {row!r}")
+                if reader.line_num > line:  # one row over several lines: a quote opened and never closed
+                    self._fail(line, f"a quoted field opens here and runs to line {reader.line_num}")
+                else:
+                    self._fail(line, f"expected 6 fields ({','.join(HEADER)}), got {len(row)}: {row!r}")
                 continue
             ts_text, o, h, lo, c, v = row
             try:

@@ -1153,11 +1153,12 @@ class SessionData:
 
     def get_latest_bars_multi(self, symbols: Iterable[str], interval: int = 1) -> dict[str, Bar | None]:
         """``{SYMBOL: latest bar or None}`` for each symbol. O(len(symbols)); lock-free, and each symbol's
-        answer comes from that symbol's snapshot at the moment it is read."""
+        answer comes from that symbol's snapshot at the moment it is read. A symbol that is not a `str` is
+        unknown, as in every other read: its answer is ``None``, under the key as given."""
         check_interval(interval, self._interval_map)
         out: dict[str, Bar | None] = {}
         for symbol in symbols:
-            sym = symbol.strip().upper()
+            sym = symbol.strip().upper() if isinstance(symbol, str) else symbol
             snap = self._snapshots.get(sym)
             out[sym] = None if snap is None else snap.get_latest_bar(interval)
         return out
