@@ -7,6 +7,7 @@ import threading
 import warnings
 from datetime import date, datetime, timedelta
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -40,11 +41,19 @@ def test_import_warns_once_with_category_message_and_location() -> None:
     assert deprecations[0].filename == __file__  # the importing line, not importlib's
 
 
+def zeroed(m: Any, symbol: str, day: date) -> bool:
+    return (m.symbol, m.date, m.session_volume, m.session_high, m.session_low, m.last_update) == (
+        symbol, day, 0, None, None, None,
+    )  # fmt: skip
+
+
 def test_update_and_read_metrics(st: ModuleType) -> None:
     tracker = st.get_session_tracker()
-    assert tracker.get_session_metrics("AAPL", DAY) is None
-    tracker.update_session("aapl", DAY, 151.0, 149.0, 1000, T0)
+    assert zeroed(tracker.get_session_metrics("AAPL", DAY), "AAPL", DAY)
+    first = tracker.update_session("aapl", DAY, 151.0, 149.0, 1000, T0)
+    assert (first.session_volume, first.session_high, first.last_update) == (1000, 151.0, T0)
     tracker.update_session("AAPL", DAY, 152.5, 150.0, 500, T0 + timedelta(minutes=1))
+    assert first.session_volume == 1000  # a copy: later updates do not change it
     m = tracker.get_session_metrics("AAPL", DAY)
     assert (m.symbol, m.date, m.session_volume, m.session_high, m.session_low) == (
         "AAPL",
@@ -55,7 +64,16 @@ def test_update_and_read_metrics(st: ModuleType) -> None:
     )
     assert m.last_update == T0 + timedelta(minutes=1)
     # Another date is another session.
-    assert tracker.get_session_metrics("AAPL", DAY + timedelta(days=1)) is None
+    assert zeroed(
+        tracker.get_session_metrics("AAPL", DAY + timedelta(days=1)), "AAPL", DAY + timedelta(days=1)
+    )
+
+
+def test_old_callers_read_without_a_none_check(st: ModuleType) -> None:
+    tracker = st.get_session_tracker()
+    m = tracker.get_session_metrics("NEW", DAY)
+    fresh = not (m.last_update and m.session_volume > 0)  # the old callers' idiom, no `is None` check
+    assert fresh
 
 
 def test_returned_metrics_are_copies(st: ModuleType) -> None:
@@ -83,10 +101,20 @@ def test_reset_session_and_clear_all(st: ModuleType) -> None:
     tracker.update_session("A", DAY, 2.0, 1.0, 1, T0)
     tracker.update_session("B", DAY, 2.0, 1.0, 1, T0)
     tracker.reset_session("a", DAY)
-    assert tracker.get_session_metrics("A", DAY) is None
-    assert tracker.get_session_metrics("B", DAY) is not None
+    assert zeroed(tracker.get_session_metrics("A", DAY), "A", DAY)
+    assert tracker.get_session_metrics("B", DAY).session_volume == 1
     tracker.clear_all()
-    assert tracker.get_session_metrics("B", DAY) is None
+    assert zeroed(tracker.get_session_metrics("B", DAY), "B", DAY)
+
+
+def test_reset_session_zeroes_what_the_store_holds_too(st: ModuleType) -> None:
+    store = get_session_data()
+    store.start_new_session(DAY)
+    store.add_bar("SPY", Bar("SPY", T0, 100.0, 101.0, 99.0, 100.5, 10))
+    tracker = st.get_session_tracker()
+    assert tracker.get_session_metrics("SPY", DAY).session_volume == 10
+    tracker.reset_session("SPY", DAY)
+    assert zeroed(tracker.get_session_metrics("SPY", DAY), "SPY", DAY)
 
 
 def test_singleton_and_reset(st: ModuleType) -> None:
@@ -108,15 +136,15 @@ def test_reads_fall_back_to_the_store(st: ModuleType) -> None:
         99.0,
         T0 + timedelta(minutes=1),
     )
-    assert st.get_session_tracker().get_session_metrics("SPY", DAY - timedelta(days=1)) is None
+    assert st.get_session_tracker().get_session_metrics("SPY", DAY - timedelta(days=1)).last_update is None
 
 
 def test_store_without_session_date_uses_bar_dates(st: ModuleType) -> None:
     get_session_data().add_bar("SPY", Bar("SPY", T0, 100.0, 101.0, 99.0, 100.5, 10))
     tracker = st.get_session_tracker()
     assert tracker.get_session_metrics("SPY", DAY).session_volume == 10
-    assert tracker.get_session_metrics("SPY", DAY + timedelta(days=1)) is None
-    assert tracker.get_session_metrics("QQQ", DAY) is None
+    assert zeroed(tracker.get_session_metrics("SPY", DAY + timedelta(days=1)), "SPY", DAY + timedelta(days=1))
+    assert zeroed(tracker.get_session_metrics("QQQ", DAY), "QQQ", DAY)
 
 
 def test_concurrent_updates_are_not_lost(st: ModuleType) -> None:

@@ -4,9 +4,12 @@ Use `sessiondata.SessionData` instead (``get_session_data().get_session_metrics(
 guide in ``docs/migration.md`` shows each call before and after. Importing this module emits one
 `DeprecationWarning` attributed to the importing line.
 
-What it keeps: `SessionMetrics`, `SessionTracker` (``get_session_metrics``, ``update_session``,
-``reset_session``, ``clear_all``) and the process-wide `get_session_tracker` / `reset_session_tracker`.
-It is synchronous and thread-safe (one lock guards the tracker's own table).
+What it keeps, as its old callers use it: `SessionMetrics`, `SessionTracker` (``get_session_metrics``
+returns zeroed metrics for a (symbol, date) it knows nothing of, never ``None``; ``update_session`` returns
+the updated metrics; ``reset_session`` leaves zeroed metrics; ``clear_all``) and the process-wide
+`get_session_tracker` / `reset_session_tracker`. It is synchronous and thread-safe (one lock guards the
+tracker's own table). The original's result caches (``cache_*``, ``get_cached_*``, ``clear_cache``) are
+gone: see ``docs/migration.md``.
 
 Backed by the store where it can be: metrics the tracker was never told about are read from the
 process-wide `SessionData` when the asked date is the store's current session (or the store has no session
@@ -80,18 +83,20 @@ class SessionTracker:
         self._lock = threading.Lock()
         self._sessions: dict[tuple[str, date], SessionMetrics] = {}
 
-    def get_session_metrics(self, symbol: str, session_date: date) -> SessionMetrics | None:
-        """A copy of the metrics for ``symbol`` on ``session_date``, or ``None`` if nothing is known.
+    def get_session_metrics(self, symbol: str, session_date: date) -> SessionMetrics:
+        """A copy of the metrics for ``symbol`` on ``session_date``; zeroed (volume 0, no high, low or
+        ``last_update``) when nothing is known, as the original did: old callers do not check for ``None``.
 
         Falls back to the process-wide store's metrics for that symbol when it holds that session.
-        O(1) (the fallback is O(1) too).
+        O(1) (the fallback is O(1) too); takes the tracker's lock briefly.
         """
         key = (symbol.upper(), session_date)
         with self._lock:
             found = self._sessions.get(key)
             if found is not None:
                 return attrs.evolve(found)
-        return self._from_store(key[0], session_date)
+        from_store = self._from_store(key[0], session_date)
+        return from_store or SessionMetrics(date=session_date, symbol=key[0])
 
     @staticmethod
     def _from_store(symbol: str, session_date: date) -> SessionMetrics | None:
@@ -123,19 +128,23 @@ class SessionTracker:
         bar_low: float,
         bar_volume: float,
         timestamp: datetime,
-    ) -> None:
-        """Fold one bar into ``symbol``'s metrics for ``session_date`` (created on first update). O(1)."""
+    ) -> SessionMetrics:
+        """Fold one bar into ``symbol``'s metrics for ``session_date`` (created on first update) and return
+        a copy of the updated metrics. O(1); takes the tracker's lock."""
         key = (symbol.upper(), session_date)
         with self._lock:
             metrics = self._sessions.get(key)
             if metrics is None:
                 metrics = self._sessions[key] = SessionMetrics(date=session_date, symbol=key[0])
             metrics.update_from_bar(bar_high, bar_low, bar_volume, timestamp)
+            return attrs.evolve(metrics)
 
     def reset_session(self, symbol: str, session_date: date) -> None:
-        """Forget ``symbol``'s metrics for ``session_date``. O(1)."""
+        """Zero ``symbol``'s metrics for ``session_date``: later reads get zeroed metrics (not the store's,
+        as the original had no store to fall back to). O(1); takes the tracker's lock."""
+        key = (symbol.upper(), session_date)
         with self._lock:
-            self._sessions.pop((symbol.upper(), session_date), None)
+            self._sessions[key] = SessionMetrics(date=session_date, symbol=key[0])
 
     def clear_all(self) -> None:
         """Forget every tracked session. O(1)."""
