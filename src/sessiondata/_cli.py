@@ -5,25 +5,32 @@ repository) through the stream coordinator, the store and the upkeep thread, wit
 terminal, then prints a per-symbol summary per session and the throughput (``--json`` for one JSON object).
 ``sessiondata import`` loads CSV files into a SQLite repository.
 
-Errors (a missing path, a corrupt file, an unknown symbol, no data) print one line to stderr and exit 1
-(``--debug`` shows the traceback); a malformed command line exits 2 (argparse's convention).
+Errors (a missing path, a corrupt file or database, a locked or read-only database, an unknown symbol, no
+data) print one line to stderr and exit 1 (``--debug`` shows the traceback); a malformed command line exits
+2 (argparse's convention); Ctrl-C exits 130; a closed output pipe (``| head``) ends quietly with 141 (128 +
+SIGPIPE, as other Unix tools). What is shown (progress line, summary table) lives in `_cli_view`.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import logging
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import __version__
+from ._calendar import SessionClock
+from ._cli_view import Column, Progress, format_price, render_table, terminal_width
 from ._managers import DataManager, ReplayReport
 from ._models import SessionDataError
-from ._repository import BarRepository, CsvBarRepository, SqliteBarRepository
+from ._repository import BarRepository, CsvBarRepository, ImportReport, SqliteBarRepository
 from ._sample import sample_csv_path
 from ._store import SessionData
 
@@ -62,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Replay and manage one trading session's 1-minute market data.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     replay = sub.add_parser(
@@ -122,9 +130,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--retries", type=int, default=0, help="with --scheduler: Dask retries per task")
 
-    imp = sub.add_parser("import", help="load CSV files into a SQLite bar repository")
+    imp = sub.add_parser(
+        "import",
+        help="load CSV files into a SQLite bar repository",
+        description="Load 1-minute bar CSV files (timestamp,open,high,low,close,volume, ISO-8601 timestamps) "
+        "into a SQLite bar repository, for `sessiondata replay --db`. One import is all or nothing: if a "
+        "file fails (or on Ctrl-C) none of the files is kept. Bars already stored are counted as duplicates "
+        "and left as they were.",
+    )
     imp.add_argument("files", nargs="+", type=Path, help="CSV files (timestamp,open,high,low,close,volume)")
     imp.add_argument("--db", type=Path, required=True, help="the SQLite file (created if missing)")
+    imp.add_argument(
+        "--busy-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for another process writing the database (default: 30)",
+    )
     imp.add_argument("--symbol", help="the symbol (default: from each file name, SYMBOL_*.csv)")
     imp.add_argument(
         "--skip-bad-rows", action="store_true", help="skip and count bad rows instead of failing"
@@ -133,56 +155,49 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Progress:
-    """A one-line progress display on a terminal's stderr; silent elsewhere."""
-
-    def __init__(self, total: int, label: str, stream: TextIO, enabled: bool) -> None:
-        self._total = max(total, 1)
-        self._label = label
-        self._stream = stream
-        self._enabled = enabled and stream.isatty()
-        self._done = 0
-        self._shown = -1.0
-        self._began = time.perf_counter()
-
-    def advance(self, n: int = 1) -> None:
-        self._done += n
-        if not self._enabled:
-            return
-        now = time.perf_counter()
-        if now - self._shown < 0.1 and self._done < self._total:
-            return
-        self._shown = now
-        frac = min(1.0, self._done / self._total)
-        bar = "#" * int(frac * 30)
-        rate = self._done / max(now - self._began, 1e-9)
-        self._stream.write(f"\r{self._label} [{bar:<30}] {frac:6.1%} {self._done:,} ({rate:,.0f}/s)")
-        self._stream.flush()
-
-    def close(self) -> None:
-        if self._enabled:
-            self._stream.write("\n")
-            self._stream.flush()
-
-
 def _repository(args: argparse.Namespace) -> tuple[BarRepository, str]:
     if args.db is not None:
         if not args.db.is_file():
             raise _CliError(f"no such database file: {args.db}")
-        return SqliteBarRepository(args.db), str(args.db)
+        # A replay only reads: read-only, so a file on a read-only mount (or another user's) replays too.
+        return SqliteBarRepository(args.db, read_only=True), str(args.db)
     if args.csv_dir is not None:
         if not args.csv_dir.is_dir():
             raise _CliError(f"no such directory: {args.csv_dir}")
         return CsvBarRepository(args.csv_dir), str(args.csv_dir)
     sample = sample_csv_path().parent
-    return CsvBarRepository(
-        sample
-    ), "bundled sample (SPY 1-minute bars, January 2011, pyalgotrade, Apache-2.0)"
+    return CsvBarRepository(sample), "bundled sample (SPY 1m bars, Jan 2011, pyalgotrade, Apache-2.0)"
 
 
-def _estimate(repo: BarRepository, symbols: Sequence[str], days: Sequence[date]) -> int:
-    """Regular-session bars to expect, for the progress bar (390 per symbol and session)."""
-    return max(1, 390 * len(symbols) * len(days))
+def _sessions_with_bars(repo: BarRepository, symbols: Sequence[str], days: Sequence[date]) -> list[date]:
+    """The dates of ``days`` the repository holds bars on, when it can list them (else all of ``days``): the
+    sessions the progress line counts (a neighbouring or closed day has nothing to replay)."""
+    lister = getattr(repo, "dates", None)
+    if not callable(lister):
+        return list(days)
+    held = {d for s in symbols for d in lister(s)}
+    return [d for d in days if d in held] or list(days)
+
+
+def _session_position(clock: SessionClock, sessions: Sequence[date]) -> Callable[[Any], float]:
+    """The replay's fraction done at an item: sessions before its own, plus how far into its own regular
+    session its timestamp is (before the open counts as 0, after the close as 1)."""
+
+    def position(item: Any) -> float:
+        ts = getattr(item, "timestamp", None)
+        if ts is None:
+            return 0.0
+        local = ts if ts.tzinfo is None else ts.astimezone(clock.tz)
+        day = local.date()
+        index = bisect.bisect_left(sessions, day)
+        hours = clock.hours(day)
+        within = 0.0
+        if hours is not None:
+            open_minute, length = hours
+            within = min(1.0, max(0.0, (local.hour * 60 + local.minute + 1 - open_minute) / length))
+        return (index + within) / len(sessions)
+
+    return position
 
 
 def _replay(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -228,6 +243,7 @@ def _replay_from(
         days = [d for d in days if first <= d and (last is None or d <= last)]
     if not days:
         raise _CliError(f"no session dates to replay for {', '.join(symbols)} in {origin}")
+    _check_drop_minutes(args.drop_minutes, store.session_clock, days)
     if args.workers is not None or args.scheduler is not None:
         report = _replay_parallel(args, repo, symbols, days, err)
         if not report.sessions:
@@ -236,9 +252,16 @@ def _replay_from(
         return 0
     if args.group_size is not None or args.retries:
         raise _CliError("--group-size and --retries apply only with --workers or --scheduler")
-    progress = _Progress(
-        _estimate(repo, symbols, days), "replay", err, enabled=not args.no_progress and not args.json
+    sessions = _sessions_with_bars(repo, symbols, days)
+    progress = Progress(
+        len(sessions),
+        "replay",
+        err,
+        enabled=not args.no_progress and not args.json,
+        unit=" bars",
+        position=_session_position(store.session_clock, sessions),
     )
+    finished = False
     try:
         report = manager.replay(
             symbols,
@@ -248,14 +271,26 @@ def _replay_from(
             drop_minutes=args.drop_minutes,
             seed=args.seed,
             upkeep=not args.no_upkeep,
-            on_item=lambda _: progress.advance(),
+            on_item=progress.advance,
         )
+        finished = True
     finally:
-        progress.close()
+        progress.close(finished=finished)
     if not report.sessions:
         raise _CliError(f"no bars for {', '.join(symbols)} on the dates asked in {origin}")
     _emit_replay(report, origin, args, out)
     return 0
+
+
+def _check_drop_minutes(drop: int, clock: SessionClock, days: Sequence[date]) -> None:
+    """Refuse a ``--drop-minutes`` that leaves no regular-session bar to stream (it would otherwise end in
+    a misleading "no bars on the dates asked")."""
+    longest = max((h[1] for h in map(clock.hours, days) if h is not None), default=0)
+    if longest and drop >= longest:
+        raise _CliError(
+            f"--drop-minutes {drop} would drop every regular-session minute "
+            f"(the sessions asked have at most {longest} minutes)"
+        )
 
 
 def _emit_replay(report: ReplayReport, origin: str, args: argparse.Namespace, out: TextIO) -> None:
@@ -283,8 +318,12 @@ def _replay_parallel(
     if args.speed is not None:
         raise _CliError("--speed does not apply to a parallel replay")
     group = args.group_size or len(symbols)
-    progress = _Progress(
-        len(days) * -(-len(symbols) // group), "sessions", err, enabled=not args.no_progress and not args.json
+    progress = Progress(
+        len(days) * -(-len(symbols) // group),
+        "sessions",
+        err,
+        enabled=not args.no_progress and not args.json,
+        unit=" tasks",
     )
     common: dict[str, Any] = {
         "group_size": args.group_size,
@@ -293,9 +332,10 @@ def _replay_parallel(
         "drop_minutes": args.drop_minutes,
         "seed": args.seed,
         "upkeep": not args.no_upkeep,
-        "on_result": lambda _: progress.advance(),
+        "on_result": progress.advance,
     }
     began = time.perf_counter()
+    finished = False
     try:
         if args.scheduler is not None:
             try:
@@ -306,8 +346,9 @@ def _replay_parallel(
                 results = replay_many(repo, symbols, days, client=client, retries=args.retries, **common)
         else:
             results = replay_many(repo, symbols, days, workers=args.workers, **common)
+        finished = True
     finally:
-        progress.close()
+        progress.close(finished=finished)
     return to_replay_report(
         results,
         seconds=time.perf_counter() - began,
@@ -322,6 +363,15 @@ def _fmt(value: Any, spec: str = "") -> str:
     return format(value, spec)
 
 
+# The summary's columns in table order, ranked by what matters most when the terminal cannot show them all:
+# what was replayed and what the upkeep did first, then the session's prices, then the rest.
+_SUMMARY_COLUMNS = (
+    Column("date", 0), Column("symbol", 1), Column("bars", 2), Column("gaps", 3), Column("filled", 4),
+    Column("open gaps", 10), Column("quality %", 5), Column("open", 8), Column("high", 9),
+    Column("low", 9), Column("close", 6), Column("volume", 7), Column("vwap", 11), Column("derived", 12),
+)  # fmt: skip
+
+
 def _print_replay(report: ReplayReport, origin: str, args: argparse.Namespace, out: TextIO) -> None:
     hours = "extended hours" if args.extended_hours else "regular session"
     out.write(f"Replayed {origin}\n")
@@ -329,10 +379,6 @@ def _print_replay(report: ReplayReport, origin: str, args: argparse.Namespace, o
         f"{len(report.sessions)} session(s), {hours}, drop-minutes={report.drop_minutes} "
         f"(default 0), upkeep={'off' if args.no_upkeep else 'on'}\n\n"
     )
-    columns = (
-        "date", "symbol", "bars", "gaps", "filled", "open gaps", "quality %",
-        "open", "high", "low", "close", "volume", "vwap", "derived",
-    )  # fmt: skip
     rows: list[tuple[str, ...]] = []
     for session in report.sessions:
         for symbol, s in session.symbols.items():
@@ -345,20 +391,20 @@ def _print_replay(report: ReplayReport, origin: str, args: argparse.Namespace, o
                     str(s.gaps_filled),
                     str(s.gaps_open),
                     _fmt(s.bar_quality, ".2f"),
-                    _fmt(s.open, ".4g"),
-                    _fmt(s.high, ".4g"),
-                    _fmt(s.low, ".4g"),
-                    _fmt(s.close, ".4g"),
+                    format_price(s.open),
+                    format_price(s.high),
+                    format_price(s.low),
+                    format_price(s.close),
                     _fmt(s.volume, ",.0f"),
                     _fmt(s.vwap, ".4f"),
                     " ".join(f"{k}m:{v}" for k, v in s.derived_bars.items()),
                 )
             )
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
-    out.write("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)).rstrip() + "\n")
-    out.write("  ".join("-" * w for w in widths) + "\n")
-    for r in rows:
-        out.write("  ".join(v.rjust(w) for v, w in zip(r, widths, strict=True)).rstrip() + "\n")
+    width = terminal_width()
+    table, hidden = render_table(_SUMMARY_COLUMNS, rows, width)
+    out.write(table)
+    if hidden:
+        out.write(f"({len(hidden)} columns hidden to fit {width}: {', '.join(hidden)})\n")
     out.write(
         f"\n{report.bars:,} bars in {report.seconds:.2f} s: {report.bars_per_second:,.0f} bars/s "
         f"(coordinator + store + derived bars + upkeep)\n"
@@ -373,31 +419,51 @@ def _import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise _CliError(f"no such file: {path}")
     if not args.db.parent.is_dir():
         raise _CliError(f"no such directory for the database: {args.db.parent}")
-    results: list[tuple[Path, Any]] = []
+    if not args.busy_timeout >= 0:
+        raise _CliError(f"--busy-timeout must be >= 0 seconds, got {args.busy_timeout}")
     created = not args.db.exists()
     try:
-        _import_files(args, results, err)
-    except BaseException:
+        results = _import_files(args, err)
+    except BaseException as exc:
         if created:  # leave no half-made database behind
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{args.db}{suffix}").unlink(missing_ok=True)
+        if isinstance(exc, (SessionDataError, OSError, ValueError, KeyboardInterrupt)):
+            # One import is one transaction (SqliteBarRepository.import_csv_files): say that none was kept.
+            raise _ImportFailed(exc) from exc
         raise
     return _report_import(args, results, out)
 
 
-def _import_files(args: argparse.Namespace, results: list[tuple[Path, Any]], err: TextIO) -> None:
-    with SqliteBarRepository(args.db) as repo:
-        progress = _Progress(len(args.files), "import", err, enabled=not args.json)
+class _ImportFailed(Exception):
+    """An import that failed or was interrupted, after its transaction was rolled back."""
+
+    def __init__(self, cause: BaseException) -> None:
+        text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+        what = "interrupted" if isinstance(cause, KeyboardInterrupt) else text
+        super().__init__(f"{what}; nothing was imported (an import is all or nothing)")
+        self.interrupted = isinstance(cause, KeyboardInterrupt)
+
+
+def _import_files(args: argparse.Namespace, err: TextIO) -> list[tuple[Path, ImportReport]]:
+    results: list[tuple[Path, ImportReport]] = []
+    with SqliteBarRepository(args.db, busy_timeout=args.busy_timeout) as repo:
+        progress = Progress(len(args.files), "import", err, enabled=not args.json, unit=" files")
+        finished = False
+
+        def read(path: Path, report: ImportReport) -> None:
+            results.append((path, report))
+            progress.advance(path)
+
         try:
-            for path in args.files:
-                report = repo.import_csv(path, args.symbol, skip_bad_rows=args.skip_bad_rows)
-                results.append((path, report))
-                progress.advance()
+            repo.import_csv_files(args.files, args.symbol, skip_bad_rows=args.skip_bad_rows, on_file=read)
+            finished = True
         finally:
-            progress.close()
+            progress.close(finished=finished)
+    return results
 
 
-def _report_import(args: argparse.Namespace, results: list[tuple[Path, Any]], out: TextIO) -> int:
+def _report_import(args: argparse.Namespace, results: list[tuple[Path, ImportReport]], out: TextIO) -> int:
     if args.json:
         json.dump(
             {
@@ -451,15 +517,24 @@ _LOG_HANDLER_NAME = "sessiondata-cli"
 
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run the command line; returns the exit status (0 ok, 1 error, 2 bad command line)."""
+    """Run the command line; returns the exit status (0 ok, 1 error, 2 bad command line, 130 interrupted,
+    141 output pipe closed)."""
     out = out or sys.stdout
     err = err or sys.stderr
     args = _parser().parse_args(argv)
     _configure_logging(args.debug, err)
     try:
-        if args.command == "replay":
-            return _replay(args, out, err)
-        return _import(args, out, err)
+        code = _replay(args, out, err) if args.command == "replay" else _import(args, out, err)
+        out.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _silence_closed_stdout(out)
+        return _EXIT_PIPE_CLOSED
+    except _ImportFailed as exc:
+        if args.debug:
+            raise
+        err.write(f"sessiondata import: {'' if exc.interrupted else 'error: '}{exc}\n")
+        return 130 if exc.interrupted else 1
     except (_CliError, SessionDataError, OSError, ValueError) as exc:
         if args.debug:
             raise
@@ -469,3 +544,19 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     except KeyboardInterrupt:
         err.write("sessiondata: interrupted\n")
         return 130
+
+
+_EXIT_PIPE_CLOSED = 141  # 128 + SIGPIPE: what `yes | head` reports for `yes`
+
+
+def _silence_closed_stdout(out: TextIO) -> None:
+    """After the reader of our standard output went away (``| head``), point it at the null device so the
+    interpreter's final flush does not fail again with a second "Broken pipe" message."""
+    if out is not sys.stdout:
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # pragma: no cover - no file descriptor behind stdout (embedded use)
+        pass
