@@ -385,3 +385,49 @@ def test_import_into_a_database_on_a_read_only_mount_is_one_line(tmp_path: Path)
     line = one_line_error(proc.returncode, proc.stderr)
     assert "bars.db" in line
     assert stored(db) == {"OLD": 1}
+
+
+# --- the rest of the command line's error paths, on what ships with the repository -------------------------
+
+
+@pytest.mark.parametrize("derived", ["5,x", "1", "5,0"])
+def test_bad_derived_intervals_are_usage_errors(derived: str) -> None:
+    with pytest.raises(SystemExit) as done:
+        run("replay", "--derived", derived)
+    assert done.value.code == 2
+
+
+def test_an_empty_csv_directory_has_no_symbols(tmp_path: Path) -> None:
+    assert "no symbols found" in one_line_error(*run("replay", "--csv-dir", str(tmp_path))[::2])
+
+
+def test_import_into_a_missing_directory(tmp_path: Path) -> None:
+    new = csv_file(tmp_path, "NEW_1m.csv", ["1"])
+    line = one_line_error(*run("import", str(new), "--db", str(tmp_path / "nope" / "x.db"))[::2])
+    assert "no such directory" in line
+
+
+def test_a_parallel_replay_of_a_date_without_bars() -> None:
+    line = one_line_error(*run("replay", "--dates", "2011-01-01", "--workers", "1")[::2])
+    assert "no bars" in line
+
+
+def test_debug_shows_the_traceback_of_a_failed_import(tmp_path: Path) -> None:
+    bad = csv_file(tmp_path, "BAD_1m.csv", ["-1"])
+    with pytest.raises(Exception, match="nothing was imported") as caught:
+        run("--debug", "import", str(bad), "--db", str(tmp_path / "x.db"))
+    assert "line 2" in str(caught.value.__cause__)
+
+
+class InterruptReplay(Terminal):
+    def write(self, text: str) -> int:
+        if text.startswith("\rreplay"):
+            raise KeyboardInterrupt
+        return super().write(text)
+
+
+def test_ctrl_c_during_a_replay() -> None:
+    err = InterruptReplay()
+    code, _, text = run("replay", "--dates", "2011-01-03", err=err)
+    assert code == 130
+    assert text == "sessiondata: interrupted\n"

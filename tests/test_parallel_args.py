@@ -45,12 +45,17 @@ def test_repository_spec_of(tmp_path: Path) -> None:
         ({"retries": -1}, "retries"),
         ({"workers": 0}, "workers"),
         ({"group_size": 0}, "group"),
+        ({"drop_minutes": -1}, "drop_minutes"),
+        ({"symbols": "SPY"}, "not one string"),
+        ({"symbols": ["SPY", ""]}, "non-empty"),
+        ({"symbols": []}, "no symbols"),
     ],
 )
 def test_replay_many_rejects_bad_arguments(kwargs: dict[str, object], match: str) -> None:
     repo = CsvBarRepository(sample_csv_path().parent)
+    symbols = kwargs.pop("symbols", ["SPY"])
     with pytest.raises(ValueError, match=match):
-        replay_many(repo, ["SPY"], **kwargs)  # type: ignore[arg-type]
+        replay_many(repo, symbols, **kwargs)  # type: ignore[arg-type]
 
 
 def run(*argv: str) -> tuple[int, str, str]:

@@ -127,9 +127,10 @@ class RepositorySpec:
         O(1) for SQLite, O(files) to list a CSV directory (files are read on first use)."""
         if self.kind == "csv":
             return CsvBarRepository(self.path)
-        if not Path(self.path).is_file():  # SqliteBarRepository would create an empty file
+        if not Path(self.path).is_file():
             raise FileNotFoundError(f"no such SQLite repository: {self.path}")
-        return SqliteBarRepository(self.path)
+        # Tasks only read: read-only, so a repository on a read-only mount (or share) works too.
+        return SqliteBarRepository(self.path, read_only=True)
 
 
 @attrs.frozen(slots=True)
