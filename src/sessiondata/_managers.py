@@ -28,7 +28,7 @@ from ._calendar import SessionClock
 from ._clock import ClockMode, TimeProvider
 from ._coordinator import BacktestStreamCoordinator, StreamType
 from ._models import Bar, SessionDataError
-from ._repository import BarRepository, ImportReport, SqliteBarRepository
+from ._repository import BarRepository, ImportReport, SqliteBarRepository, dates_of, time_range_of
 from ._store import SessionData, get_session_data
 from ._upkeep import DataUpkeepThread
 
@@ -291,9 +291,9 @@ class DataManager:
             found = _time_range(repo, symbol)
             if found is None:
                 raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no bars for it")
-            lister = getattr(repo, "dates", None)
-            if callable(lister):
-                for d in lister(symbol):
+            listed = dates_of(repo, symbol)
+            if listed is not None:
+                for d in listed:
                     candidates.update((d - _DAY, d, d + _DAY))
             else:
                 first, last = (clock.local_date(t) for t in found)
@@ -416,22 +416,8 @@ class DataManager:
 
 
 def _time_range(repo: BarRepository, symbol: str) -> tuple[datetime, datetime] | None:
-    """The repository's ``time_range`` if it has one, else a probe of its whole range."""
-    probe = getattr(repo, "time_range", None)
-    if callable(probe):
-        found: tuple[datetime, datetime] | None = probe(symbol)
-        return found
-    for low, high in (
-        (datetime(1900, 1, 1), datetime(2200, 1, 1)),
-        (datetime(1900, 1, 1).astimezone(), datetime(2200, 1, 1).astimezone()),
-    ):
-        try:
-            bars = repo.get_bars(symbol, low, high)
-        except (ValueError, TypeError):
-            continue
-        if bars:
-            return bars[0].timestamp, bars[-1].timestamp
-    return None
+    """The repository's first and last timestamps of ``symbol`` (see `time_range_of`)."""
+    return time_range_of(repo, symbol)
 
 
 class SystemManager:

@@ -1,11 +1,16 @@
 """Bar repositories: where the upkeep thread and the command line fetch stored bars from.
 
-`BarRepository` is the protocol (one method, `get_bars`); three implementations share its semantics:
+`BarRepository` is the protocol: one method, `get_bars`, that every repository has. `IndexedBarRepository`
+extends it with the two methods a replay plans with, `time_range` and `dates`; a repository that has them
+(all the built-in ones do) is used through them, one that has only `get_bars` still works: `time_range_of`
+and `dates_of` answer for it from range queries. The implementations share the protocol's semantics:
 
 * `SqliteBarRepository`: the embedded default, one SQLite file (stdlib `sqlite3`, WAL mode), with bulk
   import from CSV files and from iterables of `Bar`.
 * `CsvBarRepository`: a read-only directory of ``SYMBOL_*.csv`` files, loaded lazily per symbol.
 * `InMemoryBarRepository`: bars held in memory, for tests and users' own data.
+* `ParquetBarRepository` (in `sessiondata._parquet`, extra ``sessiondata[parquet]``): a Parquet file or
+  dataset, read-only.
 
 Semantics common to all three:
 
@@ -48,6 +53,7 @@ __all__ = [
     "CsvBarRepository",
     "ImportReport",
     "InMemoryBarRepository",
+    "IndexedBarRepository",
     "SqliteBarRepository",
 ]
 
@@ -65,6 +71,48 @@ class BarRepository(Protocol):
     def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
         """Bars of ``symbol`` with ``start <= timestamp < end``, oldest first (a new list)."""
         ...
+
+
+@runtime_checkable
+class IndexedBarRepository(BarRepository, Protocol):
+    """A `BarRepository` that also says what it holds, so a replay can plan without probing.
+
+    Every built-in repository is one. A repository with only `get_bars` is still accepted everywhere; a
+    replay then finds a symbol's range with two wide range queries and treats every day between the first
+    and last bar as a candidate session.
+    """
+
+    def time_range(self, symbol: str, interval: int = 1) -> tuple[datetime, datetime] | None:
+        """``(first, last)`` stored timestamps of ``symbol`` in the stored style, or ``None``."""
+        ...
+
+    def dates(self, symbol: str, interval: int = 1) -> list[date]:
+        """The dates holding bars of ``symbol``, ascending, as written in the timestamps' own offsets."""
+        ...
+
+
+def time_range_of(repo: BarRepository, symbol: str) -> tuple[datetime, datetime] | None:
+    """``repo.time_range(symbol)`` for an `IndexedBarRepository`, else a probe of its whole range (naive
+    bounds, then aware ones), or ``None`` when it holds nothing for ``symbol``."""
+    if isinstance(repo, IndexedBarRepository):
+        return repo.time_range(symbol)
+    for low, high in (
+        (datetime(1900, 1, 1), datetime(2200, 1, 1)),
+        (datetime(1900, 1, 1).astimezone(), datetime(2200, 1, 1).astimezone()),
+    ):
+        try:
+            bars = repo.get_bars(symbol, low, high)
+        except (ValueError, TypeError):
+            continue
+        if bars:
+            return bars[0].timestamp, bars[-1].timestamp
+    return None
+
+
+def dates_of(repo: BarRepository, symbol: str) -> list[date] | None:
+    """``repo.dates(symbol)`` for an `IndexedBarRepository`, else ``None`` (the caller falls back to the
+    days between `time_range_of`'s first and last bar)."""
+    return repo.dates(symbol) if isinstance(repo, IndexedBarRepository) else None
 
 
 @attrs.frozen(slots=True)

@@ -52,7 +52,7 @@ from ._managers import (
     _time_range,  # the same existence probe DataManager.replay uses
 )
 from ._models import Bar, SessionDataError
-from ._repository import BarRepository, CsvBarRepository, SqliteBarRepository
+from ._repository import BarRepository, CsvBarRepository, IndexedBarRepository, SqliteBarRepository
 from ._store import SessionData
 
 __all__ = [
@@ -184,13 +184,12 @@ def _store_from(options: Mapping[str, Any] | None) -> SessionData:
 
 def _available_dates(repo: BarRepository, store: SessionData, symbols: Sequence[str]) -> list[date]:
     """The session dates holding bars of any of ``symbols``, ascending."""
-    lister = getattr(repo, "dates", None)
-    if not callable(lister):
+    if not isinstance(repo, IndexedBarRepository):
         return DataManager(store, repository=repo).session_dates(symbols)
     clock = store.session_clock
     found: set[date] = set()
     for symbol in symbols:
-        found.update(lister(symbol))
+        found.update(repo.dates(symbol))
     return sorted(d for d in found if clock.hours(d) is not None)
 
 
