@@ -773,20 +773,10 @@ def store_to_dataframe(
 # --------------------------------------------------------------------- arrow
 
 
-def _arrow_column(pa: Any, s: Series[Any], lo: int, hi: int, field: str, ts_type: Any) -> Any:
-    """``field`` of ``s[lo:hi]`` as an Arrow array over the cached column bytes (no copy), memoised per
-    version like the numpy answers."""
-    key = (_CACHE_KEY, "arrow", field, lo, hi)
-    cache = s._cache
-    got = None if cache is None else cache.get(key)
-    if got is None:
-        buffer = pa.py_buffer(_column_bytes(s, lo, hi, field))
-        got = pa.Array.from_buffers(
-            pa.int64() if field == TIMESTAMP else pa.float64(), hi - lo, [None, buffer]
-        )
-        _remember(s, key, got)
-    # The int64 epoch nanoseconds viewed as timestamps: a zero-copy reinterpretation.
-    return got.view(ts_type) if field == TIMESTAMP else got
+def _arrow_column(pa: Any, s: Series[Any], lo: int, hi: int, field: str, kind: Any) -> Any:
+    """``field`` of ``s[lo:hi]`` as an Arrow array of type ``kind`` over the column bytes (no copy: the
+    int64 epoch nanoseconds are the timestamp array's values as they are)."""
+    return pa.Array.from_buffers(kind, hi - lo, [None, pa.py_buffer(_column_bytes(s, lo, hi, field))])
 
 
 def _arrow_parts(
@@ -798,8 +788,13 @@ def _arrow_parts(
     if tz is not None and aware is False:
         raise ValueError(f"tz={tz!r} given but this series has naive timestamps (no instant to convert)")
     ts_type = pa.timestamp("ns", None if not aware else (tz if tz is not None else "UTC"))
+    float64 = pa.float64()
     names = [TIMESTAMP, *COLUMN_FIELDS[kind]]
-    return [_arrow_column(pa, s, lo, hi, f, ts_type) for f in names], names, aware
+    return (
+        [_arrow_column(pa, s, lo, hi, f, ts_type if f == TIMESTAMP else float64) for f in names],
+        names,
+        aware,
+    )
 
 
 def to_arrow(
@@ -820,7 +815,8 @@ def to_arrow(
     table. The arrays share the immutable cached column bytes: no copy is made, nothing can change them.
 
     Complexity: O(k + log len) plus conversion of items no earlier call converted (the same cache as
-    `to_numpy`). Thread-safety: any thread, lock-free, never waits.
+    `to_numpy`); O(1) when this snapshot already answered the same request (the same table is returned).
+    Thread-safety: any thread, lock-free, never waits.
     """
     pa = _import("pyarrow", "parquet")
     _check_range(n, start, end)
@@ -831,8 +827,17 @@ def to_arrow(
     else:
         kind, s = _series_of(snapshot, series)
         lo, hi = _positions(s, n, start, end)
-    arrays, names, _ = _arrow_parts(pa, kind, s, lo, hi, tz)
-    return pa.Table.from_arrays(arrays, names=names)
+    # Memoised per version like the numpy answers (a table is immutable); a zone object that is not a
+    # name is not a reliable key, so only names are.
+    key = (_CACHE_KEY, "arrow", lo, hi, tz) if tz is None or isinstance(tz, str) else None
+    cache = s._cache
+    got = None if cache is None or key is None else cache.get(key)
+    if got is None:
+        arrays, names, _ = _arrow_parts(pa, kind, s, lo, hi, tz)
+        got = pa.Table.from_arrays(arrays, names=names)
+        if key is not None:
+            _remember(s, key, got)
+    return got
 
 
 def store_to_arrow(

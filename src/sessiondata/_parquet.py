@@ -284,8 +284,12 @@ class ParquetBarRepository:
         pa = self._pa
         pc = pa.compute
         try:
-            reader = pa.parquet.ParquetFile(part.path, metadata=part.metadata)
-            table = reader.read_row_groups(ids, columns=["timestamp", *columns, *part.filters])
+            # Small reads: no read-ahead buffering, and no thread pool (its hand-offs cost more than the
+            # decoding of a row group or two; measured in benchmarks/bench_parquet.py).
+            reader = pa.parquet.ParquetFile(part.path, metadata=part.metadata, pre_buffer=False)
+            table = reader.read_row_groups(
+                ids, columns=["timestamp", *columns, *part.filters], use_threads=False
+            )
         except (pa.ArrowException, OSError) as exc:
             raise InvalidDataError(f"{part.path}: cannot read its bars: {exc}") from exc
         ts = _microseconds(pa, part.path, table.column("timestamp"))
