@@ -157,6 +157,13 @@ def test_a_dataset_of_several_files_per_symbol_merges_them_in_path_order(tmp_pat
     assert repo.symbols() == ["SPY"]
 
 
+def test_a_file_out_of_time_order_is_answered_in_time_order(tmp_path: Path) -> None:
+    stamps = _minutes(6)
+    _write(tmp_path / "symbol=A" / "x.parquet", _table([stamps[i] for i in (4, 1, 0, 5, 3, 2)]))
+    bars = ParquetBarRepository(tmp_path).get_bars("A", stamps[1], stamps[5])
+    assert [b.timestamp for b in bars] == stamps[1:5]
+
+
 def test_interval_partitions_and_columns_key_the_bars(tmp_path: Path) -> None:
     stamps = _minutes(3)
     _write(tmp_path / "symbol=A" / "interval=1" / "x.parquet", _table(stamps))

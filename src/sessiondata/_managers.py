@@ -57,7 +57,13 @@ class ReplayError(SessionDataError, ValueError):
 
 
 class SystemState(enum.Enum):
-    """The lifecycle of a `SystemManager`."""
+    """The lifecycle of a `SystemManager`.
+
+    Attributes:
+        STOPPED: Not started, or stopped.
+        RUNNING: Started and running.
+        PAUSED: Started and paused.
+    """
 
     STOPPED = "stopped"
     RUNNING = "running"
@@ -72,6 +78,23 @@ class SymbolSummary:
     regular-session minutes the upkeep found, ``gaps_filled`` those it filled from the repository and
     ``gaps_open`` those still missing (not in the repository either); ``dropped`` the minutes the replay
     removed from the stream on purpose (``drop_minutes``).
+
+    Attributes:
+        symbol: The symbol.
+        date: The session date.
+        bars: 1-minute bars in the store at the end of the session.
+        gaps_found: Missing regular-session minutes the upkeep found.
+        gaps_open: Missing minutes still missing at the end (not in the repository either).
+        gaps_filled: Missing minutes filled from the repository.
+        dropped: Minutes the replay removed from the stream on purpose.
+        bar_quality: The session's bar quality, a percentage (0-100).
+        open: The first bar's open, or `None` without bars.
+        high: The session high, or `None` without bars.
+        low: The session low, or `None` without bars.
+        close: The last bar's close, or `None` without bars.
+        volume: The session volume.
+        vwap: The volume-weighted average typical price, or `None` without volume.
+        derived_bars: Completed derived bars, by interval.
     """
 
     symbol: str
@@ -111,7 +134,12 @@ class SymbolSummary:
 
 @attrs.frozen(slots=True)
 class SessionSummary:
-    """The per-symbol summaries of one replayed session date."""
+    """The per-symbol summaries of one replayed session date.
+
+    Attributes:
+        date: The session date.
+        symbols: Each symbol's `SymbolSummary`, by symbol.
+    """
 
     date: date
     symbols: dict[str, SymbolSummary]
@@ -123,7 +151,17 @@ class SessionSummary:
 
 @attrs.frozen(slots=True)
 class ReplayReport:
-    """What `DataManager.replay` did: one summary per session date (in date order) and the throughput."""
+    """What `DataManager.replay` did: one summary per session date (in date order) and the throughput.
+
+    Attributes:
+        sessions: One summary per replayed session date, in date order.
+        items: Records the consumer received (bars, ticks, quotes).
+        bars: Bars among them.
+        seconds: Wall-clock seconds the replay took.
+        drop_minutes: Minutes per symbol and session removed from the stream on purpose.
+        extended_hours: Whether pre- and post-market bars were replayed.
+        upkeep_faults: Errors the upkeep thread logged and survived (0 in a clean replay).
+    """
 
     sessions: tuple[SessionSummary, ...]
     items: int

@@ -36,6 +36,7 @@ import os
 import re
 import tempfile
 import threading
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
@@ -160,14 +161,32 @@ class _File:
 class ParquetBarRepository:
     """Bars in a Parquet file or a directory dataset: ``ParquetBarRepository(path)`` (read-only).
 
-    Layout, what a query reads and the answers' style: see the module docstring (hive ``symbol=X``
-    partitions or a ``symbol`` column; ``timestamp`` of any unit, naive or zoned; float prices; int or float
-    volume). Making one lists the files (no data read); a bad ``path`` is `FileNotFoundError`, a file that is
-    not Parquet `InvalidDataError`. Needs ``sessiondata[parquet]``.
+    Layout: ``path`` is one Parquet file or a directory of them (recursively; names starting with ``.`` or
+    ``_`` are skipped). The symbol is a hive partition (``symbol=SPY/...``) or a string ``symbol`` column
+    (matched as written, so store symbols upper-case); an optional ``interval`` partition or integer column
+    gives the bar length in minutes (1 without one). Columns: ``timestamp`` of any Arrow unit (s, ms, us,
+    ns), naive or with a zone; ``open, high, low, close`` floating point; ``volume`` integer or floating
+    point; other columns are ignored. `sessiondata import --parquet` (the command line) writes this layout.
+
+    Reads: a query opens only the files of the symbol's partition (in a flat layout, those whose ``symbol``
+    statistics admit it), reads only the row groups whose ``timestamp`` statistics overlap the range, and
+    only the bar columns. Answers follow `BarRepository`: half-open ranges in time order, ``[]`` for an
+    unknown symbol; a timestamp found twice keeps the first (in file-path order, then row order).
+    Timestamps keep the data's style: naive stays naive, a zoned column gives datetimes in that zone (a
+    fixed-offset `datetime.timezone` for ``+04:00``, `datetime.timezone.utc` for UTC, else a
+    `zoneinfo.ZoneInfo`); volumes keep their type.
+
+    Errors: a ``path`` that does not exist is `FileNotFoundError`; a file that is not Parquet, a missing
+    column, a column of the wrong type, a null or NaN price or a sub-microsecond timestamp is an
+    `InvalidDataError` naming the file and the column. Needs ``sessiondata[parquet]`` (`ImportError`
+    naming it otherwise). Making one lists the files; no data is read until a query.
 
     Thread-safety: every method may be called from any thread. A symbol's first query reads the footers of
-    the files that may hold it under one lock (``_index_lock``), so concurrent first queries read them once
-    and wait for each other; every later query takes no lock and reads with its own file handles.
+    the files that may hold it under one lock, so concurrent first queries read them once and wait for each
+    other; every later query takes no lock and reads with its own file handles.
+
+    Attributes:
+        path: The Parquet file or dataset directory, as given.
     """
 
     def __init__(self, path: PathLike) -> None:
@@ -286,13 +305,22 @@ class ParquetBarRepository:
         try:
             # Small reads: no read-ahead buffering, and no thread pool (its hand-offs cost more than the
             # decoding of a row group or two; measured in benchmarks/bench_parquet.py).
-            reader = pa.parquet.ParquetFile(part.path, metadata=part.metadata, pre_buffer=False)
-            table = reader.read_row_groups(
-                ids, columns=["timestamp", *columns, *part.filters], use_threads=False
-            )
+            # An open file, not a path: skips pyarrow's file-system resolution, a third of a small read.
+            with pa.OSFile(part.path) as source:
+                reader = pa.parquet.ParquetFile(source, metadata=part.metadata, pre_buffer=False)
+                table = reader.read_row_groups(
+                    ids, columns=["timestamp", *columns, *part.filters], use_threads=False
+                )
         except (pa.ArrowException, OSError) as exc:
             raise InvalidDataError(f"{part.path}: cannot read its bars: {exc}") from exc
         ts = _microseconds(pa, part.path, table.column("timestamp"))
+        if not part.filters:
+            # The usual file: one symbol, rows in time order. Then the range is a slice, found by bisection
+            # in the row groups' keys (cheaper than masking and filtering every column).
+            every: list[int] = ts.to_pylist()
+            if all(a <= b for a, b in pairwise(every)):
+                i, j = bisect_left(every, lo), bisect_left(every, hi)
+                return every[i:j], (table.slice(i, j - i) if j > i and columns else None)
         mask = pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi))
         if part.symbol_column:
             mask = pc.and_(mask, pc.equal(table.column("symbol"), symbol))
@@ -477,13 +505,14 @@ def _microseconds(pa: Any, path: str, column: Any) -> Any:
     sub-microsecond part."""
     if column.null_count:
         raise InvalidDataError(f"{path}: column timestamp has {column.null_count} null value(s)")
-    try:
-        as_us = column.cast(pa.timestamp("us", column.type.tz), safe=True)
-    except pa.ArrowInvalid as exc:
-        raise InvalidDataError(
-            f"{path}: column timestamp has a sub-microsecond part, which a datetime cannot hold: {exc}"
-        ) from exc
-    return as_us.cast(pa.int64())
+    if column.type.unit != "us":
+        try:
+            column = column.cast(pa.timestamp("us", column.type.tz), safe=True)
+        except pa.ArrowInvalid as exc:
+            raise InvalidDataError(
+                f"{path}: column timestamp has a sub-microsecond part, which a datetime cannot hold: {exc}"
+            ) from exc
+    return column.cast(pa.int64())
 
 
 # --- writing ----------------------------------------------------------------------------------------------

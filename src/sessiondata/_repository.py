@@ -122,6 +122,12 @@ class ImportReport:
     ``added``: bars stored. ``duplicates``: bars whose ``(symbol, interval, timestamp)`` was already stored
     (or appeared earlier in the same write); they were not stored again. ``rejected``: bad rows skipped
     (only with ``skip_bad_rows=True``); ``rejected_rows`` says which lines and why.
+
+    Attributes:
+        added: Bars stored.
+        duplicates: Bars not stored again because their key was already stored (or came earlier in the write).
+        rejected: Bad rows skipped (only with ``skip_bad_rows=True``).
+        rejected_rows: Which rows were skipped, and why.
     """
 
     added: int = 0
@@ -257,7 +263,7 @@ class _BarIndex:
 class InMemoryBarRepository:
     """Bars held in memory: ``InMemoryBarRepository(bars=(), *, interval=1)``.
 
-    Thread-safety: every method may be called from any thread; one lock (``_lock``) guards the index, held
+    Thread-safety: every method may be called from any thread; one lock guards the index, held
     for O(log n + k) by a read and O(m log n) by a write of m bars.
     """
 
@@ -315,7 +321,10 @@ class CsvBarRepository:
     from that `get_bars` (and again on the next try; nothing of that symbol is kept).
 
     Thread-safety: any thread. Reads of a loaded symbol take no lock; a first read loads the symbol under
-    one lock (``_load_lock``), so concurrent first reads load it once and wait for each other.
+    one lock, so concurrent first reads load it once and wait for each other.
+
+    Attributes:
+        directory: The directory of CSV files, as given.
     """
 
     def __init__(self, directory: PathLike) -> None:
@@ -443,10 +452,13 @@ class SqliteBarRepository:
 
     Thread-safety: every method may be called from any thread. Each thread gets its own connection
     (`threading.local`), so reads run in parallel and, in WAL mode, never wait for a writer; each read is
-    one statement and sees one committed state. Writes are serialized by ``_write_lock`` (and by SQLite's
+    one statement and sees one committed state. Writes are serialized by one lock (and by SQLite's
     own file lock against other processes, waiting up to 30 s). Connections of threads that have ended are
     closed when the next connection is opened; `close` closes all of them, and must not run while other
     threads are still using the repository (their calls fail afterwards with `ValueError`).
+
+    Attributes:
+        path: The SQLite file.
     """
 
     def __init__(self, path: PathLike) -> None:
