@@ -31,7 +31,7 @@ def test_repository_spec_of(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         RepositorySpec.of(tmp_path / "missing")
     with pytest.raises(ValueError, match="kind"):
-        RepositorySpec("parquet", "x")  # type: ignore[arg-type]
+        RepositorySpec("hdf5", "x")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="path"):
         RepositorySpec("csv", "")
     with pytest.raises(ValueError, match="path"):

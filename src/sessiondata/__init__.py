@@ -17,8 +17,10 @@ from ._columns import (
     get_timestamps,
     store_column,
     store_timestamps,
+    store_to_arrow,
     store_to_dataframe,
     store_to_numpy,
+    to_arrow,
     to_dataframe,
     to_numpy,
 )
@@ -43,10 +45,12 @@ from ._managers import (
 )
 from ._memory import MemoryReport, SymbolMemory, memory_usage, snapshot_memory_usage
 from ._models import Bar, InvalidDataError, Provenance, Quote, SessionDataError, Tick
+from ._parquet import ParquetBarRepository
 from ._repository import (
     BarRepository,
     CsvBarRepository,
     ImportReport,
+    IndexedBarRepository,
     InMemoryBarRepository,
     RepositoryError,
     SqliteBarRepository,
@@ -78,9 +82,11 @@ __all__ = [
     "Gap",
     "ImportReport",
     "InMemoryBarRepository",
+    "IndexedBarRepository",
     "InvalidDataError",
     "InvalidStateError",
     "MemoryReport",
+    "ParquetBarRepository",
     "Provenance",
     "Quote",
     "RegularHoursCalendar",
@@ -119,8 +125,10 @@ __all__ = [
     "snapshot_memory_usage",
     "store_column",
     "store_timestamps",
+    "store_to_arrow",
     "store_to_dataframe",
     "store_to_numpy",
+    "to_arrow",
     "to_dataframe",
     "to_numpy",
 ]

@@ -297,6 +297,10 @@ class SessionClock:
     Thread-safety: the caches are a dict filled on first use of a date (concurrent fills store equal values)
     and `functools.lru_cache`s (thread-safe), so any thread may call it. Each call is O(1) after a date's
     first lookup, except `session_keys` for a new ``(date, zone)`` pair, which is O(session minutes).
+
+    Attributes:
+        calendar: The calendar it computes over.
+        tz: The calendar's time zone.
     """
 
     __slots__ = ("_breaks", "_cache", "_keys", "_segments", "calendar", "tz")

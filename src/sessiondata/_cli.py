@@ -1,9 +1,11 @@
 """The ``sessiondata`` command line (also ``python -m sessiondata``), built on the standard `argparse`.
 
-``sessiondata replay`` replays 1-minute bars (the bundled SPY sample, a directory of CSVs, or a SQLite
-repository) through the stream coordinator, the store and the upkeep thread, with a progress bar on a
-terminal, then prints a per-symbol summary per session and the throughput (``--json`` for one JSON object).
-``sessiondata import`` loads CSV files into a SQLite repository.
+``sessiondata replay`` replays 1-minute bars (the bundled SPY sample, a directory of CSVs, a SQLite
+repository or a Parquet dataset) through the stream coordinator, the store and the upkeep thread, with a
+progress bar on a terminal, then prints a per-symbol summary per session and the throughput (``--json``
+for one JSON object).
+``sessiondata import`` loads CSV files into a SQLite repository (``--db``) or writes them as a Parquet
+dataset (``--parquet``).
 
 Errors (a missing path, a corrupt file or database, a locked or read-only database, an unknown symbol, no
 data) print one line to stderr and exit 1 (``--debug`` shows the traceback); a malformed command line exits
@@ -25,11 +27,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
+import attrs
+
 from . import __version__
 from ._calendar import SessionClock
 from ._cli_view import Column, Progress, format_price, render_table, terminal_width
+from ._csvio import CsvBarReader, interval_from_filename
 from ._managers import DataManager, ReplayReport
 from ._models import SessionDataError
+from ._parquet import ParquetBarRepository
 from ._repository import BarRepository, CsvBarRepository, ImportReport, SqliteBarRepository
 from ._sample import sample_csv_path
 from ._store import SessionData
@@ -81,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     source = replay.add_mutually_exclusive_group()
     source.add_argument("--csv-dir", type=Path, help="a directory of SYMBOL_*.csv files")
     source.add_argument("--db", type=Path, help="a SQLite bar repository (see `sessiondata import`)")
+    source.add_argument(
+        "--parquet",
+        type=Path,
+        metavar="PATH",
+        help="a Parquet file or dataset directory (needs sessiondata[parquet]; see `sessiondata import`)",
+    )
     replay.add_argument("--symbols", type=_csv_list, help="comma-separated symbols (default: all)")
     dates = replay.add_mutually_exclusive_group()
     dates.add_argument("--dates", help="comma-separated session dates (YYYY-MM-DD)")
@@ -132,20 +144,29 @@ def _parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser(
         "import",
-        help="load CSV files into a SQLite bar repository",
+        help="load CSV files into a SQLite bar repository or a Parquet dataset",
         description="Load 1-minute bar CSV files (timestamp,open,high,low,close,volume, ISO-8601 timestamps) "
-        "into a SQLite bar repository, for `sessiondata replay --db`. One import is all or nothing: if a "
-        "file fails (or on Ctrl-C) none of the files is kept. Bars already stored are counted as duplicates "
-        "and left as they were.",
+        "into a SQLite bar repository (for `sessiondata replay --db`) or a Parquet dataset (for `sessiondata "
+        "replay --parquet`). An import into SQLite is all or nothing: if a file fails (or on Ctrl-C) none of "
+        "the files is kept; bars already stored are counted as duplicates and left as they were. Into "
+        "Parquet, each file is all or nothing.",
     )
     imp.add_argument("files", nargs="+", type=Path, help="CSV files (timestamp,open,high,low,close,volume)")
-    imp.add_argument("--db", type=Path, required=True, help="the SQLite file (created if missing)")
+    target = imp.add_mutually_exclusive_group(required=True)
+    target.add_argument("--db", type=Path, help="the SQLite file (created if missing)")
+    target.add_argument(
+        "--parquet",
+        type=Path,
+        metavar="OUT",
+        help="a Parquet dataset directory to write, OUT/symbol=SYM/<file name>.parquet per file "
+        "(created if missing; re-importing a file replaces its Parquet file; needs sessiondata[parquet])",
+    )
     imp.add_argument(
         "--busy-timeout",
         type=float,
         default=30.0,
         metavar="SECONDS",
-        help="how long to wait for another process writing the database (default: 30)",
+        help="with --db: how long to wait for another process writing the database (default: 30)",
     )
     imp.add_argument("--symbol", help="the symbol (default: from each file name, SYMBOL_*.csv)")
     imp.add_argument(
@@ -161,6 +182,13 @@ def _repository(args: argparse.Namespace) -> tuple[BarRepository, str]:
             raise _CliError(f"no such database file: {args.db}")
         # A replay only reads: read-only, so a file on a read-only mount (or another user's) replays too.
         return SqliteBarRepository(args.db, read_only=True), str(args.db)
+    if args.parquet is not None:
+        if not args.parquet.exists():
+            raise _CliError(f"no such Parquet file or directory: {args.parquet}")
+        try:
+            return ParquetBarRepository(args.parquet), str(args.parquet)
+        except ImportError as exc:  # the optional extra is missing: say which, in one line
+            raise _CliError(str(exc)) from exc
     if args.csv_dir is not None:
         if not args.csv_dir.is_dir():
             raise _CliError(f"no such directory: {args.csv_dir}")
@@ -417,6 +445,8 @@ def _import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for path in args.files:
         if not path.is_file():
             raise _CliError(f"no such file: {path}")
+    if args.parquet is not None:
+        return _import_parquet(args, out, err)
     if not args.db.parent.is_dir():
         raise _CliError(f"no such directory for the database: {args.db.parent}")
     if not args.busy_timeout >= 0:
@@ -463,11 +493,38 @@ def _import_files(args: argparse.Namespace, err: TextIO) -> list[tuple[Path, Imp
     return results
 
 
-def _report_import(args: argparse.Namespace, results: list[tuple[Path, ImportReport]], out: TextIO) -> int:
+def _import_parquet(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """Each CSV file read whole (validated; all or nothing) and written as one Parquet file per symbol."""
+    from ._parquet import write_parquet_bars  # lazy, like pyarrow itself
+
+    results: list[tuple[Path, Any]] = []
+    progress = Progress(len(args.files), "import", err, enabled=not args.json, unit=" files")
+    finished = False
+    try:
+        for path in args.files:
+            reader = CsvBarReader(path, args.symbol, skip_bad_rows=args.skip_bad_rows)
+            bars = list(reader)
+            try:
+                report = write_parquet_bars(
+                    args.parquet, bars, name=path.stem, interval=interval_from_filename(path) or 1
+                )
+            except ImportError as exc:  # the optional extra is missing: say which, in one line
+                raise _CliError(str(exc)) from exc
+            rejected = tuple(reader.rejected)
+            results.append((path, attrs.evolve(report, rejected=len(rejected), rejected_rows=rejected)))
+            progress.advance(path)
+        finished = True
+    finally:
+        progress.close(finished=finished)
+    return _report_import(args, results, out)
+
+
+def _report_import(args: argparse.Namespace, results: list[tuple[Path, Any]], out: TextIO) -> int:
+    target = args.db if args.db is not None else args.parquet
     if args.json:
         json.dump(
             {
-                "db": str(args.db),
+                ("db" if args.db is not None else "parquet"): str(target),
                 "files": [
                     {
                         "file": str(p),
@@ -491,7 +548,7 @@ def _report_import(args: argparse.Namespace, results: list[tuple[Path, ImportRep
             line += f" (lines {shown}{more})"
         out.write(line + "\n")
     total = sum(r.added for _, r in results)
-    out.write(f"{total} bars added to {args.db}\n")
+    out.write(f"{total} bars added to {target}\n")
     return 0
 
 

@@ -13,10 +13,14 @@ as columns, for the last ``n`` items, a half-open ``[start, end)`` time range, o
   sees.
 * with ``sessiondata[pandas]``: `to_dataframe` (one snapshot, indexed by timestamp) and `store_to_dataframe`
   (one symbol, or several under a ``(symbol, timestamp)`` `MultiIndex`). Frames are fresh copies.
+* with ``sessiondata[parquet]`` (pyarrow): `to_arrow` and `store_to_arrow`, the same columns and options as
+  a `pyarrow.Table` (a ``symbol`` column instead of the index level for several symbols). Its arrays are
+  the cached column bytes themselves (no copy, no Python objects), so they are immutable too.
 
-numpy and pandas are imported lazily, on the first call that needs them; without them those calls raise
-`ImportError` naming the extra to install. The ``store_*`` functions take a `SessionData` and a symbol and
-read its current snapshot (unknown symbol: empty result; invalid ``interval``: `ValueError`, checked first).
+numpy, pandas and pyarrow are imported lazily, on the first call that needs them; without them those calls
+raise `ImportError` naming the extra to install. The ``store_*`` functions take a `SessionData` and a symbol
+and read its current snapshot (unknown symbol: empty result; invalid ``interval``: `ValueError`, checked
+first).
 
 Field types. Every value field (prices, volume, sizes) is ``float64`` / ``'d'``: the models type them as
 ``float`` and accept fractional volumes (crypto), and every integer a float64 holds exactly (below 2**53)
@@ -94,8 +98,10 @@ __all__ = [
     "get_timestamps",
     "store_column",
     "store_timestamps",
+    "store_to_arrow",
     "store_to_dataframe",
     "store_to_numpy",
+    "to_arrow",
     "to_dataframe",
     "to_numpy",
 ]
@@ -762,3 +768,136 @@ def store_to_dataframe(
         if aware_all:
             out = out.tz_convert(tz, level=TIMESTAMP)
     return out
+
+
+# --------------------------------------------------------------------- arrow
+
+
+def _arrow_column(pa: Any, s: Series[Any], lo: int, hi: int, field: str, kind: Any) -> Any:
+    """``field`` of ``s[lo:hi]`` as an Arrow array of type ``kind`` over the column bytes (no copy: the
+    int64 epoch nanoseconds are the timestamp array's values as they are)."""
+    return pa.Array.from_buffers(kind, hi - lo, [None, pa.py_buffer(_column_bytes(s, lo, hi, field))])
+
+
+def _arrow_parts(
+    pa: Any, kind: str, s: Series[Any], lo: int, hi: int, tz: Any
+) -> tuple[list[Any], list[str], bool | None]:
+    """The columns (timestamp first) of ``s[lo:hi]``, their names, and whether the data is aware."""
+    first = s.first()
+    aware = None if first is None or hi <= lo else first.timestamp.utcoffset() is not None
+    if tz is not None and aware is False:
+        raise ValueError(f"tz={tz!r} given but this series has naive timestamps (no instant to convert)")
+    ts_type = pa.timestamp("ns", None if not aware else (tz if tz is not None else "UTC"))
+    float64 = pa.float64()
+    names = [TIMESTAMP, *COLUMN_FIELDS[kind]]
+    return (
+        [_arrow_column(pa, s, lo, hi, f, ts_type if f == TIMESTAMP else float64) for f in names],
+        names,
+        aware,
+    )
+
+
+def to_arrow(
+    snapshot: SymbolSessionData | None,
+    *,
+    series: SeriesSpec = 1,
+    n: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    tz: Any = None,
+) -> Any:
+    """A `pyarrow.Table` of every field of a series (needs ``sessiondata[parquet]``): ``timestamp`` then
+    the columns `to_dataframe` gives, all ``float64``.
+
+    ``timestamp`` is ``timestamp[ns]`` for naive data and ``timestamp[ns, tz=UTC]`` (or ``tz`` when given,
+    e.g. ``"America/New_York"``: the same instants, labelled with that zone) for aware data; ``tz`` with
+    naive data is a `ValueError`. Range arguments as in `get_column`; a ``None`` snapshot gives an empty
+    table. The arrays share the immutable cached column bytes: no copy is made, nothing can change them.
+
+    Complexity: O(k + log len) plus conversion of items no earlier call converted (the same cache as
+    `to_numpy`); O(1) when this snapshot already answered the same request (the same table is returned).
+    Thread-safety: any thread, lock-free, never waits.
+    """
+    pa = _import("pyarrow", "parquet")
+    _check_range(n, start, end)
+    if snapshot is None:
+        kind = _kind_without_snapshot(series, None)
+        s: Series[Any] = _NO_ITEMS
+        lo = hi = 0
+    else:
+        kind, s = _series_of(snapshot, series)
+        lo, hi = _positions(s, n, start, end)
+    # Memoised per version like the numpy answers (a table is immutable); a zone object that is not a
+    # name is not a reliable key, so only names are.
+    key = (_CACHE_KEY, "arrow", lo, hi, tz) if tz is None or isinstance(tz, str) else None
+    cache = s._cache
+    got = None if cache is None or key is None else cache.get(key)
+    if got is None:
+        arrays, names, _ = _arrow_parts(pa, kind, s, lo, hi, tz)
+        got = pa.Table.from_arrays(arrays, names=names)
+        if key is not None:
+            _remember(s, key, got)
+    return got
+
+
+def store_to_arrow(
+    store: SessionData,
+    symbols: str | Iterable[str],
+    *,
+    series: SeriesSpec = 1,
+    n: int | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    tz: Any = None,
+) -> Any:
+    """A `pyarrow.Table` for one symbol (a str: as `to_arrow`) or several (an iterable: a first column
+    ``symbol``, upper-cased, then `to_arrow`'s columns; the symbols' rows one after another, in the order
+    given, each from its own current snapshot). The same options as `store_to_dataframe`: ``n``, ``start``
+    and ``end`` apply to each symbol, unknown symbols contribute no rows, duplicates and mixing naive with
+    aware symbols are `ValueError`. Needs ``sessiondata[parquet]``.
+
+    Complexity: O(rows + symbols) plus conversion of items no earlier call converted; the columns are
+    concatenated once. Thread-safety: any thread, lock-free; each symbol's rows are consistent in
+    themselves, symbols may come from different writes.
+    """
+    if isinstance(symbols, str):
+        return to_arrow(
+            _store_snapshot(store, symbols, series), series=series, n=n, start=start, end=end, tz=tz
+        )
+    pa = _import("pyarrow", "parquet")
+    _check_range(n, start, end)
+    kind = _kind_without_snapshot(series, store.derived_intervals)
+    names = [sym.strip().upper() for sym in symbols]
+    if len(set(names)) != len(names):
+        raise ValueError(f"symbols has duplicates: {names!r}")
+    pieces: list[tuple[str, int, int, Series[Any]]] = []
+    awareness: dict[bool, str] = {}
+    for sym in names:
+        snap = store.get_symbol_data(sym)
+        if snap is None:
+            continue
+        kind, s = _series_of(snap, series)
+        lo, hi = _positions(s, n, start, end)
+        first = s.first()
+        if hi > lo and first is not None:
+            awareness.setdefault(first.timestamp.utcoffset() is not None, sym)
+            pieces.append((sym, lo, hi, s))
+    if len(awareness) > 1:
+        raise ValueError(
+            f"{awareness[True]} has aware timestamps but {awareness[False]} naive ones: "
+            "they cannot share one column"
+        )
+    if tz is not None and awareness.get(False):
+        raise ValueError(f"tz={tz!r} given but the symbols have naive timestamps (no instant to convert)")
+    fields = [TIMESTAMP, *COLUMN_FIELDS[kind]]
+    columns: list[list[Any]] = [[] for _ in fields]
+    for _, lo, hi, s in pieces:
+        for i, array_ in enumerate(_arrow_parts(pa, kind, s, lo, hi, tz)[0]):
+            columns[i].append(array_)
+    ts_type = pa.timestamp("ns", (tz if tz is not None else "UTC") if awareness.get(True) else None)
+    types = [ts_type, *(pa.float64() for _ in fields[1:])]
+    symbol_column = pa.array([sym for sym, lo, hi, _ in pieces for _ in range(hi - lo)], pa.string())
+    arrays = [symbol_column] + [
+        pa.concat_arrays(parts) if parts else pa.array([], t) for parts, t in zip(columns, types, strict=True)
+    ]
+    return pa.Table.from_arrays(arrays, names=["symbol", *fields])

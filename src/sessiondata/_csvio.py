@@ -59,6 +59,11 @@ class CsvFormatError(InvalidDataError):
 
     ``path`` is the file (``None`` when reading a stream without a name) and ``line`` the 1-based line
     number of the offending line (the header is line 1). The message names both and the reason.
+
+    Attributes:
+        reason: What is wrong with the line, without the file and line number.
+        path: The file, or `None` for a stream without a name.
+        line: The 1-based line number (the header is line 1).
     """
 
     def __init__(self, reason: str, *, path: str | None, line: int) -> None:
@@ -78,7 +83,12 @@ def _rebuild_error(reason: str, path: str | None, line: int) -> CsvFormatError:
 
 @attrs.frozen(slots=True)
 class RejectedRow:
-    """A row skipped by a lenient read: its 1-based line number and why it was rejected."""
+    """A row skipped by a lenient read: its 1-based line number and why it was rejected.
+
+    Attributes:
+        line: The 1-based line number of the row (the header is line 1).
+        reason: Why the row was rejected.
+    """
 
     line: int
     reason: str

@@ -43,6 +43,11 @@ class Gap:
     ``start=13:47, end=13:48, bar_count=1``). So ``end - start == bar_count`` minutes, and ``[start, end)``
     is exactly the half-open range to ask a repository for. A gap never spans a break or two sessions.
     Timestamps are naive exchange-local wall time for naive input, aware in the exchange's zone otherwise.
+
+    Attributes:
+        start: The start of the first missing minute.
+        end: The end of the last missing minute (exclusive).
+        bar_count: The number of missing minutes, ``(end - start)`` in minutes.
     """
 
     start: datetime

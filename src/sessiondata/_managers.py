@@ -28,7 +28,7 @@ from ._calendar import SessionClock
 from ._clock import ClockMode, TimeProvider
 from ._coordinator import BacktestStreamCoordinator, StreamType
 from ._models import Bar, SessionDataError
-from ._repository import BarRepository, ImportReport, SqliteBarRepository
+from ._repository import BarRepository, ImportReport, SqliteBarRepository, dates_of, time_range_of
 from ._store import SessionData, get_session_data
 from ._upkeep import DataUpkeepThread
 
@@ -57,7 +57,13 @@ class ReplayError(SessionDataError, ValueError):
 
 
 class SystemState(enum.Enum):
-    """The lifecycle of a `SystemManager`."""
+    """The lifecycle of a `SystemManager`.
+
+    Attributes:
+        STOPPED: Not started, or stopped.
+        RUNNING: Started and running.
+        PAUSED: Started and paused.
+    """
 
     STOPPED = "stopped"
     RUNNING = "running"
@@ -72,6 +78,23 @@ class SymbolSummary:
     regular-session minutes the upkeep found, ``gaps_filled`` those it filled from the repository and
     ``gaps_open`` those still missing (not in the repository either); ``dropped`` the minutes the replay
     removed from the stream on purpose (``drop_minutes``).
+
+    Attributes:
+        symbol: The symbol.
+        date: The session date.
+        bars: 1-minute bars in the store at the end of the session.
+        gaps_found: Missing regular-session minutes the upkeep found.
+        gaps_open: Missing minutes still missing at the end (not in the repository either).
+        gaps_filled: Missing minutes filled from the repository.
+        dropped: Minutes the replay removed from the stream on purpose.
+        bar_quality: The session's bar quality, a percentage (0-100).
+        open: The first bar's open, or `None` without bars.
+        high: The session high, or `None` without bars.
+        low: The session low, or `None` without bars.
+        close: The last bar's close, or `None` without bars.
+        volume: The session volume.
+        vwap: The volume-weighted average typical price, or `None` without volume.
+        derived_bars: Completed derived bars, by interval.
     """
 
     symbol: str
@@ -111,7 +134,12 @@ class SymbolSummary:
 
 @attrs.frozen(slots=True)
 class SessionSummary:
-    """The per-symbol summaries of one replayed session date."""
+    """The per-symbol summaries of one replayed session date.
+
+    Attributes:
+        date: The session date.
+        symbols: Each symbol's `SymbolSummary`, by symbol.
+    """
 
     date: date
     symbols: dict[str, SymbolSummary]
@@ -123,7 +151,17 @@ class SessionSummary:
 
 @attrs.frozen(slots=True)
 class ReplayReport:
-    """What `DataManager.replay` did: one summary per session date (in date order) and the throughput."""
+    """What `DataManager.replay` did: one summary per session date (in date order) and the throughput.
+
+    Attributes:
+        sessions: One summary per replayed session date, in date order.
+        items: Records the consumer received (bars, ticks, quotes).
+        bars: Bars among them.
+        seconds: Wall-clock seconds the replay took.
+        drop_minutes: Minutes per symbol and session removed from the stream on purpose.
+        extended_hours: Whether pre- and post-market bars were replayed.
+        upkeep_faults: Errors the upkeep thread logged and survived (0 in a clean replay).
+    """
 
     sessions: tuple[SessionSummary, ...]
     items: int
@@ -291,9 +329,9 @@ class DataManager:
             found = _time_range(repo, symbol)
             if found is None:
                 raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no bars for it")
-            lister = getattr(repo, "dates", None)
-            if callable(lister):
-                for d in lister(symbol):
+            listed = dates_of(repo, symbol)
+            if listed is not None:
+                for d in listed:
                     candidates.update((d - _DAY, d, d + _DAY))
             else:
                 first, last = (clock.local_date(t) for t in found)
@@ -416,22 +454,8 @@ class DataManager:
 
 
 def _time_range(repo: BarRepository, symbol: str) -> tuple[datetime, datetime] | None:
-    """The repository's ``time_range`` if it has one, else a probe of its whole range."""
-    probe = getattr(repo, "time_range", None)
-    if callable(probe):
-        found: tuple[datetime, datetime] | None = probe(symbol)
-        return found
-    for low, high in (
-        (datetime(1900, 1, 1), datetime(2200, 1, 1)),
-        (datetime(1900, 1, 1).astimezone(), datetime(2200, 1, 1).astimezone()),
-    ):
-        try:
-            bars = repo.get_bars(symbol, low, high)
-        except (ValueError, TypeError):
-            continue
-        if bars:
-            return bars[0].timestamp, bars[-1].timestamp
-    return None
+    """The repository's first and last timestamps of ``symbol`` (see `time_range_of`)."""
+    return time_range_of(repo, symbol)
 
 
 class SystemManager:

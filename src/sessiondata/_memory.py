@@ -56,6 +56,20 @@ class SymbolMemory:
     ``derived_bars`` maps each derived interval to its count of completed bars; ``historical_bars`` counts
     the bars of every interval and day kept. ``bytes`` is the sum of the ``*_bytes`` fields plus
     ``other_bytes`` (the snapshot, derived state and provenance overrides).
+
+    Attributes:
+        symbol: The symbol.
+        bars: 1-minute bars in the session.
+        derived_bars: Completed derived bars, by interval.
+        ticks: Ticks in the session.
+        quotes: Quotes in the session.
+        historical_bars: Historical bars kept, every interval and day.
+        bars_bytes: Estimated bytes of the 1-minute bars.
+        derived_bytes: Estimated bytes of the derived bars (or of their log while nobody reads them).
+        historical_bytes: Estimated bytes of the historical bars.
+        ticks_bytes: Estimated bytes of the ticks.
+        quotes_bytes: Estimated bytes of the quotes.
+        other_bytes: Estimated bytes of the snapshot itself, derived state and provenance overrides.
     """
 
     symbol: str
@@ -89,7 +103,11 @@ class MemoryReport:
     """Per-symbol `SymbolMemory` and store-wide totals.
 
     ``total_bytes`` is the store's data (the sum of the symbols' ``bytes``, shared objects once);
-    ``column_cache_bytes`` is the process-wide column cache (`sessiondata._columns`), not part of it.
+    ``column_cache_bytes`` is the process-wide column cache (see `clear_column_cache`), not part of it.
+
+    Attributes:
+        symbols: Each symbol's `SymbolMemory`, by symbol.
+        column_cache_bytes: Bytes held by the process-wide column cache (not part of any symbol).
     """
 
     symbols: Mapping[str, SymbolMemory]

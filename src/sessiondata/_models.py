@@ -109,6 +109,16 @@ class Bar:
     or last year `datetime` can hold), a NaN, infinite or non-positive price, a negative or non-finite
     volume, ``high < low``, or ``open``/``close`` outside ``[low, high]``. Construction is O(1); instances
     are immutable and may be shared between threads.
+
+    Attributes:
+        symbol: The instrument, upper-cased on construction.
+        timestamp: The start of the minute(s) the bar covers; naive (exchange-local) or timezone-aware,
+            as given.
+        open: The first trade price in the bar.
+        high: The highest trade price in the bar.
+        low: The lowest trade price in the bar.
+        close: The last trade price in the bar.
+        volume: Shares (or units) traded in the bar: an `int`, or a `float` for fractional units.
     """
 
     symbol: str = attrs.field(converter=_symbol)
@@ -156,6 +166,12 @@ class Tick:
 
     Raises `InvalidDataError` for an empty symbol, a non-`datetime` timestamp, a NaN, infinite or
     non-positive price, or a negative or non-finite size.
+
+    Attributes:
+        symbol: The instrument, upper-cased on construction.
+        timestamp: When the trade printed; naive or timezone-aware, as given.
+        price: The trade price.
+        size: The trade size (0 is allowed).
     """
 
     symbol: str = attrs.field(converter=_symbol)
@@ -175,6 +191,14 @@ class Quote:
 
     Raises `InvalidDataError` for an empty symbol, a non-`datetime` timestamp, a NaN, infinite or
     non-positive bid or ask, or a negative or non-finite size.
+
+    Attributes:
+        symbol: The instrument, upper-cased on construction.
+        timestamp: When the quote was published; naive or timezone-aware, as given.
+        bid: The best bid price.
+        ask: The best ask price (may be below the bid: crossed quotes are real).
+        bid_size: The size at the bid.
+        ask_size: The size at the ask.
     """
 
     symbol: str = attrs.field(converter=_symbol)

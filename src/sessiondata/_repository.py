@@ -1,11 +1,16 @@
 """Bar repositories: where the upkeep thread and the command line fetch stored bars from.
 
-`BarRepository` is the protocol (one method, `get_bars`); three implementations share its semantics:
+`BarRepository` is the protocol: one method, `get_bars`, that every repository has. `IndexedBarRepository`
+extends it with the two methods a replay plans with, `time_range` and `dates`; a repository that has them
+(all the built-in ones do) is used through them, one that has only `get_bars` still works: `time_range_of`
+and `dates_of` answer for it from range queries. The implementations share the protocol's semantics:
 
 * `SqliteBarRepository`: the embedded default, one SQLite file (stdlib `sqlite3`, WAL mode), with bulk
   import from CSV files and from iterables of `Bar`.
 * `CsvBarRepository`: a read-only directory of ``SYMBOL_*.csv`` files, loaded lazily per symbol.
 * `InMemoryBarRepository`: bars held in memory, for tests and users' own data.
+* `ParquetBarRepository` (in `sessiondata._parquet`, extra ``sessiondata[parquet]``): a Parquet file or
+  dataset, read-only.
 
 Semantics common to all three:
 
@@ -49,6 +54,7 @@ __all__ = [
     "CsvBarRepository",
     "ImportReport",
     "InMemoryBarRepository",
+    "IndexedBarRepository",
     "RepositoryError",
     "SqliteBarRepository",
 ]
@@ -74,6 +80,48 @@ class BarRepository(Protocol):
         ...
 
 
+@runtime_checkable
+class IndexedBarRepository(BarRepository, Protocol):
+    """A `BarRepository` that also says what it holds, so a replay can plan without probing.
+
+    Every built-in repository is one. A repository with only `get_bars` is still accepted everywhere; a
+    replay then finds a symbol's range with two wide range queries and treats every day between the first
+    and last bar as a candidate session.
+    """
+
+    def time_range(self, symbol: str, interval: int = 1) -> tuple[datetime, datetime] | None:
+        """``(first, last)`` stored timestamps of ``symbol`` in the stored style, or ``None``."""
+        ...
+
+    def dates(self, symbol: str, interval: int = 1) -> list[date]:
+        """The dates holding bars of ``symbol``, ascending, as written in the timestamps' own offsets."""
+        ...
+
+
+def time_range_of(repo: BarRepository, symbol: str) -> tuple[datetime, datetime] | None:
+    """``repo.time_range(symbol)`` for an `IndexedBarRepository`, else a probe of its whole range (naive
+    bounds, then aware ones), or ``None`` when it holds nothing for ``symbol``."""
+    if isinstance(repo, IndexedBarRepository):
+        return repo.time_range(symbol)
+    for low, high in (
+        (datetime(1900, 1, 1), datetime(2200, 1, 1)),
+        (datetime(1900, 1, 1).astimezone(), datetime(2200, 1, 1).astimezone()),
+    ):
+        try:
+            bars = repo.get_bars(symbol, low, high)
+        except (ValueError, TypeError):
+            continue
+        if bars:
+            return bars[0].timestamp, bars[-1].timestamp
+    return None
+
+
+def dates_of(repo: BarRepository, symbol: str) -> list[date] | None:
+    """``repo.dates(symbol)`` for an `IndexedBarRepository`, else ``None`` (the caller falls back to the
+    days between `time_range_of`'s first and last bar)."""
+    return repo.dates(symbol) if isinstance(repo, IndexedBarRepository) else None
+
+
 @attrs.frozen(slots=True)
 class ImportReport:
     """What one write (``add_bars`` or ``import_csv``) did.
@@ -81,6 +129,12 @@ class ImportReport:
     ``added``: bars stored. ``duplicates``: bars whose ``(symbol, interval, timestamp)`` was already stored
     (or appeared earlier in the same write); they were not stored again. ``rejected``: bad rows skipped
     (only with ``skip_bad_rows=True``); ``rejected_rows`` says which lines and why.
+
+    Attributes:
+        added: Bars stored.
+        duplicates: Bars not stored again because their key was already stored (or came earlier in the write).
+        rejected: Bad rows skipped (only with ``skip_bad_rows=True``).
+        rejected_rows: Which rows were skipped, and why.
     """
 
     added: int = 0
@@ -216,7 +270,7 @@ class _BarIndex:
 class InMemoryBarRepository:
     """Bars held in memory: ``InMemoryBarRepository(bars=(), *, interval=1)``.
 
-    Thread-safety: every method may be called from any thread; one lock (``_lock``) guards the index, held
+    Thread-safety: every method may be called from any thread; one lock guards the index, held
     for O(log n + k) by a read and O(m log n) by a write of m bars.
     """
 
@@ -274,7 +328,10 @@ class CsvBarRepository:
     from that `get_bars` (and again on the next try; nothing of that symbol is kept).
 
     Thread-safety: any thread. Reads of a loaded symbol take no lock; a first read loads the symbol under
-    one lock (``_load_lock``), so concurrent first reads load it once and wait for each other.
+    one lock, so concurrent first reads load it once and wait for each other.
+
+    Attributes:
+        directory: The directory of CSV files, as given.
     """
 
     def __init__(self, directory: PathLike) -> None:
@@ -422,7 +479,7 @@ class SqliteBarRepository:
 
     Thread-safety: every method may be called from any thread. Each thread gets its own connection
     (`threading.local`), so reads run in parallel and, in WAL mode, never wait for a writer; each read is
-    one statement and sees one committed state. Writes are serialized by ``_write_lock`` (and by SQLite's
+    one statement and sees one committed state. Writes are serialized by one lock (and by SQLite's
     own file lock against other processes, waiting up to ``busy_timeout`` seconds, 30 by default).
     Connections of threads that have ended are closed when the next connection is opened; `close` closes
     all of them, and must not run while other threads are still using the repository (their calls fail
@@ -435,6 +492,9 @@ class SqliteBarRepository:
     Errors: a file that is not a sound SQLite bar repository raises `InvalidDataError` (when opened or when
     a corrupt page is read); a storage failure (locked past the busy timeout, read-only, I/O) raises
     `RepositoryError`. Either way nothing was written.
+
+    Attributes:
+        path: The SQLite file.
     """
 
     def __init__(

@@ -56,6 +56,17 @@ class SymbolSessionData(NamedTuple):
     A `NamedTuple` rather than an attrs class because the store builds one per write: a tuple is built in
     one C call (~0.1 µs) where a frozen 16-field attrs instance costs ~1.2 µs, most of a write's budget.
     Treat it as a record; its tuple-ness is an implementation detail.
+
+    Attributes:
+        symbol: The symbol.
+        bars_1m: The session's 1-minute bars, oldest first (an immutable `Series`).
+        bar_quality: The session's bar quality, a percentage (0-100).
+        quotes: The session's quotes, oldest first (an immutable `Series`).
+        ticks: The session's ticks, oldest first (an immutable `Series`).
+        session_volume: The session volume.
+        session_high: The session high, or `None` without bars.
+        session_low: The session low, or `None` without bars.
+        historical_bars: Bars of ended sessions: ``historical_bars[interval][date]`` is a tuple of bars.
     """
 
     symbol: str

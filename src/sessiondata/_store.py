@@ -701,7 +701,7 @@ def _flushed(snap: SymbolSessionData, version: int) -> SymbolSessionData:
 class SessionData:
     """Per-symbol session data for one process: bars, derived bars, ticks, quotes, metrics, history.
 
-    Writes serialize on ``self._lock`` (an `RLock`, also exposed as `write_lock`); each write is atomic and
+    Writes serialize on one `RLock` (exposed as `write_lock`); each write is atomic and
     leaves the store unchanged if it raises. Reads take no lock: each answers from one immutable
     `SymbolSessionData` snapshot and never waits for a writer. Unknown symbols read as ``None``, ``[]``,
     ``0`` or ``{}``; an invalid ``interval`` is a `ValueError`, checked first.
@@ -709,10 +709,16 @@ class SessionData:
     Derived bars are derived for readers: until a symbol's are first read in a session, a write only logs
     where its bars fall, and that first read (of any derived interval, from any snapshot) derives the bars
     written so far, once, O(1) amortized per bar; from the next write on they are derived as bars arrive,
-    and derived reads cost what the complexities below say (see `sessiondata._deferred`).
+    and derived reads cost what the complexities below say.
 
     Configuration is keyword-only and readable as attributes. ``calendar`` (optional) replaces the built-in
     "same hours every day" session with any `SessionCalendar` (e.g. real holidays and early closes).
+
+    Attributes:
+        historical_bars_trailing_days: Ended sessions kept as historical bars (0: none).
+        historical_bars_types: The bar intervals kept as historical bars.
+        session_ended: Whether `end_session` has been called for the session in memory.
+        current_session_date: The date given to the last `start_new_session`, or `None`.
     """
 
     def __init__(

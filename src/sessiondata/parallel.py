@@ -52,7 +52,8 @@ from ._managers import (
     _time_range,  # the same existence probe DataManager.replay uses
 )
 from ._models import Bar, SessionDataError
-from ._repository import BarRepository, CsvBarRepository, SqliteBarRepository
+from ._parquet import ParquetBarRepository
+from ._repository import BarRepository, CsvBarRepository, IndexedBarRepository, SqliteBarRepository
 from ._store import SessionData
 
 __all__ = [
@@ -81,18 +82,19 @@ _Date = date
 
 @attrs.frozen(slots=True)
 class RepositorySpec:
-    """Where a worker reopens the repository: ``kind`` ``"sqlite"`` (a file) or ``"csv"`` (a directory).
+    """Where a worker reopens the repository: ``kind`` ``"sqlite"`` (a file), ``"csv"`` (a directory) or
+    ``"parquet"`` (a Parquet file or dataset directory).
 
     Picklable, so it crosses process and machine boundaries; on a cluster the path must name the same data
     on every worker (a shared or replicated file system).
     """
 
-    kind: Literal["sqlite", "csv"]
+    kind: Literal["sqlite", "csv", "parquet"]
     path: str
 
     def __attrs_post_init__(self) -> None:
-        if self.kind not in ("sqlite", "csv"):
-            raise ValueError(f"repository kind must be 'sqlite' or 'csv', got {self.kind!r}")
+        if self.kind not in ("sqlite", "csv", "parquet"):
+            raise ValueError(f"repository kind must be 'sqlite', 'csv' or 'parquet', got {self.kind!r}")
         if not isinstance(self.path, str) or not self.path:
             raise ValueError(f"repository path must be a non-empty string, got {self.path!r}")
 
@@ -108,6 +110,8 @@ class RepositorySpec:
             return cls("sqlite", os.fspath(repository.path))
         if isinstance(repository, CsvBarRepository):
             return cls("csv", os.fspath(repository.directory))
+        if isinstance(repository, ParquetBarRepository):
+            return cls("parquet", os.fspath(repository.path))
         if isinstance(repository, tuple) and len(repository) == 2:
             kind, path = repository
             if not isinstance(path, (str, os.PathLike)):
@@ -124,10 +128,13 @@ class RepositorySpec:
 
     def open(self) -> BarRepository:
         """A new repository over the spec's file or directory. Raises `FileNotFoundError` when it is gone.
-        O(1) for SQLite, O(files) to list a CSV directory (files are read on first use)."""
+        O(1) for SQLite, O(files) to list a CSV directory or a Parquet dataset (files are read on first
+        use)."""
         if self.kind == "csv":
             return CsvBarRepository(self.path)
-        if not Path(self.path).is_file():
+        if self.kind == "parquet":
+            return ParquetBarRepository(self.path)
+        if not Path(self.path).is_file():  # SqliteBarRepository would create an empty file
             raise FileNotFoundError(f"no such SQLite repository: {self.path}")
         # Tasks only read: read-only, so a repository on a read-only mount (or share) works too.
         return SqliteBarRepository(self.path, read_only=True)
@@ -185,13 +192,12 @@ def _store_from(options: Mapping[str, Any] | None) -> SessionData:
 
 def _available_dates(repo: BarRepository, store: SessionData, symbols: Sequence[str]) -> list[date]:
     """The session dates holding bars of any of ``symbols``, ascending."""
-    lister = getattr(repo, "dates", None)
-    if not callable(lister):
+    if not isinstance(repo, IndexedBarRepository):
         return DataManager(store, repository=repo).session_dates(symbols)
     clock = store.session_clock
     found: set[date] = set()
     for symbol in symbols:
-        found.update(lister(symbol))
+        found.update(repo.dates(symbol))
     return sorted(d for d in found if clock.hours(d) is not None)
 
 
@@ -260,7 +266,9 @@ def _plan(
 
 def _as_repository(repository: object) -> BarRepository:
     spec = RepositorySpec.of(repository)
-    if spec is not None and not isinstance(repository, (SqliteBarRepository, CsvBarRepository)):
+    if spec is not None and not isinstance(
+        repository, (SqliteBarRepository, CsvBarRepository, ParquetBarRepository)
+    ):
         return spec.open()
     if not isinstance(repository, BarRepository):
         raise ValueError(

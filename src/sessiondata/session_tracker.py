@@ -1,8 +1,17 @@
 """DEPRECATED: the old per-session metrics tracker, kept working for old callers.
 
-Use `sessiondata.SessionData` instead (``get_session_data().get_session_metrics(symbol)``); the migration
-guide in ``docs/migration.md`` shows each call before and after. Importing this module emits one
-`DeprecationWarning` attributed to the importing line.
+Use `sessiondata.SessionData` instead (``get_session_data().get_session_metrics(symbol)``). Each call,
+before and after (the documentation's "Migration from SessionTracker" page has the details):
+
+    get_session_tracker()                          ->  get_session_data()
+    reset_session_tracker()                        ->  reset_session_data()
+    update_session(symbol, date, high, low, volume, ts)
+        ->  add_bar(symbol, Bar(symbol, ts, open, high, low, close, volume))
+    get_session_metrics(symbol, date)              ->  get_session_metrics(symbol)  (a dict, current session)
+    reset_session(symbol, date)                    ->  start_new_session(date)  (all symbols)
+    clear_all()                                    ->  clear_all()
+
+Importing this module emits one `DeprecationWarning` attributed to the importing line.
 
 What it keeps, as its old callers use it: `SessionMetrics`, `SessionTracker` (``get_session_metrics``
 returns zeroed metrics for a (symbol, date) it knows nothing of, never ``None``; ``update_session`` returns
@@ -38,7 +47,8 @@ __all__ = [
 
 warnings.warn(
     "sessiondata.session_tracker is deprecated: use sessiondata.get_session_data() "
-    "(SessionData.get_session_metrics) instead; see docs/migration.md",
+    "(SessionData.get_session_metrics) instead; help(sessiondata.session_tracker) shows each call's "
+    "replacement",
     DeprecationWarning,
     # 2 = the importing line: `warnings` skips the import machinery's own frames when counting.
     stacklevel=2,
