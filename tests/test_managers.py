@@ -168,10 +168,25 @@ def lean(real_data: Path) -> Path:
     return real_data / "quantconnect_lean"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _close_cached_repositories() -> Iterator[None]:
+    """The cached repositories below live for the module; close their connections when it ends."""
+    yield
+    for repo in _OPENED:
+        repo.close()
+    _OPENED.clear()
+    sqlite_repo.cache_clear()
+    cached_replay.cache_clear()
+
+
+_OPENED: list[SqliteBarRepository] = []
+
+
 @functools.cache
 def sqlite_repo(directory: Path, db_dir: Path) -> SqliteBarRepository:
     """An SQLite repository in ``db_dir`` loaded with every CSV of ``directory`` by ``import_csv``."""
     repo = SqliteBarRepository(db_dir / "lean.db")
+    _OPENED.append(repo)
     manager = DataManager(SessionData(), repository=repo)
     reports = manager.import_csv(sorted(directory.glob("*_1m.csv")))
     assert [r.rejected for r in reports] == [0] * len(ALL_SYMBOLS)
@@ -506,9 +521,13 @@ def test_data_manager_without_a_repository_raises_replay_error() -> None:
 
 
 @pytest.mark.realdata
-def test_data_manager_get_bars_and_import(real_data: Path, tmp_path: Path) -> None:
+def test_data_manager_get_bars_and_import(
+    real_data: Path, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     ref = reference(lean(real_data))
-    manager = DataManager(SessionData(), repository=SqliteBarRepository(tmp_path / "bars.db"))
+    repo = SqliteBarRepository(tmp_path / "bars.db")
+    request.addfinalizer(repo.close)
+    manager = DataManager(SessionData(), repository=repo)
     (report,) = manager.import_csv([lean(real_data) / "TWX_1m.csv"])
     assert (report.added, report.duplicates, report.rejected) == (1200, 0, 0)
     (again,) = manager.import_csv([lean(real_data) / "TWX_1m.csv"])

@@ -10,6 +10,8 @@ import sys
 from contextlib import redirect_stderr
 from pathlib import Path
 
+import pytest
+
 import sessiondata
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,3 +60,25 @@ def test_the_package_logger_is_quiet_without_logging_configured() -> None:
     finally:
         root.handlers[:] = saved
     assert sessiondata.__version__
+
+
+def test_ci_runs_the_readme_test_command_with_and_without_the_real_data() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert ".venv/bin/python -m pytest\n" in readme
+    ci = [ln.strip() for ln in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()]
+    assert ".venv/bin/python -m pytest" in ci
+    assert "SESSIONDATA_HIDE_REAL_DATA=1 .venv/bin/python -m pytest" in ci
+
+
+def test_hiding_the_real_data_skips_with_the_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import HIDE_REAL_DATA, REAL_DATA, real_data_or_skip
+
+    monkeypatch.setenv(HIDE_REAL_DATA, "1")
+    with pytest.raises(pytest.skip.Exception, match="hidden by SESSIONDATA_HIDE_REAL_DATA"):
+        real_data_or_skip()
+    monkeypatch.setenv(HIDE_REAL_DATA, "0")  # "0" and "" do not hide it
+    if REAL_DATA.is_dir():
+        assert real_data_or_skip() == REAL_DATA
+    else:
+        with pytest.raises(pytest.skip.Exception, match="not found"):
+            real_data_or_skip()

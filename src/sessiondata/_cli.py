@@ -142,6 +142,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--retries", type=int, default=0, help="with --scheduler: Dask retries per task")
 
+    _add_import_parser(sub)
+    return parser
+
+
+def _add_import_parser(sub: Any) -> None:
+    """The ``import`` command's arguments (``sub``: the parser's subparsers action)."""
     imp = sub.add_parser(
         "import",
         help="load CSV files into a SQLite bar repository or a Parquet dataset",
@@ -173,7 +179,6 @@ def _parser() -> argparse.ArgumentParser:
         "--skip-bad-rows", action="store_true", help="skip and count bad rows instead of failing"
     )
     imp.add_argument("--json", action="store_true", help="print one JSON object")
-    return parser
 
 
 def _repository(args: argparse.Namespace) -> tuple[BarRepository, str]:

@@ -766,7 +766,7 @@ class SqliteBarRepository:
             if on_file is not None:
                 on_file(files[index], reports[-1])
 
-        self._write_many(readers, read)
+        self._write_many(readers, read, checked=True)  # the readers applied `_unstorable`, with line numbers
         return reports
 
     @staticmethod
@@ -789,9 +789,12 @@ class SqliteBarRepository:
         self,
         sources: Sequence[tuple[Iterable[Bar], int]],
         on_source: Callable[[int, ImportReport], None] | None = None,
+        *,
+        checked: bool = False,
     ) -> list[ImportReport]:
         """Write every source (bars, interval) in one transaction; all or nothing. SQLite's errors become
-        the library's (`_storage_error`)."""
+        the library's (`_storage_error`). ``checked``: the sources already refused what `_unstorable` does."""
+        check = None if checked else _unstorable
         if self.read_only:
             raise RepositoryError(f"{self.path}: opened read-only, cannot write")
         kinds: dict[str, bool] = {}
@@ -802,7 +805,7 @@ class SqliteBarRepository:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     for bars, interval in sources:
-                        reports.append(self._insert(conn, bars, interval, kinds))
+                        reports.append(self._insert(conn, bars, interval, kinds, check))
                         if on_source is not None:
                             on_source(len(reports) - 1, reports[-1])
                     self._record_kinds(conn, kinds)
@@ -819,7 +822,11 @@ class SqliteBarRepository:
 
     @staticmethod
     def _insert(
-        conn: sqlite3.Connection, bars: Iterable[Bar], interval: int, kinds: dict[str, bool]
+        conn: sqlite3.Connection,
+        bars: Iterable[Bar],
+        interval: int,
+        kinds: dict[str, bool],
+        check: Callable[[Bar], str | None] | None,
     ) -> ImportReport:
         """Insert one source's bars (inside the caller's transaction); ``kinds`` collects each symbol's
         timestamp style, checked against the batch so far."""
@@ -834,7 +841,7 @@ class SqliteBarRepository:
                 aware = _is_aware(ts)
                 if kinds.setdefault(bar.symbol, aware) is not aware:
                     raise _mixing_error(bar.symbol, not aware)
-                why = _unstorable(bar)
+                why = None if check is None else check(bar)
                 if why is not None:
                     raise InvalidDataError(f"{bar.symbol} {ts.isoformat()}: {why}")
                 count += 1
