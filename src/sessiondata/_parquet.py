@@ -215,10 +215,11 @@ class ParquetBarRepository:
         files.sort(key=lambda f: f.path)
         self._files = files
         self._partitioned = bool(files) and all(f.symbol is not None for f in files)
-        self._metadata: dict[str, Any] = {}  # path -> FileMetaData; written under _index_lock
+        # path -> FileMetaData, filled on first use (two racing fills store equal values).
+        self._metadata: dict[str, Any] = {}
         self._symbols: dict[str, _Symbol | None] = {}  # written only under _index_lock; read without it
         self._extent: dict[tuple[str, int], tuple[list[int], tzinfo | None]] = {}  # time_range/dates memo
-        self._index_lock = threading.Lock()  # guards the footer reads and publishing into _symbols
+        self._index_lock = threading.Lock()  # guards building a symbol's index and publishing it
 
     @staticmethod
     def _partition_interval(path: str, value: object) -> int:
