@@ -23,7 +23,8 @@ griffe = pytest.importorskip("griffe", reason="the docs extra is not installed")
 _REMOTE = re.compile(
     r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["'](?:https?:)?//[^"']+["']""", re.I
 )
-_PRIVATE_TEXT = re.compile(r"sessiondata\._[a-z]\w*|self\._\w+|\b_tracker\w*|``_\w+``")
+# Private module names, private attributes, and pointers to a (private) module's docstring.
+_PRIVATE_TEXT = re.compile(r"sessiondata\._[a-z]\w*|self\._\w+|\b_tracker\w*|``_\w+``|the module docstring")
 
 
 @pytest.fixture(scope="module")
