@@ -7,6 +7,7 @@ Needs the ``docs`` extra (mkdocs, mkdocstrings); skipped with the reason when it
 from __future__ import annotations
 
 import html
+import os
 import re
 from pathlib import Path
 
@@ -31,7 +32,12 @@ _PRIVATE_TEXT = re.compile(r"sessiondata\._[a-z]\w*|self\._\w+|\b_tracker\w*|``_
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
     config = mkdocs_config.load_config(str(ROOT / "mkdocs.yml"), site_dir=str(out), strict=True)
-    mkdocs_build.build(config)
+    here = os.getcwd()
+    os.chdir(ROOT)  # the snippets extension resolves its paths from the working directory
+    try:
+        mkdocs_build.build(config)
+    finally:
+        os.chdir(here)
     return out
 
 
