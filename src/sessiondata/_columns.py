@@ -396,7 +396,8 @@ def get_column(
     ``series`` or ``field``, or a bound whose awareness differs from the series' timestamps.
 
     Complexity: O(k + log len) for k items returned, plus the conversion of items no earlier call converted
-    (cached per chunk, see the module docstring). Thread-safety: any thread, lock-free, never waits.
+    (each chunk's column is built once and shared by every later snapshot holding that chunk).
+    Thread-safety: any thread, lock-free, never waits.
     """
     _check_range(n, start, end)
     if snapshot is None:

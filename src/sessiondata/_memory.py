@@ -51,7 +51,8 @@ _getsizeof = sys.getsizeof
 
 @attrs.frozen(slots=True)
 class SymbolMemory:
-    """One symbol's counts and estimated bytes (see the module docstring for the method).
+    """One symbol's counts and estimated bytes: ``sys.getsizeof`` of every record, of every object a record
+    refers to (each shared object counted once) and of the containers holding them.
 
     ``derived_bars`` maps each derived interval to its count of completed bars; ``historical_bars`` counts
     the bars of every interval and day kept. ``bytes`` is the sum of the ``*_bytes`` fields plus
@@ -242,7 +243,7 @@ def _deferred_bytes(cell: Deferred | None, sizer: _Sizer) -> int:
 
 
 def snapshot_memory_usage(snapshot: SymbolSessionData) -> SymbolMemory:
-    """Counts and estimated bytes of one snapshot (see the module docstring for the method).
+    """Counts and estimated bytes of one snapshot, estimated as `SymbolMemory` says.
 
     Complexity: O(records × fields). Thread-safety: any thread, lock-free (the snapshot is immutable).
     """

@@ -36,7 +36,6 @@ import os
 import re
 import tempfile
 import threading
-from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
@@ -216,10 +215,11 @@ class ParquetBarRepository:
         files.sort(key=lambda f: f.path)
         self._files = files
         self._partitioned = bool(files) and all(f.symbol is not None for f in files)
-        self._metadata: dict[str, Any] = {}  # path -> FileMetaData; written under _index_lock
+        # path -> FileMetaData, filled on first use (two racing fills store equal values).
+        self._metadata: dict[str, Any] = {}
         self._symbols: dict[str, _Symbol | None] = {}  # written only under _index_lock; read without it
         self._extent: dict[tuple[str, int], tuple[list[int], tzinfo | None]] = {}  # time_range/dates memo
-        self._index_lock = threading.Lock()  # guards the footer reads and publishing into _symbols
+        self._index_lock = threading.Lock()  # guards building a symbol's index and publishing it
 
     @staticmethod
     def _partition_interval(path: str, value: object) -> int:
@@ -314,13 +314,13 @@ class ParquetBarRepository:
         except (pa.ArrowException, OSError) as exc:
             raise InvalidDataError(f"{part.path}: cannot read its bars: {exc}") from exc
         ts = _microseconds(pa, part.path, table.column("timestamp"))
-        if not part.filters:
-            # The usual file: one symbol, rows in time order. Then the range is a slice, found by bisection
-            # in the row groups' keys (cheaper than masking and filtering every column).
-            every: list[int] = ts.to_pylist()
-            if all(a <= b for a, b in pairwise(every)):
-                i, j = bisect_left(every, lo), bisect_left(every, hi)
-                return every[i:j], (table.slice(i, j - i) if j > i and columns else None)
+        if not part.filters and _in_order(pc, ts):
+            # The usual file: one symbol, rows in time order. Then the range is a slice whose ends are
+            # counts of smaller keys (cheaper than masking and filtering every column).
+            i = pc.sum(pc.less(ts, lo)).as_py() or 0
+            j = pc.sum(pc.less(ts, hi)).as_py() or 0
+            found: list[int] = ts.slice(i, j - i).to_pylist()
+            return found, (table.slice(i, j - i) if found and columns else None)
         mask = pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi))
         if part.symbol_column:
             mask = pc.and_(mask, pc.equal(table.column("symbol"), symbol))
@@ -441,6 +441,12 @@ def _in_time_order(keys: list[int], bars: list[Bar]) -> list[Bar]:
             out.append(bars[i])
             last = keys[i]
     return out
+
+
+def _in_order(pc: Any, keys: Any) -> bool:
+    """Whether the int64 ``keys`` never decrease. O(n) in Arrow, no Python objects."""
+    n = len(keys)
+    return n < 2 or bool(pc.all(pc.greater_equal(keys.slice(1), keys.slice(0, n - 1))).as_py())
 
 
 def _check_schema(pa: Any, file: _File, schema: Any) -> str | None:
