@@ -51,13 +51,16 @@ def bar(ts: datetime, price: float = 10.0, volume: float = 100.0) -> Bar:
 def test_regular_hours_calendar_basics() -> None:
     cal = RegularHoursCalendar()
     assert isinstance(cal, SessionCalendar)
-    assert cal.session_hours(date(2025, 3, 8)) == (time(9, 30), time(16, 0))  # every day by default
+    assert cal.session_hours(date(2025, 3, 8)) is None  # no weekend sessions by default
+    assert cal.session_hours(date(2025, 3, 10)) == (time(9, 30), time(16, 0))
     assert cal.breaks(date(2025, 3, 10)) == ()
-    weekdays = RegularHoursCalendar(weekdays_only=True)
-    assert weekdays.session_hours(date(2025, 3, 8)) is None
-    assert weekdays.session_hours(date(2025, 3, 10)) == (time(9, 30), time(16, 0))
-    with pytest.raises(ValueError, match="before"):
-        RegularHoursCalendar(time(16, 0), time(9, 30))
+    every_day = RegularHoursCalendar(weekends=True)
+    assert every_day.session_hours(date(2025, 3, 8)) == (time(9, 30), time(16, 0))
+    assert every_day.weekends
+    assert not cal.weekends
+    # The older spelling still works.
+    assert RegularHoursCalendar(weekdays_only=False).weekends
+    assert RegularHoursCalendar(weekdays_only=True).session_hours(date(2025, 3, 8)) is None
     with pytest.raises(ValueError, match="naive"):
         RegularHoursCalendar(time(9, 30, tzinfo=UTC), time(16, 0))
 
@@ -291,9 +294,25 @@ def test_xhkg_lunch_break() -> None:
 @needs_xcals
 @quiet_xcals
 def test_exchange_calendar_construction_errors() -> None:
-    with pytest.raises(ValueError, match="cross local midnight"):
-        ExchangeCalendar("CMES")
     import exchange_calendars as xcals  # type: ignore[import-untyped,unused-ignore]
+    import pandas as pd
+
+    # A schedule the (open, close) rule cannot express: a session longer than 24 hours.
+    class TooLong:
+        name = "LONG"
+        tz = "UTC"
+        first_session = last_session = pd.Timestamp("2025-06-03")
+        schedule = pd.DataFrame(
+            {
+                "open": [pd.Timestamp("2025-06-02 08:00", tz="UTC")],
+                "close": [pd.Timestamp("2025-06-03 09:00", tz="UTC")],
+                "break_start": pd.Series([pd.NaT], dtype="datetime64[ns, UTC]"),
+                "break_end": pd.Series([pd.NaT], dtype="datetime64[ns, UTC]"),
+            }
+        ).set_axis(pd.DatetimeIndex([pd.Timestamp("2025-06-03")]))
+
+    with pytest.raises(ValueError, match="longer than 24 hours"):
+        ExchangeCalendar(TooLong())
 
     built = xcals.get_calendar("XLON")
     assert ExchangeCalendar(built).session_hours(date(2025, 6, 3)) == (time(8, 0), time(16, 30))

@@ -1,18 +1,29 @@
-"""Trading calendars: which minutes of a date belong to the regular session, in the exchange's timezone.
+"""Trading calendars: which minutes belong to each regular session, in the exchange's timezone.
 
-A calendar answers two questions about a date: `session_hours(day)`, the local open and close times of the
-regular session (``None`` when the exchange is closed), and `breaks(day)`, the local ``(start, end)`` of any
-intraday breaks (e.g. a lunch break). Everything else (minute offsets, alignment of derived windows, gap
-detection, bar quality) is arithmetic on those answers, done in the exchange's zone so that a session on a
-daylight-saving change day still opens at 09:30 local time.
+A calendar answers two questions about a *session date*: `session_hours(day)`, the local open and close
+times of that date's regular session (``None`` when the exchange is closed), and `breaks(day)`, the local
+``(start, end)`` of any breaks inside it (a lunch break, a daily maintenance halt). Everything else (minute
+offsets, alignment of derived windows, gap detection, bar quality) is arithmetic on those answers, done in
+the exchange's zone so that a session on a daylight-saving change day still opens at 09:30 local time.
 
-Two calendars ship: `RegularHoursCalendar` (the same hours every day, needs nothing extra) and
+A session closes on its session date, at ``close``; it opens on that date at ``open`` when ``open`` is
+earlier than ``close``, else on the evening before (CME Globex: ``(17:00, 16:15)`` opens Sunday 17:00 for
+Monday's session). A close of 00:00 is the midnight that ends the date, so ``(00:00, 00:00)`` is the whole
+calendar day (a 24/7 market) and ``(17:00, 17:00)`` a 24-hour session from the evening before. A break is
+placed where it falls inside its session (``(15:15, 15:30)`` on the closing date, ``(22:00, 22:30)`` on the
+opening evening). `session_span` is that rule, in one place.
+
+Two calendars ship: `RegularHoursCalendar` (the same hours every weekday, needs nothing extra) and
 `ExchangeCalendar`, a bridge to the optional ``exchange_calendars`` package (extra
-``sessiondata[calendars]``) for real holidays, early closes and breaks. The bridge imports that package only
-when it is constructed, so the core never needs it.
+``sessiondata[calendars]``) for real holidays, early closes and breaks, for every calendar it has (``CMES``
+and ``24/7`` included). The bridge imports that package only when it is constructed, so the core never
+needs it.
 
 Timestamps may be naive (read as exchange-local wall time) or timezone-aware (converted to the exchange
-zone first). Minutes are counted from the session's open: offset 0 is the first minute.
+zone first). Minutes are counted in wall-clock minutes from the session's open: offset 0 is the first
+minute, and offsets run on across local midnight. Wall minutes that do not exist (the hour skipped when
+clocks go forward inside an overnight session) are cut out of the session like a break; the hour repeated
+when clocks go back shares its wall minutes (its offsets).
 
 A *minute key* (`minute_key`) numbers wall-clock minutes: ``date.toordinal() * 1440 + minute of day``. Keys
 of consecutive minutes are consecutive integers, also across midnight, which lets gap detection work with
@@ -23,10 +34,10 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
-from datetime import date, datetime, time, tzinfo
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from itertools import pairwise
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -34,18 +45,24 @@ __all__ = [
     "RegularHoursCalendar",
     "SessionCalendar",
     "SessionClock",
+    "SessionSpan",
     "minute_key",
     "minute_of_day",
+    "session_span",
     "to_exchange_local",
 ]
 
 _MINUTES_PER_DAY = 1440
+_DAY = timedelta(days=1)
 _NO_BREAKS: tuple[tuple[time, time], ...] = ()
 
 
 @runtime_checkable
 class SessionCalendar(Protocol):
-    """What the store, the gap detector and the coordinator need to know about an exchange."""
+    """What the store, the gap detector and the coordinator need to know about an exchange.
+
+    Sessions are keyed by session date; see the module docstring (`session_span`) for how ``(open, close)``
+    places a session that opens on the evening before or lasts the whole day."""
 
     @property
     def timezone(self) -> tzinfo:
@@ -57,27 +74,62 @@ class SessionCalendar(Protocol):
         ...
 
     def breaks(self, day: date) -> tuple[tuple[time, time], ...]:
-        """Local ``(start, end)`` of each intraday break of ``day``'s session (half-open), in time order;
+        """Local ``(start, end)`` of each break inside ``day``'s session (half-open), in time order;
         ``()`` when there is none. Break minutes are not trading minutes."""
         ...
+
+
+class SessionSpan(NamedTuple):
+    """A session's open and close in minutes from the local midnight that starts its session date: ``open``
+    is negative for a session opening on the evening before, ``close`` is at most 1440 (the next midnight)."""
+
+    open: int
+    close: int
+
+
+def session_span(open_: time, close: time) -> SessionSpan:
+    """Where ``(open, close)`` local times put a session relative to its session date (the module rule):
+    the close is on the session date (00:00 meaning the midnight that ends it), the open is the latest
+    ``open`` time before the close, at most 24 hours earlier. O(1)."""
+    end = minute_of_day(close) or _MINUTES_PER_DAY
+    start = minute_of_day(open_)
+    if start >= end:
+        start -= _MINUTES_PER_DAY
+    return SessionSpan(start, end)
 
 
 def _zone(value: str | tzinfo) -> tzinfo:
     return ZoneInfo(value) if isinstance(value, str) else value
 
 
-class RegularHoursCalendar:
-    """The built-in calendar: the same hours every day (or every weekday), no holidays, no breaks.
+def _check_breaks(breaks: Iterable[tuple[time, time]]) -> tuple[tuple[time, time], ...]:
+    out = tuple((start, end) for start, end in breaks)
+    for start, end in out:
+        if not (isinstance(start, time) and isinstance(end, time)):
+            raise ValueError(f"a break is a (start, end) pair of times, got {(start, end)!r}")
+        if start.tzinfo is not None or end.tzinfo is not None:
+            raise ValueError("break times are exchange-local wall times: pass naive times")
+        if minute_of_day(start) == minute_of_day(end):
+            raise ValueError(f"break {start}-{end} is empty")
+    return out
 
-    ``weekdays_only=False`` (the store's default, as the contract defines the regular session by time of day
-    alone) treats every date as a session; ``True`` closes Saturdays and Sundays, which is what gap detection
-    over a range of dates wants. For real holidays and early closes use `ExchangeCalendar` (extra
-    ``sessiondata[calendars]``).
+
+class RegularHoursCalendar:
+    """The built-in calendar: the same hours every weekday, no holidays.
+
+    ``start_time``/``end_time`` follow the module rule: ``start_time`` later than (or equal to)
+    ``end_time`` is an overnight session that opens on the evening before its session date (e.g.
+    ``time(17, 0), time(16, 15)`` for CME Globex), and ``time(0, 0), time(0, 0)`` is the whole day.
+    Saturdays and Sundays have no session unless ``weekends=True`` (a 24/7 market); an overnight session
+    dated Monday still opens on Sunday evening. ``breaks`` are local ``(start, end)`` pauses inside every
+    session (e.g. ``[(time(15, 15), time(15, 30))]``, the CME equity-index halt of 2013).
+    ``weekdays_only`` is the older spelling: ``weekdays_only=False`` means ``weekends=True``.
+    For real holidays and early closes use `ExchangeCalendar` (extra ``sessiondata[calendars]``).
 
     Thread-safety: immutable after construction; any thread may call it. Every method is O(1).
     """
 
-    __slots__ = ("_end", "_start", "_tz", "_weekdays_only")
+    __slots__ = ("_breaks", "_end", "_start", "_tz", "_weekends")
 
     def __init__(
         self,
@@ -85,16 +137,17 @@ class RegularHoursCalendar:
         end_time: time = time(16, 0),
         timezone: str | tzinfo = "America/New_York",
         *,
-        weekdays_only: bool = False,
+        weekends: bool = False,
+        breaks: Iterable[tuple[time, time]] = (),
+        weekdays_only: bool | None = None,
     ) -> None:
         if start_time.tzinfo is not None or end_time.tzinfo is not None:
             raise ValueError("start_time and end_time are exchange-local wall times: pass naive times")
-        if not start_time < end_time:
-            raise ValueError(f"start_time={start_time} must be before end_time={end_time}")
         self._start = start_time
         self._end = end_time
         self._tz = _zone(timezone)
-        self._weekdays_only = weekdays_only
+        self._weekends = weekends if weekdays_only is None else not weekdays_only
+        self._breaks = _check_breaks(breaks)
 
     @property
     def timezone(self) -> tzinfo:
@@ -103,7 +156,7 @@ class RegularHoursCalendar:
 
     @property
     def start_time(self) -> time:
-        """Local time every session opens. O(1)."""
+        """Local time every session opens (on the evening before when not before ``end_time``). O(1)."""
         return self._start
 
     @property
@@ -111,43 +164,50 @@ class RegularHoursCalendar:
         """Local time every session closes. O(1)."""
         return self._end
 
+    @property
+    def weekends(self) -> bool:
+        """Whether Saturdays and Sundays are session dates. O(1)."""
+        return self._weekends
+
     def session_hours(self, day: date) -> tuple[time, time] | None:
-        """``(start_time, end_time)``, or ``None`` on a weekend with ``weekdays_only``. O(1)."""
-        if self._weekdays_only and day.weekday() >= 5:
+        """``(start_time, end_time)``, or ``None`` when ``day`` is a Saturday or Sunday without
+        ``weekends``. O(1)."""
+        if not self._weekends and day.weekday() >= 5:
             return None
         return self._start, self._end
 
     def breaks(self, day: date) -> tuple[tuple[time, time], ...]:
-        """Always ``()``: this calendar has no intraday breaks."""
-        return _NO_BREAKS
+        """The configured breaks (the same every session). O(1)."""
+        return self._breaks
 
     def __repr__(self) -> str:
+        extra = f", breaks={list(self._breaks)}" if self._breaks else ""
         return (
             f"RegularHoursCalendar({self._start}, {self._end}, {self._tz!s}, "
-            f"weekdays_only={self._weekdays_only})"
+            f"weekends={self._weekends}{extra})"
         )
 
 
 def _time_of(minute: int) -> time:
-    return time(minute // 60, minute % 60)
+    return time((minute // 60) % 24, minute % 60)
 
 
 class ExchangeCalendar:
     """A `SessionCalendar` backed by ``exchange_calendars`` (optional extra ``sessiondata[calendars]``).
 
     Gives real holidays (``session_hours`` is ``None``), early closes (e.g. XNYS closes at 13:00 the day after
-    Thanksgiving) and intraday breaks (e.g. XHKG's 12:00-13:00 lunch). ``name`` is an exchange code such as
-    ``"XNYS"`` or an already built ``exchange_calendars.ExchangeCalendar``; ``start``/``end`` bound the dates
-    it knows (``exchange_calendars`` defaults to about 20 years back and 1 year ahead). Asking about a date
-    outside those bounds is a `ValueError` rather than a silent "closed".
+    Thanksgiving), breaks (e.g. XHKG's 12:00-13:00 lunch), sessions that open on the evening before (``CMES``:
+    17:00 Chicago time the day before) and whole-day sessions (``24/7``). ``name`` is any calendar code
+    ``exchange_calendars`` knows, or an already built ``exchange_calendars.ExchangeCalendar``;
+    ``start``/``end`` bound the dates it knows (``exchange_calendars`` defaults to about 20 years back and 1
+    year ahead). Asking about a date outside those bounds is a `ValueError` rather than a silent "closed".
 
     ``exchange_calendars`` is imported here, on construction, never at module import. Construction converts
     the whole schedule once (O(sessions), a few milliseconds; building the underlying calendar takes about
     0.1 s), so every later answer is a dict lookup: exchange_calendars' own lookups are far too slow for
-    per-bar use.
-
-    Calendars whose sessions cross local midnight (e.g. CME Globex) are rejected with a `ValueError`: a
-    session here opens and closes on its own local date.
+    per-bar use. A schedule that the module rule (`session_span`) cannot express (a session longer than
+    24 hours, or closing after its session date) is a `ValueError`; no calendar of exchange_calendars 4.x
+    has one.
 
     Thread-safety: immutable after construction; any thread may call it. ``session_hours`` and ``breaks``
     are O(1).
@@ -240,30 +300,29 @@ class ExchangeCalendar:
 def _convert_schedule(
     schedule: Any, tz: ZoneInfo, name: str
 ) -> tuple[dict[date, tuple[time, time]], dict[date, tuple[tuple[time, time], ...]]]:
-    """Turn an ``exchange_calendars`` schedule (UTC timestamps) into local-time dicts, vectorized."""
+    """Turn an ``exchange_calendars`` schedule (UTC timestamps) into local-time dicts, vectorized.
+
+    Each time becomes whole minutes from the local midnight starting its session label, so a session that
+    opened the evening before is negative; `session_span` must give the same minutes back."""
     labels = [ts.date() for ts in schedule.index]
-    local: dict[str, Any] = {}
-    for col in ("open", "close", "break_start", "break_end"):
-        local[col] = schedule[col].dt.tz_convert(tz).dt.tz_localize(None)
-    for col in ("open", "close"):
-        on_label = local[col].dt.normalize().values == schedule.index.values
-        if not on_label.all():
-            bad = labels[int((~on_label).argmax())]
-            raise ValueError(
-                f"the {name} calendar has sessions that cross local midnight (e.g. {bad}); sessiondata "
-                "needs each session to open and close on its own local date"
-            )
+    midnights = schedule.index.tz_localize(None) if schedule.index.tz is not None else schedule.index
 
     def minutes(col: str) -> list[Any]:
-        ser = local[col]
-        return (ser.dt.hour * 60 + ser.dt.minute).tolist()  # type: ignore[no-any-return]
+        local = schedule[col].dt.tz_convert(tz).dt.tz_localize(None)
+        return ((local - midnights.values).dt.total_seconds() // 60).tolist()  # type: ignore[no-any-return]
 
     opens, closes = minutes("open"), minutes("close")
     b_starts, b_ends = minutes("break_start"), minutes("break_end")
     hours: dict[date, tuple[time, time]] = {}
     breaks: dict[date, tuple[tuple[time, time], ...]] = {}
     for day, o, c, bs, be in zip(labels, opens, closes, b_starts, b_ends, strict=True):
-        hours[day] = (_time_of(int(o)), _time_of(int(c)))
+        pair = (_time_of(int(o)), _time_of(int(c)))
+        if session_span(*pair) != (o, c):
+            raise ValueError(
+                f"the {name} calendar's session of {day} (open {int(o)}, close {int(c)} minutes from its "
+                "local midnight) is longer than 24 hours or closes after its session date"
+            )
+        hours[day] = pair
         # NaT (no break that day) comes back as NaN.
         if not (math.isnan(bs) or math.isnan(be)) and bs < be:
             breaks[day] = ((_time_of(int(bs)), _time_of(int(be))),)
@@ -291,21 +350,42 @@ def minute_key(ts: datetime) -> int:
     return ts.toordinal() * _MINUTES_PER_DAY + ts.hour * 60 + ts.minute
 
 
-class SessionClock:
-    """Fast per-date session arithmetic over a calendar: cached opens, lengths, trading segments and keys.
+class _Piece(NamedTuple):
+    """The part of one session's span that falls on one local date, in that date's minutes of day."""
 
-    Thread-safety: the caches are a dict filled on first use of a date (concurrent fills store equal values)
+    lo: int  # first minute of the piece
+    hi: int  # end of the piece (exclusive)
+    day: date  # the session date
+    open: int  # the session's open in this local date's minutes (negative: the evening before)
+    length: int  # the session's length in wall minutes
+
+
+_UTC = timezone.utc
+
+
+class SessionClock:
+    """Fast session arithmetic over a calendar, keyed by session date: cached opens, lengths, trading
+    segments and keys, and the session (date, offset) of any timestamp.
+
+    A session may open on the evening before its date or last the whole day: `locate` and `session_date`
+    find the session holding a timestamp whichever local date it falls on, and `hours`, `segments` and
+    `session_keys` give minutes from the local midnight that starts the session date (negative on the
+    evening before).
+
+    Thread-safety: the caches are dicts filled on first use of a date (concurrent fills store equal values)
     and `functools.lru_cache`s (thread-safe), so any thread may call it. Each call is O(1) after a date's
     first lookup, except `session_keys` for a new ``(date, zone)`` pair, which is O(session minutes).
     """
 
-    __slots__ = ("_breaks", "_cache", "_keys", "_segments", "calendar", "tz")
+    __slots__ = ("_breaks", "_cache", "_keys", "_pieces", "_segments", "calendar", "tz")
 
     def __init__(self, calendar: SessionCalendar) -> None:
         self.calendar = calendar
         self.tz = calendar.timezone
         self._cache: dict[date, tuple[int, int] | None] = {}
         self._segments: dict[date, tuple[tuple[int, int], ...]] = {}
+        # Per local date: the pieces of the sessions that fall on it, in time order (usually one).
+        self._pieces: dict[date, tuple[_Piece, ...]] = {}
         # Per date: the break minutes as half-open offset ranges from the open, or None (the common case).
         self._breaks: dict[date, tuple[tuple[int, int], ...] | None] = {}
         # Bounded: a long backtest touches many dates, each key tuple holds one int per session minute.
@@ -314,7 +394,9 @@ class SessionClock:
         )
 
     def hours(self, day: date) -> tuple[int, int] | None:
-        """``(open minute of day, session length in minutes)`` for ``day``, or ``None`` when closed."""
+        """``(open, session length in minutes)`` for session date ``day``, or ``None`` when closed. ``open``
+        counts minutes from the local midnight starting ``day``: negative for a session that opens on the
+        evening before. The length is in wall minutes, at most 1440. O(1) after the date's first lookup."""
         try:
             return self._cache[day]
         except KeyError:
@@ -322,30 +404,71 @@ class SessionClock:
         found = self.calendar.session_hours(day)
         value = None
         if found is not None:
-            open_, close = found
-            value = (minute_of_day(open_), minute_of_day(close) - minute_of_day(open_))
+            span = session_span(*found)
+            value = (span.open, span.close - span.open)
         self._cache[day] = value
+        return value
+
+    def _pieces_of(self, local_day: date) -> tuple[_Piece, ...]:
+        try:
+            return self._pieces[local_day]
+        except KeyError:
+            pass
+        found: list[_Piece] = []
+        hours = self.hours(local_day)
+        if hours is not None:
+            found.append(_Piece(max(0, hours[0]), hours[0] + hours[1], local_day, hours[0], hours[1]))
+        nxt = local_day + _DAY
+        try:
+            later = self.hours(nxt)
+        except ValueError:  # past the end of a bounded calendar: no session known to open tonight
+            later = None
+        if later is not None and later[0] < 0:
+            open_ = later[0] + _MINUTES_PER_DAY
+            found.append(_Piece(open_, _MINUTES_PER_DAY, nxt, open_, later[1]))
+        value = tuple(found)
+        self._pieces[local_day] = value
         return value
 
     def locate(self, ts: datetime) -> tuple[date, int, int] | None:
         """``(session date, minute offset from the open, session length)`` if ``ts`` falls in a trading
-        minute of a regular session, else ``None`` (closed day, before the open, at or after the close, or
-        inside a break). Offsets count whole minutes from the open (break minutes included, so windows stay
-        aligned to the open); seconds are dropped. O(1)."""
+        minute of a regular session, else ``None`` (no session, before the open, at or after the close, or
+        inside a break). Offsets count wall minutes from the open (break minutes included, so windows stay
+        aligned to the open), across local midnight too; seconds are dropped. O(1)."""
         local = ts if ts.tzinfo is None else ts.astimezone(self.tz)
+        minute = local.hour * 60 + local.minute
+        for piece in self._pieces_of(local.date()):
+            if piece.lo <= minute < piece.hi:
+                offset = minute - piece.open
+                cuts = self._break_offsets(piece.day)
+                if cuts is not None:
+                    for lo, hi in cuts:
+                        if lo <= offset < hi:
+                            return None
+                return piece.day, offset, piece.length
+        return None
+
+    def session_date(self, ts: datetime) -> date:
+        """The session date ``ts`` belongs to: the date of the session whose span (open to close, breaks
+        included) holds it, else its exchange-local date. Use it wherever a timestamp's day is meant
+        (rollover, history keys, replay days): it is the local date except on an overnight session's opening
+        evening. O(1)."""
+        local = ts if ts.tzinfo is None else ts.astimezone(self.tz)
+        minute = local.hour * 60 + local.minute
         day = local.date()
+        for piece in self._pieces_of(day):
+            if piece.lo <= minute < piece.hi:
+                return piece.day
+        return day
+
+    def session_bounds(self, day: date, aware: bool = False) -> tuple[datetime, datetime] | None:
+        """The local ``(open, close)`` of session date ``day`` as datetimes (naive wall time, or aware in
+        the exchange zone), or ``None`` when closed. The open may be on the evening before. O(1)."""
         hours = self.hours(day)
         if hours is None:
             return None
-        offset = local.hour * 60 + local.minute - hours[0]
-        if 0 <= offset < hours[1]:
-            cuts = self._break_offsets(day)
-            if cuts is not None:
-                for lo, hi in cuts:
-                    if lo <= offset < hi:
-                        return None
-            return day, offset, hours[1]
-        return None
+        midnight = datetime(day.year, day.month, day.day, tzinfo=self.tz if aware else None)
+        return midnight + timedelta(minutes=hours[0]), midnight + timedelta(minutes=hours[0] + hours[1])
 
     def _break_offsets(self, day: date) -> tuple[tuple[int, int], ...] | None:
         try:
@@ -355,8 +478,10 @@ class SessionClock:
         hours = self.hours(day)
         value: tuple[tuple[int, int], ...] | None = None
         if hours is not None:
-            segments = self.segments(day)
-            gaps = [(end - hours[0], nxt - hours[0]) for (_, end), (nxt, _) in pairwise(segments)]
+            # Everything of [open, close) outside the segments, a break at the open or close included.
+            open_, close = hours[0], hours[0] + hours[1]
+            edges = [(open_, open_), *self.segments(day), (close, close)]
+            gaps = [(end - open_, nxt - open_) for (_, end), (nxt, _) in pairwise(edges) if end < nxt]
             value = tuple(gaps) or None
         self._breaks[day] = value
         return value
@@ -370,12 +495,14 @@ class SessionClock:
         return offset + 1 - sum(max(0, min(hi, offset + 1) - lo) for lo, hi in cuts)
 
     def local_date(self, ts: datetime) -> date:
-        """The exchange-local date of ``ts``. O(1)."""
+        """The exchange-local date of ``ts`` (see `session_date` for the session it belongs to). O(1)."""
         return (ts if ts.tzinfo is None else ts.astimezone(self.tz)).date()
 
     def segments(self, day: date) -> tuple[tuple[int, int], ...]:
-        """The trading minutes of ``day`` as half-open ``(first, end)`` minute-of-day ranges, in order:
-        the session with its breaks cut out; ``()`` when closed. O(1) after the date's first lookup."""
+        """The trading minutes of session date ``day`` as half-open ``(first, end)`` ranges of minutes from
+        the local midnight starting ``day`` (negative on the evening before), in order: the session with its
+        breaks, and any wall minutes a clock change skips, cut out; ``()`` when closed. O(1) after the
+        date's first lookup."""
         try:
             return self._segments[day]
         except KeyError:
@@ -384,14 +511,10 @@ class SessionClock:
         value: tuple[tuple[int, int], ...] = ()
         if hours is not None:
             open_, close = hours[0], hours[0] + hours[1]
-            # A calendar written before breaks existed may lack the method: it has no breaks.
-            get_breaks = getattr(self.calendar, "breaks", None)
-            cuts = sorted(get_breaks(day)) if get_breaks is not None else []
             parts: list[tuple[int, int]] = []
             pos = open_
-            for b_start, b_end in cuts:
-                lo = max(minute_of_day(b_start), pos)
-                hi = min(minute_of_day(b_end), close)
+            for cut_lo, cut_hi in sorted(self._cuts(day, open_, close)):
+                lo, hi = max(cut_lo, pos), min(cut_hi, close)
                 if lo >= hi:
                     continue
                 if lo > pos:
@@ -403,9 +526,28 @@ class SessionClock:
         self._segments[day] = value
         return value
 
+    def _cuts(self, day: date, open_: int, close: int) -> list[tuple[int, int]]:
+        """The minutes of ``day``'s session ``[open_, close)`` that do not trade: breaks, each placed at its
+        one occurrence in the 24 hours from the open, and wall minutes that do not exist in the zone."""
+        # A calendar written before breaks existed may lack the method: it has no breaks.
+        get_breaks = getattr(self.calendar, "breaks", None)
+        cuts: list[tuple[int, int]] = []
+        for b_start, b_end in get_breaks(day) if get_breaks is not None else ():
+            lo = open_ + (minute_of_day(b_start) - open_) % _MINUTES_PER_DAY
+            cuts.append((lo, lo + (minute_of_day(b_end) - minute_of_day(b_start)) % _MINUTES_PER_DAY))
+        base = day.toordinal() * _MINUTES_PER_DAY
+        if self._aware(base + open_).utcoffset() != self._aware(base + close - 1).utcoffset():
+            # A clock change inside the session (rare: once per date, O(session minutes)).
+            cuts.extend((m, m + 1) for m in range(open_, close) if not self._exists(base + m))
+        return cuts
+
+    def _exists(self, key: int) -> bool:
+        wall = self._aware(key)
+        return wall.astimezone(_UTC).astimezone(self.tz).replace(tzinfo=None) == wall.replace(tzinfo=None)
+
     def session_keys(self, day: date, tz: tzinfo | None = None) -> tuple[int, ...]:
-        """The `minute_key` of every trading minute of ``day`` (breaks excluded), ascending, as wall time
-        in ``tz``; ``None`` means exchange-local wall time (naive timestamps).
+        """The `minute_key` of every trading minute of session date ``day`` (breaks excluded), ascending, as
+        wall time in ``tz``; ``None`` means exchange-local wall time (naive timestamps).
 
         O(1) when cached (the 256 most recent ``(day, tz)`` pairs), else O(session minutes)."""
         try:
