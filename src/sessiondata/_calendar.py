@@ -470,6 +470,27 @@ class SessionClock:
         midnight = datetime(day.year, day.month, day.day, tzinfo=self.tz if aware else None)
         return midnight + timedelta(minutes=hours[0]), midnight + timedelta(minutes=hours[0] + hours[1])
 
+    def date_bounds(self, day: date, aware: bool = False) -> tuple[datetime, datetime]:
+        """The wall-time range ``[start, end)`` that belongs to session date ``day``: from its open when that
+        is on the evening before, else from its local midnight, up to where the next date's range starts.
+        The ranges of consecutive dates tile the time line, so one pass over them sees every timestamp once,
+        in the session it belongs to (what a replay of whole days needs; ``day`` need not be a session).
+        Naive, or aware in the exchange zone. O(1)."""
+        midnight = datetime(day.year, day.month, day.day, tzinfo=self.tz if aware else None)
+        return (
+            midnight + timedelta(minutes=self._range_start(day, True)),
+            midnight + timedelta(minutes=_MINUTES_PER_DAY + self._range_start(day + _DAY, False)),
+        )
+
+    def _range_start(self, day: date, strict: bool) -> int:
+        try:
+            hours = self.hours(day)
+        except ValueError:  # the next date of a bounded calendar: nothing known opens before its midnight
+            if strict:
+                raise
+            hours = None
+        return 0 if hours is None else min(0, hours[0])
+
     def _break_offsets(self, day: date) -> tuple[tuple[int, int], ...] | None:
         try:
             return self._breaks[day]

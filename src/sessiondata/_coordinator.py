@@ -72,8 +72,6 @@ __all__ = [
 logger = logging.getLogger("sessiondata.coordinator")
 
 _MINUTE = timedelta(minutes=1)
-_DAY = timedelta(days=1)
-_MIDNIGHT = time(0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _END = object()
 
@@ -720,9 +718,8 @@ class BacktestStreamCoordinator:
                     st.known = k
                 return st
             if c_lo is None or not c_lo <= k < c_hi:
-                c_day = sclock.local_date(ts)
-                c_lo = wall_key(datetime.combine(c_day, _MIDNIGHT))
-                c_hi = wall_key(datetime.combine(c_day + _DAY, _MIDNIGHT))
+                c_day = sclock.session_date(ts)  # an overnight session's evening is its date's
+                c_lo, c_hi = map(wall_key, sclock.date_bounds(c_day))
                 c_open = c_close = f_lo = f_hi = h_time = None
             if regular_only:
                 if c_open is None:

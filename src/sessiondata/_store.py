@@ -1038,7 +1038,7 @@ class SessionData:
         O(total bars kept in history + symbols). Thread-safety: takes the write lock.
         """
         if isinstance(session_date, datetime):
-            session_date = session_date.date()  # a timestamp names its (own wall-clock) date
+            session_date = self._clock.session_date(session_date)  # the session the timestamp is in
         if not isinstance(session_date, date):
             raise InvalidDataError(f"session_date must be a date, got {session_date!r}")
         with self._lock:
@@ -1070,9 +1070,9 @@ class SessionData:
         if days == 0:
             return MappingProxyType({})
         last = snap.bars_1m.last()
-        key = (
-            ended if ended is not None else (None if last is None else self._clock.local_date(last.timestamp))
-        )
+        key = ended
+        if key is None and last is not None:
+            key = self._clock.session_date(last.timestamp)
         out: dict[int, Mapping[date, Series[Bar]]] = {}
         for k in self.historical_bars_types:
             kept = dict(snap.historical_bars.get(k, {}))
