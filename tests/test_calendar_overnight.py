@@ -17,7 +17,9 @@ from sessiondata._calendar import (
     ExchangeCalendar,
     RegularHoursCalendar,
     SessionClock,
+    SessionCursor,
     SessionSpan,
+    Stretch,
     session_span,
 )
 from sessiondata._gaps import detect_gaps, expected_minutes
@@ -32,6 +34,7 @@ needs_xcals = pytest.mark.skipif(
     reason="exchange_calendars not installed (optional extra sessiondata[calendars])",
 )
 quiet_xcals = pytest.mark.filterwarnings("ignore:.*deprecated.*:Warning")
+MONDAY_ = date(2013, 10, 7)
 
 
 @pytest.mark.parametrize(
@@ -243,3 +246,64 @@ def test_exchange_calendars_overnight_and_24_7() -> None:
     assert crypto.locate(datetime(2018, 4, 7, 23, 59, tzinfo=UTC)) == (date(2018, 4, 7), 1439, 1440)
     with pytest.raises(ValueError, match="outside"):
         crypto.locate(datetime(2018, 5, 2, 0, 0))
+
+
+_CURSOR_ZONES = (None, CHI, UTC, timezone(timedelta(hours=-5)), ZoneInfo("Asia/Tokyo"))
+_OVERNIGHT = (
+    CME_2013,
+    RegularHoursCalendar(time(0), time(0), CHI, weekends=True),  # whole days, in a zone with DST
+    RegularHoursCalendar(time(17), time(16), CHI, weekends=True, breaks=[(time(23, 50), time(0, 10))]),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    which=st.sampled_from(range(len(_OVERNIGHT))),
+    start=st.sampled_from([datetime(2013, 3, 8), datetime(2013, 10, 4), datetime(2013, 11, 1)])
+    | st.datetimes(min_value=datetime(2013, 3, 8), max_value=datetime(2013, 3, 12)),
+    steps=st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=40),
+    zones=st.lists(st.sampled_from(range(len(_CURSOR_ZONES))), min_size=1, max_size=40),
+)
+def test_session_cursor_agrees_with_the_clock_on_overnight_sessions(
+    which: int, start: datetime, steps: list[int], zones: list[int]
+) -> None:
+    # Whatever stretch the cursor remembers (cut at local midnight), each answer is the clock's, for bars
+    # walking forward across midnight, weekends, breaks, DST changes inside sessions and foreign zones.
+    clock = SessionClock(_OVERNIGHT[which])
+    cursor = SessionCursor(clock)
+    ts = start
+    for i, step in enumerate(steps):
+        ts += step * M
+        zone = _CURSOR_ZONES[zones[i % len(zones)]]
+        t = ts if zone is None else ts.replace(tzinfo=CHI).astimezone(zone)
+        want = clock.locate(t)
+        got = cursor.place(t)
+        assert got == (None if want is None else (*want, clock.trading_minutes_through(want[0], want[1])))
+        assert cursor.locate(t) == want
+
+
+def test_session_cursor_cuts_overnight_stretches_at_midnight() -> None:
+    cursor = SessionCursor(SessionClock(CME_2013))
+    stamps = [datetime(2013, 10, 6, 23, 58) + k * M for k in range(4)]  # 23:58 .. 00:01
+    # One piece per local date, each with its own reference for the open (17:00 the day before = -420).
+    assert cursor.span(stamps, 0, 4) == (MONDAY_, 1395, 2, [418, 419])
+    assert cursor.naive == Stretch(
+        start=datetime(2013, 10, 6, 17),
+        end=datetime(2013, 10, 7),
+        session_date=MONDAY_,
+        open_minute=17 * 60,
+        session_length=1395,
+        breaks_before=0,
+    )
+    assert cursor.span(stamps, 2, 4) == (MONDAY_, 1395, 4, [420, 421])
+    assert cursor.naive == Stretch(
+        start=datetime(2013, 10, 7),
+        end=datetime(2013, 10, 7, 15, 15),
+        session_date=MONDAY_,
+        open_minute=-420,
+        session_length=1395,
+        breaks_before=0,
+    )
+    assert cursor.place(datetime(2013, 10, 7, 15, 30)) == (MONDAY_, 1350, 1395, 1336)
+    aware = [t.replace(tzinfo=CHI).astimezone(UTC) for t in stamps]  # 04:58 .. 05:01 UTC: one UTC date
+    assert cursor.span(aware, 0, 4) == (MONDAY_, 1395, 4, [418, 419, 420, 421])

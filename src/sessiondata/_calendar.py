@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Iterable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from itertools import pairwise
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -45,7 +47,10 @@ __all__ = [
     "RegularHoursCalendar",
     "SessionCalendar",
     "SessionClock",
+    "SessionCursor",
     "SessionSpan",
+    "Stretch",
+    "WallStretch",
     "minute_key",
     "minute_of_day",
     "session_span",
@@ -599,3 +604,194 @@ class SessionClock:
         day, minute = divmod(key, _MINUTES_PER_DAY)
         d = date.fromordinal(day)
         return datetime(d.year, d.month, d.day, minute // 60, minute % 60, tzinfo=self.tz if aware else None)
+
+
+# timedelta(minutes=i) for every minute of a day (wall-clock arithmetic on a session's bounds).
+_MINUTES_OF_DAY = tuple(timedelta(minutes=i) for i in range(_MINUTES_PER_DAY + 1))
+_MINUTE = timedelta(minutes=1)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Stretch:
+    """A stretch of trading minutes of one session on one local date: ``[start, end)``, the session or the
+    part of it between breaks, cut at local midnight (an overnight session has a piece on each date).
+    ``start``/``end`` are naive exchange wall time (for naive bars) or aware in the exchange zone."""
+
+    start: datetime
+    end: datetime
+    session_date: date
+    #: The session's open in minutes from the stretch's local midnight (exchange wall time; negative when
+    #: the session opened the evening before): a bar's offset is its minute of day minus this.
+    open_minute: int
+    session_length: int
+    #: Break minutes of the session before the stretch (trading minutes through offset ``o`` are
+    #: ``o + 1 - breaks_before`` inside it).
+    breaks_before: int
+
+
+@dataclass(frozen=True, slots=True)
+class WallStretch:
+    """An aware `Stretch` as wall time in one foreign ``tz``: a bar with that tzinfo (or an equal one), dated
+    ``year-month-day`` there, with ``first <= hour * 60 + minute < end`` is in the stretch, at offset
+    ``hour * 60 + minute - open_minute``. Lets a bar be located from its own fields, without
+    ``astimezone``."""
+
+    tz: tzinfo
+    year: int
+    month: int
+    day: int
+    first: int
+    end: int
+    session_date: date
+    open_minute: int
+    session_length: int
+    breaks_before: int
+
+
+def wall_stretch(stretch: Stretch, tz: tzinfo | None) -> WallStretch | None:
+    """The aware ``stretch`` as wall time in ``tz``, or ``None`` when that is not one unbroken span of whole
+    minutes of one date (an offset that changes inside the stretch, in either zone; an offset with seconds;
+    a stretch that crosses midnight in ``tz``). O(1)."""
+    if tz is None:
+        return None
+    open_, end = stretch.start, stretch.end
+    last = end - _MICROSECOND
+    if open_.utcoffset() != last.utcoffset():
+        return None
+    first_w, last_w = open_.astimezone(tz), last.astimezone(tz)
+    offset = first_w.utcoffset()
+    if offset is None or offset != last_w.utcoffset() or offset % _MINUTE or first_w.date() != last_w.date():
+        return None
+    start = first_w.hour * 60 + first_w.minute
+    length = (end - open_) // _MINUTE  # one tzinfo: wall-time difference, real as the offset holds
+    # Exchange-local minute = wall minute in tz + shift, all through the stretch.
+    shift = open_.hour * 60 + open_.minute - start
+    return WallStretch(
+        tz=tz,
+        year=first_w.year,
+        month=first_w.month,
+        day=first_w.day,
+        first=start,
+        end=start + length,
+        session_date=stretch.session_date,
+        open_minute=stretch.open_minute - shift,
+        session_length=stretch.session_length,
+        breaks_before=stretch.breaks_before,
+    )
+
+
+class SessionCursor:
+    """`SessionClock.locate` for a writer walking bars in time order: the per-bar O(1) locator.
+
+    Consecutive bars nearly always fall in one stretch of trading minutes (a session day, or the part of it
+    between breaks); the cursor remembers the last one found, so a located bar costs two comparisons and
+    some integer arithmetic instead of a date lookup. It remembers a naive stretch (exchange wall time) and
+    an aware one (in the exchange zone, which compares as wall time against ``astimezone(tz)``), and the
+    aware one again as wall time in the tzinfo of the last aware bar located (`WallStretch`), so a bar with
+    that tzinfo is located from its own fields, without the ~250 ns ``astimezone``.
+
+    Thread-safety: not thread-safe (it remembers); one writer uses it, under that writer's lock.
+    """
+
+    __slots__ = ("aware", "clock", "naive", "tz", "wall")
+
+    def __init__(self, clock: SessionClock) -> None:
+        self.clock = clock
+        self.tz = clock.tz
+        self.naive: Stretch | None = None
+        self.aware: Stretch | None = None
+        self.wall: WallStretch | None = None
+
+    def locate(self, ts: datetime) -> tuple[date, int, int] | None:
+        """`SessionClock.locate` (``(session date, offset, session length)`` or ``None``), remembering the
+        stretch found. O(1)."""
+        aware = ts.tzinfo is not None
+        local = ts.astimezone(self.tz) if aware else ts
+        s = self.aware if aware else self.naive
+        if s is not None and s.start <= local < s.end:
+            return s.session_date, local.hour * 60 + local.minute - s.open_minute, s.session_length
+        found = self.clock.locate(ts)
+        if found is not None:
+            self._remember(found, local, ts.tzinfo)
+        return found
+
+    def _remember(self, found: tuple[date, int, int], local: datetime, tz: tzinfo | None) -> None:
+        day, offset, length = found
+        minute = local.hour * 60 + local.minute
+        # The open in the minutes of ts's own local date: negative when the session opened the evening
+        # before it, past 1440 never (a session closes on its date). Segments count from the session date's
+        # midnight; `shift` (0, or 1440 on the opening evening) moves them to ts's date, where the stretch
+        # is cut at midnight so that every minute of it has one date and one offset formula.
+        open_minute = minute - offset
+        hours = self.clock.hours(day)
+        assert hours is not None  # located in that session
+        shift = open_minute - hours[0]
+        zone = None if tz is None else self.tz
+        for first, end in self.clock.segments(day):  # the trading stretch holding ts (breaks cut out)
+            lo, hi = max(first + shift, 0), min(end + shift, _MINUTES_PER_DAY)
+            if lo <= minute < hi:
+                midnight = datetime(local.year, local.month, local.day, tzinfo=zone)
+                stretch = Stretch(
+                    start=midnight + _MINUTES_OF_DAY[lo],
+                    end=midnight + _MINUTES_OF_DAY[hi],
+                    session_date=day,
+                    open_minute=open_minute,
+                    session_length=length,
+                    breaks_before=offset + 1 - self.clock.trading_minutes_through(day, offset),
+                )
+                if tz is not None:
+                    self.aware = stretch
+                    self.wall = wall_stretch(stretch, tz)
+                else:
+                    self.naive = stretch
+                return
+
+    def place(self, ts: datetime) -> tuple[date, int, int, int] | None:
+        """`locate` plus the bar-quality denominator: ``(session date, offset, session length, trading
+        minutes of the session through the offset)``, or ``None`` outside every session. O(1); the hot
+        path of the store's writer, so the remembered stretch is checked first, inline."""
+        tz = ts.tzinfo
+        if tz is None:
+            s = self.naive
+            if s is not None and s.start <= ts < s.end:
+                offset = ts.hour * 60 + ts.minute - s.open_minute
+                return s.session_date, offset, s.session_length, offset + 1 - s.breaks_before
+        else:
+            w = self.wall
+            if w is not None and (tz is w.tz or tz == w.tz) and ts.day == w.day and ts.month == w.month:
+                minute = ts.hour * 60 + ts.minute
+                if ts.year == w.year and w.first <= minute < w.end:
+                    offset = minute - w.open_minute
+                    return w.session_date, offset, w.session_length, offset + 1 - w.breaks_before
+        found = self.locate(ts)
+        if found is None:
+            return None
+        day, offset, length = found
+        return day, offset, length, self.clock.trading_minutes_through(day, offset)
+
+    def span(self, stamps: Sequence[datetime], lo: int, hi: int) -> tuple[date | None, int, int, list[int]]:
+        """Where the in-order timestamps ``stamps[lo:hi]`` (one timezone style) start: ``(session date,
+        session length, j, offsets)`` for the longest ``stamps[lo:j]`` in one session date with offsets that
+        do not go back, or ``(None, 0, lo + 1, [])`` when ``stamps[lo]`` is outside every session.
+        O(j - lo): naive stamps in the remembered stretch are cut with one bisection."""
+        ts = stamps[lo]
+        found = self.locate(ts)
+        if found is None:
+            return None, 0, lo + 1, []
+        day, offset, length = found
+        s = self.naive
+        if ts.tzinfo is None and s is not None and s.start <= ts < s.end:
+            # Naive: every stamp before the stretch's end is in it (wall time is the timestamp itself).
+            j = bisect_left(stamps, s.end, lo + 1, hi)
+            open_minute = s.open_minute
+            return day, length, j, [t.hour * 60 + t.minute - open_minute for t in stamps[lo:j]]
+        offsets = [offset]  # aware: one conversion per stamp, while the day holds and offsets do not go back
+        j = lo + 1
+        while j < hi:
+            nxt = self.locate(stamps[j])
+            if nxt is None or nxt[0] != day or nxt[1] < offsets[-1]:
+                break
+            offsets.append(nxt[1])
+            j += 1
+        return day, length, j, offsets
