@@ -240,7 +240,13 @@ class ExchangeCalendar:
                 kwargs["start"] = str(start)
             if end is not None:
                 kwargs["end"] = str(end)
-            cal = xcals.get_calendar(name, **kwargs)
+            try:
+                cal = xcals.get_calendar(name, **kwargs)
+            except xcals.errors.InvalidCalendarName:
+                raise ValueError(
+                    f"unknown exchange calendar {name!r}: use a code exchange_calendars knows "
+                    "(exchange_calendars.get_calendar_names()), e.g. XNYS, XLON, CMES, 24/7"
+                ) from None
         else:
             if start is not None or end is not None:
                 raise ValueError("start/end apply only when ExchangeCalendar builds the calendar from a name")

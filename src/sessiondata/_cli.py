@@ -12,6 +12,7 @@ Errors (a missing path, a corrupt file, an unknown symbol, no data) print one li
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import sys
@@ -21,6 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, TextIO
 
+from ._calendar import ExchangeCalendar
 from ._managers import DataManager, ReplayReport
 from ._models import SessionDataError
 from ._repository import BarRepository, CsvBarRepository, SqliteBarRepository
@@ -56,6 +58,24 @@ def _intervals_arg(text: str) -> tuple[int, ...]:
     return values
 
 
+_BUILTIN = "regular"
+
+
+def _calendar(code: str | None) -> tuple[ExchangeCalendar | None, str]:
+    """The store's ``calendar`` option for ``--calendar`` (``None``: the built-in calendar) and how the
+    summary names it. By default real holidays and early closes (XNYS) when exchange_calendars is
+    installed: no false gaps on half days, at ~0.1 s to build it and dates it covers (about 20 years back)."""
+    if code is None:
+        code = "XNYS" if importlib.util.find_spec("exchange_calendars") is not None else _BUILTIN
+    if code.lower() == _BUILTIN:
+        return None, f"{_BUILTIN} (built-in: weekdays 09:30-16:00 America/New_York, no holidays)"
+    try:
+        calendar = ExchangeCalendar(code)
+    except ModuleNotFoundError as exc:
+        raise _CliError(f"--calendar {code}: {exc}") from None
+    return calendar, f"{calendar.name} (exchange_calendars: holidays, early closes, its session hours)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sessiondata",
@@ -83,6 +103,13 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="simulated seconds per wall-clock second (default: as fast as possible)",
+    )
+    replay.add_argument(
+        "--calendar",
+        metavar="CODE",
+        help="the exchange calendar: an exchange_calendars code (XNYS, CMES, 24/7, ...; needs "
+        f"sessiondata[calendars]) or {_BUILTIN!r} (weekdays 09:30-16:00 New York, no holidays); default: "
+        f"XNYS when exchange_calendars is installed, else {_BUILTIN!r}",
     )
     replay.add_argument("--extended-hours", action="store_true", help="replay pre- and post-market bars too")
     replay.add_argument(
@@ -219,7 +246,10 @@ def _replay_from(
         symbols = list(lister()) if callable(lister) else []
         if not symbols:
             raise _CliError(f"no symbols found in {origin}")
-    store = SessionData(derived_intervals=args.derived)
+    calendar, args.calendar_label = _calendar(args.calendar)
+    store = SessionData(derived_intervals=args.derived, calendar=calendar)
+    # Workers build their own store: they get the code (SessionData's shorthand), not the built calendar.
+    args.store_options = {"derived_intervals": args.derived, "calendar": calendar and calendar.name}
     manager = DataManager(store, repository=repo)
     days = manager.session_dates(symbols)
     if chosen is not None:
@@ -262,6 +292,7 @@ def _emit_replay(report: ReplayReport, origin: str, args: argparse.Namespace, ou
     if args.json:
         body = report.as_dict()
         body["source"] = origin
+        body["calendar"] = args.calendar_label.split(" ", 1)[0]
         json.dump(body, out, default=str)
         out.write("\n")
     else:
@@ -288,7 +319,7 @@ def _replay_parallel(
     )
     common: dict[str, Any] = {
         "group_size": args.group_size,
-        "store_options": {"derived_intervals": args.derived},
+        "store_options": args.store_options,
         "extended_hours": args.extended_hours,
         "drop_minutes": args.drop_minutes,
         "seed": args.seed,
@@ -327,7 +358,8 @@ def _print_replay(report: ReplayReport, origin: str, args: argparse.Namespace, o
     out.write(f"Replayed {origin}\n")
     out.write(
         f"{len(report.sessions)} session(s), {hours}, drop-minutes={report.drop_minutes} "
-        f"(default 0), upkeep={'off' if args.no_upkeep else 'on'}\n\n"
+        f"(default 0), upkeep={'off' if args.no_upkeep else 'on'}\n"
+        f"calendar: {args.calendar_label}\n\n"
     )
     columns = (
         "date", "symbol", "bars", "gaps", "filled", "open gaps", "quality %",

@@ -35,7 +35,7 @@ from ._aggregation import (
     derive_from_scratch,
     inside_span,
 )
-from ._calendar import RegularHoursCalendar, SessionCalendar, SessionClock, SessionCursor
+from ._calendar import ExchangeCalendar, RegularHoursCalendar, SessionCalendar, SessionClock, SessionCursor
 from ._deferred import Deferred, check_deferred
 from ._models import Bar, InvalidDataError, Provenance, Quote, Tick, check_record
 from ._series import Series
@@ -562,7 +562,10 @@ class SessionData:
     and derived reads cost what the complexities below say (see `sessiondata._deferred`).
 
     Configuration is keyword-only and readable as attributes. ``calendar`` (optional) replaces the built-in
-    "same hours every day" session with any `SessionCalendar` (e.g. real holidays and early closes).
+    "same hours every weekday" session with any `SessionCalendar` (e.g. real holidays and early closes); a
+    string is an exchange code for `ExchangeCalendar` (``calendar="XNYS"``, ``"CMES"``, ``"24/7"``; needs
+    the extra ``sessiondata[calendars]``), and then ``start_time``/``end_time``/``timezone`` are the
+    calendar's business, not the store's.
     """
 
     def __init__(
@@ -574,7 +577,7 @@ class SessionData:
         derived_intervals: Iterable[int] = (5, 15),
         historical_bars_trailing_days: int = 0,
         historical_bars_types: Iterable[int] = (1,),
-        calendar: SessionCalendar | None = None,
+        calendar: SessionCalendar | str | None = None,
     ) -> None:
         intervals = tuple(derived_intervals)
         for k in intervals:
@@ -582,6 +585,8 @@ class SessionData:
                 raise ValueError(f"derived_intervals must be whole numbers of minutes >= 2, got {k!r}")
         if len(set(intervals)) != len(intervals):
             raise ValueError(f"derived_intervals has duplicates: {intervals!r}")
+        if isinstance(calendar, str):
+            calendar = ExchangeCalendar(calendar)
         self._calendar: SessionCalendar = calendar or RegularHoursCalendar(start_time, end_time, timezone)
         self._clock = SessionClock(self._calendar)
         self._locator = SessionCursor(self._clock)
