@@ -237,7 +237,13 @@ def test_replay_starts_each_overnight_session_on_its_opening_evening() -> None:
     store = SessionData(calendar=CME_2013, historical_bars_trailing_days=2)
     monday = make_bars(styled(cme_session(MONDAY), "zone"))
     tuesday = make_bars(styled(cme_session(MONDAY + timedelta(days=1)), "zone")[:100], seed=1)
-    halted = make_bars([datetime(2013, 10, 7, 16, 30, tzinfo=CHI), datetime(2013, 10, 6, 16, 59, tzinfo=CHI)])
+    halted = make_bars(
+        [
+            datetime(2013, 10, 7, 15, 20, tzinfo=CHI),  # the halt
+            datetime(2013, 10, 7, 16, 30, tzinfo=CHI),  # the daily shutdown
+            datetime(2013, 10, 6, 16, 59, tzinfo=CHI),  # Sunday before the open
+        ]
+    )
     items = sorted([*monday, *halted, *tuesday], key=lambda b: b.timestamp)
     coord = BacktestStreamCoordinator(store)
     coord.register_stream("ES", StreamType.BAR, iter(items))
@@ -250,7 +256,7 @@ def test_replay_starts_each_overnight_session_on_its_opening_evening() -> None:
     thread.start()
     thread.join(60)
     assert not thread.is_alive(), "merged_stream did not end"
-    assert seen == [*monday, *tuesday]  # the daily shutdown and Sunday afternoon are filtered
+    assert seen == [*monday, *tuesday]  # the halt, the shutdown and Sunday afternoon are filtered
     # Monday's session ended at its close, not at local midnight: its history holds exactly its bars.
     assert store.current_session_date == MONDAY + timedelta(days=1)
     snap = store.get_symbol_data("ES")

@@ -518,6 +518,17 @@ class SessionClock:
         self._breaks[day] = value
         return value
 
+    def stretch(self, day: date, offset: int) -> tuple[int, int]:
+        """The half-open offsets ``(first, end)`` of the stretch of trading minutes of ``day``'s session
+        (the session between breaks) that holds the trading minute ``offset``; ``(offset, offset + 1)`` if
+        ``offset`` is not a trading minute. O(breaks) after the date's first lookup."""
+        hours = self.hours(day)
+        if hours is not None:
+            for first, end in self.segments(day):
+                if first <= offset + hours[0] < end:
+                    return first - hours[0], end - hours[0]
+        return offset, offset + 1
+
     def trading_minutes_through(self, day: date, offset: int) -> int:
         """How many trading minutes of ``day``'s session lie in offsets ``0..offset`` (break minutes are not
         trading minutes): the denominator of bar quality. ``offset + 1`` on a day without breaks. O(1)."""
