@@ -17,6 +17,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -70,7 +71,10 @@ def _calendar(code: str | None) -> tuple[ExchangeCalendar | None, str]:
     if code.lower() == _BUILTIN:
         return None, f"{_BUILTIN} (built-in: weekdays 09:30-16:00 America/New_York, no holidays)"
     try:
-        calendar = ExchangeCalendar(code)
+        with warnings.catch_warnings():  # exchange_calendars' own deprecation noise under newer pandas
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            calendar = ExchangeCalendar(code)
     except ModuleNotFoundError as exc:
         raise _CliError(f"--calendar {code}: {exc}") from None
     return calendar, f"{calendar.name} (exchange_calendars: holidays, early closes, its session hours)"
