@@ -310,3 +310,34 @@ def test_session_cursor_cuts_overnight_stretches_at_midnight() -> None:
     assert cursor.place(datetime(2013, 10, 7, 15, 30)) == (MONDAY_, 1350, 1395, 1336)
     aware = [t.replace(tzinfo=CHI).astimezone(UTC) for t in stamps]  # 04:58 .. 05:01 UTC: one UTC date
     assert cursor.span(aware, 0, 4) == (MONDAY_, 1395, 4, [418, 419, 420, 421])
+
+
+def test_date_bounds_tile_the_time_line() -> None:
+    clock = SessionClock(CME_2013)
+    assert CME_2013.start_time == time(17, 0)
+    assert CME_2013.end_time == time(16, 15)
+    friday, saturday, sunday, monday = (date(2013, 10, d) for d in (4, 5, 6, 7))
+    assert clock.date_bounds(monday) == (datetime(2013, 10, 6, 17), datetime(2013, 10, 7, 17))
+    assert clock.date_bounds(friday) == (datetime(2013, 10, 3, 17), datetime(2013, 10, 5))
+    assert clock.date_bounds(saturday) == (datetime(2013, 10, 5), datetime(2013, 10, 6))
+    assert clock.date_bounds(sunday) == (datetime(2013, 10, 6), datetime(2013, 10, 6, 17))
+    assert clock.date_bounds(monday, aware=True)[0] == datetime(2013, 10, 6, 17, tzinfo=CHI)
+    # Every minute of a week lies in the bounds of exactly its session date.
+    t = datetime(2013, 10, 3)
+    while t < datetime(2013, 10, 10):
+        lo, hi = clock.date_bounds(clock.session_date(t))
+        assert lo <= t < hi, t
+        t += 7 * M
+    assert clock.trading_minutes_through(sunday, 5) == 6  # a closed date has no breaks
+
+
+@needs_xcals
+@quiet_xcals
+def test_date_bounds_at_the_end_of_a_bounded_calendar() -> None:
+    cmes = ExchangeCalendar("CMES", start="2013-10-01", end="2013-10-31")
+    assert (cmes.first_session, cmes.last_session) == (date(2013, 10, 1), date(2013, 10, 31))
+    clock = SessionClock(cmes)
+    # The last date's range ends at midnight: what opens that evening is beyond the calendar.
+    assert clock.date_bounds(date(2013, 10, 31)) == (datetime(2013, 10, 30, 17), datetime(2013, 11, 1))
+    with pytest.raises(ValueError, match="outside"):
+        clock.date_bounds(date(2013, 11, 2))
