@@ -130,3 +130,22 @@ def test_unknown_calendar_is_one_line_error(half_day: Path, monkeypatch: pytest.
     code, _out, err = run("replay", "--csv-dir", str(half_day), "--calendar", "XNYS")
     assert code == 1
     assert "--calendar XNYS: ExchangeCalendar needs the optional package exchange_calendars" in err
+
+
+@needs_xcals
+@quiet_xcals
+def test_parallel_replay_of_a_sqlite_repository_finds_evening_only_sessions(tmp_path: Path) -> None:
+    # Monday's whole session, then only the first two hours of Tuesday's (Monday 17:00-18:59), as in the
+    # real data's fragments: Tuesday's session has bars on Monday's local date only.
+    monday = datetime(2013, 10, 6, 17, tzinfo=CHI)
+    stamps = [t for t in minutes(monday, monday + 1395 * M) if not time(15, 15) <= t.time() < time(15, 30)]
+    stamps += minutes(datetime(2013, 10, 7, 17, tzinfo=CHI), datetime(2013, 10, 7, 19, tzinfo=CHI))
+    write_csv_bars(tmp_path / "ES_1m.csv", bars("ES", stamps))
+    db = str(tmp_path / "bars.db")
+    assert run("import", str(tmp_path / "ES_1m.csv"), "--db", db)[0] == 0
+    code, out, err = run("replay", "--db", db, "--calendar", "CMES", "--json", "--workers", "1")
+    assert code == 0, err
+    body = json.loads(out)
+    assert [s["date"] for s in body["sessions"]] == ["2013-10-07", "2013-10-08"]
+    assert [s["symbols"]["ES"]["bars"] for s in body["sessions"]] == [1380, 120]
+    assert body["bars"] == 1500  # every bar counted, Sunday evening's too
