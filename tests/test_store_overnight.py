@@ -264,3 +264,29 @@ def test_replay_starts_each_overnight_session_on_its_opening_evening() -> None:
     assert list(snap.historical_bars[1]) == [MONDAY]
     assert list(snap.historical_bars[1][MONDAY]) == monday
     assert snap.bar_quality == 100.0
+
+
+@pytest.mark.filterwarnings("ignore:.*deprecated.*:Warning")
+def test_early_close_with_xnys_gives_no_false_gaps() -> None:
+    pytest.importorskip("exchange_calendars", reason="exchange_calendars not installed (extra calendars)")
+    ny = ZoneInfo("America/New_York")
+    half_day = date(2011, 11, 25)  # the day after Thanksgiving: NYSE closed at 13:00
+    morning = make_bars(
+        [
+            t.replace(tzinfo=ny)
+            for t in trading_minutes(datetime(2011, 11, 25, 9, 30), datetime(2011, 11, 25, 13))
+        ],
+        "SPY",
+    )
+    evening = datetime(2011, 11, 25, 16, 0, tzinfo=ny)
+    found = {}
+    for name, calendar in (("XNYS", "XNYS"), ("built-in", None)):
+        store = SessionData(calendar=calendar)
+        store.start_new_session(half_day)
+        store.add_bars_batch("SPY", morning)
+        store.end_session()
+        assert store.get_session_metrics("SPY")["bar_quality"] == 100.0
+        gaps = detect_gaps(store.session_clock, store.get_bars("SPY"), evening)
+        status = DataUpkeepThread(store).run_once()["symbols"]["SPY"]
+        found[name] = (sum(g.bar_count for g in gaps), status["gaps_found"])
+    assert found == {"XNYS": (0, 0), "built-in": (180, 180)}
