@@ -65,6 +65,7 @@ def test_overnight_session_with_a_halt_is_keyed_by_its_closing_date() -> None:
     assert clock.stretch(monday, 420) == (0, 1335)  # the night and morning, up to the halt
     assert clock.stretch(monday, 1350) == (1350, 1395)
     assert clock.stretch(monday, 1340) == (1340, 1341)  # in the halt: not a trading minute
+    assert clock.stretch(sunday, 5) == (5, 6)  # no session
     cases = {
         datetime(2013, 10, 6, 16, 59): None,  # Sunday before the open
         datetime(2013, 10, 6, 17, 0): (monday, 0, 1395),
