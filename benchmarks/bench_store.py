@@ -19,17 +19,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-import time
+import time as _time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import attrs
 import pytest
 from pytest_benchmark.fixture import BenchmarkFixture
 
 import seed_baseline
 from memory_per_bar import SESSION_MINUTES, session_bars
 from ratios import Ratio, Results
-from sessiondata import Bar, SessionData
+from sessiondata import Bar, RegularHoursCalendar, SessionClock, SessionData
 
 SYMBOL = "SPY"
 SMALL, LARGE = 1_000, 100_000
@@ -106,6 +108,13 @@ RATIOS: tuple[Ratio, ...] = (
         )
         for read in ("get_latest_bar", "get_last_n_bars(50)")
     ),
+    Ratio(
+        "overnight sessions: add_bar @1k, CME 2013 calendar / default calendar, (5,15)",
+        "ours.add_bar @1k overnight derived=(5,15)",
+        "ours.add_bar @1k derived=(5,15)",
+        ("<=", 1.25),
+        note="1,000 bars across the halt, the close, the next evening's open and local midnight",
+    ),
     Ratio("seed get_latest_bar (ruc) / ours", "seed.get_latest_bar ruc", "ours.get_latest_bar", (">=", 4)),
     Ratio("seed get_latest_bar (awaited) / ours", "seed.get_latest_bar awaited", "ours.get_latest_bar"),
     Ratio(
@@ -156,6 +165,27 @@ def _store(size: int, derived: tuple[int, ...] = (5, 15)) -> SessionData:
     store = SessionData(derived_intervals=derived)
     store.add_bars_batch(SYMBOL, _bars()[:size])
     return store
+
+
+# CME Globex equity-index hours of 2013: from 17:00 the evening before to 16:15, halted 15:15-15:30.
+CME_2013 = RegularHoursCalendar(
+    time(17, 0), time(16, 15), "America/Chicago", breaks=[(time(15, 15), time(15, 30))]
+)
+
+
+@functools.cache
+def _overnight_bars() -> list[Bar]:
+    """SMALL + BLOCK bars of consecutive CME_2013 sessions from Sunday 2024-01-07 17:00, naive Chicago time:
+    the timed block runs from Monday 09:40 across the halt, the close, Monday evening's open of Tuesday's
+    session and midnight. The prices and volumes of `session_bars`, re-stamped."""
+    clock = SessionClock(CME_2013)
+    stamps: list[datetime] = []
+    day = date(2024, 1, 8)
+    while len(stamps) < SMALL + BLOCK:
+        base = datetime(day.year, day.month, day.day)
+        stamps += [base + timedelta(minutes=m) for lo, hi in clock.segments(day) for m in range(lo, hi)]
+        day += timedelta(days=1)
+    return [attrs.evolve(b, timestamp=t) for b, t in zip(_bars(), stamps[: SMALL + BLOCK], strict=False)]
 
 
 def _add_each(store: SessionData, bars: Sequence[Bar]) -> None:
@@ -284,6 +314,28 @@ def test_ours_add_bar(
     )
     assert last[0].get_bar_count(SYMBOL) == size + BLOCK
     results.record(f"ours.add_bar @{size // 1000}k {derived}", benchmark, ops=BLOCK)
+
+
+@pytest.mark.benchmark(group="add_bar per bar")
+def test_ours_add_bar_overnight(benchmark: BenchmarkFixture, results: Results) -> None:
+    bars = _overnight_bars()
+    block = bars[SMALL:]
+    last: list[SessionData] = []
+
+    def setup() -> tuple[tuple[SessionData, Sequence[Bar]], dict[str, Any]]:
+        store = SessionData(calendar=CME_2013)
+        store.add_bars_batch(SYMBOL, bars[:SMALL])
+        last[:] = [store]
+        return (store, block), {}
+
+    # pytest-benchmark's pedantic() has no annotations.
+    benchmark.pedantic(  # type: ignore[no-untyped-call]
+        _add_each, setup=setup, rounds=40, warmup_rounds=1
+    )
+    assert last[0].get_bar_count(SYMBOL) == SMALL + BLOCK
+    assert last[0].current_session_date is None
+    assert last[0].get_session_metrics(SYMBOL)["bar_quality"] == 100.0
+    results.record("ours.add_bar @1k overnight derived=(5,15)", benchmark, ops=BLOCK)
 
 
 @pytest.mark.benchmark(group="390 bars: add_bar each vs add_bars_batch")
@@ -425,7 +477,7 @@ class _Writer(threading.Thread):
     def run(self) -> None:
         store, stop = self.store, self.stop_event
         add = store.add_bar
-        start = time.perf_counter()
+        start = _time.perf_counter()
         try:
             while not stop.is_set():
                 for bar in self.bars:
@@ -439,7 +491,7 @@ class _Writer(threading.Thread):
         except BaseException as e:  # recorded and re-raised in the test thread
             self.error = e
         finally:
-            self.elapsed = time.perf_counter() - start
+            self.elapsed = _time.perf_counter() - start
 
 
 _READS: dict[str, Callable[[SessionData], Callable[[], object]]] = {

@@ -46,8 +46,8 @@ def session_bars(
 ) -> Iterator[Bar]:
     """``n`` (or, with ``None``, endless) realistic 1-minute bars in time order, 390 per regular session.
 
-    Sessions are consecutive calendar days from ``first_day`` (the store's default calendar treats every
-    date as a session), 09:30 to 15:59 naive exchange-local time. Prices follow a seeded random walk; each
+    Sessions are consecutive weekdays from ``first_day`` (the store's default calendar has no weekend
+    sessions), 09:30 to 15:59 naive exchange-local time. Prices follow a seeded random walk; each
     bar has its own ``datetime``, four distinct ``float`` objects and an ``int`` volume above the small-int
     cache, as bars parsed from a feed would. Deterministic for a given ``seed``.
     """
@@ -68,7 +68,7 @@ def session_bars(
             yield Bar(symbol, ts, open_, high, low, close, rng.randint(1_000, 250_000))
             price = close
             produced += 1
-        day += timedelta(days=1)
+        day += timedelta(days=3 if day.weekday() == 4 else 1)
 
 
 def _traced() -> int:

@@ -15,6 +15,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sessiondata import Bar, SessionData
 from sessiondata._calendar import (
@@ -22,6 +24,9 @@ from sessiondata._calendar import (
     RegularHoursCalendar,
     SessionCalendar,
     SessionClock,
+    SessionCursor,
+    Stretch,
+    WallStretch,
     minute_key,
     minute_of_day,
     to_exchange_local,
@@ -51,13 +56,16 @@ def bar(ts: datetime, price: float = 10.0, volume: float = 100.0) -> Bar:
 def test_regular_hours_calendar_basics() -> None:
     cal = RegularHoursCalendar()
     assert isinstance(cal, SessionCalendar)
-    assert cal.session_hours(date(2025, 3, 8)) == (time(9, 30), time(16, 0))  # every day by default
+    assert cal.session_hours(date(2025, 3, 8)) is None  # no weekend sessions by default
+    assert cal.session_hours(date(2025, 3, 10)) == (time(9, 30), time(16, 0))
     assert cal.breaks(date(2025, 3, 10)) == ()
-    weekdays = RegularHoursCalendar(weekdays_only=True)
-    assert weekdays.session_hours(date(2025, 3, 8)) is None
-    assert weekdays.session_hours(date(2025, 3, 10)) == (time(9, 30), time(16, 0))
-    with pytest.raises(ValueError, match="before"):
-        RegularHoursCalendar(time(16, 0), time(9, 30))
+    every_day = RegularHoursCalendar(weekends=True)
+    assert every_day.session_hours(date(2025, 3, 8)) == (time(9, 30), time(16, 0))
+    assert every_day.weekends
+    assert not cal.weekends
+    # The older spelling still works.
+    assert RegularHoursCalendar(weekdays_only=False).weekends
+    assert RegularHoursCalendar(weekdays_only=True).session_hours(date(2025, 3, 8)) is None
     with pytest.raises(ValueError, match="naive"):
         RegularHoursCalendar(time(9, 30, tzinfo=UTC), time(16, 0))
 
@@ -178,6 +186,98 @@ def test_segments_cut_out_breaks_and_tolerate_calendars_without_breaks() -> None
     assert closed.session_keys(date(2025, 3, 9)) == ()
 
 
+class _Lunch:
+    """09:30-16:00 New York with a 12:00-13:00 break, every day."""
+
+    timezone = NY
+
+    def session_hours(self, day: date) -> tuple[time, time] | None:
+        return time(9, 30), time(16, 0)
+
+    def breaks(self, day: date) -> tuple[tuple[time, time], ...]:
+        return ((time(12, 0), time(13, 0)),)
+
+
+_ZONES = (
+    None,
+    NY,
+    UTC,
+    timezone(timedelta(hours=-4)),
+    ZoneInfo("Asia/Tokyo"),
+    timezone(timedelta(seconds=30)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lunch=st.booleans(),
+    start=st.datetimes(min_value=datetime(2025, 3, 7), max_value=datetime(2025, 3, 12)),
+    steps=st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size=40),
+    zones=st.lists(st.sampled_from(range(len(_ZONES))), min_size=1, max_size=40),
+)
+def test_session_cursor_agrees_with_the_clock(
+    lunch: bool, start: datetime, steps: list[int], zones: list[int]
+) -> None:
+    # The cursor remembers stretches (and their wall time in the last zone seen): whatever it remembers, each
+    # answer is the clock's, for bars walking forward in time across DST days, breaks and foreign zones.
+    clock = SessionClock(_Lunch() if lunch else RegularHoursCalendar())
+    cursor = SessionCursor(clock)
+    ts = start
+    for i, step in enumerate(steps):
+        ts += step * M
+        zone = _ZONES[zones[i % len(zones)]]
+        t = ts if zone is None else ts.replace(tzinfo=NY).astimezone(zone)
+        want = clock.locate(t)
+        got = cursor.place(t)
+        if want is None:
+            assert got is None
+        else:
+            assert got == (*want, clock.trading_minutes_through(want[0], want[1]))
+        assert cursor.locate(t) == want
+
+
+def test_session_cursor_spans_and_named_records() -> None:
+    clock = SessionClock(_Lunch())
+    cursor = SessionCursor(clock)
+    day = date(2025, 3, 10)
+    naive = [datetime(2025, 3, 10, 11, 58) + k * M for k in range(4)] + [datetime(2025, 3, 10, 13, 0)]
+    # 11:58 and 11:59 are one stretch; 12:00 (the break) is outside every session.
+    assert cursor.span(naive, 0, len(naive)) == (day, 390, 2, [148, 149])
+    assert cursor.span(naive, 2, len(naive)) == (None, 0, 3, [])
+    assert cursor.naive == Stretch(
+        start=datetime(2025, 3, 10, 9, 30),
+        end=datetime(2025, 3, 10, 12, 0),
+        session_date=day,
+        open_minute=570,
+        session_length=390,
+        breaks_before=0,
+    )
+    assert cursor.span(naive, 4, len(naive)) == (day, 390, 5, [210])
+    assert cursor.naive is not None
+    assert cursor.naive.breaks_before == 60
+    aware = [t.replace(tzinfo=NY).astimezone(UTC) for t in naive]
+    # Aware: one locate per stamp, while the day holds (the break ends the run).
+    assert cursor.span(aware, 0, len(aware)) == (day, 390, 2, [148, 149])
+    assert cursor.wall == WallStretch(
+        tz=UTC,
+        year=2025,
+        month=3,
+        day=10,
+        first=13 * 60 + 30,
+        end=16 * 60,
+        session_date=day,
+        open_minute=13 * 60 + 30,
+        session_length=390,
+        breaks_before=0,
+    )
+    # A zone whose offset has seconds cannot be read from wall fields: no wall stretch, same answers.
+    odd = timezone(timedelta(hours=-5, seconds=30))
+    t = naive[0].replace(tzinfo=NY).astimezone(odd)
+    cursor = SessionCursor(clock)
+    assert cursor.place(t) == (day, 148, 390, 149)
+    assert cursor.wall is None
+
+
 def test_session_keys_in_another_zone() -> None:
     clock = SessionClock(RegularHoursCalendar())
     for day in [*DST_DAYS, date(2025, 7, 1)]:
@@ -291,9 +391,25 @@ def test_xhkg_lunch_break() -> None:
 @needs_xcals
 @quiet_xcals
 def test_exchange_calendar_construction_errors() -> None:
-    with pytest.raises(ValueError, match="cross local midnight"):
-        ExchangeCalendar("CMES")
     import exchange_calendars as xcals  # type: ignore[import-untyped,unused-ignore]
+    import pandas as pd
+
+    # A schedule the (open, close) rule cannot express: a session longer than 24 hours.
+    class TooLong:
+        name = "LONG"
+        tz = "UTC"
+        first_session = last_session = pd.Timestamp("2025-06-03")
+        schedule = pd.DataFrame(
+            {
+                "open": [pd.Timestamp("2025-06-02 08:00", tz="UTC")],
+                "close": [pd.Timestamp("2025-06-03 09:00", tz="UTC")],
+                "break_start": pd.Series([pd.NaT], dtype="datetime64[ns, UTC]"),
+                "break_end": pd.Series([pd.NaT], dtype="datetime64[ns, UTC]"),
+            }
+        ).set_axis(pd.DatetimeIndex([pd.Timestamp("2025-06-03")]))
+
+    with pytest.raises(ValueError, match="longer than 24 hours"):
+        ExchangeCalendar(TooLong())
 
     built = xcals.get_calendar("XLON")
     assert ExchangeCalendar(built).session_hours(date(2025, 6, 3)) == (time(8, 0), time(16, 30))

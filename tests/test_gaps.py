@@ -111,8 +111,8 @@ def test_start_limits_the_range_and_spans_days_skipping_weekends() -> None:
     assert detect_gaps(REGULAR, [], now, start=datetime(2013, 10, 8)) == []
     # Default start is the session of `now`: Friday is not looked at.
     assert detect_gaps(REGULAR, [], now) == [gaps[-1]]
-    # Every date is a session for the store's default calendar (weekdays_only=False).
-    everyday = detect_gaps(RegularHoursCalendar(), [], now, start=date(2013, 10, 4))
+    # A calendar with weekend sessions (a 24/7-like week) reports Saturday and Sunday too.
+    everyday = detect_gaps(RegularHoursCalendar(weekends=True), [], now, start=date(2013, 10, 4))
     assert [g.start.date() for g in everyday] == [date(2013, 10, d) for d in (4, 5, 6, 7)]
 
 

@@ -19,6 +19,7 @@ from sessiondata import (
     InvalidDataError,
     Provenance,
     Quote,
+    RegularHoursCalendar,
     SessionData,
     SymbolSessionData,
     Tick,
@@ -596,13 +597,15 @@ def test_bar_quality_seconds_within_a_minute_count_once(store: SessionData) -> N
     [
         (date(2024, 3, 8), time(14, 30)),  # EST
         (date(2024, 3, 11), time(13, 30)),  # EDT, first weekday after the change
-        (date(2024, 3, 10), time(13, 30)),  # the change day itself (the default calendar has every day)
+        (date(2024, 3, 10), time(13, 30)),  # the change day itself (a Sunday: a calendar with weekends)
         (date(2024, 11, 4), time(14, 30)),  # EST again, first weekday after the change back
     ],
 )
 def test_dst_days_still_open_at_0930_local_with_aware_timestamps(
     store: SessionData, day: date, utc_open: time
 ) -> None:
+    if day.weekday() >= 5:
+        store = SessionData(calendar=RegularHoursCalendar(weekends=True))
     open_utc = datetime.combine(day, utc_open, tzinfo=UTC)
     assert open_utc.astimezone(NY).time() == time(9, 30)
     bars = [mk(ts=open_utc + timedelta(minutes=i), price=100 + i) for i in range(-2, 6)]

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import bisect
+import importlib.util
 import json
 import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
@@ -30,7 +32,7 @@ from typing import Any, TextIO
 import attrs
 
 from . import __version__
-from ._calendar import SessionClock
+from ._calendar import ExchangeCalendar, SessionClock
 from ._cli_view import Column, Progress, format_price, render_table, terminal_width
 from ._csvio import CsvBarReader, interval_from_filename
 from ._managers import DataManager, ReplayReport
@@ -69,6 +71,27 @@ def _intervals_arg(text: str) -> tuple[int, ...]:
     return values
 
 
+_BUILTIN = "regular"
+
+
+def _calendar(code: str | None) -> tuple[ExchangeCalendar | None, str]:
+    """The store's ``calendar`` option for ``--calendar`` (``None``: the built-in calendar) and how the
+    summary names it. By default real holidays and early closes (XNYS) when exchange_calendars is
+    installed: no false gaps on half days, at ~0.1 s to build it and dates it covers (about 20 years back)."""
+    if code is None:
+        code = "XNYS" if importlib.util.find_spec("exchange_calendars") is not None else _BUILTIN
+    if code.lower() == _BUILTIN:
+        return None, f"{_BUILTIN} (built-in: weekdays 09:30-16:00 America/New_York, no holidays)"
+    try:
+        with warnings.catch_warnings():  # exchange_calendars' own deprecation noise under newer pandas
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            calendar = ExchangeCalendar(code)
+    except ModuleNotFoundError as exc:
+        raise _CliError(f"--calendar {code}: {exc}") from None
+    return calendar, f"{calendar.name} (exchange_calendars: holidays, early closes, its session hours)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sessiondata",
@@ -103,6 +126,13 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="simulated seconds per wall-clock second (default: as fast as possible)",
+    )
+    replay.add_argument(
+        "--calendar",
+        metavar="CODE",
+        help="the exchange calendar: an exchange_calendars code (XNYS, CMES, 24/7, ...; needs "
+        f"sessiondata[calendars]) or {_BUILTIN!r} (weekdays 09:30-16:00 New York, no holidays); default: "
+        f"XNYS when exchange_calendars is installed, else {_BUILTIN!r}",
     )
     replay.add_argument("--extended-hours", action="store_true", help="replay pre- and post-market bars too")
     replay.add_argument(
@@ -267,7 +297,10 @@ def _replay_from(
         symbols = list(lister()) if callable(lister) else []
         if not symbols:
             raise _CliError(f"no symbols found in {origin}")
-    store = SessionData(derived_intervals=args.derived)
+    calendar, args.calendar_label = _calendar(args.calendar)
+    store = SessionData(derived_intervals=args.derived, calendar=calendar)
+    # Workers build their own store: they get the code (SessionData's shorthand), not the built calendar.
+    args.store_options = {"derived_intervals": args.derived, "calendar": calendar and calendar.name}
     manager = DataManager(store, repository=repo)
     days = manager.session_dates(symbols)
     if chosen is not None:
@@ -330,6 +363,7 @@ def _emit_replay(report: ReplayReport, origin: str, args: argparse.Namespace, ou
     if args.json:
         body = report.as_dict()
         body["source"] = origin
+        body["calendar"] = args.calendar_label.split(" ", 1)[0]
         json.dump(body, out, default=str)
         out.write("\n")
     else:
@@ -360,7 +394,7 @@ def _replay_parallel(
     )
     common: dict[str, Any] = {
         "group_size": args.group_size,
-        "store_options": {"derived_intervals": args.derived},
+        "store_options": args.store_options,
         "extended_hours": args.extended_hours,
         "drop_minutes": args.drop_minutes,
         "seed": args.seed,
@@ -410,7 +444,8 @@ def _print_replay(report: ReplayReport, origin: str, args: argparse.Namespace, o
     out.write(f"Replayed {origin}\n")
     out.write(
         f"{len(report.sessions)} session(s), {hours}, drop-minutes={report.drop_minutes} "
-        f"(default 0), upkeep={'off' if args.no_upkeep else 'on'}\n\n"
+        f"(default 0), upkeep={'off' if args.no_upkeep else 'on'}\n"
+        f"calendar: {args.calendar_label}\n\n"
     )
     rows: list[tuple[str, ...]] = []
     for session in report.sessions:

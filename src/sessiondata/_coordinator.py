@@ -72,8 +72,6 @@ __all__ = [
 logger = logging.getLogger("sessiondata.coordinator")
 
 _MINUTE = timedelta(minutes=1)
-_DAY = timedelta(days=1)
-_MIDNIGHT = time(0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _END = object()
 
@@ -667,10 +665,10 @@ class BacktestStreamCoordinator:
         def key_time(k: Any) -> datetime:
             return k if ref_naive else (epoch + k).astimezone(tz)  # type: ignore[no-any-return]
 
-        # Cache of the exchange-local date being replayed: keys in [c_lo, c_hi) are that date, and in
-        # [c_open, c_close) its regular session once one of its items was located (until then, `locate`).
-        # [f_lo, f_hi) is where an item needs neither: the session's part of the date (the whole date with
-        # extended hours), or nothing (None) until the session is located.
+        # Cache of the session date being replayed: keys in [c_lo, c_hi) are that date's (`date_bounds`), and
+        # in [c_open, c_close) the stretch of trading minutes (breaks cut out) its last located item is in
+        # (until then, `locate`). [f_lo, f_hi) is where an item needs neither: that stretch's part of the
+        # date (the whole date with extended hours), or nothing (None) until an item is located.
         c_lo: Any = None
         c_hi: Any = None
         c_open: Any = None
@@ -726,25 +724,25 @@ class BacktestStreamCoordinator:
                     st.known = k
                 return st
             if c_lo is None or not c_lo <= k < c_hi:
-                c_day = sclock.local_date(ts)
-                c_lo = wall_key(datetime.combine(c_day, _MIDNIGHT))
-                c_hi = wall_key(datetime.combine(c_day + _DAY, _MIDNIGHT))
+                c_day = sclock.session_date(ts)  # an overnight session's evening is its date's
+                c_lo, c_hi = map(wall_key, sclock.date_bounds(c_day))
                 c_open = c_close = f_lo = f_hi = h_time = None
             if regular_only:
-                if c_open is None:
+                if c_open is None or not c_open <= k < c_close:
+                    # Not in the trading stretch located last: another stretch of the session (after a
+                    # break), a break, or outside the session. Locate it.
                     loc = sclock.locate(ts)
                     if loc is None:
                         self._filtered += 1
                         return None
                     wall = ts if ts.tzinfo is None else ts.astimezone(tz).replace(tzinfo=None)
                     wall = wall.replace(second=0, microsecond=0) - loc[1] * minute
-                    c_open = wall_key(wall)
-                    c_close = wall_key(wall + loc[2] * minute)
+                    first, stop = sclock.stretch(loc[0], loc[1])
+                    c_open = wall_key(wall + first * minute)
+                    c_close = wall_key(wall + stop * minute)
                     f_lo = max(c_open, c_lo)
                     f_hi = min(c_close, c_hi)
-                elif not c_open <= k < c_close:
-                    self._filtered += 1
-                    return None
+                    h_time = None
             else:
                 f_lo = c_lo
                 f_hi = c_hi

@@ -22,7 +22,7 @@ def main() -> int:
     def writer() -> None:
         current: date | None = None
         for bar in bars:
-            day = store.session_clock.local_date(bar.timestamp)
+            day = store.session_clock.session_date(bar.timestamp)
             if day != current:
                 store.start_new_session(day)
                 current = day

@@ -28,8 +28,9 @@ from ._models import Bar
 __all__ = ["Gap", "detect_gaps", "expected_minutes"]
 
 _MINUTE = timedelta(minutes=1)
-# Offsets from midnight, precomputed: building gap bounds is then one addition each.
-_MINUTES = tuple(timedelta(minutes=i) for i in range(1441))
+# Offsets from the midnight before a session date's (a session may open the evening before), precomputed:
+# building gap bounds is then one addition each.
+_MINUTES = tuple(timedelta(minutes=i) for i in range(2 * 1440 + 1))
 _TIMESTAMP = attrgetter("timestamp")
 _TZINFO = attrgetter("tzinfo")
 
@@ -122,8 +123,9 @@ def detect_gaps(
     A minute counts as missing when it is a trading minute of its session date (closed days, breaks and the
     afternoon of an early close are not), it has ended (``minute start + 1 minute <= now``), it is not before
     ``start``, and no present timestamp falls in it. ``start`` is a datetime (minutes starting before it are
-    not reported), a date (from that date's open), or ``None``: the exchange-local date of ``now``, i.e. the
-    current session only.
+    not reported), a date (from that session date's open), or ``None``: the session holding ``now`` (its
+    session date, `SessionClock.session_date`), i.e. the current session only. Sessions are those of the
+    calendar, so an overnight session's minutes on the evening before its date belong to it.
 
     ``now``, ``start`` and ``present`` are all naive (exchange-local wall time) or all aware (any zones,
     converted exactly, also across a daylight-saving change); the gaps come back naive, or aware in the
@@ -142,12 +144,12 @@ def detect_gaps(
     end_key = minute_key(now_local)
     start_key: int | None = None
     if start is None:
-        first_day = now_local.date()
+        first_day = clock.session_date(now_local)
     elif isinstance(start, datetime):
         if (start.tzinfo is not None) is not aware:
             raise ValueError("start and now must both be naive or both be timezone-aware")
         start_local = to_exchange_local(start, clock.tz)
-        first_day = start_local.date()
+        first_day = clock.session_date(start_local)
         start_key = minute_key(start_local) + (1 if start_local.second or start_local.microsecond else 0)
     elif isinstance(start, date):
         first_day = start
@@ -157,7 +159,7 @@ def detect_gaps(
     groups = _present_keys(_timestamps(present), aware)
     single = next(iter(groups.items())) if len(groups) == 1 else None
     gaps: list[Gap] = []
-    for ordinal in range(first_day.toordinal(), now_local.toordinal() + 1):
+    for ordinal in range(first_day.toordinal(), clock.session_date(now_local).toordinal() + 1):
         day = date.fromordinal(ordinal)
         local = clock.session_keys(day)
         if not local:
@@ -176,15 +178,16 @@ def detect_gaps(
             pairs = [(clock.session_keys(day, zone), keys) for zone, keys in groups.items()]
             missing = [local[i] for i in range(lo, hi) if not any(t[i] in k for t, k in pairs)]
         if missing:
-            _add_runs(missing, ordinal * 1440, clock.minute_start(ordinal * 1440, aware), gaps)
+            base = (ordinal - 1) * 1440  # the midnight starting the evening before the session date
+            _add_runs(missing, base, clock.minute_start(base, aware), gaps)
     return gaps
 
 
 def _add_runs(missing: list[int], base: int, midnight: datetime, out: list[Gap]) -> None:
-    """Group one day's ascending minute keys into runs of consecutive keys (a break ends a run).
+    """Group one session's ascending minute keys into runs of consecutive keys (a break ends a run).
 
-    ``midnight`` is the day's 00:00 in the output style; adding minutes to it is wall-clock arithmetic, also
-    for an aware midnight (same tzinfo), which is what exchange-local minute starts need."""
+    ``midnight`` is the 00:00 of key ``base`` in the output style; adding minutes to it is wall-clock
+    arithmetic, also for an aware midnight (same tzinfo), which is what exchange-local minute starts need."""
     minutes = _MINUTES
     run_start = prev = missing[0]
     for k in missing[1:]:

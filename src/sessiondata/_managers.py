@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -255,14 +255,6 @@ class _SessionCollector:
         self.sessions.append(SessionSummary(day, out))
 
 
-def _day_bounds(day: date, tz: tzinfo, aware: bool) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, datetime.min.time())
-    end = start + _DAY
-    if aware:
-        return start.replace(tzinfo=tz), end.replace(tzinfo=tz)
-    return start, end
-
-
 class DataManager:
     """The data-facing API: the store, session metrics, the repository, and replays.
 
@@ -334,7 +326,7 @@ class DataManager:
                 for d in listed:
                     candidates.update((d - _DAY, d, d + _DAY))
             else:
-                first, last = (clock.local_date(t) for t in found)
+                first, last = (clock.session_date(t) for t in found)
                 candidates.update(first + i * _DAY for i in range((last - first).days + 1))
         return sorted(d for d in candidates if clock.hours(d) is not None)
 
@@ -442,7 +434,7 @@ class DataManager:
         found = _time_range(repo, symbol)
         aware = found is not None and found[0].tzinfo is not None
         for day in days:
-            start, end = _day_bounds(day, clock.tz, aware)
+            start, end = clock.date_bounds(day, aware)  # from the evening before for an overnight session
             bars = repo.get_bars(symbol, start, end)
             if drop_minutes:
                 regular = [i for i, b in enumerate(bars) if clock.locate(b.timestamp) is not None]

@@ -18,7 +18,7 @@ import logging
 import math
 import operator
 import threading
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from functools import reduce
@@ -35,7 +35,7 @@ from ._aggregation import (
     derive_from_scratch,
     inside_span,
 )
-from ._calendar import RegularHoursCalendar, SessionCalendar, SessionClock
+from ._calendar import ExchangeCalendar, RegularHoursCalendar, SessionCalendar, SessionClock, SessionCursor
 from ._deferred import Deferred, check_deferred
 from ._models import Bar, InvalidDataError, Provenance, Quote, Tick, check_record
 from ._series import Series
@@ -127,107 +127,6 @@ def _quality_of_day(series: Series[Bar], clock: SessionClock, day: date, bar: Ba
     return (day, len(offsets), max(offsets), None)
 
 
-# A stretch of trading minutes the locator remembers (see `_Locator.naive`).
-_Stretch = tuple[datetime, datetime, date, int, int, int]
-# An aware stretch as wall time in one tzinfo: (tzinfo, year, month, day, first minute of day, end minute of
-# day, session date, the minute of day (in that tzinfo) of the session's open, session length, break minutes
-# before the stretch). A bar of that tzinfo and date with ``first <= hour * 60 + minute < end`` is in the
-# stretch, at offset ``hour * 60 + minute - open``.
-_Wall = tuple[tzinfo, int, int, int, int, int, date, int, int, int]
-
-
-class _Locator:
-    """`SessionClock.locate` for the write path, remembering the last session day it found.
-
-    Consecutive bars nearly always fall in one stretch of trading minutes (a session day, or the part of it
-    between breaks); for them a located bar costs two comparisons and some integer arithmetic instead of a
-    date lookup. The bounds are kept both naive (exchange wall time) and aware (in the exchange zone, which
-    compares as wall time against ``astimezone(tz)``).
-    Used only by writers, under the store's lock.
-    """
-
-    __slots__ = ("aware", "clock", "naive", "tz", "wall")
-
-    def __init__(self, clock: SessionClock) -> None:
-        self.clock = clock
-        self.tz = clock.tz
-        # (open, end, session date, open minute of day, session length, break minutes before the stretch):
-        # [open, end) is the stretch. The last lets the writer compute bar quality without a calendar call.
-        self.naive: _Stretch | None = None
-        self.aware: _Stretch | None = None
-        # The aware stretch again, as wall time in the tzinfo of the last aware bar located in it (see
-        # `_Wall`): a bar with that tzinfo (or an equal fixed offset) is located from its own fields,
-        # without the ~250 ns `astimezone` and the ~200 ns comparisons of datetimes with foreign tzinfos.
-        self.wall: _Wall | None = None
-
-    def locate(self, ts: datetime) -> tuple[date, int, int] | None:
-        """`SessionClock.locate`, remembering the day found. O(1)."""
-        aware = ts.tzinfo is not None
-        local = ts.astimezone(self.tz) if aware else ts
-        bounds = self.aware if aware else self.naive
-        if bounds is not None and bounds[0] <= local < bounds[1]:
-            return bounds[2], local.hour * 60 + local.minute - bounds[3], bounds[4]
-        found = self.clock.locate(ts)
-        if found is not None:
-            day, offset, length = found
-            minute = local.hour * 60 + local.minute
-            for first, end in self.clock.segments(day):  # the trading stretch holding ts (breaks cut out)
-                if first <= minute < end:
-                    midnight = datetime(day.year, day.month, day.day, tzinfo=self.tz if aware else None)
-                    bounds = (
-                        midnight + _MINUTES_OF_DAY[first],
-                        midnight + _MINUTES_OF_DAY[end],
-                        day,
-                        minute - offset,
-                        length,
-                        offset + 1 - self.clock.trading_minutes_through(day, offset),
-                    )
-                    if aware:
-                        self.aware = bounds
-                        self.wall = _wall_of(bounds, ts.tzinfo)
-                    else:
-                        self.naive = bounds
-                    break
-        return found
-
-
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def _wall_of(bounds: _Stretch, tz: tzinfo | None) -> _Wall | None:
-    """The aware stretch ``bounds`` as wall time in ``tz``, or ``None`` when that is not one unbroken span of
-    whole minutes of one date (an offset that changes inside the stretch, in either zone; an offset with
-    seconds; a stretch that crosses midnight in ``tz``)."""
-    if tz is None:
-        return None
-    open_, end = bounds[0], bounds[1]
-    last = end - _MICROSECOND
-    if open_.utcoffset() != last.utcoffset():
-        return None
-    first_w, last_w = open_.astimezone(tz), last.astimezone(tz)
-    offset = first_w.utcoffset()
-    if offset is None or offset != last_w.utcoffset() or offset % _MINUTE or first_w.date() != last_w.date():
-        return None
-    start = first_w.hour * 60 + first_w.minute
-    length = (end - open_) // _MINUTE  # one tzinfo: wall-time difference, real as the offset holds
-    # Exchange-local minute = wall minute in tz + shift, all through the stretch.
-    shift = open_.hour * 60 + open_.minute - start
-    return (
-        tz,
-        first_w.year,
-        first_w.month,
-        first_w.day,
-        start,
-        start + length,
-        bounds[2],
-        bounds[3] - shift,
-        bounds[4],
-        bounds[5],
-    )
-
-
-# timedelta(minutes=i) for every minute of a day (wall-clock arithmetic on a session's bounds).
-_MINUTES_OF_DAY = tuple(timedelta(minutes=i) for i in range(24 * 60 + 1))
 _ts_of = attrgetter("timestamp")
 _tz_of = attrgetter("tzinfo")
 _volume_of = attrgetter("volume")
@@ -236,11 +135,11 @@ _low_of = attrgetter("low")
 
 
 def _append_newest(
-    snap: SymbolSessionData, bar: Bar, version: int, locator: _Locator
+    snap: SymbolSessionData, bar: Bar, version: int, locator: SessionCursor
 ) -> SymbolSessionData | None:
     """`_apply_bars` for the hot case: one streamed ``bar``, newer than every stored bar, of the symbol's
-    timezone style, in the session day last located (or outside any session), and, while its derived bars
-    are unread, one its log can take. ``None`` when any of that does not hold (the caller then takes
+    timezone style, in the session day of its bar quality (or outside any session), and, while its derived
+    bars are unread, one its log can take. ``None`` when any of that does not hold (the caller then takes
     `_apply_bars`). Pure. O(1) amortized."""
     (
         symbol,
@@ -270,40 +169,9 @@ def _append_newest(
     tz = ts.tzinfo
     if (tz is not None) is not tz_aware:
         return None
-    # The bar's place in the stretch of trading minutes last located: (day, offset, session length, break
-    # minutes before the stretch), or day None when it is not there.
-    day: date | None = None
-    if tz is None:
-        bounds = locator.naive
-        if bounds is not None and bounds[0] <= ts < bounds[1]:
-            day = bounds[2]
-            offset = ts.hour * 60 + ts.minute - bounds[3]
-            session_len = bounds[4]
-            breaks = bounds[5]
-    else:
-        w = locator.wall
-        if (
-            w is not None
-            and (tz is w[0] or tz == w[0])
-            and ts.day == w[3]
-            and ts.month == w[2]
-            and ts.year == w[1]
-        ):
-            minute = ts.hour * 60 + ts.minute
-            if w[4] <= minute < w[5]:
-                day = w[6]
-                offset = minute - w[7]
-                session_len = w[8]
-                breaks = w[9]
-        else:
-            bounds = locator.aware
-            local = ts.astimezone(locator.tz)
-            if bounds is not None and bounds[0] <= local < bounds[1]:
-                day = bounds[2]
-                offset = local.hour * 60 + local.minute - bounds[3]
-                session_len = bounds[4]
-                breaks = bounds[5]
-    if day is not None:
+    place = locator.place(ts)
+    if place is not None:
+        day, offset, session_len, elapsed = place
         if qs is None or day != qs[0]:
             return None  # a new session day counts its quality from scratch: rare, the general path
         if qs[3] is series and offset > qs[2]:
@@ -316,8 +184,7 @@ def _append_newest(
             return None
         if offset > qs[2]:
             count = qs[1] + 1
-            # `_quality_of`, with the stretch's break minutes instead of a calendar call.
-            quality = 100.0 * count / (offset + 1 - breaks)
+            quality = 100.0 * count / elapsed  # `_quality_of`, without a calendar call
             qs = (day, count, offset, appended)
         else:
             qs = (day, qs[1], offset, appended)
@@ -357,7 +224,7 @@ def _append_newest(
                 derived = MappingProxyType(own_derived)
             lo, hi = inside_span(derived.values(), day, session_len)
             skip = (derived, lo, hi, day) if lo < hi else None
-    elif locator.locate(ts) is None:
+    else:  # outside every session
         appended = series.appended_if_newer(bar)
         if appended is None:
             return None
@@ -373,8 +240,6 @@ def _append_newest(
                     own_derived[k] = passed
             if own_derived is not None:
                 derived = MappingProxyType(own_derived)
-    else:
-        return None  # a session day not yet located: the general path (it also fills the locator)
     h = bar.high
     if high is None or h > high:
         high = h
@@ -439,7 +304,7 @@ def _apply_bars(
     clock: SessionClock,
     version: int,
     replace: bool = True,
-    locator: _Locator | None = None,
+    locator: SessionCursor | None = None,
 ) -> tuple[SymbolSessionData, int]:
     """``snap`` with ``bars`` added in order, and how many were stored: the whole write path for bars.
 
@@ -474,8 +339,9 @@ def _apply_bars(
     own_derived: dict[int, DerivedState] | None = None
     tz_aware = snap.tz_aware
     if locator is None:
-        locator = _Locator(clock)
+        locator = SessionCursor(clock)
     locate = locator.locate
+    span = locator.span
     last = series.last()
     last_ts = None if last is None else last.timestamp
 
@@ -508,28 +374,12 @@ def _apply_bars(
         q_changed = False
         i = 0
         while i < run_len:
-            ts = stamps[i]
-            loc = locate(ts)
-            if loc is None:
-                segments.append((None, 0, i, i + 1, _NO_OFFSETS))
-                i += 1
+            day, session_len, j, offsets = span(stamps, i, run_len)
+            if day is None:
+                segments.append((None, 0, i, j, _NO_OFFSETS))
+                i = j
                 continue
-            day, offset, session_len = loc
-            stretch = locator.naive
-            if not tz_aware and stretch is not None and stretch[0] <= ts < stretch[1]:
-                # Naive: every bar before the stretch's end is in it (wall time is the timestamp itself).
-                j = bisect_left(stamps, stretch[1], i + 1, run_len)
-                open_minute = stretch[3]
-                offsets = [t.hour * 60 + t.minute - open_minute for t in stamps[i:j]]
-            else:  # aware: one conversion per bar, while the day holds and offsets do not go back
-                offsets = [offset]
-                j = i + 1
-                while j < run_len:
-                    nxt = locate(stamps[j])
-                    if nxt is None or nxt[0] != day or nxt[1] < offsets[-1]:
-                        break
-                    offsets.append(nxt[1])
-                    j += 1
+            offset = offsets[0]
             segments.append((day, session_len, i, j, offsets))
             # Bar quality as bar-by-bar adds would count it: a new minute is one past the newest so far.
             first_new = 0
@@ -712,13 +562,16 @@ class SessionData:
     and derived reads cost what the complexities below say.
 
     Configuration is keyword-only and readable as attributes. ``calendar`` (optional) replaces the built-in
-    "same hours every day" session with any `SessionCalendar` (e.g. real holidays and early closes).
+    "same hours every weekday" session with any `SessionCalendar` (e.g. real holidays and early closes); a
+    string is an exchange code for `ExchangeCalendar` (``calendar="XNYS"``, ``"CMES"``, ``"24/7"``; needs
+    the extra ``sessiondata[calendars]``), and then ``start_time``/``end_time``/``timezone`` are the
+    calendar's business, not the store's.
 
     Attributes:
         historical_bars_trailing_days: Ended sessions kept as historical bars (0: none).
         historical_bars_types: The bar intervals kept as historical bars.
         session_ended: Whether `end_session` has been called for the session in memory.
-        current_session_date: The date given to the last `start_new_session`, or `None`.
+        current_session_date: The session date given to the last `start_new_session`, or `None`.
     """
 
     def __init__(
@@ -730,7 +583,7 @@ class SessionData:
         derived_intervals: Iterable[int] = (5, 15),
         historical_bars_trailing_days: int = 0,
         historical_bars_types: Iterable[int] = (1,),
-        calendar: SessionCalendar | None = None,
+        calendar: SessionCalendar | str | None = None,
     ) -> None:
         intervals = tuple(derived_intervals)
         for k in intervals:
@@ -738,9 +591,11 @@ class SessionData:
                 raise ValueError(f"derived_intervals must be whole numbers of minutes >= 2, got {k!r}")
         if len(set(intervals)) != len(intervals):
             raise ValueError(f"derived_intervals has duplicates: {intervals!r}")
+        if isinstance(calendar, str):
+            calendar = ExchangeCalendar(calendar)
         self._calendar: SessionCalendar = calendar or RegularHoursCalendar(start_time, end_time, timezone)
         self._clock = SessionClock(self._calendar)
-        self._locator = _Locator(self._clock)
+        self._locator = SessionCursor(self._clock)
         self._start_time = start_time
         self._end_time = end_time
         self._intervals = tuple(sorted(intervals))
@@ -1044,7 +899,7 @@ class SessionData:
         O(total bars kept in history + symbols). Thread-safety: takes the write lock.
         """
         if isinstance(session_date, datetime):
-            session_date = session_date.date()  # a timestamp names its (own wall-clock) date
+            session_date = self._clock.session_date(session_date)  # the session the timestamp is in
         if not isinstance(session_date, date):
             raise InvalidDataError(f"session_date must be a date, got {session_date!r}")
         with self._lock:
@@ -1076,9 +931,9 @@ class SessionData:
         if days == 0:
             return MappingProxyType({})
         last = snap.bars_1m.last()
-        key = (
-            ended if ended is not None else (None if last is None else self._clock.local_date(last.timestamp))
-        )
+        key = ended
+        if key is None and last is not None:
+            key = self._clock.session_date(last.timestamp)
         out: dict[int, Mapping[date, Series[Bar]]] = {}
         for k in self.historical_bars_types:
             kept = dict(snap.historical_bars.get(k, {}))

@@ -334,7 +334,7 @@ class DataUpkeepThread:
             session = store.current_session_date
             if now_local is not None:
                 if session is None:
-                    session = now_local.date()
+                    session = store.session_clock.session_date(now_local)
                 if store.session_ended:
                     hours = store.session_clock.hours(session)
                     if hours is not None:

@@ -37,12 +37,13 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 
+from ._calendar import SessionClock
 from ._managers import (
     DataManager,
     ReplayError,
@@ -69,6 +70,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger("sessiondata.parallel")
+_ONE_DAY = timedelta(days=1)
 
 SessionFunction = Callable[[SessionData, date, tuple[str, ...]], Any]
 """``fn(store, date, symbols)``: run in the worker over a task's store once its replay is done."""
@@ -198,6 +200,9 @@ def _available_dates(repo: BarRepository, store: SessionData, symbols: Sequence[
     found: set[date] = set()
     for symbol in symbols:
         found.update(repo.dates(symbol))
+    # A bar on the evening before an overnight session's date (CME: Sunday evening for Monday) is that
+    # session's: the next date is a candidate too when its session opens the evening before.
+    found.update([d + _ONE_DAY for d in found if (h := clock.hours(d + _ONE_DAY)) is not None and h[0] < 0])
     return sorted(d for d in found if clock.hours(d) is not None)
 
 
@@ -418,11 +423,12 @@ def _repository_for(source: RepositorySpec | BarRepository, token: str) -> BarRe
 
 
 class _DayCounter:
-    """Counts the stream items and bars delivered from the task's own date on (not its trailing days)."""
+    """Counts the stream items and bars delivered from the task's own date on (not its trailing days): from
+    the start of the date's range, i.e. from the evening before for an overnight session."""
 
-    def __init__(self, day: date, tz: Any) -> None:
-        self._naive = datetime.combine(day, datetime.min.time())
-        self._aware = self._naive.replace(tzinfo=tz)
+    def __init__(self, day: date, clock: SessionClock) -> None:
+        self._naive = clock.date_bounds(day)[0]
+        self._aware = self._naive.replace(tzinfo=clock.tz)
         self.items = 0
         self.bars = 0
 
@@ -446,7 +452,7 @@ def _run_task(
     try:
         repo = _repository_for(source, token)
         store = SessionData(**dict(config.store_options))
-        counter = _DayCounter(task.date, store.session_clock.tz)
+        counter = _DayCounter(task.date, store.session_clock)
         report: ReplayReport | None
         try:
             report = DataManager(store, repository=repo).replay(

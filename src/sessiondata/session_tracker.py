@@ -118,7 +118,7 @@ class SessionTracker:
         if current is None:
             last = snap.bars_1m.last()
             assert last is not None
-            current = store.session_clock.local_date(last.timestamp)
+            current = store.session_clock.session_date(last.timestamp)
         if current != session_date:
             return None
         return SessionMetrics(
