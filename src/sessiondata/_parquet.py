@@ -283,6 +283,7 @@ class ParquetBarRepository:
                         f"{symbol}'s timestamps are naive in {zones[None]} but zoned in "
                         f"{next(p for z, p in zones.items() if z is not None)} (do not mix the two)"
                     )
+                # Files in different zones hold the same kind of instants: answer in the first file's zone.
                 zone_name = next(iter(zones))
                 entry = _Symbol(tuple(parts), zone_name is not None, _zone(zone_name))
             self._symbols[symbol] = entry  # published only once complete
