@@ -431,3 +431,20 @@ def test_ctrl_c_during_a_replay() -> None:
     code, _, text = run("replay", "--dates", "2011-01-03", err=err)
     assert code == 130
     assert text == "sessiondata: interrupted\n"
+
+
+def test_derived_intervals_of_the_bundled_sample() -> None:
+    code, out, err = run("replay", "--dates", "2011-01-03", "--derived", "5,30", "--json")
+    assert code == 0, err
+    assert json.loads(out)["symbols"]["SPY"]["derived_bars"] == {"5": 78, "30": 13}
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--start", "2011-02-15"], "no session dates"),
+        (["--dates", "2011-01-01"], "no bars"),
+    ],
+)
+def test_dates_without_data_in_the_bundled_sample(argv: list[str], needle: str) -> None:
+    assert needle in one_line_error(*run("replay", *argv)[::2])

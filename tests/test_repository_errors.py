@@ -10,13 +10,14 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from sessiondata import (
     Bar,
+    CsvBarRepository,
     CsvFormatError,
     InvalidDataError,
     RepositoryError,
@@ -57,6 +58,10 @@ def test_corrupt_pages_are_invalid_data_not_sqlite_errors(tmp_path: Path) -> Non
     with pytest.raises(InvalidDataError, match="malformed") as caught, SqliteBarRepository(db) as r:
         r.get_bars("SPY", *ALL)
     assert not isinstance(caught.value, sqlite3.Error)
+    with SqliteBarRepository(db, read_only=True) as r:
+        for read in (r.symbols, lambda: r.dates("SPY"), lambda: r.time_range("SPY")):
+            with pytest.raises(InvalidDataError, match="malformed"):
+                read()
 
 
 def test_a_file_locked_past_the_busy_timeout_is_a_repository_error(tmp_path: Path) -> None:
@@ -193,3 +198,26 @@ def test_import_csv_files_checks_every_path_before_writing(repo: SqliteBarReposi
     with pytest.raises(FileNotFoundError, match="nope"):
         repo.import_csv_files([good, tmp_path / "nope_1m.csv"])
     assert repo.symbols() == []
+
+
+# --- arguments at the edges --------------------------------------------------------------------------------
+
+
+def test_query_bounds_at_the_ends_of_datetime(repo: SqliteBarRepository) -> None:
+    aware = [Bar("SPY", datetime(2020, 1, 2, 9, 30, tzinfo=timezone.utc), 10.0, 11.0, 9.0, 10.0, 1)]
+    repo.add_bars(aware)
+    low = datetime.min.replace(tzinfo=timezone(timedelta(hours=5)))  # before datetime.min in UTC
+    high = datetime.max.replace(tzinfo=timezone(timedelta(hours=-5)))  # after datetime.max in UTC
+    assert repo.get_bars("SPY", low, high) == aware
+
+
+def test_bad_paths(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="file path"):
+        SqliteBarRepository(42)  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError):
+        CsvBarRepository(tmp_path / "missing")
+    a_file = csv_file(tmp_path, "SPY_1m.csv", ["1"])
+    with pytest.raises(NotADirectoryError):
+        CsvBarRepository(a_file)
+    (tmp_path / "_1m.csv").write_text("not a symbol's file\n")  # names no symbol: not listed
+    assert CsvBarRepository(tmp_path).symbols() == ["SPY"]
