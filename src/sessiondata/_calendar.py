@@ -66,8 +66,10 @@ _NO_BREAKS: tuple[tuple[time, time], ...] = ()
 class SessionCalendar(Protocol):
     """What the store, the gap detector and the coordinator need to know about an exchange.
 
-    Sessions are keyed by session date; see the module docstring (`session_span`) for how ``(open, close)``
-    places a session that opens on the evening before or lasts the whole day."""
+    Sessions are keyed by session date. ``(open, close)`` places a session on its date: the close is on the
+    session date (00:00 meaning the midnight that ends it) and the open is the latest ``open`` time before
+    it, at most 24 hours earlier, so an open later than the close is on the evening before, and
+    ``00:00``-``00:00`` is the whole day."""
 
     @property
     def timezone(self) -> tzinfo:

@@ -495,6 +495,7 @@ class SqliteBarRepository:
 
     Attributes:
         path: The SQLite file.
+        read_only: Whether the repository was opened for reading only (``read_only=True``).
     """
 
     def __init__(
