@@ -149,7 +149,11 @@ class SymbolModel:
         new = SymbolModel()
         for k in HISTORY_TYPES:
             kept = dict(self.history[k])
-            series = self.sorted_bars() if k == 1 else self.derived(k)[0]
+            if k == 1:
+                series = self.sorted_bars()
+            else:  # the session is over: every window is complete, also one opened by late data
+                done, forming = self.derived(k)
+                series = done if forming is None else [*done, forming]
             if key is not None and series:
                 kept[key] = tuple(series)
             for old in sorted(kept)[: max(0, len(kept) - TRAILING)]:

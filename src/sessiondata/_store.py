@@ -926,7 +926,9 @@ class SessionData:
         out: dict[int, Mapping[date, Series[Bar]]] = {}
         for k in self.historical_bars_types:
             kept = dict(snap.historical_bars.get(k, {}))
-            series = snap.bars_1m if k == 1 else snap.derived[k].bars
+            # The session is over, so every window is complete: late data after `end_session` may have
+            # opened one since (its flush completed those forming then, not these).
+            series = snap.bars_1m if k == 1 else snap.derived[k].flush(snap.symbol, snap.bars_1m).bars
             if key is not None and len(series):
                 kept[key] = series  # immutable: the next session starts a new one, so no copy
             for old in sorted(kept)[: max(0, len(kept) - days)]:
