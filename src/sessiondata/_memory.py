@@ -252,7 +252,7 @@ def _measure(snapshot: SymbolSessionData, sizer: _Sizer) -> SymbolMemory:
     ticks_bytes = sizer.series(snapshot.ticks)
     quotes_bytes = sizer.series(snapshot.quotes)
     overrides = snapshot.provenance_overrides
-    other += sizer.one(overrides)
+    other += sizer.one(overrides) + sizer.series(overrides.marks)
     for ts in overrides:
         other += sizer.one(ts)
     other += sizer.nested(snapshot.quality_state) + _deferred_bytes(snapshot.derived_pending, sizer)

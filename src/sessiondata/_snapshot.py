@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 from ._aggregation import DerivedState
 from ._deferred import Deferred
 from ._models import Bar, Provenance, Quote, Tick
+from ._provenance import EMPTY_PROVENANCE, ProvenanceMap
 from ._series import Series
 
 __all__ = ["SymbolSessionData", "check_interval"]
@@ -72,7 +73,8 @@ class SymbolSessionData(NamedTuple):
     bars_version: int
     ticks_version: int
     quotes_version: int
-    provenance_overrides: Mapping[datetime, Provenance]
+    # Where each bar that was not simply streamed came from (persistent: O(log n) per mark).
+    provenance_overrides: ProvenanceMap
     # Incremental bar-quality state: (session date, distinct minutes present, newest minute offset, and the
     # writer's marker: the series whose newest bar it stored at that minute, or None).
     quality_state: tuple[date, int, int, Series[Bar] | None] | None
@@ -105,7 +107,7 @@ class SymbolSessionData(NamedTuple):
             bars_version=0,
             ticks_version=0,
             quotes_version=0,
-            provenance_overrides=_EMPTY_MAP,
+            provenance_overrides=EMPTY_PROVENANCE,
             quality_state=None,
             tz_aware=None,
             derived_skip=None,
@@ -197,7 +199,7 @@ class SymbolSessionData(NamedTuple):
         """Where the 1-minute bar stamped ``timestamp`` came from, or ``None`` if there is none. O(log n)."""
         if self.bars_1m.find(timestamp) is None:
             return None
-        return self.provenance_overrides.get(timestamp, Provenance.STREAMED)
+        return self.provenance_overrides.of(timestamp)
 
     def get_ticks(self, start: datetime | None = None, end: datetime | None = None) -> list[Tick]:
         """Ticks with ``start <= timestamp < end``, in time order (arrival order for equal times)."""

@@ -323,7 +323,7 @@ def _apply_bars(
     volume = snap.session_volume
     high = snap.session_high
     low = snap.session_low
-    own_overrides: dict[datetime, Provenance] | None = None
+    overrides = snap.provenance_overrides
     qs = snap.quality_state
     quality = snap.bar_quality
     # While nobody has read the derived bars (``pending`` set, see `_deferred`), an in-order run only
@@ -367,8 +367,7 @@ def _apply_bars(
         if low is None or lo < low:
             low = lo
         if provenance is not _STREAMED:
-            own_overrides = _copied(snap.provenance_overrides)
-            own_overrides.update(dict.fromkeys(stamps, provenance))
+            overrides = overrides.marked(stamps, provenance)
         segments: list[Segment] = []
         q_day, q_count, q_newest = (qs[0], qs[1], qs[2]) if qs is not None else (None, 0, -1)
         q_changed = False
@@ -447,9 +446,8 @@ def _apply_bars(
             else:
                 low = min(b.low for b in series)
         if old is not None or provenance is not _STREAMED:
-            if own_overrides is None:
-                own_overrides = _copied(snap.provenance_overrides)
-            own_overrides[ts] = Provenance.CORRECTION if provenance is _STREAMED else provenance
+            marked_as = Provenance.CORRECTION if provenance is _STREAMED else provenance
+            overrides = overrides.marked((ts,), marked_as)
 
         loc = locate(ts)
         if loc is None:
@@ -507,7 +505,7 @@ def _apply_bars(
             version,
             snap.ticks_version,
             snap.quotes_version,
-            snap.provenance_overrides if own_overrides is None else MappingProxyType(own_overrides),
+            overrides,
             qs,
             tz_aware,
             snap.derived_skip,  # stale once `derived` changed: its first item says which mapping it is for
