@@ -107,7 +107,26 @@ RATIOS: tuple[Ratio, ...] = (
         for read in ("get_latest_bar", "get_last_n_bars(50)")
     ),
     Ratio("seed get_latest_bar (ruc) / ours", "seed.get_latest_bar ruc", "ours.get_latest_bar", (">=", 4)),
-    Ratio("seed get_latest_bar (awaited) / ours", "seed.get_latest_bar awaited", "ours.get_latest_bar"),
+    Ratio(
+        "seed get_latest_bar (awaited) / ours",
+        "seed.get_latest_bar awaited",
+        "ours.get_latest_bar",
+        (">=", 4),
+    ),
+    Ratio(
+        "30-minute out-of-order fill: (5,15) / ()",
+        "ours.fill30 derived=(5,15)",
+        "ours.fill30 derived=()",
+        ("<=", 1.5),
+        note="derived bars read before the fill (derived as bars arrive); each changed window built once",
+    ),
+    Ratio(
+        "corrections: the last 1,000 of 20,000 / the first 1,000, per correction",
+        "ours.correction after 19k",
+        "ours.correction after 0",
+        ("<=", 1.5),
+        note="provenance marks are persistent: no copy of the earlier ones",
+    ),
     Ratio(
         "ours add_bar (5,15) / seed add_bar (awaited), per bar @1k",
         "ours.add_bar @1k derived=(5,15)",
@@ -400,6 +419,63 @@ def test_seed_add_bar(
     )
     assert loop.run_until_complete(last[0].get_bar_count(SYMBOL)) == SMALL + BLOCK
     results.record(f"seed.add_bar @1k {how}", benchmark, ops=BLOCK)
+
+
+# ------------------------------------------------------------------------------ fills and corrections
+
+FILL = 30  # minutes missing in the middle of the last session, filled in one out-of-order batch
+
+
+@pytest.mark.benchmark(group="30-minute out-of-order fill")
+@pytest.mark.parametrize("derived", list(DERIVED))
+def test_ours_fill(benchmark: BenchmarkFixture, results: Results, derived: str) -> None:
+    bars = _bars()[:SMALL]
+    lo = SMALL - SESSION_MINUTES // 2  # the gap: 30 minutes in the middle of the store's last session
+    gap = bars[lo : lo + FILL]
+    kept = bars[:lo] + bars[lo + FILL :]
+    last: list[SessionData] = []
+
+    def setup() -> tuple[tuple[SessionData, Sequence[Bar]], dict[str, Any]]:
+        store = SessionData(derived_intervals=DERIVED[derived])
+        store.add_bars_batch(SYMBOL, kept)
+        store.get_latest_bar(SYMBOL, 5 if DERIVED[derived] else 1)  # read: derived as bars arrive
+        last[:] = [store]
+        return (store, gap), {}
+
+    def fill(store: SessionData, missing: Sequence[Bar]) -> None:
+        store.add_bars_batch(SYMBOL, missing)
+
+    # pytest-benchmark's pedantic() has no annotations.
+    benchmark.pedantic(fill, setup=setup, rounds=60, warmup_rounds=1)  # type: ignore[no-untyped-call]
+    assert last[0].get_bar_count(SYMBOL) == SMALL
+    results.record(f"ours.fill30 {derived}", benchmark, ops=FILL)
+
+
+CORRECTIONS = 20_000
+
+
+@pytest.mark.benchmark(group="corrections")
+@pytest.mark.parametrize("done", [0, CORRECTIONS - BLOCK], ids=["first", "last"])
+def test_ours_corrections(benchmark: BenchmarkFixture, results: Results, done: int) -> None:
+    """1,000 corrections (each replaces a stored bar, keeping the session high and low) on a store of 20,000
+    bars that has taken ``done`` corrections before. Every round corrects the same 1,000 bars again (each
+    write is still a correction and a provenance mark), so the store's size and its number of marks stay
+    ``done + 1,000`` from the warm-up round on."""
+    bars = _bars()[:CORRECTIONS]
+    fixed = [Bar(b.symbol, b.timestamp, b.open, b.high, b.low, b.close, b.volume + 1) for b in bars]
+    store = SessionData(derived_intervals=())
+    store.add_bars_batch(SYMBOL, bars)
+    _add_each(store, fixed[:done])
+    block = fixed[done : done + BLOCK]
+
+    # pytest-benchmark's pedantic() has no annotations.
+    benchmark.pedantic(  # type: ignore[no-untyped-call]
+        _add_each, args=(store, block), rounds=12, warmup_rounds=1
+    )
+    snap = store.get_symbol_data(SYMBOL)
+    assert snap is not None
+    assert len(snap.provenance_overrides) == done + BLOCK
+    results.record(f"ours.correction after {done // 1000}k", benchmark, ops=BLOCK)
 
 
 # --------------------------------------------------------------------------------- reads while writing

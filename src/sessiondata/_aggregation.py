@@ -40,6 +40,7 @@ from ._series import EMPTY, Series
 __all__ = [
     "DerivedState",
     "Segment",
+    "Window",
     "advance_in_order",
     "aggregate",
     "complete_newest",
@@ -57,6 +58,8 @@ _MINUTES = tuple(timedelta(minutes=i) for i in range(24 * 60 + 1))
 # A window still forming: (session date, window index, start timestamp, end timestamp, first minute offset,
 # last minute offset). The offsets let the store skip `add` for a bar inside the window (see `is_inside`).
 _Forming = tuple[date, int, datetime, datetime, int, int]
+# The same, for a writer that collects windows to build (`DerivedState.step`, `DerivedState.with_windows`).
+Window = _Forming
 # A stretch of an in-order run, as `advance_in_order` sees it: ``(session date, session length, i, j,
 # offsets)`` for bars ``i..j-1`` of the run, all in that session, their minute offsets never decreasing; or
 # ``(None, 0, i, j, [])`` for bars outside any session.
@@ -247,11 +250,31 @@ class DerivedState(NamedTuple):
     def add(
         self, bar: Bar, day: date, offset: int, session_len: int, bars_1m: Series[Bar], in_order: bool
     ) -> DerivedState:
-        """The state after ``bar`` (already stored in ``bars_1m``) arrived at minute ``offset`` of ``day``.
+        """The state after ``bar`` (already stored in ``bars_1m``) arrived at minute ``offset`` of ``day``:
+        `step`, then each window it completes (re)built from ``bars_1m``.
 
         ``in_order``: ``bar`` is newer than every other stored bar (so its window's bars are the newest).
         O(1) while the bar stays in the forming window; O(k + log n) when a window completes or a late bar
         re-derives a completed one.
+        """
+        ts = bar.timestamp
+        moved = self.step(day, offset, session_len, ts, ts if in_order else bars_1m[-1].timestamp)
+        if moved is None:
+            return self  # the forming bar is computed on read: nothing to do
+        forming, completed, built = moved
+        bars = self.bars
+        for window, span in built:
+            bars = _with_window(bars, bar.symbol, window, bars_1m, span if in_order else None)
+        return DerivedState(self.interval, bars, forming, completed)
+
+    def step(
+        self, day: date, offset: int, session_len: int, ts: datetime, newest: datetime
+    ) -> tuple[_Forming | None, tuple[date, int] | None, tuple[tuple[_Forming, int | None], ...]] | None:
+        """The window machine's step for one stored 1-minute bar stamped ``ts`` at minute ``offset`` of
+        ``day`` (``newest``: the newest stored timestamp), without building any bar: ``None`` when nothing
+        changes, else the forming window and newest completed key after it, and the windows whose bars it
+        (re)builds, each with how many of the newest 1-minute bars hold its members when ``ts`` is the
+        newest (a hint for `_window_bar`; ``None``: search). O(1).
         """
         k = self.interval
         index = offset // k
@@ -259,30 +282,46 @@ class DerivedState(NamedTuple):
         if end_offset > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
             end_offset = session_len
         f = self.forming
-        newest = bar.timestamp if in_order else bars_1m[-1].timestamp
         if f is not None and f[1] == index and f[0] == day:
             if offset != end_offset - 1:
-                return self  # the forming bar is computed on read: nothing to do
-            bars = _with_window(self.bars, bar.symbol, f, bars_1m, k + 1 if in_order else None)
-            return DerivedState(k, bars, _next_window(f, session_len, k, newest), (day, index))
+                return None
+            return _next_window(f, session_len, k, newest), (day, index), ((f, k + 1),)
         key = (day, index)
         if (f is None or key > (f[0], f[1])) and (self.completed is None or key > self.completed):
-            bars = self.bars
-            completed = self.completed
-            if f is not None:
-                bars = _with_window(bars, bar.symbol, f, bars_1m, k + 2 if in_order else None)
-                completed = (f[0], f[1])
-            _, start, length = window_of(bar.timestamp, offset, session_len, k)
+            _, start, length = window_of(ts, offset, session_len, k)
             new = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+            done: tuple[tuple[_Forming, int | None], ...] = () if f is None else ((f, k + 2),)
             if offset == end_offset - 1 or newest >= new[3]:
                 # Its last minute is here, or a later bar already is: the window is complete.
-                bars = _with_window(bars, bar.symbol, new, bars_1m, 2 if in_order else None)
-                return DerivedState(k, bars, _next_window(new, session_len, k, newest), key)
-            return DerivedState(k, bars, new, completed)
+                return _next_window(new, session_len, k, newest), key, (*done, (new, 2))
+            return new, self.completed if f is None else (f[0], f[1]), done
         # A late or corrected bar for a window that has already completed: re-derive that window only.
-        _, start, length = window_of(bar.timestamp, offset, session_len, k)
+        _, start, length = window_of(ts, offset, session_len, k)
         redone = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
-        return DerivedState(k, _with_window(self.bars, bar.symbol, redone, bars_1m), f, self.completed)
+        return f, self.completed, ((redone, None),)
+
+    def moved(self, forming: _Forming | None, completed: tuple[date, int] | None) -> DerivedState:
+        """This state with the window machine moved to ``forming``/``completed`` (see `step`), its bars
+        not yet rebuilt (see `with_windows`). O(1)."""
+        return DerivedState(self.interval, self.bars, forming, completed)
+
+    def with_windows(self, symbol: str, windows: Sequence[_Forming], bars_1m: Series[Bar]) -> DerivedState:
+        """This state with the bar of each of ``windows`` (distinct, in time order) (re)built from
+        ``bars_1m``, once each. Adjacent windows (a fill's) read their 1-minute bars in one piece.
+        O(windows * k + runs * log n)."""
+        bars = self.bars
+        i = 0
+        n = len(windows)
+        while i < n:
+            j = i + 1
+            while j < n and windows[j][2] == windows[j - 1][3]:
+                j += 1
+            src = bars_1m.between(windows[i][2], windows[j - 1][3])
+            if src:
+                run = [(w, len(src)) for w in windows[i:j]]
+                bars = _rebuilt(bars, symbol, run, src, [b.timestamp for b in src], 0)
+            i = j
+        return self._replace(bars=bars)
 
 
 def complete_newest(

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from ._aggregation import (
     DerivedState,
     Segment,
+    Window,
     advance_in_order,
     complete_newest,
     derive_from_scratch,
@@ -411,6 +412,9 @@ def _apply_bars(
         pending = None
 
     shifted = False  # a bar was inserted before the newest: the series' indices moved
+    # Per interval, the windows the bar-by-bar part (re)builds, by start: built once each at the end.
+    builds: dict[int, dict[datetime, Window]] = {}
+    rebuilt: dict[int, Window] = {}  # per interval, the newest window added to `builds`
     for bar in bars[run_len:] if run_len else bars:
         ts = bar.timestamp
         if (ts.tzinfo is not None) is not tz_aware:
@@ -460,6 +464,7 @@ def _apply_bars(
                         own_derived[k] = passed
             continue
         day, offset, session_len = loc
+        assert last_ts is not None  # a bar is stored
         if qs is None or day > qs[0]:
             qs = _quality_of_day(series, clock, day, bar, offset)
             quality = _quality_of(qs, clock)
@@ -475,14 +480,26 @@ def _apply_bars(
         for k, state in derived.items():
             f = state.forming
             if f is not None and f[4] <= offset < f[5] and f[0] == day:
-                continue  # inside the forming window: `state.add` would return `state` (see `is_inside`)
-            added = state.add(bar, day, offset, session_len, series, in_order)
-            if added is not state:
+                continue  # inside the forming window: `state.step` would change nothing (see `is_inside`)
+            w = rebuilt.get(k)
+            if w is not None and w[4] <= offset <= w[5] and w[0] == day:
+                # In a window this write already rebuilds: completed, so `step` would re-derive it again.
+                continue
+            moved = state.step(day, offset, session_len, ts, last_ts)
+            if moved is not None:
                 if own_derived is None:
                     derived = own_derived = _copied(derived)
-                own_derived[k] = added
+                own_derived[k] = state.moved(moved[0], moved[1])
+                if moved[2]:
+                    # Built once, after the last write: a fill of many bars into one window builds it once.
+                    builds.setdefault(k, {}).update((w[2], w) for w, _ in moved[2])
+                    rebuilt[k] = moved[2][-1][0]
     if not stored:
         return snap, 0
+    if builds:
+        assert own_derived is not None
+        for k, windows in builds.items():
+            own_derived[k] = own_derived[k].with_windows(symbol, sorted(windows.values()), series)
     if shifted and any(s.anchor is not None for s in derived.values()):
         derived = own_derived = {k: s.without_anchor() for k, s in derived.items()}
     if own_derived is not None:
