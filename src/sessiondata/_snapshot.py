@@ -87,6 +87,8 @@ class SymbolSessionData(NamedTuple):
     # While nobody has read this symbol's derived bars: the log of bars whose derivation is owed (see
     # `_deferred`); ``derived_base`` is then stale. None once they are derived as bars arrive.
     derived_pending: Deferred | None = None
+    # ``bars_1m.last()``, kept by the writer so that the hottest read is one field.
+    latest_bar: Bar | None = None
 
     @classmethod
     def empty(cls, symbol: str, intervals: tuple[int, ...]) -> SymbolSessionData:
@@ -145,7 +147,7 @@ class SymbolSessionData(NamedTuple):
     @property
     def last_update(self) -> datetime | None:
         """The greatest 1-minute bar timestamp, or ``None``. O(1)."""
-        last = self.bars_1m.last()
+        last = self.latest_bar
         return None if last is None else last.timestamp
 
     @property
@@ -166,6 +168,8 @@ class SymbolSessionData(NamedTuple):
 
     def get_latest_bar(self, interval: int = 1) -> Bar | None:
         """The bar with the greatest timestamp, or ``None``. O(1)."""
+        if interval == 1 and type(interval) is int:
+            return self.latest_bar
         return self._series(interval).last()
 
     def get_last_n_bars(self, n: int, interval: int = 1) -> list[Bar]:

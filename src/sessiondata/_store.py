@@ -84,6 +84,7 @@ _SNAPSHOT_FIELDS = (
     "tz_aware",
     "derived_skip",
     "derived_pending",
+    "latest_bar",
 )
 assert SymbolSessionData._fields == _SNAPSHOT_FIELDS
 
@@ -161,6 +162,7 @@ def _append_newest(
         tz_aware,
         skip,
         pending,
+        _,
     ) = snap
     if pending is not None and (pending.wanted or pending.end != series._len):
         # Read since (switch to deriving as bars arrive), or its log runs past this snapshot (after a write
@@ -268,6 +270,7 @@ def _append_newest(
             tz_aware,
             skip,
             pending,
+            bar,
         ),
     )
 
@@ -527,6 +530,7 @@ def _apply_bars(
             tz_aware,
             snap.derived_skip,  # stale once `derived` changed: its first item says which mapping it is for
             pending,
+            series.last(),
         ),
     )
     return new, stored
@@ -976,13 +980,17 @@ class SessionData:
 
     def get_latest_bar(self, symbol: str, interval: int = 1) -> Bar | None:
         """The bar with the greatest timestamp, or ``None``. O(1); lock-free."""
+        snap = self._snapshots.get(symbol)
+        if interval == 1 and type(interval) is int and snap is not None:
+            return snap.latest_bar  # the hot read: one dict lookup and one field
         if interval != 1 or type(interval) is not int:
             check_interval(interval, self._interval_map)
-        snap = self.get_symbol_data(symbol)
         if snap is None:
-            return None
+            snap = self.get_symbol_data(symbol)
+            if snap is None:
+                return None
         if interval == 1:
-            return snap.bars_1m.last()
+            return snap.latest_bar
         # `read_derived`, with its common case (derived as bars arrive) inline.
         derived = snap.derived_base if snap.derived_pending is None else snap.read_derived()
         return derived[interval].bars.last()
@@ -1161,6 +1169,7 @@ def check_snapshot(snap: SymbolSessionData, clock: SessionClock, trailing_days: 
     """Raise `AssertionError` unless ``snap`` is internally consistent (see `check_invariants`)."""
     bars = snap.bars_1m
     bars.check_invariants(unique=True)
+    assert snap.latest_bar is bars.last(), "latest_bar"
     if snap.derived_pending is not None:
         check_deferred(snap.derived_pending, bars)
     snap.ticks.check_invariants(unique=False)
