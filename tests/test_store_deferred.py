@@ -22,8 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference import check_snapshot, check_store
 from sessiondata import Bar, SessionData, SymbolSessionData
-from sessiondata._store import check_snapshot
 
 NY = ZoneInfo("America/New_York")
 DAY = date(2025, 3, 10)  # the Monday after the spring switch
@@ -150,7 +150,7 @@ def test_reading_rarely_or_after_every_write_gives_the_same_answers(
         assert derived_answers(snap_l) == answers
         assert peeked_answers(snap_p) == answers
     for store in stores:
-        store.check_invariants()
+        check_store(store)
 
 
 def session(minutes: range, day: date = DAY) -> list[Bar]:
@@ -168,7 +168,7 @@ def test_a_derived_read_after_a_whole_session_of_writes_sees_every_window() -> N
     assert five[-1].timestamp == datetime(2025, 3, 10, 15, 55)
     assert five[0].volume == sum(100 + m for m in range(5))
     assert store.get_forming_bar("QQQ", 5) is None
-    store.check_invariants()
+    check_store(store)
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
@@ -196,7 +196,7 @@ def test_a_batch_of_the_next_day_is_logged_apart_from_the_day_before(batch_first
     ]
     assert store.get_bars("QQQ", 5) == fresh.get_bars("QQQ", 5)
     assert store.get_forming_bar("QQQ", 5) == fresh.get_forming_bar("QQQ", 5)
-    store.check_invariants()
+    check_store(store)
 
 
 def test_end_session_completes_the_forming_window_of_bars_nobody_read() -> None:
@@ -215,7 +215,7 @@ def test_end_session_completes_the_forming_window_of_bars_nobody_read() -> None:
     store.add_bar("QQQ", bar_at(instant(DAY, 12, 0, False), 5))
     store.end_session()
     assert store.get_bars("QQQ", 5)[-1].volume == 110 + 111 + 5
-    store.check_invariants()
+    check_store(store)
 
 
 def test_history_keeps_derived_bars_that_were_never_read() -> None:
@@ -286,7 +286,7 @@ def test_readers_settling_concurrently_with_a_writer_see_consistent_snapshots() 
         sys.setswitchinterval(old)
     assert not any(t.is_alive() for t in threads), "a reader did not finish before its deadline"
     assert not errors, errors
-    store.check_invariants()
+    check_store(store)
     fresh = SessionData(derived_intervals=(5, 15))
     fresh.add_bars_batch("QQQ", bars[:421])
     fresh.end_session()

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from reference import check_store, derive_from_scratch
 from sessiondata import Bar, Provenance, SessionData
 from sessiondata import _aggregation as aggregation
-from sessiondata._aggregation import derive_from_scratch
 
 OPEN = datetime(2025, 3, 10, 9, 30)
 M = timedelta(minutes=1)
@@ -46,4 +46,4 @@ def test_a_30_minute_fill_builds_each_changed_window_once(
     everything = [bar(m) for m in range(60)]
     for k in (5, 15):  # 10:29 completes the last windows: every derived bar is complete
         assert store.get_bars("T", k) == derive_from_scratch(everything, store.session_clock, k)
-    store.check_invariants()
+    check_store(store)

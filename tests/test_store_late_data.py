@@ -8,8 +8,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from reference import check_store, derive_from_scratch
 from sessiondata import Bar, Provenance, SessionData
-from sessiondata._aggregation import derive_from_scratch
 
 DAY = date(2025, 3, 10)
 OPEN = datetime(2025, 3, 10, 9, 30)
@@ -60,7 +60,7 @@ def test_late_corrections_and_boundary_fills_after_end_session() -> None:
     store.add_bars_batch("T", [bar(m) for m in range(3, 20)], provenance=Provenance.GAP_FILLED, replace=False)
     store.add_bar("T", bar(33))  # late, in a window of its own
     store.add_bar("T", bar(22, price=9.0), provenance=Provenance.GAP_FILLED, replace=False)
-    store.check_invariants()
+    check_store(store)
     store.start_new_session(DAY + timedelta(days=1))
     history_agrees(store)
     # 09:30 .. 09:50 (09:35 .. 09:45 filled) and 10:00

@@ -14,9 +14,9 @@ nothing here (the state is returned as is, no allocation), and the forming bar i
 built once, from the 1-minute series, when it completes: O(k) once per k bars, so O(1) amortized per bar.
 A late or corrected bar re-derives only the window it falls in (O(k + log n)).
 
-Two fast paths give exactly the states `DerivedState.add` gives bar by bar (the store's `check_invariants`
-compares the result with `derive_from_scratch`): `DerivedState.close_newest`, for the in-order bar that is
-its window's last minute (it reads the window from the series' last chunk in place), and
+Two fast paths give exactly the states `DerivedState.add` gives bar by bar (the tests compare the result
+with a from-scratch derivation, ``tests/reference.py``): `DerivedState.close_newest`, for the in-order bar
+that is its window's last minute (it reads the window from the series' last chunk in place), and
 `advance_in_order`, for a whole in-order batch: the window state machine runs over the batch's stretches
 (bars inside the forming window are skipped by bisection), then each window's bar is built once from the
 batch's own list.
@@ -33,7 +33,6 @@ from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import NamedTuple
 
-from ._calendar import SessionClock
 from ._models import Bar, trusted_bar
 from ._series import EMPTY, Series
 
@@ -44,7 +43,6 @@ __all__ = [
     "advance_in_order",
     "aggregate",
     "complete_newest",
-    "derive_from_scratch",
     "inside_span",
     "window_of",
 ]
@@ -179,10 +177,9 @@ class DerivedState(NamedTuple):
         start = f[2]
         # The window's bars are the newest ones: read them in place from the series' last chunk (a hot
         # path: no slice, no call).
-        chunk = bars_1m._chunks[-1]
-        n = bars_1m._tail_len
+        chunk, n, chunk_start = bars_1m.tail()
         anchor = self.anchor
-        a = -1 if anchor is None else anchor[1] - bars_1m._starts[-1]
+        a = -1 if anchor is None else anchor[1] - chunk_start
         if 0 <= a < n - 1 and chunk[a] is anchor[0]:  # type: ignore[index]
             a += 1  # the anchor still stands where it did: every later item is a member
         else:
@@ -215,6 +212,8 @@ class DerivedState(NamedTuple):
         stop = first + k
         if stop > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
             stop = session_len
+        chunk, n, _ = bars_1m.tail()
+        newest = chunk[n - 1]
         return _new_tuple(
             DerivedState,
             (
@@ -222,7 +221,7 @@ class DerivedState(NamedTuple):
                 bars,
                 (f[0], f[1] + 1, f[3], f[3] + _MINUTES[stop - first], first, stop - 1),
                 (f[0], f[1]),
-                (bars_1m._chunks[-1][bars_1m._tail_len - 1], bars_1m._len - 1),
+                (newest, bars_1m.size - 1),
             ),
         )
 
@@ -344,9 +343,7 @@ def complete_newest(
     hi = session_len
     part_k = 0
     parts: Series[Bar] | None = None
-    chunk = bars_1m._chunks[-1]
-    n = bars_1m._tail_len
-    chunk_start = bars_1m._starts[-1]
+    chunk, n, chunk_start = bars_1m.tail()
     for k, state in own.items():
         f = state.forming
         assert f is not None
@@ -359,8 +356,7 @@ def complete_newest(
         bar: Bar | None = None
         if parts is not None and k % part_k == 0:
             r = (f[5] - f[4] + part_k) // part_k  # the smaller windows inside this one
-            p_chunk = parts._chunks[-1]
-            p_n = parts._tail_len
+            p_chunk, p_n, _ = parts.tail()
             if p_n >= r:
                 first = p_chunk[p_n - r]
                 if first.timestamp >= f[2]:  # all r are this window's: none of its parts is empty
@@ -618,33 +614,4 @@ def advance_in_order(
             _rebuilt(state.bars, symbol, windows, src, src_ts, len(src) - len(run)) if windows else state.bars
         )
         out[k] = DerivedState(k, bars, f, completed)
-    return out
-
-
-def derive_from_scratch(bars: Iterable[Bar], clock: SessionClock, interval: int) -> list[Bar]:
-    """Reference aggregation of 1-minute ``bars`` (any order) into ``interval``-minute bars. O(n log n).
-
-    Every window holding at least one bar of a trading minute, forming or not; a window aggregates every
-    bar stamped inside it (prints made during an intraday break included, as the incremental path does).
-    The store's invariant checker and the tests compare the store's completed bars plus its forming bar
-    against this.
-    """
-    ordered = sorted(bars, key=lambda x: x.timestamp)
-    stamps = [b.timestamp for b in ordered]
-    windows: dict[tuple[date, int], tuple[datetime, int]] = {}
-    for b in ordered:
-        loc = clock.locate(b.timestamp)
-        if loc is None:
-            continue
-        day, offset, session_len = loc
-        index, start, length = window_of(b.timestamp, offset, session_len, interval)
-        windows.setdefault((day, index), (start, length))
-    out: list[Bar] = []
-    for k in sorted(windows):
-        start, length = windows[k]
-        lo = bisect_left(stamps, start)
-        hi = bisect_left(stamps, start + _MINUTES[length])
-        agg = aggregate(ordered[lo].symbol, start, ordered[lo:hi])
-        assert agg is not None
-        out.append(agg)
     return out

@@ -187,11 +187,9 @@ class _Sizer:
 
     def series(self, s: Series[Any]) -> int:
         """A `Series`: the records plus its chunk lists and index tuples. O(len)."""
-        total = self.one(s) + self.one(s._chunks) + self.one(s._mins) + self.one(s._starts)
-        for start in s._starts:
-            total += self.one(start)
-        for chunk in s._chunks:
-            total += self.one(chunk)
+        total = self.one(s)
+        for part in s.storage():
+            total += self.one(part)
         return total + self.records(s)
 
 
