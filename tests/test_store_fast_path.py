@@ -13,9 +13,9 @@ zones where the session crosses midnight). After every write ``check_store`` (``
 compares the stored series, derived bars and bar quality with their definitions computed from scratch by
 `SessionClock.locate`.
 
-Derived bars are derived on this path only once someone reads them (before that the store logs the bars
-for the first reader, see `sessiondata._deferred`), so each test runs both ways: read from the start
-("following") and never read (only checked, which does not count as reading).
+Derived bars are derived on this path only with ``derivation="eager"`` (lazily, the store logs the bars for
+the first reader, see `sessiondata._deferred`), so each test runs both ways: eager and read from the start
+("following"), and lazy and never read (only checked).
 """
 
 from __future__ import annotations
@@ -59,8 +59,9 @@ arrivals = st.tuples(
 
 
 def new_store(following: bool, intervals: tuple[int, ...] = (5, 15)) -> SessionData:
-    """A store whose derived bars are read from the start (so derived as bars arrive), or never read."""
-    store = SessionData(derived_intervals=intervals)
+    """A store that derives as bars arrive (``derivation="eager"``, read from the start), or a lazy one
+    never read."""
+    store = SessionData(derived_intervals=intervals, derivation="eager" if following else "lazy")
     if following and intervals:
         store.register_symbol("SPY")
         assert store.get_latest_bar("SPY", intervals[0]) is None

@@ -66,7 +66,7 @@ class Deferred:
     the series it extends (so two versions never both extend one log).
     """
 
-    __slots__ = ("base", "base_len", "end", "memos", "parent", "segs", "wanted")
+    __slots__ = ("base", "base_len", "end", "memos", "parent", "segs")
 
     def __init__(
         self, base: Mapping[int, DerivedState] | None, base_len: int, parent: Deferred | None = None
@@ -82,9 +82,6 @@ class Deferred:
         # The newest few settled versions, newest first (a reader a few versions behind the newest still
         # finds a start). Replaced whole by whoever settles further, so never seen half-written.
         self.memos: tuple[_Memo, ...] = ()
-        # Set by a reader of derived bars (`SymbolSessionData.read_derived`); the writer then stops
-        # logging and derives as bars arrive. A flag only ever set, so a racy read of it is harmless.
-        self.wanted = False
 
     def owes(self) -> bool:
         """Whether settling could change anything: bars logged, or a flush owed. O(1)."""

@@ -6,8 +6,8 @@ bars, metrics, quality, versions) and no read ever waits for a writer.
 
 Derived bars of a symbol nobody has read yet are owed rather than built (see `_deferred`): the first read
 of them from a snapshot settles that snapshot's derivation, O(1) amortized per bar logged since the last
-settled version, and answers as if the bars had been derived as they arrived. It also tells the store to
-derive this symbol's bars as they arrive from its next write on, so later reads cost what they always did.
+settled version, and answers as if the bars had been derived as they arrived. A read never changes how the
+store writes: that is the store's ``derivation`` option.
 
 Sequences returned by the read methods are fresh lists (oldest → newest); the store never changes them.
 The fields ``bars_1m``, ``ticks``, ``quotes`` and the values of ``bars_derived`` are `Series`: read-only,
@@ -91,9 +91,9 @@ class SymbolSessionData(NamedTuple):
     latest_bar: Bar | None = None
 
     @classmethod
-    def empty(cls, symbol: str, intervals: tuple[int, ...]) -> SymbolSessionData:
-        """A snapshot with no data for ``symbol`` and an empty series per derived interval, derived only
-        once read (see `_deferred`). O(k)."""
+    def empty(cls, symbol: str, intervals: tuple[int, ...], lazy: bool = True) -> SymbolSessionData:
+        """A snapshot with no data for ``symbol`` and an empty series per derived interval, derived by the
+        first reader (``lazy``, see `_deferred`) or by the writer as bars arrive. O(k)."""
         base = MappingProxyType({k: DerivedState(k) for k in intervals})
         return cls(
             symbol=symbol,
@@ -113,7 +113,7 @@ class SymbolSessionData(NamedTuple):
             quality_state=None,
             tz_aware=None,
             derived_skip=None,
-            derived_pending=Deferred(base, 0) if intervals else None,
+            derived_pending=Deferred(base, 0) if intervals and lazy else None,
         )
 
     @property
@@ -129,12 +129,9 @@ class SymbolSessionData(NamedTuple):
         return pending.settled(self.bars_1m, self.symbol)
 
     def read_derived(self) -> Mapping[int, DerivedState]:
-        """`derived`, for a reader of derived bars: also tells the store that someone reads them, so that
-        from its next write on it derives them as bars arrive instead of leaving them to readers.
-        Same complexity and thread-safety as `derived`."""
-        pending = self.derived_pending
-        if pending is not None:
-            pending.wanted = True
+        """`derived`, for a reader of derived bars. A read never changes how the store writes: eager or
+        lazy derivation is the store's option (`SessionData`'s ``derivation``). Same complexity and
+        thread-safety as `derived`."""
         return self.derived
 
     # ------------------------------------------------------------ contract fields

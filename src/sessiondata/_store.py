@@ -51,10 +51,12 @@ class SessionData:
     `SymbolSessionData` snapshot and never waits for a writer. Unknown symbols read as ``None``, ``[]``,
     ``0`` or ``{}``; an invalid ``interval`` is a `ValueError`, checked first.
 
-    Derived bars are derived for readers: until a symbol's are first read in a session, a write only logs
-    where its bars fall, and that first read (of any derived interval, from any snapshot) derives the bars
-    written so far, once, O(1) amortized per bar; from the next write on they are derived as bars arrive,
-    and derived reads cost what the complexities below say (see `sessiondata._deferred`).
+    Derived bars (``derivation``, a store option): ``"lazy"`` (the default) logs where each bar falls and
+    leaves the derivation to readers: a derived read derives what was written since the last one, once,
+    O(1) amortized per bar (see `sessiondata._deferred`), so writes whose derived bars nobody reads cost
+    about what writes without derived bars cost. ``"eager"`` derives as bars arrive, so each derived read
+    costs what the complexities below say; pick it for a strategy that reads derived bars after most
+    writes. Readers never change which one the store does.
 
     Configuration is keyword-only and readable as attributes. ``calendar`` (optional) replaces the built-in
     "same hours every day" session with any `SessionCalendar` (e.g. real holidays and early closes).
@@ -70,7 +72,11 @@ class SessionData:
         historical_bars_trailing_days: int = 0,
         historical_bars_types: Iterable[int] = (1,),
         calendar: SessionCalendar | None = None,
+        derivation: str = "lazy",
     ) -> None:
+        if derivation not in ("lazy", "eager"):
+            raise ValueError(f"derivation must be 'lazy' or 'eager', got {derivation!r}")
+        self._lazy = derivation == "lazy"
         intervals = tuple(derived_intervals)
         for k in intervals:
             if not isinstance(k, int) or isinstance(k, bool) or k < 2:
@@ -118,6 +124,11 @@ class SessionData:
         return self._clock.tz
 
     @property
+    def derivation(self) -> str:
+        """``"lazy"`` or ``"eager"``: who derives the 5m/15m/... bars (see the class docstring)."""
+        return "lazy" if self._lazy else "eager"
+
+    @property
     def derived_intervals(self) -> tuple[int, ...]:
         """The derived bar intervals kept, in minutes, ascending."""
         return self._intervals
@@ -161,7 +172,7 @@ class SessionData:
         snap = self._snapshots.get(symbol)
         if snap is None:
             v = self._version + 1
-            snap = SymbolSessionData.empty(symbol, self._intervals)._replace(
+            snap = SymbolSessionData.empty(symbol, self._intervals, self._lazy)._replace(
                 bars_version=v, ticks_version=v, quotes_version=v
             )
         return snap
@@ -392,7 +403,7 @@ class SessionData:
             version = self._version
             fresh = {}
             for sym, snap in self._snapshots.items():
-                new = SymbolSessionData.empty(sym, self._intervals)
+                new = SymbolSessionData.empty(sym, self._intervals, self._lazy)
                 fresh[sym] = new._replace(
                     historical_bars=self._rolled_history(snap, ended),
                     bars_version=version,

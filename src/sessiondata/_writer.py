@@ -141,9 +141,8 @@ def append_newest(
         pending,
         _,
     ) = snap
-    if pending is not None and (pending.wanted or pending.end != series.size):
-        # Read since (switch to deriving as bars arrive), or its log runs past this snapshot (after a write
-        # that failed): the general path settles it first.
+    if pending is not None and pending.end != series.size:
+        # Its log runs past this snapshot (after a write that failed): the general path settles it first.
         return None
     ts = bar.timestamp
     tz = ts.tzinfo
@@ -355,15 +354,14 @@ class SymbolWriter:
         self.last_ts = None if last is None else last.timestamp
         self.stored = 0
         self.shifted = False  # a bar was inserted before the newest: the series' indices moved
-        # While nobody has read the derived bars (``pending`` set, see `_deferred`), an in-order run only
-        # extends the log and anything else settles it first; the snapshot stays in that mode unless a
-        # reader asked for them since (``wanted``): then the store derives as bars arrive from now on.
+        # Lazy derivation (``pending`` set, see `_deferred`): an in-order run only extends the log and
+        # anything else settles it first; the snapshot stays lazy (the store's option decides, not readers).
         pending = snap.derived_pending
         self.lazy = pending is not None
         self.derived: Mapping[int, DerivedState] = snap.derived_base
-        if pending is not None and (pending.wanted or pending.end != self.series.size):
+        if pending is not None and pending.end != self.series.size:
+            # Its log runs past this snapshot (after a write that failed): settle, log afresh from here.
             self.derived = pending.settled(self.series, self.symbol)
-            self.lazy = not pending.wanted
             pending = None
         self.pending = pending
         self.own_derived: dict[int, DerivedState] | None = None
@@ -651,11 +649,11 @@ def apply_items(
 
 def flushed(snap: SymbolSessionData, version: int) -> SymbolSessionData:
     """``snap`` with every forming derived window completed (end of session). O(intervals * k); O(1)
-    while nobody has read its derived bars: the flush is owed too, first in a child log (see `Deferred`)."""
+    when derivation is lazy: the flush is owed too, first in a child log (see `Deferred`)."""
     pending = snap.derived_pending
-    if pending is not None and pending.parent is None and not pending.wanted:
+    if pending is not None and pending.parent is None:
         return snap._replace(derived_pending=Deferred(None, snap.bars_1m.size, pending), bars_version=version)
     derived = MappingProxyType({k: s.flush(snap.symbol, snap.bars_1m) for k, s in snap.derived.items()})
-    # Still unread: keep logging from here; read: derive as bars arrive.
-    pending = None if pending is None or pending.wanted else Deferred(derived, snap.bars_1m.size)
+    # Lazy: keep logging from here; eager: derive as bars arrive.
+    pending = None if pending is None else Deferred(derived, snap.bars_1m.size)
     return snap._replace(derived_base=derived, derived_pending=pending, bars_version=version)
