@@ -279,9 +279,8 @@ class SessionData:
                 return True
             return self.add_bar(symbol, bar)
 
-    def _add_checked_bar(self, symbol: str, bar: Bar) -> bool:
-        """`add_checked_bar` under its old private name (the coordinator's call), until callers move."""
-        return self.add_checked_bar(symbol, bar)
+    # The old private name (the coordinator's call), until callers move: the same function, no extra call.
+    _add_checked_bar = add_checked_bar
 
     def add_bars_batch(
         self,
