@@ -124,7 +124,7 @@ RATIOS: tuple[Ratio, ...] = (
     Ratio(
         "corrections: the last 1,000 of 20,000 / the first 1,000, per correction",
         "ours.correction after 19k",
-        "ours.correction after 0",
+        "ours.correction after 0k",
         ("<=", 1.5),
         note="provenance marks are persistent: no copy of the earlier ones",
     ),
