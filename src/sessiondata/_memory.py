@@ -169,7 +169,7 @@ class _Sizer:
     def nested(self, obj: object) -> int:
         """``obj`` and, for a tuple, its members (small state tuples of dates, ints, datetimes). O(len)."""
         total = self.one(obj)
-        if type(obj) is tuple:
+        if isinstance(obj, tuple):
             for part in obj:
                 total += self.one(part)
         return total

@@ -27,7 +27,7 @@ from ._models import Bar, Provenance, Quote, Tick
 from ._provenance import EMPTY_PROVENANCE, ProvenanceMap
 from ._series import Series
 
-__all__ = ["SymbolSessionData", "check_interval"]
+__all__ = ["QualityState", "SymbolSessionData", "check_interval"]
 
 _EMPTY_MAP: Mapping[Any, Any] = MappingProxyType({})
 
@@ -44,6 +44,20 @@ def check_interval(interval: object, configured: Mapping[int, Any]) -> int:
         f"interval={interval} is not configured: use 1 or one of {sorted(configured)} "
         "(SessionData(derived_intervals=...))"
     )
+
+
+class QualityState(NamedTuple):
+    """The writer's incremental bar-quality state (see `SymbolSessionData.quality_state`)."""
+
+    #: The session date bar quality counts (the newest located).
+    day: date
+    #: Distinct trading minutes of that date with a bar.
+    minutes: int
+    #: Minute offset of the newest of them.
+    newest: int
+    #: The 1-minute series whose newest bar the hot lane stored at minute ``newest``, or None when unknown:
+    #: while it still is, a bar of a later minute is newer without comparing timestamps.
+    marker: Series[Bar] | None
 
 
 class SymbolSessionData(NamedTuple):
@@ -75,9 +89,8 @@ class SymbolSessionData(NamedTuple):
     quotes_version: int
     # Where each bar that was not simply streamed came from (persistent: O(log n) per mark).
     provenance_overrides: ProvenanceMap
-    # Incremental bar-quality state: (session date, distinct minutes present, newest minute offset, and the
-    # writer's marker: the series whose newest bar it stored at that minute, or None).
-    quality_state: tuple[date, int, int, Series[Bar] | None] | None
+    # Incremental bar-quality state (the writer's).
+    quality_state: QualityState | None
     # True once a bar, tick or quote fixed whether this symbol's timestamps are timezone-aware.
     tz_aware: bool | None
     # ``(derived, lo, hi, day)``: while ``derived`` is this very mapping, a 1-minute bar at minute offset

@@ -24,7 +24,7 @@ from ._calendar import SessionClock, SessionCursor
 from ._deferred import Deferred
 from ._models import Bar, InvalidDataError, Provenance, Quote, Tick
 from ._series import Series
-from ._snapshot import SymbolSessionData
+from ._snapshot import QualityState, SymbolSessionData
 
 __all__ = ["SymbolWriter", "append_newest", "apply_bars", "apply_items", "flushed"]
 
@@ -34,14 +34,11 @@ _MINUTE = timedelta(minutes=1)
 _STREAMED = Provenance.STREAMED
 _K = TypeVar("_K")
 _V = TypeVar("_V")
-# Incremental bar-quality state: (session date, distinct minutes present, newest minute offset, the 1-minute
-# series whose newest bar is the bar at that minute, or None when unknown; see `append_newest`).
-_Quality = tuple[date, int, int, "Series[Bar] | None"]
 # ``SymbolSessionData.derived_skip``: ``(derived, lo, hi, day)``.
 _Skip = tuple[Mapping[int, DerivedState], int, int, date]
 
-_new_snapshot = tuple.__new__
-# `_apply_*` build snapshots positionally (one C call); this pins the field order they rely on.
+_new_tuple = tuple.__new__
+# The write path builds snapshots positionally (one C call); this pins the field order it relies on.
 _SNAPSHOT_FIELDS = (
     "symbol",
     "bars_1m",
@@ -82,16 +79,18 @@ def _copied(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
     return dict(mapping)
 
 
-def _quality_of(qs: _Quality, clock: SessionClock) -> float:
+def _quality_of(qs: QualityState, clock: SessionClock) -> float:
     """Bar quality from the incremental state: distinct trading minutes present per trading minute elapsed
     (break minutes are not trading minutes). O(1)."""
-    return 100.0 * qs[1] / clock.trading_minutes_through(qs[0], qs[2])
+    return 100.0 * qs.minutes / clock.trading_minutes_through(qs.day, qs.newest)
 
 
 _NO_OFFSETS: list[int] = []
 
 
-def _quality_of_day(series: Series[Bar], clock: SessionClock, day: date, bar: Bar, offset: int) -> _Quality:
+def _quality_of_day(
+    series: Series[Bar], clock: SessionClock, day: date, bar: Bar, offset: int
+) -> QualityState:
     """Quality state for the first regular bar of a newer session date: count what that date already
     holds (usually nothing but ``bar``). O(log n + k)."""
     ts = bar.timestamp
@@ -103,7 +102,7 @@ def _quality_of_day(series: Series[Bar], clock: SessionClock, day: date, bar: Ba
         found = clock.locate(m.timestamp)
         if found is not None:
             offsets.add(found[1])
-    return (day, len(offsets), max(offsets), None)
+    return QualityState(day, len(offsets), max(offsets), None)
 
 
 _ts_of = attrgetter("timestamp")
@@ -151,22 +150,24 @@ def append_newest(
     place = locator.place(ts)
     if place is not None:
         day, offset, session_len, elapsed = place
-        if qs is None or day != qs[0]:
+        if qs is None:
+            return None
+        q_day, q_minutes, q_newest, q_marker = qs
+        if day != q_day:
             return None  # a new session day counts its quality from scratch: rare, the general path
-        if qs[3] is series and offset > qs[2]:
-            # This path stored the newest bar, at minute qs[2]: a bar of a later minute is newer, which
+        if q_marker is series and offset > q_newest:
+            # This path stored the newest bar, at minute q_newest: a bar of a later minute is newer, which
             # needs no timestamp comparison (an aware one with a foreign tzinfo costs ~200 ns).
             appended: Series[Bar] | None = series.appended(bar)
         else:
             appended = series.appended_if_newer(bar)
         if appended is None:
             return None
-        if offset > qs[2]:
-            count = qs[1] + 1
-            quality = 100.0 * count / elapsed  # `_quality_of`, without a calendar call
-            qs = (day, count, offset, appended)
-        else:
-            qs = (day, qs[1], offset, appended)
+        if offset > q_newest:
+            q_minutes += 1
+            quality = 100.0 * q_minutes / elapsed  # `_quality_of`, without a calendar call
+        # `QualityState(...)` without its Python-level __new__ (the hot lane builds one per bar).
+        qs = _new_tuple(QualityState, (day, q_minutes, offset, appended))
         if pending is not None:
             # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `_deferred`);
             # inline, `Deferred.log_bar`'s common case: the next minute of the newest stretch.
@@ -202,7 +203,7 @@ def append_newest(
     b_low = bar.low
     if low is None or b_low < low:
         low = b_low
-    return _new_snapshot(
+    return _new_tuple(
         SymbolSessionData,
         (
             symbol,
@@ -421,7 +422,7 @@ class SymbolWriter:
         would count it: a new minute is one past the newest so far. O(len(run))."""
         span = self.cursor.span
         qs = self.qs
-        q_day, q_count, q_newest = (qs[0], qs[1], qs[2]) if qs is not None else (None, 0, -1)
+        q_day, q_count, q_newest = (qs.day, qs.minutes, qs.newest) if qs is not None else (None, 0, -1)
         q_changed = False
         segments: list[Segment] = []
         n = len(run)
@@ -448,7 +449,7 @@ class SymbolWriter:
             i = j
         if q_changed:
             assert q_day is not None
-            self.qs = (q_day, q_count, q_newest, None)
+            self.qs = QualityState(q_day, q_count, q_newest, None)
             self.quality = _quality_of(self.qs, self.clock)
         return segments
 
@@ -515,18 +516,18 @@ class SymbolWriter:
 
     def _count_quality(self, bar: Bar, day: date, offset: int, added: bool, in_order: bool) -> None:
         qs = self.qs
-        if qs is None or day > qs[0]:
+        if qs is None or day > qs.day:
             self.qs = _quality_of_day(self.series, self.clock, day, bar, offset)
             self.quality = _quality_of(self.qs, self.clock)
-        elif added and day == qs[0]:
+        elif added and day == qs.day:
             if in_order:
-                new_minute = offset > qs[2]
+                new_minute = offset > qs.newest
             else:
                 ts = bar.timestamp
                 minute = ts - timedelta(seconds=ts.second, microseconds=ts.microsecond)
                 new_minute = self.series.count_between(minute, minute + _MINUTE) == 1
             if new_minute:
-                self.qs = (day, qs[1] + 1, offset if offset > qs[2] else qs[2], None)
+                self.qs = QualityState(day, qs.minutes + 1, max(offset, qs.newest), None)
                 self.quality = _quality_of(self.qs, self.clock)
 
     def _step(self, day: date, offset: int, session_len: int, ts: datetime) -> None:
@@ -568,7 +569,7 @@ class SymbolWriter:
         if self.lazy and pending is None:
             pending = Deferred(derived, self.series.size)  # still nobody reading: log from here
         snap = self.snap
-        return _new_snapshot(
+        return _new_tuple(
             SymbolSessionData,
             (
                 self.symbol,
