@@ -141,6 +141,12 @@ RATIOS: tuple[Ratio, ...] = (
         ("<=", 3),
     ),
     Ratio(
+        "ours add_bars_batch(390) (5,15) / seed add_bars_batch(390) (awaited), per bar @1k",
+        "ours.add_bars_batch(390) derived=(5,15)",
+        "seed.add_bars_batch(390) awaited",
+        ("<=", 2),
+    ),
+    Ratio(
         "ours add_bar (5,15) / seed add_bar (ruc), per bar @1k",
         "ours.add_bar @1k derived=(5,15)",
         "seed.add_bar @1k ruc",
@@ -494,6 +500,27 @@ def test_ours_corrections(benchmark: BenchmarkFixture, results: Results, done: i
     assert snap is not None
     assert len(snap.provenance_overrides) == done + BLOCK
     results.record(f"ours.correction after {done // 1000}k", benchmark, ops=BLOCK)
+
+
+@pytest.mark.benchmark(group="390 bars: add_bar each vs add_bars_batch")
+def test_seed_add_bars_batch(
+    benchmark: BenchmarkFixture, results: Results, loop: asyncio.AbstractEventLoop
+) -> None:
+    """The seed's `add_bars_batch` of one session (390 bars) onto 1,000 bars, awaited in a running loop."""
+    block = _bars()[SMALL : SMALL + SESSION_MINUTES]
+    last: list[Any] = []
+
+    def setup() -> tuple[tuple[Any, Sequence[Bar]], dict[str, Any]]:
+        last[:] = [_seed_store(loop, SMALL)]
+        return (last[0], block), {}
+
+    def add_batch(seed: Any, bars: Sequence[Bar]) -> None:
+        loop.run_until_complete(seed.add_bars_batch(SYMBOL, list(bars)))
+
+    # pytest-benchmark's pedantic() has no annotations.
+    benchmark.pedantic(add_batch, setup=setup, rounds=60, warmup_rounds=1)  # type: ignore[no-untyped-call]
+    assert loop.run_until_complete(last[0].get_bar_count(SYMBOL)) == SMALL + SESSION_MINUTES
+    results.record("seed.add_bars_batch(390) awaited", benchmark, ops=SESSION_MINUTES)
 
 
 # --------------------------------------------------------------------------------- reads while writing
