@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference import check_store
 from sessiondata import Bar, SessionData
 from sessiondata._calendar import (
     ExchangeCalendar,
@@ -435,7 +436,7 @@ def test_store_on_a_calendar_with_a_lunch_break(batch: bool) -> None:
     else:
         for b in bars:
             store.add_bar("HK", b)
-    store.check_invariants()
+    check_store(store)
     m = store.get_session_metrics("HK")
     assert m["bar_count"] == len(minutes)
     # 170 trading minutes present of the 150 + 20 that have elapsed by 13:19 (the break is not counted).
@@ -444,4 +445,4 @@ def test_store_on_a_calendar_with_a_lunch_break(batch: bool) -> None:
     assert open_ + 160 * M not in starts  # 12:10 lies in the break: no 5-minute window opens there
     assert starts[-4:] == [open_ + k * M for k in (210, 215, 220, 225)]  # 13:00 .. 13:15, all complete
     store.end_session()
-    store.check_invariants()
+    check_store(store)

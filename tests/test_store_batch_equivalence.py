@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference import check_store
 from sessiondata import Bar, SessionData
 
 OPEN = datetime(2025, 3, 7, 9, 25)
@@ -70,5 +71,5 @@ def test_batch_equals_one_by_one(
             single.add_bar("X", b)
         batched.add_bars_batch("X", chunk)
         assert _view(single) == _view(batched)
-    single.check_invariants()
-    batched.check_invariants()
+    check_store(single)
+    check_store(batched)

@@ -1,7 +1,7 @@
 """`SessionData` against the contract (``shared/CONTRACT.md``), one rule at a time.
 
 Each test states the rule it proves. Expected values are computed here from the rule (a plain aggregation,
-a plain count), never read back from the store, and ``store.check_invariants()`` runs after the interesting
+a plain count), never read back from the store, and ``check_store(store)`` runs after the interesting
 steps so the store's own consistency is checked too.
 """
 
@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from reference import check_store
 from sessiondata import (
     Bar,
     InvalidDataError,
@@ -108,7 +109,7 @@ def check_metrics(store: SessionData, sym: str = "AAPL") -> None:
     assert m["session_high"] == (max(b.high for b in bars) if bars else None)
     assert m["session_low"] == (min(b.low for b in bars) if bars else None)
     assert m["last_update"] == (max(b.timestamp for b in bars) if bars else None)
-    store.check_invariants()
+    check_store(store)
 
 
 # ------------------------------------------------------------------------------ configuration
@@ -247,7 +248,7 @@ def test_register_symbol_is_idempotent_and_upper_cases(store: SessionData) -> No
     assert store.get_bar_count("aapl") == 1, "re-registering must not clear data"
     assert store.get_latest_bar("AaPl") == mk(0)
     assert store.get_latest_bars_multi(["aapl", "msft"]) == {"AAPL": mk(0), "MSFT": None}
-    store.check_invariants()
+    check_store(store)
 
 
 @pytest.mark.parametrize("bad", ["", "   "])
@@ -397,7 +398,7 @@ def test_fractional_volumes_arriving_out_of_order_stay_consistent(store: Session
     store.add_bar("AAPL", mk(2, vol=0.3))
     store.add_bar("AAPL", mk(0, vol=0.1))
     assert store.get_session_metrics("AAPL")["session_volume"] == pytest.approx(0.6)
-    store.check_invariants()
+    check_store(store)
 
 
 # ------------------------------------------------------------------------------ derived bars
@@ -416,7 +417,7 @@ def test_window_completes_when_its_last_minute_arrives(store: SessionData) -> No
     assert store.get_forming_bar("AAPL", 5) is None
     assert store.get_bars("AAPL", 15) == []
     assert store.get_forming_bar("AAPL", 15) == agg(bars, at(0))
-    store.check_invariants()
+    check_store(store)
 
 
 def test_window_completes_when_a_later_bar_arrives(store: SessionData) -> None:
@@ -428,7 +429,7 @@ def test_window_completes_when_a_later_bar_arrives(store: SessionData) -> None:
     store.add_bar("AAPL", mk(16, 116))  # skips the 09:40 window entirely
     assert [b.timestamp for b in store.get_bars("AAPL", 5)] == [at(0), at(5)]
     assert store.get_bars("AAPL", 15) == [agg([mk(0, 100), mk(1, 101), mk(7, 107)], at(0))]
-    store.check_invariants()
+    check_store(store)
 
 
 def test_end_session_completes_forming_windows(store: SessionData) -> None:
@@ -441,7 +442,7 @@ def test_end_session_completes_forming_windows(store: SessionData) -> None:
     assert store.get_bars("AAPL", 15) == [agg(bars, at(0))]
     assert store.get_forming_bar("AAPL", 5) is None
     assert store.get_forming_bar("AAPL", 15) is None
-    store.check_invariants()
+    check_store(store)
 
 
 def test_windows_aligned_to_start_time_not_to_first_bar(store: SessionData) -> None:
@@ -460,7 +461,7 @@ def test_windows_aligned_to_a_custom_start_time() -> None:
     assert s.get_bar_count("AAPL") == 9
     assert s.get_bars("AAPL", 5) == [agg(bars[2:7], at(2))]
     assert s.get_forming_bar("AAPL", 5) == agg(bars[7:], at(7))
-    s.check_invariants()
+    check_store(s)
 
 
 def test_late_bar_re_derives_its_completed_window(store: SessionData) -> None:
@@ -470,7 +471,7 @@ def test_late_bar_re_derives_its_completed_window(store: SessionData) -> None:
     window = [mk(0, 100), mk(1, 90, 99, low=50), mk(2, 102), mk(3, 103), mk(4, 104)]
     assert store.get_bars("AAPL", 5) == [agg(window, at(0))]
     assert store.get_bar_count("AAPL", 5) == 1
-    store.check_invariants()
+    check_store(store)
 
 
 def test_corrected_bar_re_derives_its_window(store: SessionData) -> None:
@@ -486,7 +487,7 @@ def test_corrected_bar_re_derives_its_window(store: SessionData) -> None:
     store.add_bar("AAPL", mk(10, 110, 1))
     store.add_bar("AAPL", mk(10, 110, 7))
     assert store.get_forming_bar("AAPL", 5) == agg([mk(10, 110, 7), mk(11, 111)], at(10))
-    store.check_invariants()
+    check_store(store)
 
 
 def test_bars_outside_the_session_are_stored_but_not_derived(store: SessionData) -> None:
@@ -511,7 +512,7 @@ def test_window_is_complete_when_a_later_bar_was_stored_before_it(store: Session
     store.add_bar("AAPL", late)
     assert store.get_bars("AAPL", 5) == [agg([late], datetime(2025, 1, 2, 15, 55))]
     assert store.get_forming_bar("AAPL", 5) is None
-    store.check_invariants()
+    check_store(store)
 
 
 def test_window_crossing_end_time_ends_there() -> None:
@@ -530,7 +531,7 @@ def test_window_crossing_end_time_ends_there() -> None:
     first = [Bar("AAPL", at(i, date(2025, 1, 3)), 100, 101, 99, 100, 1) for i in range(8)]
     s.add_bars_batch("AAPL", first)
     assert s.get_bars("AAPL", 7)[-1] == agg(first[:7], at(0, date(2025, 1, 3)))
-    s.check_invariants()
+    check_store(s)
 
 
 def test_get_forming_bar_tracks_the_partial_window(store: SessionData) -> None:
@@ -554,7 +555,7 @@ def test_bar_quality_zero_without_a_regular_session_bar(store: SessionData) -> N
     assert quality(store) == 0.0
     store.add_bar("AAPL", mk(-5))  # 09:25, pre-market
     assert quality(store) == 0.0
-    store.check_invariants()
+    check_store(store)
 
 
 def test_bar_quality_definition(store: SessionData) -> None:
@@ -570,7 +571,7 @@ def test_bar_quality_definition(store: SessionData) -> None:
     assert quality(store) == pytest.approx(40.0)
     store.add_bar("AAPL", mk(400))  # after the close: not in the regular session, no change
     assert quality(store) == pytest.approx(40.0)
-    store.check_invariants()
+    check_store(store)
 
 
 def test_bar_quality_counts_from_start_time_even_if_first_bar_is_late(store: SessionData) -> None:
@@ -589,7 +590,7 @@ def test_bar_quality_seconds_within_a_minute_count_once(store: SessionData) -> N
     store.add_bar("AAPL", mk(2, second=10))
     store.add_bar("AAPL", mk(2, second=40))
     assert quality(store) == 100.0
-    store.check_invariants()
+    check_store(store)
 
 
 @pytest.mark.parametrize(
@@ -613,7 +614,7 @@ def test_dst_days_still_open_at_0930_local_with_aware_timestamps(
     assert quality(store) == 100.0, "09:30 local is minute 0; the two earlier bars are pre-market"
     assert store.get_bars("AAPL", 5) == [agg(bars[2:7], open_utc)]
     assert store.get_forming_bar("AAPL", 5) == agg(bars[7:], open_utc + timedelta(minutes=5))
-    store.check_invariants()
+    check_store(store)
 
 
 def test_aware_timestamps_in_the_exchange_zone(store: SessionData) -> None:
@@ -629,7 +630,7 @@ def test_bar_quality_uses_the_newest_session_date(store: SessionData) -> None:
     assert quality(store) == pytest.approx(50.0)
     store.add_bar("AAPL", mk(20))  # a late bar for the older date does not count for the newer one
     assert quality(store) == pytest.approx(50.0)
-    store.check_invariants()
+    check_store(store)
 
 
 def test_naive_and_aware_never_mix_in_one_symbol(store: SessionData) -> None:
@@ -647,7 +648,7 @@ def test_naive_and_aware_never_mix_in_one_symbol(store: SessionData) -> None:
     store.add_bar("MSFT", mk(sym="MSFT", ts=aware))
     with pytest.raises(InvalidDataError):
         store.add_quote("MSFT", Quote("MSFT", at(2), 100, 101, 1, 1))
-    store.check_invariants()
+    check_store(store)
 
 
 def test_first_tick_fixes_timezone_style_for_bars_too(store: SessionData) -> None:
@@ -674,7 +675,7 @@ def test_ticks_in_time_order_equal_timestamps_in_arrival_order(store: SessionDat
     metrics = store.get_session_metrics("AAPL")
     assert metrics["session_volume"] == 0
     assert metrics["bar_count"] == 0
-    store.check_invariants()
+    check_store(store)
 
 
 def test_quotes_in_time_order_equal_timestamps_in_arrival_order(store: SessionData) -> None:
@@ -687,7 +688,7 @@ def test_quotes_in_time_order_equal_timestamps_in_arrival_order(store: SessionDa
     crossed = Quote("AAPL", at(5), 101, 100, 0, 0)
     store.add_quote("AAPL", crossed)
     assert store.get_latest_quote("AAPL") == crossed
-    store.check_invariants()
+    check_store(store)
 
 
 def test_unknown_symbol_tick_and_quote_reads(store: SessionData) -> None:
@@ -767,7 +768,7 @@ def test_failed_batch_leaves_the_store_exactly_as_it_was(store: SessionData, wri
         write(store)
     assert state(store) == before
     assert store.get_symbol_data("AAPL") is snap
-    store.check_invariants()
+    check_store(store)
     # And the store still works normally afterwards (no half-applied state left behind).
     store.add_bars_batch("AAPL", [mk(i, 100 + i) for i in range(7, 12)])
     check_metrics(store)
@@ -785,7 +786,7 @@ def test_batches_equal_single_adds(store: SessionData) -> None:
         assert store.get_session_metrics("AAPL")[key] == other.get_session_metrics("AAPL")[key]
     store.add_bars_batch("AAPL", [])  # an empty batch is a no-op
     assert store.get_bar_count("AAPL") == 7
-    store.check_invariants()
+    check_store(store)
 
 
 # ------------------------------------------------------------------------------ provenance
@@ -843,7 +844,7 @@ def test_start_new_session_clears_data_keeps_symbols_and_config() -> None:
     assert m["last_update"] is None
     assert m["bar_quality"] == 0.0
     assert s.get_historical_bars("AAPL") == {}, "no history kept with trailing days 0"
-    s.check_invariants()
+    check_store(s)
 
 
 def test_start_new_session_rejects_a_non_date(store: SessionData) -> None:
@@ -897,7 +898,7 @@ def test_historical_rollover_keeps_newest_trailing_days() -> None:
     assert s.get_bars("AAPL") == []
     with pytest.raises(ValueError):
         s.get_historical_bars("AAPL", 7)
-    s.check_invariants()
+    check_store(s)
 
 
 def test_history_is_keyed_by_the_ended_sessions_current_session_date() -> None:

@@ -22,8 +22,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference import check_snapshot, check_store
 from sessiondata import Bar, SessionData, SymbolSessionData
-from sessiondata._store import check_snapshot
 
 NY = ZoneInfo("America/New_York")
 DAY = date(2025, 3, 10)  # the Monday after the spring switch
@@ -43,12 +43,12 @@ def bar_at(ts: datetime, volume: int) -> Bar:
 
 
 def derived_answers(snap: SymbolSessionData) -> dict[int, tuple[list[Bar], Bar | None]]:
-    """Everything a reader can see of the derived series of one snapshot (a read: marks them wanted)."""
+    """Everything a reader can see of the derived series of one snapshot."""
     return {k: (list(series), snap.get_forming_bar(k)) for k, series in snap.bars_derived.items()}
 
 
 def peeked_answers(snap: SymbolSessionData) -> dict[int, tuple[list[Bar], Bar | None]]:
-    """`derived_answers` through `SymbolSessionData.derived`, which leaves the store logging."""
+    """`derived_answers` through `SymbolSessionData.derived` (the store's own bookkeeping read)."""
     return {k: (list(s.bars), s.forming_bar(snap.symbol, snap.bars_1m)) for k, s in snap.derived.items()}
 
 
@@ -90,7 +90,7 @@ def test_reading_rarely_or_after_every_write_gives_the_same_answers(
     ordered = iter(bar_steps)
     program = [next(ordered) if s[0] == "bar" else s for s in program]
 
-    eager = SessionData(derived_intervals=intervals)  # read after every write
+    eager = SessionData(derived_intervals=intervals, derivation="eager")  # read after every write
     lazy = SessionData(derived_intervals=intervals)  # read only at "read" steps
     peeked = SessionData(derived_intervals=intervals)  # never read: looked at without marking
     stores = (eager, lazy, peeked)
@@ -137,7 +137,10 @@ def test_reading_rarely_or_after_every_write_gives_the_same_answers(
             held.append((snap_l, snap_p, answers))  # read only at the end, after the store moved on
     assert peeked.get_symbol_data("QQQ") is None or all(
         s.derived_pending is not None for s in peeked.snapshot().values()
-    ), "looking without reading switched the store to deriving as bars arrive"
+    ), "looking switched the store to deriving as bars arrive"
+    assert lazy.get_symbol_data("QQQ") is None or all(
+        s.derived_pending is not None for s in lazy.snapshot().values()
+    ), "a reader switched a lazy store to deriving as bars arrive: readers must not steer the writer"
     snap_e = eager.get_symbol_data("QQQ")
     if snap_e is not None:
         final = derived_answers(snap_e)
@@ -150,7 +153,7 @@ def test_reading_rarely_or_after_every_write_gives_the_same_answers(
         assert derived_answers(snap_l) == answers
         assert peeked_answers(snap_p) == answers
     for store in stores:
-        store.check_invariants()
+        check_store(store)
 
 
 def session(minutes: range, day: date = DAY) -> list[Bar]:
@@ -168,7 +171,7 @@ def test_a_derived_read_after_a_whole_session_of_writes_sees_every_window() -> N
     assert five[-1].timestamp == datetime(2025, 3, 10, 15, 55)
     assert five[0].volume == sum(100 + m for m in range(5))
     assert store.get_forming_bar("QQQ", 5) is None
-    store.check_invariants()
+    check_store(store)
 
 
 @pytest.mark.parametrize("batch_first", [False, True])
@@ -196,7 +199,7 @@ def test_a_batch_of_the_next_day_is_logged_apart_from_the_day_before(batch_first
     ]
     assert store.get_bars("QQQ", 5) == fresh.get_bars("QQQ", 5)
     assert store.get_forming_bar("QQQ", 5) == fresh.get_forming_bar("QQQ", 5)
-    store.check_invariants()
+    check_store(store)
 
 
 def test_end_session_completes_the_forming_window_of_bars_nobody_read() -> None:
@@ -215,7 +218,7 @@ def test_end_session_completes_the_forming_window_of_bars_nobody_read() -> None:
     store.add_bar("QQQ", bar_at(instant(DAY, 12, 0, False), 5))
     store.end_session()
     assert store.get_bars("QQQ", 5)[-1].volume == 110 + 111 + 5
-    store.check_invariants()
+    check_store(store)
 
 
 def test_history_keeps_derived_bars_that_were_never_read() -> None:
@@ -286,7 +289,7 @@ def test_readers_settling_concurrently_with_a_writer_see_consistent_snapshots() 
         sys.setswitchinterval(old)
     assert not any(t.is_alive() for t in threads), "a reader did not finish before its deadline"
     assert not errors, errors
-    store.check_invariants()
+    check_store(store)
     fresh = SessionData(derived_intervals=(5, 15))
     fresh.add_bars_batch("QQQ", bars[:421])
     fresh.end_session()
@@ -295,3 +298,25 @@ def test_readers_settling_concurrently_with_a_writer_see_consistent_snapshots() 
     for k in (5, 15):
         assert store.get_bars("QQQ", k) == fresh.get_bars("QQQ", k)
         assert store.get_forming_bar("QQQ", k) == fresh.get_forming_bar("QQQ", k)
+
+
+def test_derivation_is_a_store_option_readers_do_not_change() -> None:
+    with pytest.raises(ValueError, match="derivation"):
+        SessionData(derivation="sometimes")
+    lazy = SessionData(derived_intervals=(5,))
+    eager = SessionData(derived_intervals=(5,), derivation="eager")
+    assert (lazy.derivation, eager.derivation) == ("lazy", "eager")
+    for m in range(12):
+        bar = bar_at(instant(DAY, m, 0, False), 10 + m)
+        lazy.add_bar("QQQ", bar)
+        eager.add_bar("QQQ", bar)
+        assert lazy.get_bars("QQQ", 5) == eager.get_bars("QQQ", 5)  # read after every write
+        lazy_snap, eager_snap = lazy.get_symbol_data("QQQ"), eager.get_symbol_data("QQQ")
+        assert lazy_snap is not None
+        assert eager_snap is not None
+        assert lazy_snap.derived_pending is not None, "a read switched the lazy store to eager"
+        assert eager_snap.derived_pending is None
+    lazy.start_new_session(DAY + timedelta(days=1))
+    eager.start_new_session(DAY + timedelta(days=1))
+    assert lazy.register_symbol("QQQ").derived_pending is not None
+    assert eager.register_symbol("QQQ").derived_pending is None

@@ -9,12 +9,13 @@ Each of those holds only while what it remembers still holds, so these tests mix
 that can invalidate it: out-of-order inserts, corrections, bars stamped with seconds, pre- and post-market
 bars, another date, daylight-saving switch days, and the same instants written with different tzinfo
 objects (the exchange's `ZoneInfo`, UTC, a fresh fixed offset per bar as `datetime.fromisoformat` gives, and
-zones where the session crosses midnight). After every write ``check_invariants()`` compares the stored
-series, derived bars and bar quality with their definitions computed from scratch by `SessionClock.locate`.
+zones where the session crosses midnight). After every write ``check_store`` (``tests/reference.py``)
+compares the stored series, derived bars and bar quality with their definitions computed from scratch by
+`SessionClock.locate`.
 
-Derived bars are derived on this path only once someone reads them (before that the store logs the bars
-for the first reader, see `sessiondata._deferred`), so each test runs both ways: read from the start
-("following") and never read (only checked, which does not count as reading).
+Derived bars are derived on this path only with ``derivation="eager"`` (lazily, the store logs the bars for
+the first reader, see `sessiondata._deferred`), so each test runs both ways: eager and read from the start
+("following"), and lazy and never read (only checked).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference import check_store
 from sessiondata import Bar, SessionData
 
 NY = ZoneInfo("America/New_York")
@@ -57,8 +59,9 @@ arrivals = st.tuples(
 
 
 def new_store(following: bool, intervals: tuple[int, ...] = (5, 15)) -> SessionData:
-    """A store whose derived bars are read from the start (so derived as bars arrive), or never read."""
-    store = SessionData(derived_intervals=intervals)
+    """A store that derives as bars arrive (``derivation="eager"``, read from the start), or a lazy one
+    never read."""
+    store = SessionData(derived_intervals=intervals, derivation="eager" if following else "lazy")
     if following and intervals:
         store.register_symbol("SPY")
         assert store.get_latest_bar("SPY", intervals[0]) is None
@@ -97,7 +100,7 @@ def test_mostly_in_order_writes_keep_every_invariant(
         bar = bar_at(ts, volume)
         store.add_bar("SPY", bar)
         expected[ts] = bar  # equal instants are one key whatever their tzinfo
-        store.check_invariants()
+        check_store(store)
     assert store.get_bars("SPY") == [expected[t] for t in sorted(expected)]
 
 
@@ -136,7 +139,7 @@ def test_a_bar_inserted_before_the_forming_window_is_not_counted_in_it(following
     store.add_bar("SPY", bar_at(instant(DAYS[0], 4, 30), 500))  # late, inside the completed window
     for m in range(7, 10):  # completes window 09:35 through the fast path
         store.add_bar("SPY", bar_at(instant(DAYS[0], m, 0), 10 + m))
-    store.check_invariants()
+    check_store(store)
     five = store.get_bars("SPY", 5)
     assert [b.volume for b in five] == [10 + 11 + 12 + 13 + 14 + 500, 15 + 16 + 17 + 18 + 19]
 
@@ -151,7 +154,7 @@ def test_a_late_pre_market_bar_does_not_shift_a_window_into_its_neighbour(follow
     store.add_bar("SPY", bar_at(instant(DAYS[0], -5, 0), 900))  # 09:25, before the open
     for m in range(7, 10):
         store.add_bar("SPY", bar_at(instant(DAYS[0], m, 0), 10 + m))
-    store.check_invariants()
+    check_store(store)
     assert [b.volume for b in store.get_bars("SPY", 5)] == [10 + 11 + 12 + 13 + 14, 15 + 16 + 17 + 18 + 19]
 
 
@@ -178,5 +181,5 @@ def test_windows_built_from_smaller_windows_equal_the_aggregation_of_their_minut
         bar = bar_at(REPRESENTATIONS[rep](instant(DAYS[0], m, 0)), 1)
         store.add_bar("SPY", Bar("SPY", bar.timestamp, bar.open, bar.high, bar.low, bar.close, volume))
         if m % 29 == 0:
-            store.check_invariants()
-    store.check_invariants()
+            check_store(store)
+    check_store(store)

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from reference import check_store
 from sessiondata import Bar, SessionData, SymbolSessionData, get_session_data, reset_session_data
 
 BASE = datetime(2025, 1, 1, 9, 30)
@@ -50,7 +51,7 @@ def test_add_bar(session_data: SessionData) -> None:
     assert metrics["session_volume"] == 1000
     assert metrics["session_high"] == 151.0
     assert metrics["session_low"] == 149.0
-    session_data.check_invariants()
+    check_store(session_data)
 
 
 def test_add_bars_batch(session_data: SessionData) -> None:
@@ -76,7 +77,7 @@ def test_add_bars_batch(session_data: SessionData) -> None:
     metrics = session_data.get_session_metrics("AAPL")
     assert metrics["bar_count"] == 10
     assert metrics["session_volume"] == sum(b.volume for b in bars)
-    session_data.check_invariants()
+    check_store(session_data)
 
 
 def test_session_lifecycle(session_data: SessionData) -> None:
@@ -150,7 +151,7 @@ def test_thread_safety(session_data: SessionData) -> None:
     assert len(session_data.get_bars("AAPL")) == 10
     assert len(session_data.get_bars("GOOGL")) == 10
     assert len(session_data.get_bars("MSFT")) == 10
-    session_data.check_invariants()
+    check_store(session_data)
 
 
 def _hundred(symbol: str = "AAPL", *, step_prices: bool = True) -> list[Bar]:
@@ -254,4 +255,4 @@ def test_latest_bar_many_calls(session_data: SessionData) -> None:
     results = {session_data.get_latest_bar("AAPL") for _ in range(1000)}
     assert results == {bars[-1]}
     assert session_data.get_bar_count("AAPL") == 1000
-    session_data.check_invariants()
+    check_store(session_data)

@@ -3,8 +3,11 @@
 The model is deliberately naive: a dict per symbol of ``timestamp -> bar``, lists of ticks and quotes, and the
 contract's rules written out directly (derived windows aligned to 09:30, completed when their last minute is
 present, when any later bar is stored, or when `end_session` ran while they existed; bar quality by counting
-minutes; history rolled at `start_new_session`). Invalid writes must raise `InvalidDataError` and change
-nothing a reader can see. ``store.check_invariants()`` runs after every step.
+minutes; history rolled at `start_new_session`, every window complete by then). Writes go on after
+`end_session` (late bars, corrections, the upkeep's gap fills, at the session's edges too) until
+`start_new_session`. Invalid writes must raise `InvalidDataError` and change nothing a reader can see.
+``check_store(store)`` runs after every step: among the rest, each interval's history equals the
+aggregation of the 1-minute history beside it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from reference import check_store
 from sessiondata import Bar, InvalidDataError, Provenance, Quote, SessionData, Tick
 
 SYMBOLS = ["AAPL", "msft", "Spy"]
@@ -24,7 +28,7 @@ DAYS = [date(2025, 1, 2), date(2025, 1, 3)]
 SESSION_DATES = [date(2025, 1, 2), date(2025, 1, 3), date(2025, 1, 6), date(2025, 1, 7)]
 INTERVALS = (5, 15)
 TRAILING = 2
-HISTORY_TYPES = (1, 5)
+HISTORY_TYPES = (1, 5, 15)
 OPEN_MINUTE = 9 * 60 + 30
 SESSION_MINUTES = 390
 
@@ -148,13 +152,21 @@ class SymbolModel:
     def roll(self, key: date | None) -> SymbolModel:
         new = SymbolModel()
         for k in HISTORY_TYPES:
-            kept = dict(self.history[k])
-            series = self.sorted_bars() if k == 1 else self.derived(k)[0]
+            kept = new.history[k] = dict(self.history[k])
+            if k == 1:
+                series = self.sorted_bars()
+            else:  # the session is over: every window is complete, also one opened by late data
+                done, forming = self.derived(k)
+                series = done if forming is None else [*done, forming]
             if key is not None and series:
                 kept[key] = tuple(series)
-            for old in sorted(kept)[: max(0, len(kept) - TRAILING)]:
-                del kept[old]
-            new.history[k] = kept
+            elif key is not None and self.bars:
+                kept.pop(key, None)  # this session's bars replace the date's in every interval
+        # The newest TRAILING session dates, the same in every interval.
+        dates = sorted({d for kept in new.history.values() for d in kept})
+        for kept in new.history.values():
+            for old in dates[: max(0, len(dates) - TRAILING)]:
+                kept.pop(old, None)
         return new
 
 
@@ -240,6 +252,25 @@ class StoreMachine(RuleBasedStateMachine):
         for b in bars:
             m.add_bar(b, Provenance.STREAMED)
         self.wrote(symbol)
+
+    @rule(data=st.data(), symbol=symbols)
+    def fill_gap(self, data: st.DataObject, symbol: str) -> None:
+        """The upkeep's fill: consecutive minutes, gap-filled, never replacing a stored bar; at any point of
+        the session, often at its edges and after `end_session` (late data for the session in memory)."""
+        start = data.draw(timestamps)
+        n = data.draw(st.integers(min_value=1, max_value=12))
+        bars = [
+            Bar(symbol.upper(), start + timedelta(minutes=i), 100.0, 102.0, 98.0, 101.0, 7 + i)
+            for i in range(n)
+        ]
+        m = self.sym_model(symbol)
+        new = [b for b in bars if b.timestamp not in m.bars]
+        stored = self.store.add_bars_batch(symbol, bars, provenance=Provenance.GAP_FILLED, replace=False)
+        assert stored == len(new)
+        for b in new:
+            m.add_bar(b, Provenance.GAP_FILLED)
+        if new:
+            self.wrote(symbol)
 
     @rule(symbol=symbols, ts=st.lists(timestamps, min_size=1, max_size=5), single=st.booleans())
     def add_ticks(self, symbol: str, ts: list[datetime], single: bool) -> None:
@@ -385,7 +416,7 @@ class StoreMachine(RuleBasedStateMachine):
 
     @invariant()
     def store_invariants(self) -> None:
-        self.store.check_invariants()
+        check_store(self.store)
 
     @invariant()
     def matches_model(self) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from reference import check_snapshot, check_store
 from sessiondata import Bar, SessionData, SymbolSessionData, Tick, get_session_data, reset_session_data
-from sessiondata._store import check_snapshot
 
 D = date(2025, 1, 2)
 DEADLINE = 60.0
@@ -163,7 +163,7 @@ def test_many_writers_and_readers_see_only_consistent_snapshots() -> None:
         assert store.get_session_metrics(s)["session_volume"] == sum(b.volume for b in bars)
     assert store.get_bar_count("SPY") == n
     assert len(store.get_ticks("SPY")) == 5 * (n // 30)
-    store.check_invariants()
+    check_store(store)
 
 
 def test_readers_stay_consistent_across_session_rollovers() -> None:
@@ -200,7 +200,7 @@ def test_readers_stay_consistent_across_session_rollovers() -> None:
     finally:
         stop.set()
     crew.join_all()
-    store.check_invariants()
+    check_store(store)
 
 
 def test_reads_complete_while_another_thread_holds_the_write_lock() -> None:
@@ -292,7 +292,7 @@ def test_writers_block_while_the_write_lock_is_held() -> None:
     assert not w.is_alive(), "the writer did not finish after the lock was released"
     assert finished.is_set()
     assert store.get_bar_count("AAPL") == 2
-    store.check_invariants()
+    check_store(store)
 
 
 def test_wait_for_update_never_misses_the_last_write() -> None:

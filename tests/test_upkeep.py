@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from reference import check_store
 from sessiondata import (
     Bar,
     DataUpkeepThread,
@@ -110,7 +111,7 @@ def assert_same_as_reference(store: SessionData, ref: SessionData, symbol: str) 
     assert got["bar_count"] == want["bar_count"]
     for interval in (5, 15):
         assert store.get_bars(symbol, interval) == ref.get_bars(symbol, interval), f"{interval}m bars"
-    store.check_invariants()
+    check_store(store)
 
 
 def open_minutes(status: dict[str, Any], symbol: str) -> list[str]:
@@ -323,7 +324,7 @@ def test_backtest_clock_bounds_gaps_to_now_never_the_future(
     # Every minute fetched once: no minute was skipped at a pass boundary, none fetched twice.
     fetched = sum(int((end - start) / M) for _, start, end in repo.calls)
     assert fetched == len(due_by(noon + 61 * M)) - len(kept)
-    store.check_invariants()
+    check_store(store)
 
 
 # ------------------------------------------------------------------------------- retries and backoff

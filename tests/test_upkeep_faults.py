@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from reference import check_store
 from sessiondata import Bar, DataUpkeepThread, InMemoryBarRepository, Provenance, SessionData
 
 M = timedelta(minutes=1)
@@ -147,7 +148,7 @@ def test_faulty_repository_never_corrupts_the_store_and_is_reported_once(
     caplog.set_level(logging.DEBUG, logger="sessiondata.upkeep")
     for _ in range(3):
         up.run_once()
-        store.check_invariants()
+        check_store(store)
     status = up.status()
 
     stored = store.get_bars("ABC")
@@ -178,7 +179,7 @@ def test_faulty_repository_never_corrupts_the_store_and_is_reported_once(
         if double != "raises":
             assert wait_for(lambda: store.get_bar_count("ABC") == 25, store)
         assert up.is_alive
-        store.check_invariants()
+        check_store(store)
     assert not up.is_alive
     assert len(warnings_for(caplog, "ABC", kind)) == 1, "logged more than once per symbol and kind"
     assert store.get_bar_count("XYZ") == 0
@@ -214,7 +215,7 @@ def test_a_repository_failing_for_one_symbol_does_not_hold_back_the_others(
     assert {(f["symbol"], f["kind"]) for f in status["faults"]} == {("BAD", "repository_error")}
     assert "TimeoutError" in status["faults"][-1]["detail"]
     assert len(warnings_for(caplog, "BAD", "repository_error")) == 1
-    store.check_invariants()
+    check_store(store)
 
 
 # ---------------------------------------------------------------------------------------- hanging
@@ -264,7 +265,7 @@ def test_a_fetch_hanging_past_its_timeout_is_abandoned_and_its_late_answer_disca
     assert join_new_threads(before) == []
     assert store.version == version
     assert store.get_bar_count("ABC") == 7
-    store.check_invariants()
+    check_store(store)
 
     status = up.run_once()  # the repository answers now: the next pass fills the gap
     assert store.get_bars("ABC") == [mk(i) for i in range(10)]
@@ -306,7 +307,7 @@ def test_stop_while_a_fetch_hangs_returns_within_its_timeout(hanging: HangingRep
     assert status["abandoned_fetches"] == 1
     assert not status["running"]
     assert store.get_bar_count("ABC") == 11
-    store.check_invariants()
+    check_store(store)
 
 
 # ------------------------------------------------------------------------------ concurrent writes
@@ -367,7 +368,7 @@ def test_bars_streamed_during_a_fill_are_never_overwritten() -> None:
         assert store.get_bars("ABC", start=OPEN + i * M, end=OPEN + (i + 1) * M) == [mk(i, px=200.0)]
         assert store.get_provenance("ABC", OPEN + i * M) is Provenance.GAP_FILLED
     assert store.get_bar_count("ABC") == 31
-    store.check_invariants()
+    check_store(store)
     metrics = store.get_session_metrics("ABC")
     assert metrics["session_volume"] == sum(b.volume for b in store.get_bars("ABC"))
 
@@ -430,7 +431,7 @@ def test_writer_and_running_upkeep_race_fills_never_replace_streamed_bars(
         assert wait_for(lambda: store.get_bar_count("ABC") == 120, store, DEADLINE * 3)
         assert up.is_alive
     assert join_new_threads(before) == []
-    store.check_invariants()
+    check_store(store)
     for i in range(120):
         got = store.get_bars("ABC", start=OPEN + i * M, end=OPEN + (i + 1) * M)
         prov = store.get_provenance("ABC", OPEN + i * M)

@@ -14,9 +14,9 @@ nothing here (the state is returned as is, no allocation), and the forming bar i
 built once, from the 1-minute series, when it completes: O(k) once per k bars, so O(1) amortized per bar.
 A late or corrected bar re-derives only the window it falls in (O(k + log n)).
 
-Two fast paths give exactly the states `DerivedState.add` gives bar by bar (the store's `check_invariants`
-compares the result with `derive_from_scratch`): `DerivedState.close_newest`, for the in-order bar that is
-its window's last minute (it reads the window from the series' last chunk in place), and
+Two fast paths give exactly the states `DerivedState.add` gives bar by bar (the tests compare the result
+with a from-scratch derivation, ``tests/reference.py``): `DerivedState.close_newest`, for the in-order bar
+that is its window's last minute (it reads the window from the series' last chunk in place), and
 `advance_in_order`, for a whole in-order batch: the window state machine runs over the batch's stretches
 (bars inside the forming window are skipped by bisection), then each window's bar is built once from the
 batch's own list.
@@ -33,17 +33,16 @@ from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import NamedTuple
 
-from ._calendar import SessionClock
 from ._models import Bar, trusted_bar
 from ._series import EMPTY, Series
 
 __all__ = [
     "DerivedState",
     "Segment",
+    "Window",
     "advance_in_order",
     "aggregate",
     "complete_newest",
-    "derive_from_scratch",
     "inside_span",
     "window_of",
 ]
@@ -57,6 +56,8 @@ _MINUTES = tuple(timedelta(minutes=i) for i in range(24 * 60 + 1))
 # A window still forming: (session date, window index, start timestamp, end timestamp, first minute offset,
 # last minute offset). The offsets let the store skip `add` for a bar inside the window (see `is_inside`).
 _Forming = tuple[date, int, datetime, datetime, int, int]
+# The same, for a writer that collects windows to build (`DerivedState.step`, `DerivedState.with_windows`).
+Window = _Forming
 # A stretch of an in-order run, as `advance_in_order` sees it: ``(session date, session length, i, j,
 # offsets)`` for bars ``i..j-1`` of the run, all in that session, their minute offsets never decreasing; or
 # ``(None, 0, i, j, [])`` for bars outside any session.
@@ -176,10 +177,9 @@ class DerivedState(NamedTuple):
         start = f[2]
         # The window's bars are the newest ones: read them in place from the series' last chunk (a hot
         # path: no slice, no call).
-        chunk = bars_1m._chunks[-1]
-        n = bars_1m._tail_len
+        chunk, n, chunk_start = bars_1m.tail()
         anchor = self.anchor
-        a = -1 if anchor is None else anchor[1] - bars_1m._starts[-1]
+        a = -1 if anchor is None else anchor[1] - chunk_start
         if 0 <= a < n - 1 and chunk[a] is anchor[0]:  # type: ignore[index]
             a += 1  # the anchor still stands where it did: every later item is a member
         else:
@@ -212,6 +212,8 @@ class DerivedState(NamedTuple):
         stop = first + k
         if stop > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
             stop = session_len
+        chunk, n, _ = bars_1m.tail()
+        newest = chunk[n - 1]
         return _new_tuple(
             DerivedState,
             (
@@ -219,7 +221,7 @@ class DerivedState(NamedTuple):
                 bars,
                 (f[0], f[1] + 1, f[3], f[3] + _MINUTES[stop - first], first, stop - 1),
                 (f[0], f[1]),
-                (bars_1m._chunks[-1][bars_1m._tail_len - 1], bars_1m._len - 1),
+                (newest, bars_1m.size - 1),
             ),
         )
 
@@ -247,11 +249,31 @@ class DerivedState(NamedTuple):
     def add(
         self, bar: Bar, day: date, offset: int, session_len: int, bars_1m: Series[Bar], in_order: bool
     ) -> DerivedState:
-        """The state after ``bar`` (already stored in ``bars_1m``) arrived at minute ``offset`` of ``day``.
+        """The state after ``bar`` (already stored in ``bars_1m``) arrived at minute ``offset`` of ``day``:
+        `step`, then each window it completes (re)built from ``bars_1m``.
 
         ``in_order``: ``bar`` is newer than every other stored bar (so its window's bars are the newest).
         O(1) while the bar stays in the forming window; O(k + log n) when a window completes or a late bar
         re-derives a completed one.
+        """
+        ts = bar.timestamp
+        moved = self.step(day, offset, session_len, ts, ts if in_order else bars_1m[-1].timestamp)
+        if moved is None:
+            return self  # the forming bar is computed on read: nothing to do
+        forming, completed, built = moved
+        bars = self.bars
+        for window, span in built:
+            bars = _with_window(bars, bar.symbol, window, bars_1m, span if in_order else None)
+        return DerivedState(self.interval, bars, forming, completed)
+
+    def step(
+        self, day: date, offset: int, session_len: int, ts: datetime, newest: datetime
+    ) -> tuple[_Forming | None, tuple[date, int] | None, tuple[tuple[_Forming, int | None], ...]] | None:
+        """The window machine's step for one stored 1-minute bar stamped ``ts`` at minute ``offset`` of
+        ``day`` (``newest``: the newest stored timestamp), without building any bar: ``None`` when nothing
+        changes, else the forming window and newest completed key after it, and the windows whose bars it
+        (re)builds, each with how many of the newest 1-minute bars hold its members when ``ts`` is the
+        newest (a hint for `_window_bar`; ``None``: search). O(1).
         """
         k = self.interval
         index = offset // k
@@ -259,30 +281,46 @@ class DerivedState(NamedTuple):
         if end_offset > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
             end_offset = session_len
         f = self.forming
-        newest = bar.timestamp if in_order else bars_1m[-1].timestamp
         if f is not None and f[1] == index and f[0] == day:
             if offset != end_offset - 1:
-                return self  # the forming bar is computed on read: nothing to do
-            bars = _with_window(self.bars, bar.symbol, f, bars_1m, k + 1 if in_order else None)
-            return DerivedState(k, bars, _next_window(f, session_len, k, newest), (day, index))
+                return None
+            return _next_window(f, session_len, k, newest), (day, index), ((f, k + 1),)
         key = (day, index)
         if (f is None or key > (f[0], f[1])) and (self.completed is None or key > self.completed):
-            bars = self.bars
-            completed = self.completed
-            if f is not None:
-                bars = _with_window(bars, bar.symbol, f, bars_1m, k + 2 if in_order else None)
-                completed = (f[0], f[1])
-            _, start, length = window_of(bar.timestamp, offset, session_len, k)
+            _, start, length = window_of(ts, offset, session_len, k)
             new = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+            done: tuple[tuple[_Forming, int | None], ...] = () if f is None else ((f, k + 2),)
             if offset == end_offset - 1 or newest >= new[3]:
                 # Its last minute is here, or a later bar already is: the window is complete.
-                bars = _with_window(bars, bar.symbol, new, bars_1m, 2 if in_order else None)
-                return DerivedState(k, bars, _next_window(new, session_len, k, newest), key)
-            return DerivedState(k, bars, new, completed)
+                return _next_window(new, session_len, k, newest), key, (*done, (new, 2))
+            return new, self.completed if f is None else (f[0], f[1]), done
         # A late or corrected bar for a window that has already completed: re-derive that window only.
-        _, start, length = window_of(bar.timestamp, offset, session_len, k)
+        _, start, length = window_of(ts, offset, session_len, k)
         redone = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
-        return DerivedState(k, _with_window(self.bars, bar.symbol, redone, bars_1m), f, self.completed)
+        return f, self.completed, ((redone, None),)
+
+    def moved(self, forming: _Forming | None, completed: tuple[date, int] | None) -> DerivedState:
+        """This state with the window machine moved to ``forming``/``completed`` (see `step`), its bars
+        not yet rebuilt (see `with_windows`). O(1)."""
+        return DerivedState(self.interval, self.bars, forming, completed)
+
+    def with_windows(self, symbol: str, windows: Sequence[_Forming], bars_1m: Series[Bar]) -> DerivedState:
+        """This state with the bar of each of ``windows`` (distinct, in time order) (re)built from
+        ``bars_1m``, once each. Adjacent windows (a fill's) read their 1-minute bars in one piece.
+        O(windows * k + runs * log n)."""
+        bars = self.bars
+        i = 0
+        n = len(windows)
+        while i < n:
+            j = i + 1
+            while j < n and windows[j][2] == windows[j - 1][3]:
+                j += 1
+            src = bars_1m.between(windows[i][2], windows[j - 1][3])
+            if src:
+                run = [(w, len(src)) for w in windows[i:j]]
+                bars = _rebuilt(bars, symbol, run, src, [b.timestamp for b in src], 0)
+            i = j
+        return self._replace(bars=bars)
 
 
 def complete_newest(
@@ -305,9 +343,7 @@ def complete_newest(
     hi = session_len
     part_k = 0
     parts: Series[Bar] | None = None
-    chunk = bars_1m._chunks[-1]
-    n = bars_1m._tail_len
-    chunk_start = bars_1m._starts[-1]
+    chunk, n, chunk_start = bars_1m.tail()
     for k, state in own.items():
         f = state.forming
         assert f is not None
@@ -320,8 +356,7 @@ def complete_newest(
         bar: Bar | None = None
         if parts is not None and k % part_k == 0:
             r = (f[5] - f[4] + part_k) // part_k  # the smaller windows inside this one
-            p_chunk = parts._chunks[-1]
-            p_n = parts._tail_len
+            p_chunk, p_n, _ = parts.tail()
             if p_n >= r:
                 first = p_chunk[p_n - r]
                 if first.timestamp >= f[2]:  # all r are this window's: none of its parts is empty
@@ -579,33 +614,4 @@ def advance_in_order(
             _rebuilt(state.bars, symbol, windows, src, src_ts, len(src) - len(run)) if windows else state.bars
         )
         out[k] = DerivedState(k, bars, f, completed)
-    return out
-
-
-def derive_from_scratch(bars: Iterable[Bar], clock: SessionClock, interval: int) -> list[Bar]:
-    """Reference aggregation of 1-minute ``bars`` (any order) into ``interval``-minute bars. O(n log n).
-
-    Every window holding at least one bar of a trading minute, forming or not; a window aggregates every
-    bar stamped inside it (prints made during an intraday break included, as the incremental path does).
-    The store's invariant checker and the tests compare the store's completed bars plus its forming bar
-    against this.
-    """
-    ordered = sorted(bars, key=lambda x: x.timestamp)
-    stamps = [b.timestamp for b in ordered]
-    windows: dict[tuple[date, int], tuple[datetime, int]] = {}
-    for b in ordered:
-        loc = clock.locate(b.timestamp)
-        if loc is None:
-            continue
-        day, offset, session_len = loc
-        index, start, length = window_of(b.timestamp, offset, session_len, interval)
-        windows.setdefault((day, index), (start, length))
-    out: list[Bar] = []
-    for k in sorted(windows):
-        start, length = windows[k]
-        lo = bisect_left(stamps, start)
-        hi = bisect_left(stamps, start + _MINUTES[length])
-        agg = aggregate(ordered[lo].symbol, start, ordered[lo:hi])
-        assert agg is not None
-        out.append(agg)
     return out

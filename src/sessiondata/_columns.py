@@ -77,7 +77,6 @@ import logging
 import struct
 import sys
 from array import array
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from operator import attrgetter
@@ -339,20 +338,13 @@ def _column_bytes(s: Series[Any], lo: int, hi: int, field: str) -> bytes:
     """``field`` of the items at ``[lo, hi)`` as native bytes. O(hi - lo + items not converted before)."""
     if lo >= hi:
         return b""
-    # The chunk layout (`_chunks`, `_starts`, `_tail_len`) is `_series`'s; its invariant that owned slots
-    # never change is what makes per-chunk columns valid for every version.
-    chunks = s._chunks
-    starts = s._starts
-    last = len(chunks) - 1
-    ci = bisect_right(starts, lo) - 1
+    # `Series.chunks_from`: the series' own chunks; its invariant that owned slots never change is what
+    # makes per-chunk columns valid for every version.
     parts = []
     registry = _registry
-    while ci <= last:
-        base = starts[ci]
+    for chunk, base, length in s.chunks_from(lo):
         if base >= hi:
             break
-        chunk = chunks[ci]
-        length = s._tail_len if ci == last else len(chunk)
         entry = registry.get(id(chunk))
         if entry is not None and entry.chunk is chunk:
             cols = entry.cols
@@ -365,7 +357,6 @@ def _column_bytes(s: Series[Any], lo: int, hi: int, field: str) -> bytes:
         else:
             col = _column_of_chunk(chunk, length, field)
         parts.append(col[(lo - base) * _ITEM if lo > base else 0 : min(hi - base, length) * _ITEM])
-        ci += 1
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 

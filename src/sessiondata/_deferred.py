@@ -66,7 +66,7 @@ class Deferred:
     the series it extends (so two versions never both extend one log).
     """
 
-    __slots__ = ("base", "base_len", "end", "memos", "parent", "segs", "wanted")
+    __slots__ = ("base", "base_len", "end", "memos", "parent", "segs")
 
     def __init__(
         self, base: Mapping[int, DerivedState] | None, base_len: int, parent: Deferred | None = None
@@ -82,9 +82,6 @@ class Deferred:
         # The newest few settled versions, newest first (a reader a few versions behind the newest still
         # finds a start). Replaced whole by whoever settles further, so never seen half-written.
         self.memos: tuple[_Memo, ...] = ()
-        # Set by a reader of derived bars (`SymbolSessionData.read_derived`); the writer then stops
-        # logging and derives as bars arrive. A flag only ever set, so a racy read of it is harmless.
-        self.wanted = False
 
     def owes(self) -> bool:
         """Whether settling could change anything: bars logged, or a flush owed. O(1)."""
@@ -108,7 +105,7 @@ class Deferred:
         before it, or since the base, + k per window built). Thread-safety: any thread, lock-free;
         concurrent callers may duplicate work, never corrupt it.
         """
-        count = series._len - self.base_len
+        count = series.size - self.base_len
         start: _Memo | None = None
         for memo in self.memos:
             if memo[0] <= count:
@@ -150,7 +147,7 @@ class Deferred:
                 segments.append((seg.day, seg.session_len, a - m, stop - m, part))
             k += 1
         lo = self.base_len + m
-        run = series._slice(lo, self.base_len + count)
+        run = series.items_at(lo, self.base_len + count)
         advanced = advance_in_order(
             states, symbol, [b.timestamp for b in run], segments, series.head(lo), run
         )
@@ -199,7 +196,7 @@ def check_deferred(cell: Deferred, series: Series[Bar]) -> None:
     sound (for the store's invariant checker; the writer may be extending the rest meanwhile).
     O(logged bars)."""
     assert cell.base is not None or cell.parent is not None
-    count = series._len - cell.base_len
+    count = series.size - cell.base_len
     assert 0 <= count <= cell.end - cell.base_len, "a snapshot sees past its log"
     segs = [seg for seg in list(cell.segs) if seg.start < count]
     for n, seg in enumerate(segs):

@@ -188,7 +188,7 @@ class _Sizer:
     def nested(self, obj: object) -> int:
         """``obj`` and, for a tuple, its members (small state tuples of dates, ints, datetimes). O(len)."""
         total = self.one(obj)
-        if type(obj) is tuple:
+        if isinstance(obj, tuple):
             for part in obj:
                 total += self.one(part)
         return total
@@ -206,11 +206,9 @@ class _Sizer:
 
     def series(self, s: Series[Any]) -> int:
         """A `Series`: the records plus its chunk lists and index tuples. O(len)."""
-        total = self.one(s) + self.one(s._chunks) + self.one(s._mins) + self.one(s._starts)
-        for start in s._starts:
-            total += self.one(start)
-        for chunk in s._chunks:
-            total += self.one(chunk)
+        total = self.one(s)
+        for part in s.storage():
+            total += self.one(part)
         return total + self.records(s)
 
 
@@ -271,7 +269,7 @@ def _measure(snapshot: SymbolSessionData, sizer: _Sizer) -> SymbolMemory:
     ticks_bytes = sizer.series(snapshot.ticks)
     quotes_bytes = sizer.series(snapshot.quotes)
     overrides = snapshot.provenance_overrides
-    other += sizer.one(overrides)
+    other += sizer.one(overrides) + sizer.series(overrides.marks)
     for ts in overrides:
         other += sizer.one(ts)
     other += sizer.nested(snapshot.quality_state) + _deferred_bytes(snapshot.derived_pending, sizer)

@@ -59,13 +59,14 @@ class Series(Sequence[T], Generic[T]):
     ``inserted``/``upserted`` O(LOAD + n / LOAD + log n).
     """
 
-    __slots__ = ("_cache", "_chunks", "_len", "_mins", "_starts", "_tail_len")
+    __slots__ = ("_cache", "_chunks", "_mins", "_starts", "_tail_len", "size")
 
     _chunks: tuple[list[T], ...]
     _mins: tuple[datetime, ...]
     _starts: tuple[int, ...]
     _tail_len: int
-    _len: int
+    #: How many items this version holds (``len`` without the call; read-only).
+    size: int
     # Per-version memo for derived read-only views (e.g. columns); a version never changes, so it never
     # goes stale. None until first used.
     _cache: dict[Any, Any] | None
@@ -90,7 +91,7 @@ class Series(Sequence[T], Generic[T]):
             starts.append(total)
             total += len(c)
         self._starts = tuple(starts)
-        self._len = (starts[-1] + tail_len) if chunks else 0
+        self.size = (starts[-1] + tail_len) if chunks else 0
 
     @classmethod
     def _make(cls, chunks: tuple[list[T], ...], tail_len: int) -> Series[T]:
@@ -101,10 +102,10 @@ class Series(Sequence[T], Generic[T]):
     # ------------------------------------------------------------------ reads
 
     def __len__(self) -> int:
-        return self._len
+        return self.size
 
     def __bool__(self) -> bool:
-        return self._len > 0
+        return self.size > 0
 
     def _chunk(self, i: int) -> Sequence[T]:
         """Chunk ``i`` as this version sees it (the last one cut to this version's length)."""
@@ -135,11 +136,11 @@ class Series(Sequence[T], Generic[T]):
 
     def __getitem__(self, index: int | slice) -> T | list[T]:
         if isinstance(index, slice):
-            start, stop, step = index.indices(self._len)
+            start, stop, step = index.indices(self.size)
             if step != 1:
                 return list(self)[index]
             return self._slice(start, stop)
-        n = self._len
+        n = self.size
         if index < 0:
             index += n
         if not 0 <= index < n:
@@ -167,13 +168,13 @@ class Series(Sequence[T], Generic[T]):
 
     def last(self) -> T | None:
         """The newest item, or ``None`` when empty. O(1)."""
-        if not self._len:
+        if not self.size:
             return None
         return self._chunks[-1][self._tail_len - 1]
 
     def first(self) -> T | None:
         """The oldest item, or ``None`` when empty. O(1)."""
-        if not self._len:
+        if not self.size:
             return None
         return self._chunks[0][0]
 
@@ -184,23 +185,54 @@ class Series(Sequence[T], Generic[T]):
         tail = self._tail_len
         if n <= tail:  # the common case: all in the last chunk, one slice
             return self._chunks[-1][tail - n : tail]
-        return self._slice(max(0, self._len - n), self._len)
+        return self._slice(max(0, self.size - n), self.size)
 
     def head(self, n: int) -> Series[T]:
         """The first ``n`` items as a series sharing this one's chunks (this series when ``n >= len``).
 
         A view to read (as a reader settling derived bars does), never to extend: its last chunk may be a
         full chunk of this series. O(n / LOAD)."""
-        if n >= self._len:
+        if n >= self.size:
             return self
         if n <= 0:
             return Series()
         ci = bisect_right(self._starts, n - 1) - 1
         return Series._make(self._chunks[: ci + 1], n - self._starts[ci])
 
+    # ------------------------------------------------------- writer and reader API (no copies)
+
+    def tail(self) -> tuple[Sequence[T], int, int]:
+        """``(chunk, n, start)``: the last chunk as stored, how many of its items this version holds, and
+        the position of its first item. For a writer reading the newest items in place (the chunk may hold
+        items of newer versions past ``n``: read ``chunk[:n]`` only, never write). O(1); non-empty series."""
+        return self._chunks[-1], self._tail_len, self._starts[-1]
+
+    def items_at(self, start: int, stop: int) -> list[T]:
+        """The items at positions ``[start, stop)`` (clipped to this version), as a new list. O(k + log n)."""
+        return self._slice(start, min(stop, self.size))
+
+    def chunks_from(self, index: int) -> Iterator[tuple[list[T], int, int]]:
+        """``(chunk, start, n)`` for each chunk from the one holding position ``index`` on: the stored list
+        (shared by every version holding it; an owned slot never changes, which is what lets a reader
+        cache per-chunk work by identity), the position of its first item, and how many of its items this
+        version holds. O(1) per chunk after O(log(n / LOAD))."""
+        chunks = self._chunks
+        starts = self._starts
+        last = len(chunks) - 1
+        ci = bisect_right(starts, index) - 1 if chunks else 0
+        while 0 <= ci <= last:
+            chunk = chunks[ci]
+            yield chunk, starts[ci], self._tail_len if ci == last else len(chunk)
+            ci += 1
+
+    def storage(self) -> tuple[object, ...]:
+        """The containers this version holds besides its items (the chunk tuple, its index tuples and their
+        members, each chunk list): for memory accounting. O(n / LOAD)."""
+        return (self._chunks, self._mins, self._starts, *self._starts, *self._chunks)
+
     def _position(self, t: datetime, *, right: bool) -> int:
         """Index of the first item with ``timestamp >= t`` (``> t`` when ``right``). O(log n)."""
-        if not self._len:
+        if not self.size:
             return 0
         mins = self._mins
         ci = bisect_right(mins, t) - 1 if right else bisect_left(mins, t) - 1
@@ -215,17 +247,17 @@ class Series(Sequence[T], Generic[T]):
     def between(self, start: datetime | None = None, end: datetime | None = None) -> list[T]:
         """Items with ``start <= timestamp < end`` (either bound may be ``None``). O(log n + k)."""
         lo = 0 if start is None else self._position(start, right=False)
-        hi = self._len if end is None else self._position(end, right=False)
+        hi = self.size if end is None else self._position(end, right=False)
         return self._slice(lo, hi)
 
     def since(self, t: datetime) -> list[T]:
         """Items with ``timestamp >= t``. O(log n + k)."""
-        return self._slice(self._position(t, right=False), self._len)
+        return self._slice(self._position(t, right=False), self.size)
 
     def find(self, t: datetime) -> T | None:
         """The item stamped exactly ``t`` (the first such), or ``None``. O(log n)."""
         i = self._position(t, right=False)
-        if i < self._len:
+        if i < self.size:
             item = self[i]
             if item.timestamp == t:
                 return item
@@ -234,17 +266,17 @@ class Series(Sequence[T], Generic[T]):
     def count_between(self, start: datetime | None, end: datetime | None) -> int:
         """How many items have ``start <= timestamp < end``. O(log n)."""
         lo = 0 if start is None else self._position(start, right=False)
-        hi = self._len if end is None else self._position(end, right=False)
+        hi = self.size if end is None else self._position(end, right=False)
         return max(0, hi - lo)
 
     def __repr__(self) -> str:
-        return f"Series(len={self._len}, last={self.last()!r})"
+        return f"Series(len={self.size}, last={self.last()!r})"
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Series):
-            return self._len == other._len and all(a == b for a, b in zip(self, other, strict=True))
+            return self.size == other.size and all(a == b for a, b in zip(self, other, strict=True))
         if isinstance(other, (list, tuple)):
-            return self._len == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+            return self.size == len(other) and all(a == b for a, b in zip(self, other, strict=True))
         return NotImplemented
 
     __hash__ = None  # type: ignore[assignment]
@@ -265,7 +297,7 @@ class Series(Sequence[T], Generic[T]):
                     new._mins = self._mins
                     new._starts = self._starts
                     new._tail_len = n + 1
-                    new._len = self._len + 1
+                    new.size = self.size + 1
                     new._cache = None
                     return new
                 copied = tail[:n]
@@ -274,9 +306,9 @@ class Series(Sequence[T], Generic[T]):
             new = Series.__new__(Series)
             new._chunks = (*chunks[:-1], tail if len(tail) == n else tail[:n], [item])
             new._mins = (*self._mins, item.timestamp)
-            new._starts = (*self._starts, self._len)
+            new._starts = (*self._starts, self.size)
             new._tail_len = 1
-            new._len = self._len + 1
+            new.size = self.size + 1
             new._cache = None
             return new
         return Series._make(([item],), 1)
@@ -319,7 +351,7 @@ class Series(Sequence[T], Generic[T]):
                     new._mins = self._mins
                     new._starts = self._starts
                     new._tail_len = len(head)
-                    new._len = self._len + len(data)
+                    new.size = self.size + len(data)
                     new._cache = None
                     return new
                 return Series._make((*chunks[:-1], head), len(head))
@@ -346,7 +378,7 @@ class Series(Sequence[T], Generic[T]):
         if last is None or last.timestamp < t:
             return self.appended(item), None
         i = self._position(t, right=False)
-        if i < self._len and self[i].timestamp == t:
+        if i < self.size and self[i].timestamp == t:
             return self._replaced_at(i, item), self[i]
         return self._inserted_at(i, item), None
 
@@ -379,7 +411,7 @@ class Series(Sequence[T], Generic[T]):
         return Series._make(tuple(chunks), len(chunks[-1]))
 
     def _inserted_at(self, index: int, item: T) -> Series[T]:
-        if index >= self._len:
+        if index >= self.size:
             return self.appended(item)
         ci, off = self._locate(index)
         chunks = self._owned_chunks()
@@ -412,7 +444,7 @@ class Series(Sequence[T], Generic[T]):
             total += len(seen)
             if i < len(self._chunks) - 1:
                 assert len(c) == len(seen)
-        assert total == self._len
+        assert total == self.size
 
 
 EMPTY: Series[Any] = Series()

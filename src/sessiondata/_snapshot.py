@@ -6,8 +6,8 @@ bars, metrics, quality, versions) and no read ever waits for a writer.
 
 Derived bars of a symbol nobody has read yet are owed rather than built (see `_deferred`): the first read
 of them from a snapshot settles that snapshot's derivation, O(1) amortized per bar logged since the last
-settled version, and answers as if the bars had been derived as they arrived. It also tells the store to
-derive this symbol's bars as they arrive from its next write on, so later reads cost what they always did.
+settled version, and answers as if the bars had been derived as they arrived. A read never changes how the
+store writes: that is the store's ``derivation`` option.
 
 Sequences returned by the read methods are fresh lists (oldest → newest); the store never changes them.
 The fields ``bars_1m``, ``ticks``, ``quotes`` and the values of ``bars_derived`` are `Series`: read-only,
@@ -24,9 +24,10 @@ from typing import Any, NamedTuple
 from ._aggregation import DerivedState
 from ._deferred import Deferred
 from ._models import Bar, Provenance, Quote, Tick
+from ._provenance import EMPTY_PROVENANCE, ProvenanceMap
 from ._series import Series
 
-__all__ = ["SymbolSessionData", "check_interval"]
+__all__ = ["QualityState", "SymbolSessionData", "check_interval"]
 
 _EMPTY_MAP: Mapping[Any, Any] = MappingProxyType({})
 
@@ -43,6 +44,20 @@ def check_interval(interval: object, configured: Mapping[int, Any]) -> int:
         f"interval={interval} is not configured: use 1 or one of {sorted(configured)} "
         "(SessionData(derived_intervals=...))"
     )
+
+
+class QualityState(NamedTuple):
+    """The writer's incremental bar-quality state (see `SymbolSessionData.quality_state`)."""
+
+    #: The session date bar quality counts (the newest located).
+    day: date
+    #: Distinct trading minutes of that date with a bar.
+    minutes: int
+    #: Minute offset of the newest of them.
+    newest: int
+    #: The 1-minute series whose newest bar the hot lane stored at minute ``newest``, or None when unknown:
+    #: while it still is, a bar of a later minute is newer without comparing timestamps.
+    marker: Series[Bar] | None
 
 
 class SymbolSessionData(NamedTuple):
@@ -83,10 +98,10 @@ class SymbolSessionData(NamedTuple):
     bars_version: int
     ticks_version: int
     quotes_version: int
-    provenance_overrides: Mapping[datetime, Provenance]
-    # Incremental bar-quality state: (session date, distinct minutes present, newest minute offset, and the
-    # writer's marker: the series whose newest bar it stored at that minute, or None).
-    quality_state: tuple[date, int, int, Series[Bar] | None] | None
+    # Where each bar that was not simply streamed came from (persistent: O(log n) per mark).
+    provenance_overrides: ProvenanceMap
+    # Incremental bar-quality state (the writer's).
+    quality_state: QualityState | None
     # True once a bar, tick or quote fixed whether this symbol's timestamps are timezone-aware.
     tz_aware: bool | None
     # ``(derived, lo, hi, day)``: while ``derived`` is this very mapping, a 1-minute bar at minute offset
@@ -96,11 +111,13 @@ class SymbolSessionData(NamedTuple):
     # While nobody has read this symbol's derived bars: the log of bars whose derivation is owed (see
     # `_deferred`); ``derived_base`` is then stale. None once they are derived as bars arrive.
     derived_pending: Deferred | None = None
+    # ``bars_1m.last()``, kept by the writer so that the hottest read is one field.
+    latest_bar: Bar | None = None
 
     @classmethod
-    def empty(cls, symbol: str, intervals: tuple[int, ...]) -> SymbolSessionData:
-        """A snapshot with no data for ``symbol`` and an empty series per derived interval, derived only
-        once read (see `_deferred`). O(k)."""
+    def empty(cls, symbol: str, intervals: tuple[int, ...], lazy: bool = True) -> SymbolSessionData:
+        """A snapshot with no data for ``symbol`` and an empty series per derived interval, derived by the
+        first reader (``lazy``, see `_deferred`) or by the writer as bars arrive. O(k)."""
         base = MappingProxyType({k: DerivedState(k) for k in intervals})
         return cls(
             symbol=symbol,
@@ -116,11 +133,11 @@ class SymbolSessionData(NamedTuple):
             bars_version=0,
             ticks_version=0,
             quotes_version=0,
-            provenance_overrides=_EMPTY_MAP,
+            provenance_overrides=EMPTY_PROVENANCE,
             quality_state=None,
             tz_aware=None,
             derived_skip=None,
-            derived_pending=Deferred(base, 0) if intervals else None,
+            derived_pending=Deferred(base, 0) if intervals and lazy else None,
         )
 
     @property
@@ -136,12 +153,9 @@ class SymbolSessionData(NamedTuple):
         return pending.settled(self.bars_1m, self.symbol)
 
     def read_derived(self) -> Mapping[int, DerivedState]:
-        """`derived`, for a reader of derived bars: also tells the store that someone reads them, so that
-        from its next write on it derives them as bars arrive instead of leaving them to readers.
-        Same complexity and thread-safety as `derived`."""
-        pending = self.derived_pending
-        if pending is not None:
-            pending.wanted = True
+        """`derived`, for a reader of derived bars. A read never changes how the store writes: eager or
+        lazy derivation is the store's option (`SessionData`'s ``derivation``). Same complexity and
+        thread-safety as `derived`."""
         return self.derived
 
     # ------------------------------------------------------------ contract fields
@@ -154,7 +168,7 @@ class SymbolSessionData(NamedTuple):
     @property
     def last_update(self) -> datetime | None:
         """The greatest 1-minute bar timestamp, or ``None``. O(1)."""
-        last = self.bars_1m.last()
+        last = self.latest_bar
         return None if last is None else last.timestamp
 
     @property
@@ -175,6 +189,8 @@ class SymbolSessionData(NamedTuple):
 
     def get_latest_bar(self, interval: int = 1) -> Bar | None:
         """The bar with the greatest timestamp, or ``None``. O(1)."""
+        if interval == 1 and type(interval) is int:
+            return self.latest_bar
         return self._series(interval).last()
 
     def get_last_n_bars(self, n: int, interval: int = 1) -> list[Bar]:
@@ -208,7 +224,7 @@ class SymbolSessionData(NamedTuple):
         """Where the 1-minute bar stamped ``timestamp`` came from, or ``None`` if there is none. O(log n)."""
         if self.bars_1m.find(timestamp) is None:
             return None
-        return self.provenance_overrides.get(timestamp, Provenance.STREAMED)
+        return self.provenance_overrides.of(timestamp)
 
     def get_ticks(self, start: datetime | None = None, end: datetime | None = None) -> list[Tick]:
         """Ticks with ``start <= timestamp < end``, in time order (arrival order for equal times)."""

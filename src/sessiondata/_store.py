@@ -15,537 +15,32 @@ symbol) has a version newer than one already seen.
 from __future__ import annotations
 
 import logging
-import math
-import operator
 import threading
-from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, time, timedelta, tzinfo
-from functools import reduce
-from itertools import islice
-from operator import attrgetter
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time, tzinfo
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
-from ._aggregation import (
-    DerivedState,
-    Segment,
-    advance_in_order,
-    complete_newest,
-    derive_from_scratch,
-    inside_span,
-)
 from ._calendar import ExchangeCalendar, RegularHoursCalendar, SessionCalendar, SessionClock, SessionCursor
-from ._deferred import Deferred, check_deferred
+from ._deferred import check_deferred
 from ._models import Bar, InvalidDataError, Provenance, Quote, Tick, check_record
 from ._series import Series
 from ._snapshot import SymbolSessionData, check_interval
+from ._writer import append_newest, apply_bars, apply_items, flushed
 
 __all__ = ["SessionData", "get_session_data", "reset_session_data"]
 
 logger = logging.getLogger("sessiondata.store")
 
-_MINUTE = timedelta(minutes=1)
 # An enum member read through its class costs ~90 ns on Python 3.11 (an attribute lookup on the enum's
 # metaclass); the write path compares against this module constant instead.
 _STREAMED = Provenance.STREAMED
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-# Incremental bar-quality state: (session date, distinct minutes present, newest minute offset, the 1-minute
-# series whose newest bar is the bar at that minute, or None when unknown; see `_append_newest`).
-_Quality = tuple[date, int, int, "Series[Bar] | None"]
 
 
 def _symbol_key(symbol: object) -> str:
     if not isinstance(symbol, str) or not symbol.strip():
         raise InvalidDataError(f"symbol must be a non-empty str, got {symbol!r}")
     return symbol.strip().upper()
-
-
-_new_snapshot = tuple.__new__
-# `_apply_*` build snapshots positionally (one C call); this pins the field order they rely on.
-_SNAPSHOT_FIELDS = (
-    "symbol",
-    "bars_1m",
-    "derived_base",
-    "bar_quality",
-    "quotes",
-    "ticks",
-    "session_volume",
-    "session_high",
-    "session_low",
-    "historical_bars",
-    "bars_version",
-    "ticks_version",
-    "quotes_version",
-    "provenance_overrides",
-    "quality_state",
-    "tz_aware",
-    "derived_skip",
-    "derived_pending",
-)
-assert SymbolSessionData._fields == _SNAPSHOT_FIELDS
-
-
-def _mixed_timezones(kind: str, symbol: str, ts: datetime, stored_aware: bool) -> InvalidDataError:
-    aware = ts.tzinfo is not None
-    return InvalidDataError(
-        f"{kind}.timestamp={ts.isoformat()} is {'aware' if aware else 'naive'} but {symbol}'s stored "
-        f"timestamps are {'aware' if stored_aware else 'naive'}: one symbol's series never mixes the two"
-    )
-
-
-def _copied(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
-    """A dict copy of a snapshot's read-only mapping. ``dict(proxy)`` goes through the generic mapping
-    protocol (~6x slower than copying the dict behind a `MappingProxyType`). O(len)."""
-    if type(mapping) is MappingProxyType:
-        return mapping.copy()
-    return dict(mapping)
-
-
-def _quality_of(qs: _Quality, clock: SessionClock) -> float:
-    """Bar quality from the incremental state: distinct trading minutes present per trading minute elapsed
-    (break minutes are not trading minutes). O(1)."""
-    return 100.0 * qs[1] / clock.trading_minutes_through(qs[0], qs[2])
-
-
-_NO_OFFSETS: list[int] = []
-
-
-def _quality_of_day(series: Series[Bar], clock: SessionClock, day: date, bar: Bar, offset: int) -> _Quality:
-    """Quality state for the first regular bar of a newer session date: count what that date already
-    holds (usually nothing but ``bar``). O(log n + k)."""
-    ts = bar.timestamp
-    open_ts = ts - timedelta(seconds=ts.second, microseconds=ts.microsecond) - offset * _MINUTE
-    hours = clock.hours(day)
-    assert hours is not None
-    offsets = {offset}
-    for m in series.between(open_ts, open_ts + hours[1] * _MINUTE):
-        found = clock.locate(m.timestamp)
-        if found is not None:
-            offsets.add(found[1])
-    return (day, len(offsets), max(offsets), None)
-
-
-_ts_of = attrgetter("timestamp")
-_tz_of = attrgetter("tzinfo")
-_volume_of = attrgetter("volume")
-_high_of = attrgetter("high")
-_low_of = attrgetter("low")
-
-
-def _append_newest(
-    snap: SymbolSessionData, bar: Bar, version: int, locator: SessionCursor
-) -> SymbolSessionData | None:
-    """`_apply_bars` for the hot case: one streamed ``bar``, newer than every stored bar, of the symbol's
-    timezone style, in the session day of its bar quality (or outside any session), and, while its derived
-    bars are unread, one its log can take. ``None`` when any of that does not hold (the caller then takes
-    `_apply_bars`). Pure. O(1) amortized."""
-    (
-        symbol,
-        series,
-        derived,
-        quality,
-        quotes,
-        ticks,
-        volume,
-        high,
-        low,
-        history,
-        _,
-        ticks_version,
-        quotes_version,
-        overrides,
-        qs,
-        tz_aware,
-        skip,
-        pending,
-    ) = snap
-    if pending is not None and (pending.wanted or pending.end != series._len):
-        # Read since (switch to deriving as bars arrive), or its log runs past this snapshot (after a write
-        # that failed): the general path settles it first.
-        return None
-    ts = bar.timestamp
-    tz = ts.tzinfo
-    if (tz is not None) is not tz_aware:
-        return None
-    place = locator.place(ts)
-    if place is not None:
-        day, offset, session_len, elapsed = place
-        if qs is None or day != qs[0]:
-            return None  # a new session day counts its quality from scratch: rare, the general path
-        if qs[3] is series and offset > qs[2]:
-            # This path stored the newest bar, at minute qs[2]: a bar of a later minute is newer, which
-            # needs no timestamp comparison (an aware one with a foreign tzinfo costs ~200 ns).
-            appended: Series[Bar] | None = series.appended(bar)
-        else:
-            appended = series.appended_if_newer(bar)
-        if appended is None:
-            return None
-        if offset > qs[2]:
-            count = qs[1] + 1
-            quality = 100.0 * count / elapsed  # `_quality_of`, without a calendar call
-            qs = (day, count, offset, appended)
-        else:
-            qs = (day, qs[1], offset, appended)
-        if pending is not None:
-            # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `_deferred`);
-            # inline, `Deferred.log_bar`'s common case: the next minute of the newest stretch.
-            segs = pending.segs
-            last = segs[-1] if segs else None
-            offsets = None if last is None else last.offsets
-            if offsets is not None and offsets[-1] <= offset and last.day is day:  # type: ignore[union-attr]
-                offsets.append(offset)
-                pending.end += 1
-            else:
-                pending.log_bar(day, session_len, offset)
-        elif skip is not None and skip[0] is derived and skip[1] <= offset <= skip[2] and skip[3] == day:
-            # Inside every forming window (the common case, one check for all intervals): nothing changes
-            # before the earliest last minute, and that minute completes windows.
-            if offset == skip[2]:
-                own = _copied(derived)
-                lo, hi = complete_newest(own, symbol, appended, offset, session_len)
-                derived = MappingProxyType(own)
-                skip = (derived, lo, hi, day) if lo < hi else None
-        else:
-            own_derived: dict[int, DerivedState] | None = None
-            for k, state in derived.items():
-                f = state.forming
-                if f is not None and f[0] == day and f[4] <= offset <= f[5]:
-                    # Its last minute completes the window; before that, nothing changes.
-                    now = state.close_newest(symbol, appended, session_len) if offset == f[5] else state
-                else:
-                    now = state.add(bar, day, offset, session_len, appended, True)
-                if now is not state:
-                    if own_derived is None:
-                        own_derived = _copied(derived)
-                    own_derived[k] = now
-            if own_derived is not None:
-                derived = MappingProxyType(own_derived)
-            lo, hi = inside_span(derived.values(), day, session_len)
-            skip = (derived, lo, hi, day) if lo < hi else None
-    else:  # outside every session
-        appended = series.appended_if_newer(bar)
-        if appended is None:
-            return None
-        if pending is not None:
-            pending.log_bar(None, 0, 0)
-        else:
-            own_derived = None
-            for k, state in derived.items():
-                passed = state.passed(symbol, ts, appended)
-                if passed is not state:
-                    if own_derived is None:
-                        own_derived = _copied(derived)
-                    own_derived[k] = passed
-            if own_derived is not None:
-                derived = MappingProxyType(own_derived)
-    h = bar.high
-    if high is None or h > high:
-        high = h
-    b_low = bar.low
-    if low is None or b_low < low:
-        low = b_low
-    return _new_snapshot(
-        SymbolSessionData,
-        (
-            symbol,
-            appended,
-            derived,
-            quality,
-            quotes,
-            ticks,
-            volume + bar.volume,
-            high,
-            low,
-            history,
-            version,
-            ticks_version,
-            quotes_version,
-            overrides,
-            qs,
-            tz_aware,
-            skip,
-            pending,
-        ),
-    )
-
-
-def _in_order_prefix(
-    bars: Sequence[Bar], last_ts: datetime | None, tz_aware: bool | None
-) -> tuple[int, list[datetime]]:
-    """How many leading ``bars`` can be appended as they are: strictly increasing timestamps, newer than
-    ``last_ts``, all of one timezone style (the stored one, if any); and every bar's timestamp.
-    O(len(bars))."""
-    stamps = list(map(_ts_of, bars))
-    zones = set(map(_tz_of, stamps))
-    aware = stamps[0].tzinfo is not None if tz_aware is None else tz_aware
-    one_style = (None not in zones) if aware else (len(zones) == 1 and None in zones)
-    if (
-        one_style
-        and (last_ts is None or last_ts < stamps[0])
-        and all(map(operator.lt, stamps, islice(stamps, 1, None)))
-    ):
-        return len(bars), stamps
-    n = 0
-    prev = last_ts
-    for ts in stamps:
-        if (ts.tzinfo is not None) is not aware or (prev is not None and not prev < ts):
-            break
-        prev = ts
-        n += 1
-    return n, stamps
-
-
-def _apply_bars(
-    snap: SymbolSessionData,
-    bars: Sequence[Bar],
-    provenance: Provenance,
-    clock: SessionClock,
-    version: int,
-    replace: bool = True,
-    locator: SessionCursor | None = None,
-) -> tuple[SymbolSessionData, int]:
-    """``snap`` with ``bars`` added in order, and how many were stored: the whole write path for bars.
-
-    With ``replace=False`` a bar whose timestamp is already stored is skipped instead of replacing it.
-    Pure: returns a new snapshot and changes nothing reachable from ``snap`` (a `Series` append writes past
-    the end ``snap`` can see). Raises `InvalidDataError` for a naive/aware mix. O(1) amortized per in-order
-    bar; see `SessionData.add_bar` for the rest.
-
-    A leading run of bars that are in order and newer than every stored bar (a stream's batch) is appended
-    in one piece: one series extension, metrics from builtins over the run, one locate per session day,
-    and each derived window built once (`advance_in_order`). The rest goes bar by bar.
-    """
-    stored = 0
-    symbol = snap.symbol
-    series = snap.bars_1m
-    volume = snap.session_volume
-    high = snap.session_high
-    low = snap.session_low
-    own_overrides: dict[datetime, Provenance] | None = None
-    qs = snap.quality_state
-    quality = snap.bar_quality
-    # While nobody has read the derived bars (``pending`` set, see `_deferred`), an in-order run only
-    # extends the log and anything else settles it first; the snapshot stays in that mode unless a reader
-    # asked for them since (``wanted``): then the store derives as bars arrive from now on.
-    pending = snap.derived_pending
-    lazy = pending is not None
-    derived: Mapping[int, DerivedState] = snap.derived_base
-    if pending is not None and (pending.wanted or pending.end != series._len):
-        derived = pending.settled(series, symbol)
-        lazy = not pending.wanted
-        pending = None
-    own_derived: dict[int, DerivedState] | None = None
-    tz_aware = snap.tz_aware
-    if locator is None:
-        locator = SessionCursor(clock)
-    locate = locator.locate
-    span = locator.span
-    last = series.last()
-    last_ts = None if last is None else last.timestamp
-
-    run_len, stamps = _in_order_prefix(bars, last_ts, tz_aware) if bars else (0, [])
-    if run_len:
-        run = bars if run_len == len(bars) else bars[:run_len]
-        if run_len < len(stamps):
-            del stamps[run_len:]
-        before = series
-        series = series.extended(run)
-        last_ts = stamps[-1]
-        tz_aware = last_ts.tzinfo is not None
-        stored = run_len
-        volumes = list(map(_volume_of, run))
-        total = sum(volumes, volume)
-        if type(total) is not int:  # floats: add in arrival order, exactly as one bar at a time would
-            total = reduce(operator.add, volumes, volume)
-        volume = total
-        h = max(map(_high_of, run))
-        if high is None or h > high:
-            high = h
-        lo = min(map(_low_of, run))
-        if low is None or lo < low:
-            low = lo
-        if provenance is not _STREAMED:
-            own_overrides = _copied(snap.provenance_overrides)
-            own_overrides.update(dict.fromkeys(stamps, provenance))
-        segments: list[Segment] = []
-        q_day, q_count, q_newest = (qs[0], qs[1], qs[2]) if qs is not None else (None, 0, -1)
-        q_changed = False
-        i = 0
-        while i < run_len:
-            day, session_len, j, offsets = span(stamps, i, run_len)
-            if day is None:
-                segments.append((None, 0, i, j, _NO_OFFSETS))
-                i = j
-                continue
-            offset = offsets[0]
-            segments.append((day, session_len, i, j, offsets))
-            # Bar quality as bar-by-bar adds would count it: a new minute is one past the newest so far.
-            first_new = 0
-            if day != q_day and (q_day is None or day > q_day):
-                # The first bar of a newer session day: earlier bars of the run are not in that day.
-                q_day, q_count, q_newest, _ = _quality_of_day(before, clock, day, run[i], offset)
-                q_changed = True
-                first_new = 1
-            if day == q_day:
-                first_new = bisect_right(offsets, q_newest, first_new)
-                if first_new < len(offsets):
-                    q_count += len(set(offsets[first_new:]))
-                    q_newest = offsets[-1]
-                    q_changed = True
-            i = j
-        if q_changed:
-            assert q_day is not None
-            qs = (q_day, q_count, q_newest, None)
-            quality = _quality_of(qs, clock)
-        if lazy:
-            if pending is None:
-                pending = Deferred(derived, before._len)
-            pending.log_run(segments)  # derivation owed to the first reader
-        elif derived:
-            advanced = advance_in_order(derived, symbol, stamps, segments, before, run)
-            if advanced is not None:
-                derived = own_derived = advanced
-    if pending is not None and run_len < len(bars):
-        derived = pending.settled(series, symbol)  # the rest goes bar by bar, from the settled states
-        pending = None
-
-    shifted = False  # a bar was inserted before the newest: the series' indices moved
-    for bar in bars[run_len:] if run_len else bars:
-        ts = bar.timestamp
-        if (ts.tzinfo is not None) is not tz_aware:
-            if tz_aware is not None:
-                raise _mixed_timezones("Bar", symbol, ts, tz_aware)
-            tz_aware = ts.tzinfo is not None
-        old: Bar | None = None
-        in_order = last_ts is None or last_ts < ts
-        if in_order:
-            series = series.appended(bar)
-            last_ts = ts
-        elif not replace and series.find(ts) is not None:
-            continue
-        else:
-            series, old = series.upserted(bar)
-            if old is None:
-                shifted = True
-        stored += 1
-        if old is None:
-            volume += bar.volume
-            if high is None or bar.high > high:
-                high = bar.high
-            if low is None or bar.low < low:
-                low = bar.low
-        else:
-            volume += bar.volume - old.volume
-            if bar.high >= old.high or (high is not None and old.high < high):
-                high = bar.high if high is None or bar.high > high else high
-            else:  # the replaced bar held the session high: rescan, O(n), only on such a correction
-                high = max(b.high for b in series)
-            if bar.low <= old.low or (low is not None and old.low > low):
-                low = bar.low if low is None or bar.low < low else low
-            else:
-                low = min(b.low for b in series)
-        if old is not None or provenance is not _STREAMED:
-            if own_overrides is None:
-                own_overrides = _copied(snap.provenance_overrides)
-            own_overrides[ts] = Provenance.CORRECTION if provenance is _STREAMED else provenance
-
-        loc = locate(ts)
-        if loc is None:
-            if in_order:
-                for k, state in derived.items():
-                    passed = state.passed(symbol, ts, series)
-                    if passed is not state:
-                        if own_derived is None:
-                            derived = own_derived = _copied(derived)
-                        own_derived[k] = passed
-            continue
-        day, offset, session_len = loc
-        if qs is None or day > qs[0]:
-            qs = _quality_of_day(series, clock, day, bar, offset)
-            quality = _quality_of(qs, clock)
-        elif old is None and day == qs[0]:
-            if in_order:
-                new_minute = offset > qs[2]
-            else:
-                minute = ts - timedelta(seconds=ts.second, microseconds=ts.microsecond)
-                new_minute = series.count_between(minute, minute + _MINUTE) == 1
-            if new_minute:
-                qs = (day, qs[1] + 1, offset if offset > qs[2] else qs[2], None)
-                quality = _quality_of(qs, clock)
-        for k, state in derived.items():
-            f = state.forming
-            if f is not None and f[4] <= offset < f[5] and f[0] == day:
-                continue  # inside the forming window: `state.add` would return `state` (see `is_inside`)
-            added = state.add(bar, day, offset, session_len, series, in_order)
-            if added is not state:
-                if own_derived is None:
-                    derived = own_derived = _copied(derived)
-                own_derived[k] = added
-    if not stored:
-        return snap, 0
-    if shifted and any(s.anchor is not None for s in derived.values()):
-        derived = own_derived = {k: s.without_anchor() for k, s in derived.items()}
-    if own_derived is not None:
-        derived = MappingProxyType(own_derived)
-    if lazy and pending is None:
-        pending = Deferred(derived, series._len)  # still nobody reading: log from here
-    new = _new_snapshot(
-        SymbolSessionData,
-        (
-            symbol,
-            series,
-            derived,
-            quality,
-            snap.quotes,
-            snap.ticks,
-            volume,
-            high,
-            low,
-            snap.historical_bars,
-            version,
-            snap.ticks_version,
-            snap.quotes_version,
-            snap.provenance_overrides if own_overrides is None else MappingProxyType(own_overrides),
-            qs,
-            tz_aware,
-            snap.derived_skip,  # stale once `derived` changed: its first item says which mapping it is for
-            pending,
-        ),
-    )
-    return new, stored
-
-
-def _apply_items(
-    snap: SymbolSessionData, items: Iterable[Tick] | Iterable[Quote], kind: str, version: int
-) -> SymbolSessionData:
-    """``snap`` with ticks (``kind="Tick"``) or quotes (``"Quote"``) inserted in time order, equal times
-    in arrival order. Pure, like `_apply_bars`. O(1) amortized per in-order item."""
-    series: Series[Any] = snap.ticks if kind == "Tick" else snap.quotes
-    tz_aware = snap.tz_aware
-    for item in items:
-        ts = item.timestamp
-        if (ts.tzinfo is not None) is not tz_aware:
-            if tz_aware is not None:
-                raise _mixed_timezones(kind, snap.symbol, ts, tz_aware)
-            tz_aware = ts.tzinfo is not None
-        series = series.inserted(item)
-    if kind == "Tick":
-        return snap._replace(ticks=series, ticks_version=version, tz_aware=tz_aware)
-    return snap._replace(quotes=series, quotes_version=version, tz_aware=tz_aware)
-
-
-def _flushed(snap: SymbolSessionData, version: int) -> SymbolSessionData:
-    """``snap`` with every forming derived window completed (end of session). O(intervals * k); O(1)
-    while nobody has read its derived bars: the flush is owed too, first in a child log (see `Deferred`)."""
-    pending = snap.derived_pending
-    if pending is not None and pending.parent is None and not pending.wanted:
-        return snap._replace(derived_pending=Deferred(None, snap.bars_1m._len, pending), bars_version=version)
-    derived = MappingProxyType({k: s.flush(snap.symbol, snap.bars_1m) for k, s in snap.derived.items()})
-    # Still unread: keep logging from here; read: derive as bars arrive.
-    pending = None if pending is None or pending.wanted else Deferred(derived, snap.bars_1m._len)
-    return snap._replace(derived_base=derived, derived_pending=pending, bars_version=version)
 
 
 class SessionData:
@@ -556,10 +51,12 @@ class SessionData:
     `SymbolSessionData` snapshot and never waits for a writer. Unknown symbols read as ``None``, ``[]``,
     ``0`` or ``{}``; an invalid ``interval`` is a `ValueError`, checked first.
 
-    Derived bars are derived for readers: until a symbol's are first read in a session, a write only logs
-    where its bars fall, and that first read (of any derived interval, from any snapshot) derives the bars
-    written so far, once, O(1) amortized per bar; from the next write on they are derived as bars arrive,
-    and derived reads cost what the complexities below say.
+    Derived bars (``derivation``, a store option): ``"lazy"`` (the default) logs where each bar falls and
+    leaves the derivation to readers: a derived read derives what was written since the last one, once,
+    O(1) amortized per bar, so writes whose derived bars nobody reads cost about what writes without
+    derived bars cost. ``"eager"`` derives as bars arrive, so each derived read costs what the complexities
+    below say; pick it for a strategy that reads derived bars after most writes. Readers never change which
+    one the store does.
 
     Configuration is keyword-only and readable as attributes. ``calendar`` (optional) replaces the built-in
     "same hours every weekday" session with any `SessionCalendar` (e.g. real holidays and early closes); a
@@ -584,7 +81,11 @@ class SessionData:
         historical_bars_trailing_days: int = 0,
         historical_bars_types: Iterable[int] = (1,),
         calendar: SessionCalendar | str | None = None,
+        derivation: str = "lazy",
     ) -> None:
+        if derivation not in ("lazy", "eager"):
+            raise ValueError(f"derivation must be 'lazy' or 'eager', got {derivation!r}")
+        self._lazy = derivation == "lazy"
         intervals = tuple(derived_intervals)
         for k in intervals:
             if not isinstance(k, int) or isinstance(k, bool) or k < 2:
@@ -634,6 +135,11 @@ class SessionData:
         return self._clock.tz
 
     @property
+    def derivation(self) -> str:
+        """``"lazy"`` or ``"eager"``: who derives the 5m/15m/... bars (see the class docstring)."""
+        return "lazy" if self._lazy else "eager"
+
+    @property
     def derived_intervals(self) -> tuple[int, ...]:
         """The derived bar intervals kept, in minutes, ascending."""
         return self._intervals
@@ -677,7 +183,7 @@ class SessionData:
         snap = self._snapshots.get(symbol)
         if snap is None:
             v = self._version + 1
-            snap = SymbolSessionData.empty(symbol, self._intervals)._replace(
+            snap = SymbolSessionData.empty(symbol, self._intervals, self._lazy)._replace(
                 bars_version=v, ticks_version=v, quotes_version=v
             )
         return snap
@@ -749,47 +255,43 @@ class SessionData:
         O(n). Thread-safety: takes the write lock; waits only for other writers.
         """
         with self._lock:
-            snaps = self._snapshots
-            snap = snaps.get(symbol)
-            if snap is not None and type(bar) is Bar and bar.symbol == symbol:
+            snap = self._current(symbol)
+            if type(bar) is Bar and bar.symbol == symbol:  # then `symbol` is a normalized key
                 if provenance is _STREAMED:
-                    new = _append_newest(snap, bar, self._version + 1, self._locator)
+                    new = append_newest(snap, bar, self._version + 1, self._locator)
                     if new is not None:
                         self._version += 1
-                        snaps[symbol] = new  # replacing a value never disturbs a reader iterating the dict
-                        if self._waiters:  # tested here, so the common case costs no call
-                            self._notify()
+                        self._publish_one(symbol, new)
                         return True
                 sym = symbol
             else:
-                sym = symbol if snap is not None else _symbol_key(symbol)
+                sym = _symbol_key(symbol)
                 if type(bar) is not Bar or bar.symbol != sym:
                     check_record(Bar, bar, symbol=sym)
                 snap = self._current(sym)
             version = self._version + 1
-            new, stored = _apply_bars(snap, (bar,), provenance, self._clock, version, replace, self._locator)
+            new, stored = apply_bars(snap, (bar,), provenance, self._clock, version, replace, self._locator)
             if stored or sym not in self._snapshots:
                 self._version = version
                 self._publish_one(sym, new)
             return stored == 1
 
-    def _add_checked_bar(self, symbol: str, bar: Bar) -> bool:
+    def add_checked_bar(self, symbol: str, bar: Bar) -> bool:
         """`add_bar` (streamed, replacing) for a writer that has already checked ``type(bar) is Bar`` and
-        ``bar.symbol == symbol`` with ``symbol`` upper-case: the stream coordinator, which checks every item
-        it pulls. Skips only those checks; anything off the fast path goes through `add_bar`. Same
+        ``bar.symbol == symbol`` with ``symbol`` upper-case (e.g. a stream coordinator that checks every
+        item it pulls). Skips only those checks; anything off the fast path goes through `add_bar`. Same
         complexity and thread-safety as `add_bar`."""
         with self._lock:
-            snaps = self._snapshots
-            snap = snaps.get(symbol)
-            if snap is not None:
-                new = _append_newest(snap, bar, self._version + 1, self._locator)
-                if new is not None:
-                    self._version += 1
-                    snaps[symbol] = new
-                    if self._waiters:  # tested here, so the common case costs no call
-                        self._notify()
-                    return True
+            snap = self._current(symbol)
+            new = append_newest(snap, bar, self._version + 1, self._locator)
+            if new is not None:
+                self._version += 1
+                self._publish_one(symbol, new)
+                return True
             return self.add_bar(symbol, bar)
+
+    # The old private name (the coordinator's call), until callers move: the same function, no extra call.
+    _add_checked_bar = add_checked_bar
 
     def add_bars_batch(
         self,
@@ -818,7 +320,7 @@ class SessionData:
             return 0
         with self._lock:
             version = self._version + 1
-            new, stored = _apply_bars(
+            new, stored = apply_bars(
                 self._current(sym), items, provenance, self._clock, version, replace, self._locator
             )
             if stored or sym not in self._snapshots:
@@ -843,7 +345,7 @@ class SessionData:
             return
         with self._lock:
             version = self._version + 1
-            new = _apply_items(self._current(sym), items, "Tick", version)
+            new = apply_items(self._current(sym), items, "Tick", version)
             self._version = version
             self._publish_one(sym, new)
 
@@ -864,7 +366,7 @@ class SessionData:
             return
         with self._lock:
             version = self._version + 1
-            new = _apply_items(self._current(sym), items, "Quote", version)
+            new = apply_items(self._current(sym), items, "Quote", version)
             self._version = version
             self._publish_one(sym, new)
 
@@ -882,7 +384,7 @@ class SessionData:
                 if (pending is not None and pending.owes()) or any(
                     s.forming is not None for s in snap.derived_base.values()
                 ):
-                    changed[sym] = _flushed(snap, self._version)
+                    changed[sym] = flushed(snap, self._version)
             self.session_ended = True
             self._publish(changed)
             logger.info("session %s ended", self.current_session_date)
@@ -911,7 +413,7 @@ class SessionData:
             version = self._version
             fresh = {}
             for sym, snap in self._snapshots.items():
-                new = SymbolSessionData.empty(sym, self._intervals)
+                new = SymbolSessionData.empty(sym, self._intervals, self._lazy)
                 fresh[sym] = new._replace(
                     historical_bars=self._rolled_history(snap, ended),
                     bars_version=version,
@@ -934,16 +436,28 @@ class SessionData:
         key = ended
         if key is None and last is not None:
             key = self._clock.session_date(last.timestamp)
-        out: dict[int, Mapping[date, Series[Bar]]] = {}
+        rolled: dict[int, dict[date, Series[Bar]]] = {}
         for k in self.historical_bars_types:
-            kept = dict(snap.historical_bars.get(k, {}))
-            series = snap.bars_1m if k == 1 else snap.derived[k].bars
+            kept = rolled[k] = dict(snap.historical_bars.get(k, {}))
+            # The session is over, so every window is complete: late data after `end_session` may have
+            # opened one since (its flush completed those forming then, not these).
+            series = snap.bars_1m if k == 1 else snap.derived[k].flush(snap.symbol, snap.bars_1m).bars
             if key is not None and len(series):
                 kept[key] = series  # immutable: the next session starts a new one, so no copy
-            for old in sorted(kept)[: max(0, len(kept) - days)]:
-                del kept[old]
-            out[k] = MappingProxyType(kept)
-        return MappingProxyType(out)
+            elif key is not None and len(snap.bars_1m):
+                # This session's bars replace an earlier session's of the same date in every interval,
+                # also where it derived none (all outside the session): the intervals never disagree.
+                kept.pop(key, None)
+        # The newest `days` session dates, the same in every interval (trimmed per interval, an interval
+        # without bars on a date would keep an older date the others drop).
+        dates = sorted(set().union(*rolled.values()))
+        dropped = set(dates[: max(0, len(dates) - days)])
+        return MappingProxyType(
+            {
+                k: MappingProxyType({d: v for d, v in kept.items() if d not in dropped})
+                for k, kept in rolled.items()
+            }
+        )
 
     def clear_all(self) -> None:
         """Forget everything: symbols, data, history, session state. O(1).
@@ -970,13 +484,17 @@ class SessionData:
 
     def get_latest_bar(self, symbol: str, interval: int = 1) -> Bar | None:
         """The bar with the greatest timestamp, or ``None``. O(1); lock-free."""
+        snap = self._snapshots.get(symbol)
+        if interval == 1 and type(interval) is int and snap is not None:
+            return snap.latest_bar  # the hot read: one dict lookup and one field
         if interval != 1 or type(interval) is not int:
             check_interval(interval, self._interval_map)
-        snap = self.get_symbol_data(symbol)
         if snap is None:
-            return None
+            snap = self.get_symbol_data(symbol)
+            if snap is None:
+                return None
         if interval == 1:
-            return snap.bars_1m.last()
+            return snap.latest_bar
         # `read_derived`, with its common case (derived as bars arrive) inline.
         derived = snap.derived_base if snap.derived_pending is None else snap.read_derived()
         return derived[interval].bars.last()
@@ -1141,59 +659,32 @@ class SessionData:
     # ------------------------------------------------------------ invariants
 
     def check_invariants(self) -> None:
-        """Raise `AssertionError` unless every snapshot is internally consistent. O(total data); for tests.
+        """Raise `AssertionError` unless every snapshot is structurally sound. O(total data); for tests.
 
-        Checks: series sorted (bars strictly, ticks/quotes non-decreasing); metrics equal to what the bars
-        imply; completed + forming derived bars equal a from-scratch aggregation; bar quality equal to its
-        definition; history within the configured number of days.
+        Checks: series sorted (bars strictly, ticks/quotes non-decreasing), every bar of the symbol, the
+        newest bar kept, the deferred-derivation log sound, history within the configured number of days.
+        (Whether the values are right, e.g. derived bars against a from-scratch aggregation, is the tests'
+        business: ``tests/reference.py``.)
         """
         for sym, snap in dict(self._snapshots).items():
-            check_snapshot(snap, self._clock, self.historical_bars_trailing_days)
+            self.check_snapshot(snap, self.historical_bars_trailing_days)
             assert snap.symbol == sym
 
-
-def check_snapshot(snap: SymbolSessionData, clock: SessionClock, trailing_days: int) -> None:
-    """Raise `AssertionError` unless ``snap`` is internally consistent (see `check_invariants`)."""
-    bars = snap.bars_1m
-    bars.check_invariants(unique=True)
-    if snap.derived_pending is not None:
-        check_deferred(snap.derived_pending, bars)
-    snap.ticks.check_invariants(unique=False)
-    snap.quotes.check_invariants(unique=False)
-    items: list[Bar] = list(bars)
-    assert all(b.symbol == snap.symbol for b in items)
-    volumes = [b.volume for b in items]
-    if all(type(v) is int for v in volumes):
-        assert snap.session_volume == sum(volumes), "session_volume"
-    else:  # float sums depend on the order of the additions, and bars arrive in any order
-        assert math.isclose(snap.session_volume, math.fsum(volumes), rel_tol=1e-9, abs_tol=1e-9), "volume"
-    assert snap.session_high == (max(b.high for b in items) if items else None), "session_high"
-    assert snap.session_low == (min(b.low for b in items) if items else None), "session_low"
-    assert snap.bar_quality == expected_quality(items, clock), "bar_quality"
-    for k, state in snap.derived.items():
-        state.bars.check_invariants(unique=True)
-        produced = list(state.bars)
-        forming = state.forming_bar(snap.symbol, bars)
-        if forming is not None:
-            assert not produced or produced[-1].timestamp < forming.timestamp
-            produced.append(forming)
-        assert produced == derive_from_scratch(items, clock, k), f"derived {k}m bars"
-    for per_day in snap.historical_bars.values():
-        assert len(per_day) <= trailing_days
-
-
-def expected_quality(bars: Sequence[Bar], clock: SessionClock) -> float:
-    """Bar quality from its definition, by a full scan (the reference for the incremental value)."""
-    per_day: dict[date, set[int]] = {}
-    for b in bars:
-        loc = clock.locate(b.timestamp)
-        if loc is not None:
-            per_day.setdefault(loc[0], set()).add(loc[1])
-    if not per_day:
-        return 0.0
-    day = max(per_day)
-    minutes = per_day[day]
-    return 100.0 * len(minutes) / clock.trading_minutes_through(day, max(minutes))
+    @staticmethod
+    def check_snapshot(snap: SymbolSessionData, trailing_days: int) -> None:
+        """`check_invariants` for one snapshot. O(its data)."""
+        bars = snap.bars_1m
+        bars.check_invariants(unique=True)
+        assert snap.latest_bar is bars.last(), "latest_bar"
+        if snap.derived_pending is not None:
+            check_deferred(snap.derived_pending, bars)
+        snap.ticks.check_invariants(unique=False)
+        snap.quotes.check_invariants(unique=False)
+        assert all(b.symbol == snap.symbol for b in bars)
+        for state in snap.derived.values():
+            state.bars.check_invariants(unique=True)
+        for per_day in snap.historical_bars.values():
+            assert len(per_day) <= trailing_days
 
 
 _instance: SessionData | None = None

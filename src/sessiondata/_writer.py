@@ -1,0 +1,660 @@
+"""The store's write path: one symbol's next snapshot from its current one.
+
+`append_newest` is the hot lane (one streamed bar newer than every stored one, in the session day the
+cursor last located); everything else goes through `apply_bars` and its `SymbolWriter` draft: batches,
+out-of-order inserts, corrections, gap fills. Ticks and quotes: `apply_items`; the end of a session:
+`flushed`. Every function here is pure (returns a new snapshot, changes nothing a reader can see) and
+runs only under the store's write lock.
+"""
+
+from __future__ import annotations
+
+import operator
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from functools import reduce
+from itertools import islice
+from operator import attrgetter
+from types import MappingProxyType
+from typing import Any, TypeVar
+
+from ._aggregation import DerivedState, Segment, Window, advance_in_order, complete_newest, inside_span
+from ._calendar import SessionClock, SessionCursor
+from ._deferred import Deferred
+from ._models import Bar, InvalidDataError, Provenance, Quote, Tick
+from ._series import Series
+from ._snapshot import QualityState, SymbolSessionData
+
+__all__ = ["SymbolWriter", "append_newest", "apply_bars", "apply_items", "flushed"]
+
+_MINUTE = timedelta(minutes=1)
+# An enum member read through its class costs ~90 ns on Python 3.11 (an attribute lookup on the enum's
+# metaclass); the write path compares against this module constant instead.
+_STREAMED = Provenance.STREAMED
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+# ``SymbolSessionData.derived_skip``: ``(derived, lo, hi, day)``.
+_Skip = tuple[Mapping[int, DerivedState], int, int, date]
+
+_new_tuple = tuple.__new__
+# The write path builds snapshots positionally (one C call); this pins the field order it relies on.
+_SNAPSHOT_FIELDS = (
+    "symbol",
+    "bars_1m",
+    "derived_base",
+    "bar_quality",
+    "quotes",
+    "ticks",
+    "session_volume",
+    "session_high",
+    "session_low",
+    "historical_bars",
+    "bars_version",
+    "ticks_version",
+    "quotes_version",
+    "provenance_overrides",
+    "quality_state",
+    "tz_aware",
+    "derived_skip",
+    "derived_pending",
+    "latest_bar",
+)
+assert SymbolSessionData._fields == _SNAPSHOT_FIELDS
+
+
+def _mixed_timezones(kind: str, symbol: str, ts: datetime, stored_aware: bool) -> InvalidDataError:
+    aware = ts.tzinfo is not None
+    return InvalidDataError(
+        f"{kind}.timestamp={ts.isoformat()} is {'aware' if aware else 'naive'} but {symbol}'s stored "
+        f"timestamps are {'aware' if stored_aware else 'naive'}: one symbol's series never mixes the two"
+    )
+
+
+def _copied(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
+    """A dict copy of a snapshot's read-only mapping. ``dict(proxy)`` goes through the generic mapping
+    protocol (~6x slower than copying the dict behind a `MappingProxyType`). O(len)."""
+    if type(mapping) is MappingProxyType:
+        return mapping.copy()
+    return dict(mapping)
+
+
+def _quality_of(qs: QualityState, clock: SessionClock) -> float:
+    """Bar quality from the incremental state: distinct trading minutes present per trading minute elapsed
+    (break minutes are not trading minutes). O(1)."""
+    return 100.0 * qs.minutes / clock.trading_minutes_through(qs.day, qs.newest)
+
+
+_NO_OFFSETS: list[int] = []
+
+
+def _quality_of_day(
+    series: Series[Bar], clock: SessionClock, day: date, bar: Bar, offset: int
+) -> QualityState:
+    """Quality state for the first regular bar of a newer session date: count what that date already
+    holds (usually nothing but ``bar``). O(log n + k)."""
+    ts = bar.timestamp
+    open_ts = ts - timedelta(seconds=ts.second, microseconds=ts.microsecond) - offset * _MINUTE
+    hours = clock.hours(day)
+    assert hours is not None
+    offsets = {offset}
+    for m in series.between(open_ts, open_ts + hours[1] * _MINUTE):
+        found = clock.locate(m.timestamp)
+        if found is not None:
+            offsets.add(found[1])
+    return QualityState(day, len(offsets), max(offsets), None)
+
+
+_ts_of = attrgetter("timestamp")
+_tz_of = attrgetter("tzinfo")
+_volume_of = attrgetter("volume")
+_high_of = attrgetter("high")
+_low_of = attrgetter("low")
+
+
+def append_newest(
+    snap: SymbolSessionData, bar: Bar, version: int, locator: SessionCursor
+) -> SymbolSessionData | None:
+    """`apply_bars` for the hot case: one streamed ``bar``, newer than every stored bar, of the symbol's
+    timezone style, in the session day of its bar quality (or outside any session), and, while its derived
+    bars are unread, one its log can take. ``None`` when any of that does not hold (the caller then takes
+    `apply_bars`). Pure. O(1) amortized."""
+    (
+        symbol,
+        series,
+        derived,
+        quality,
+        quotes,
+        ticks,
+        volume,
+        high,
+        low,
+        history,
+        _,
+        ticks_version,
+        quotes_version,
+        overrides,
+        qs,
+        tz_aware,
+        skip,
+        pending,
+        _,
+    ) = snap
+    if pending is not None and pending.end != series.size:
+        # Its log runs past this snapshot (after a write that failed): the general path settles it first.
+        return None
+    ts = bar.timestamp
+    tz = ts.tzinfo
+    if (tz is not None) is not tz_aware:
+        return None
+    place = locator.place(ts)
+    if place is not None:
+        day, offset, session_len, elapsed = place
+        if qs is None:
+            return None
+        q_day, q_minutes, q_newest, q_marker = qs
+        if day != q_day:
+            return None  # a new session day counts its quality from scratch: rare, the general path
+        if q_marker is series and offset > q_newest:
+            # This path stored the newest bar, at minute q_newest: a bar of a later minute is newer, which
+            # needs no timestamp comparison (an aware one with a foreign tzinfo costs ~200 ns).
+            appended: Series[Bar] | None = series.appended(bar)
+        else:
+            appended = series.appended_if_newer(bar)
+        if appended is None:
+            return None
+        if offset > q_newest:
+            q_minutes += 1
+            quality = 100.0 * q_minutes / elapsed  # `_quality_of`, without a calendar call
+        # `QualityState(...)` without its Python-level __new__ (the hot lane builds one per bar).
+        qs = _new_tuple(QualityState, (day, q_minutes, offset, appended))
+        if pending is not None:
+            # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `_deferred`);
+            # inline, `Deferred.log_bar`'s common case: the next minute of the newest stretch.
+            segs = pending.segs
+            last = segs[-1] if segs else None
+            offsets = None if last is None else last.offsets
+            if offsets is not None and offsets[-1] <= offset and last.day is day:  # type: ignore[union-attr]
+                offsets.append(offset)
+                pending.end += 1
+            else:
+                pending.log_bar(day, session_len, offset)
+        elif skip is not None and skip[0] is derived and skip[1] <= offset <= skip[2] and skip[3] == day:
+            # Inside every forming window (the common case, one check for all intervals): nothing changes
+            # before the earliest last minute, and that minute completes windows.
+            if offset == skip[2]:
+                own = _copied(derived)
+                lo, hi = complete_newest(own, symbol, appended, offset, session_len)
+                derived = MappingProxyType(own)
+                skip = (derived, lo, hi, day) if lo < hi else None
+        else:
+            derived, skip = _newest_states(derived, bar, appended, day, offset, session_len)
+    else:  # outside every session
+        appended = series.appended_if_newer(bar)
+        if appended is None:
+            return None
+        if pending is not None:
+            pending.log_bar(None, 0, 0)
+        else:
+            derived = _passed_states(derived, symbol, ts, appended)
+    h = bar.high
+    if high is None or h > high:
+        high = h
+    b_low = bar.low
+    if low is None or b_low < low:
+        low = b_low
+    return _new_tuple(
+        SymbolSessionData,
+        (
+            symbol,
+            appended,
+            derived,
+            quality,
+            quotes,
+            ticks,
+            volume + bar.volume,
+            high,
+            low,
+            history,
+            version,
+            ticks_version,
+            quotes_version,
+            overrides,
+            qs,
+            tz_aware,
+            skip,
+            pending,
+            bar,
+        ),
+    )
+
+
+def _newest_states(
+    derived: Mapping[int, DerivedState],
+    bar: Bar,
+    appended: Series[Bar],
+    day: date,
+    offset: int,
+    session_len: int,
+) -> tuple[Mapping[int, DerivedState], _Skip | None]:
+    """`append_newest`'s derived states after ``bar`` (just appended, newer than every other) at minute
+    ``offset`` of ``day`` when the skip span does not cover it, and the new skip span. O(intervals), or
+    O(k) per window completed."""
+    own_derived: dict[int, DerivedState] | None = None
+    symbol = bar.symbol
+    for k, state in derived.items():
+        f = state.forming
+        if f is not None and f[0] == day and f[4] <= offset <= f[5]:
+            # Its last minute completes the window; before that, nothing changes.
+            now = state.close_newest(symbol, appended, session_len) if offset == f[5] else state
+        else:
+            now = state.add(bar, day, offset, session_len, appended, True)
+        if now is not state:
+            if own_derived is None:
+                own_derived = _copied(derived)
+            own_derived[k] = now
+    if own_derived is not None:
+        derived = MappingProxyType(own_derived)
+    lo, hi = inside_span(derived.values(), day, session_len)
+    return derived, ((derived, lo, hi, day) if lo < hi else None)
+
+
+def _passed_states(
+    derived: Mapping[int, DerivedState], symbol: str, ts: datetime, appended: Series[Bar]
+) -> Mapping[int, DerivedState]:
+    """The derived states after a bar outside every session, stamped ``ts``, was appended: a forming
+    window whose end it passed completes. O(intervals), or O(k) per window completed."""
+    own_derived = None
+    for k, state in derived.items():
+        passed = state.passed(symbol, ts, appended)
+        if passed is not state:
+            if own_derived is None:
+                own_derived = _copied(derived)
+            own_derived[k] = passed
+    return derived if own_derived is None else MappingProxyType(own_derived)
+
+
+def _in_order_prefix(
+    bars: Sequence[Bar], last_ts: datetime | None, tz_aware: bool | None
+) -> tuple[int, list[datetime]]:
+    """How many leading ``bars`` can be appended as they are: strictly increasing timestamps, newer than
+    ``last_ts``, all of one timezone style (the stored one, if any); and every bar's timestamp.
+    O(len(bars))."""
+    stamps = list(map(_ts_of, bars))
+    zones = set(map(_tz_of, stamps))
+    aware = stamps[0].tzinfo is not None if tz_aware is None else tz_aware
+    one_style = (None not in zones) if aware else (len(zones) == 1 and None in zones)
+    if (
+        one_style
+        and (last_ts is None or last_ts < stamps[0])
+        and all(map(operator.lt, stamps, islice(stamps, 1, None)))
+    ):
+        return len(bars), stamps
+    n = 0
+    prev = last_ts
+    for ts in stamps:
+        if (ts.tzinfo is not None) is not aware or (prev is not None and not prev < ts):
+            break
+        prev = ts
+        n += 1
+    return n, stamps
+
+
+class SymbolWriter:
+    """One symbol's next state, drafted from its snapshot: the bar write path (`apply_bars`) for every write
+    the hot lane (`append_newest`) does not take: a batch, an out-of-order insert, a correction, a gap fill.
+
+    ``add_run`` appends an in-order run in one piece; ``add_bar`` adds one bar anywhere; ``freeze`` returns
+    the new snapshot. Derived windows move through the window machine (`DerivedState.step` per bar,
+    `advance_in_order` per run) and each window a write changes is built once, at ``freeze``.
+    Writers only, under the store's lock; a draft that raises is dropped and the store is unchanged.
+    """
+
+    __slots__ = (
+        "builds",
+        "clock",
+        "cursor",
+        "derived",
+        "high",
+        "last_ts",
+        "lazy",
+        "low",
+        "overrides",
+        "own_derived",
+        "pending",
+        "provenance",
+        "qs",
+        "quality",
+        "rebuilt",
+        "series",
+        "shifted",
+        "snap",
+        "stored",
+        "symbol",
+        "tz_aware",
+        "volume",
+    )
+
+    def __init__(
+        self, snap: SymbolSessionData, provenance: Provenance, clock: SessionClock, cursor: SessionCursor
+    ) -> None:
+        self.snap = snap
+        self.symbol = snap.symbol
+        self.provenance = provenance
+        self.clock = clock
+        self.cursor = cursor
+        self.series = snap.bars_1m
+        self.volume = snap.session_volume
+        self.high = snap.session_high
+        self.low = snap.session_low
+        self.overrides = snap.provenance_overrides
+        self.qs = snap.quality_state
+        self.quality = snap.bar_quality
+        self.tz_aware = snap.tz_aware
+        last = self.series.last()
+        self.last_ts = None if last is None else last.timestamp
+        self.stored = 0
+        self.shifted = False  # a bar was inserted before the newest: the series' indices moved
+        # Lazy derivation (``pending`` set, see `_deferred`): an in-order run only extends the log and
+        # anything else settles it first; the snapshot stays lazy (the store's option decides, not readers).
+        pending = snap.derived_pending
+        self.lazy = pending is not None
+        self.derived: Mapping[int, DerivedState] = snap.derived_base
+        if pending is not None and pending.end != self.series.size:
+            # Its log runs past this snapshot (after a write that failed): settle, log afresh from here.
+            self.derived = pending.settled(self.series, self.symbol)
+            pending = None
+        self.pending = pending
+        self.own_derived: dict[int, DerivedState] | None = None
+        # Per interval, the windows the bar-by-bar part (re)builds, by start: built once each at `freeze`.
+        self.builds: dict[int, dict[datetime, Window]] = {}
+        self.rebuilt: dict[int, Window] = {}  # per interval, the newest window added to `builds`
+
+    def _own(self) -> dict[int, DerivedState]:
+        own = self.own_derived
+        if own is None:
+            own = self.own_derived = _copied(self.derived)
+            self.derived = own
+        return own
+
+    def settle(self) -> None:
+        """Derive what the log owes before a write it cannot describe. O(bars logged)."""
+        if self.pending is not None:
+            self.derived = self.pending.settled(self.series, self.symbol)
+            self.pending = None
+
+    # ------------------------------------------------------------------ an in-order run
+
+    def add_run(self, run: Sequence[Bar], stamps: list[datetime]) -> None:
+        """Append ``run`` (in order, newer than every stored bar, one timezone style; ``stamps`` its
+        timestamps) in one piece: one series extension, metrics from builtins, one locate per stretch,
+        each derived window built once. O(len(run) + windows * k)."""
+        before = self.series
+        self.series = before.extended(run)
+        self.last_ts = stamps[-1]
+        self.tz_aware = stamps[-1].tzinfo is not None
+        self.stored += len(run)
+        volumes = list(map(_volume_of, run))
+        total = sum(volumes, self.volume)
+        if type(total) is not int:  # floats: add in arrival order, exactly as one bar at a time would
+            total = reduce(operator.add, volumes, self.volume)
+        self.volume = total
+        h = max(map(_high_of, run))
+        if self.high is None or h > self.high:
+            self.high = h
+        lo = min(map(_low_of, run))
+        if self.low is None or lo < self.low:
+            self.low = lo
+        if self.provenance is not _STREAMED:
+            self.overrides = self.overrides.marked(stamps, self.provenance)
+        segments = self._segments(run, stamps, before)
+        if self.lazy:
+            if self.pending is None:
+                self.pending = Deferred(self.derived, before.size)
+            self.pending.log_run(segments)  # derivation owed to the first reader
+        elif self.derived:
+            advanced = advance_in_order(self.derived, self.symbol, stamps, segments, before, run)
+            if advanced is not None:
+                self.derived = self.own_derived = advanced
+
+    def _segments(self, run: Sequence[Bar], stamps: list[datetime], before: Series[Bar]) -> list[Segment]:
+        """``run`` cut into stretches (`Segment`) by the cursor, and bar quality counted as bar-by-bar adds
+        would count it: a new minute is one past the newest so far. O(len(run))."""
+        span = self.cursor.span
+        qs = self.qs
+        q_day, q_count, q_newest = (qs.day, qs.minutes, qs.newest) if qs is not None else (None, 0, -1)
+        q_changed = False
+        segments: list[Segment] = []
+        n = len(run)
+        i = 0
+        while i < n:
+            day, session_len, j, offsets = span(stamps, i, n)
+            if day is None:
+                segments.append((None, 0, i, j, _NO_OFFSETS))
+                i = j
+                continue
+            segments.append((day, session_len, i, j, offsets))
+            first_new = 0
+            if day != q_day and (q_day is None or day > q_day):
+                # The first bar of a newer session day: earlier bars of the run are not in that day.
+                q_day, q_count, q_newest, _ = _quality_of_day(before, self.clock, day, run[i], offsets[0])
+                q_changed = True
+                first_new = 1
+            if day == q_day:
+                first_new = bisect_right(offsets, q_newest, first_new)
+                if first_new < len(offsets):
+                    q_count += len(set(offsets[first_new:]))
+                    q_newest = offsets[-1]
+                    q_changed = True
+            i = j
+        if q_changed:
+            assert q_day is not None
+            self.qs = QualityState(q_day, q_count, q_newest, None)
+            self.quality = _quality_of(self.qs, self.clock)
+        return segments
+
+    # ---------------------------------------------------------------------- one bar
+
+    def add_bar(self, bar: Bar, replace: bool) -> None:
+        """Add one bar at its place (``replace=False``: skip it when its timestamp is stored). Raises
+        `InvalidDataError` for a naive/aware mix. O(1) amortized in order, else O(log n + 512 + n / 512)."""
+        ts = bar.timestamp
+        tz_aware = self.tz_aware
+        if (ts.tzinfo is not None) is not tz_aware:
+            if tz_aware is not None:
+                raise _mixed_timezones("Bar", self.symbol, ts, tz_aware)
+            self.tz_aware = ts.tzinfo is not None
+        old: Bar | None = None
+        last_ts = self.last_ts
+        in_order = last_ts is None or last_ts < ts
+        if in_order:
+            self.series = self.series.appended(bar)
+            self.last_ts = ts
+        elif not replace and self.series.find(ts) is not None:
+            return
+        else:
+            self.series, old = self.series.upserted(bar)
+            if old is None:
+                self.shifted = True
+        self.stored += 1
+        self._account(bar, old)
+        if old is not None or self.provenance is not _STREAMED:
+            marked_as = Provenance.CORRECTION if self.provenance is _STREAMED else self.provenance
+            self.overrides = self.overrides.marked((ts,), marked_as)
+        loc = self.cursor.locate(ts)
+        if loc is None:
+            if in_order:
+                for k, state in self.derived.items():
+                    passed = state.passed(self.symbol, ts, self.series)
+                    if passed is not state:
+                        self._own()[k] = passed
+            return
+        day, offset, session_len = loc
+        self._count_quality(bar, day, offset, old is None, in_order)
+        self._step(day, offset, session_len, ts)
+
+    def _account(self, bar: Bar, old: Bar | None) -> None:
+        """Session volume, high and low after ``bar`` was stored, replacing ``old`` (or not). O(1); a
+        replacement that removes the session high or low rescans, O(n)."""
+        high, low = self.high, self.low
+        if old is None:
+            self.volume += bar.volume
+            if high is None or bar.high > high:
+                self.high = bar.high
+            if low is None or bar.low < low:
+                self.low = bar.low
+            return
+        self.volume += bar.volume - old.volume
+        if bar.high >= old.high or (high is not None and old.high < high):
+            self.high = bar.high if high is None or bar.high > high else high
+        else:  # the replaced bar held the session high: rescan, O(n), only on such a correction
+            self.high = max(b.high for b in self.series)
+        if bar.low <= old.low or (low is not None and old.low > low):
+            self.low = bar.low if low is None or bar.low < low else low
+        else:
+            self.low = min(b.low for b in self.series)
+
+    def _count_quality(self, bar: Bar, day: date, offset: int, added: bool, in_order: bool) -> None:
+        qs = self.qs
+        if qs is None or day > qs.day:
+            self.qs = _quality_of_day(self.series, self.clock, day, bar, offset)
+            self.quality = _quality_of(self.qs, self.clock)
+        elif added and day == qs.day:
+            if in_order:
+                new_minute = offset > qs.newest
+            else:
+                ts = bar.timestamp
+                minute = ts - timedelta(seconds=ts.second, microseconds=ts.microsecond)
+                new_minute = self.series.count_between(minute, minute + _MINUTE) == 1
+            if new_minute:
+                self.qs = QualityState(day, qs.minutes + 1, max(offset, qs.newest), None)
+                self.quality = _quality_of(self.qs, self.clock)
+
+    def _step(self, day: date, offset: int, session_len: int, ts: datetime) -> None:
+        """The window machine's step for the bar just stored at minute ``offset`` of ``day``, each interval;
+        the windows it completes or re-derives are built at `freeze`. O(intervals)."""
+        last_ts = self.last_ts
+        assert last_ts is not None  # a bar is stored
+        rebuilt = self.rebuilt
+        for k, state in self.derived.items():
+            f = state.forming
+            if f is not None and f[4] <= offset < f[5] and f[0] == day:
+                continue  # inside the forming window: `state.step` would change nothing (see `is_inside`)
+            w = rebuilt.get(k)
+            if w is not None and w[4] <= offset <= w[5] and w[0] == day:
+                # In a window this write already rebuilds: completed, so `step` would re-derive it again.
+                continue
+            moved = state.step(day, offset, session_len, ts, last_ts)
+            if moved is not None:
+                self._own()[k] = state.moved(moved[0], moved[1])
+                if moved[2]:
+                    # Built once, at `freeze`: a fill of many bars into one window builds it once.
+                    self.builds.setdefault(k, {}).update((w[2], w) for w, _ in moved[2])
+                    rebuilt[k] = moved[2][-1][0]
+
+    # ------------------------------------------------------------------------ freeze
+
+    def freeze(self, version: int) -> SymbolSessionData:
+        """The new snapshot, stamped ``version``. O(windows built * k + intervals)."""
+        derived = self.derived
+        own = self.own_derived
+        for k, windows in self.builds.items():
+            assert own is not None
+            own[k] = own[k].with_windows(self.symbol, sorted(windows.values()), self.series)
+        if self.shifted and any(s.anchor is not None for s in derived.values()):
+            derived = own = {k: s.without_anchor() for k, s in derived.items()}
+        if own is not None:
+            derived = MappingProxyType(own)
+        pending = self.pending
+        if self.lazy and pending is None:
+            pending = Deferred(derived, self.series.size)  # still nobody reading: log from here
+        snap = self.snap
+        return _new_tuple(
+            SymbolSessionData,
+            (
+                self.symbol,
+                self.series,
+                derived,
+                self.quality,
+                snap.quotes,
+                snap.ticks,
+                self.volume,
+                self.high,
+                self.low,
+                snap.historical_bars,
+                version,
+                snap.ticks_version,
+                snap.quotes_version,
+                self.overrides,
+                self.qs,
+                self.tz_aware,
+                # Stale once `derived` changed: its first item says which mapping it is for.
+                snap.derived_skip,
+                pending,
+                self.series.last(),
+            ),
+        )
+
+
+def apply_bars(
+    snap: SymbolSessionData,
+    bars: Sequence[Bar],
+    provenance: Provenance,
+    clock: SessionClock,
+    version: int,
+    replace: bool = True,
+    cursor: SessionCursor | None = None,
+) -> tuple[SymbolSessionData, int]:
+    """``snap`` with ``bars`` added in order, and how many were stored: the whole write path for bars.
+
+    With ``replace=False`` a bar whose timestamp is already stored is skipped instead of replacing it.
+    Pure: returns a new snapshot and changes nothing reachable from ``snap`` (a `Series` append writes past
+    the end ``snap`` can see). Raises `InvalidDataError` for a naive/aware mix. O(1) amortized per in-order
+    bar; see `SessionData.add_bar` for the rest.
+
+    A leading run of bars that are in order and newer than every stored bar (a stream's batch) is appended
+    in one piece (`SymbolWriter.add_run`); the rest goes bar by bar (`SymbolWriter.add_bar`).
+    """
+    writer = SymbolWriter(snap, provenance, clock, cursor if cursor is not None else SessionCursor(clock))
+    run_len, stamps = _in_order_prefix(bars, writer.last_ts, writer.tz_aware) if bars else (0, [])
+    if run_len:
+        del stamps[run_len:]
+        writer.add_run(bars if run_len == len(bars) else bars[:run_len], stamps)
+    if run_len < len(bars):
+        writer.settle()  # the rest goes bar by bar, from the settled states
+        for bar in bars[run_len:] if run_len else bars:
+            writer.add_bar(bar, replace)
+    if not writer.stored:
+        return snap, 0
+    return writer.freeze(version), writer.stored
+
+
+def apply_items(
+    snap: SymbolSessionData, items: Iterable[Tick] | Iterable[Quote], kind: str, version: int
+) -> SymbolSessionData:
+    """``snap`` with ticks (``kind="Tick"``) or quotes (``"Quote"``) inserted in time order, equal times
+    in arrival order. Pure, like `apply_bars`. O(1) amortized per in-order item."""
+    series: Series[Any] = snap.ticks if kind == "Tick" else snap.quotes
+    tz_aware = snap.tz_aware
+    for item in items:
+        ts = item.timestamp
+        if (ts.tzinfo is not None) is not tz_aware:
+            if tz_aware is not None:
+                raise _mixed_timezones(kind, snap.symbol, ts, tz_aware)
+            tz_aware = ts.tzinfo is not None
+        series = series.inserted(item)
+    if kind == "Tick":
+        return snap._replace(ticks=series, ticks_version=version, tz_aware=tz_aware)
+    return snap._replace(quotes=series, quotes_version=version, tz_aware=tz_aware)
+
+
+def flushed(snap: SymbolSessionData, version: int) -> SymbolSessionData:
+    """``snap`` with every forming derived window completed (end of session). O(intervals * k); O(1)
+    when derivation is lazy: the flush is owed too, first in a child log (see `Deferred`)."""
+    pending = snap.derived_pending
+    if pending is not None and pending.parent is None:
+        return snap._replace(derived_pending=Deferred(None, snap.bars_1m.size, pending), bars_version=version)
+    derived = MappingProxyType({k: s.flush(snap.symbol, snap.bars_1m) for k, s in snap.derived.items()})
+    # Lazy: keep logging from here; eager: derive as bars arrive.
+    pending = None if pending is None else Deferred(derived, snap.bars_1m.size)
+    return snap._replace(derived_base=derived, derived_pending=pending, bars_version=version)
