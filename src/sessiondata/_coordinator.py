@@ -59,6 +59,7 @@ from zoneinfo import ZoneInfo
 from ._calendar import SessionClock
 from ._clock import ClockMode, TimeProvider
 from ._models import Bar, InvalidDataError, MarketData, Quote, SessionDataError, Tick
+from ._publication import PublicationGate
 from ._store import SessionData, get_session_data
 
 __all__ = [
@@ -135,8 +136,11 @@ class SessionBoundaryListener(Protocol):
     """Something to run, synchronously, each time the replay ends a session (e.g. an upkeep thread's pass).
 
     ``run_once()`` is called by the coordinator's worker after ``store.end_session()`` and before the next
-    ``store.start_new_session(...)``; the replay waits for it. Its return value is ignored; an exception
-    stops the replay and is reported like any worker error.
+    ``store.start_new_session(...)``, once the consumer has handled every item before the boundary (so it
+    reads and writes the store directly); the replay waits for it. A listener may also have an
+    ``advance(now)`` method: the worker calls it each time the clock moves to a new time, before writing the
+    items known then (`DataUpkeepThread.advance` runs its backtest-mode passes there). Return values are
+    ignored; an exception stops the replay and is reported like any worker error.
     """
 
     def run_once(self) -> object:
@@ -219,6 +223,10 @@ _NO_DATE = date.min
 _rank = operator.attrgetter("rank")
 
 
+def _no_mark() -> int:
+    return 0
+
+
 class _Stopped(Exception):
     """Control flow inside the worker: stop was requested. Never raised to callers."""
 
@@ -295,11 +303,19 @@ class BacktestStreamCoordinator:
         self._streams: dict[tuple[str, StreamType], _Stream] = {}
         self._seq = 0
         self._ops: list[tuple[str, _Stream]] = []
-        self._buffer: collections.deque[list[Any]] = collections.deque()
+        # Each entry: the items, each item's publication mark, and the gate's log segment they index (None
+        # once published: before a consumer attached, or without a gate).
+        self._buffer: collections.deque[tuple[list[Any], list[int], list[Any] | None]] = collections.deque()
         self._buffered = 0
         self._max_buffered = 0
-        # The worker's batch being gathered (written to the store, not yet handed over); worker only.
-        self._pending: list[Any] = []
+        # The worker's batch being gathered (written to the store, not yet handed over) and each item's
+        # publication mark (see `_publication`); worker only.
+        self._pending: tuple[list[Any], list[int]] = ([], [])
+        # The store's publication gate while the worker runs (held from its start, closed by `_release`),
+        # whether a consumer is iterating `merged_stream()`.
+        self._gate: PublicationGate | None = None
+        self._gate_mark: Callable[[], int] = _no_mark
+        self._consumer_attached = False
         self._consumer_waiting = False
         self._worker_waiting = False
         self._paused = False
@@ -447,6 +463,8 @@ class BacktestStreamCoordinator:
         alive = thread is not None and thread.is_alive()
         with self._cond:
             self._finished = True
+            if self._gate is not None:
+                self._gate.close()  # the replay is over: readers see everything written
             if not alive and self._state == "stopping":
                 self._state = "stopped"
             self._cond.notify_all()
@@ -512,29 +530,76 @@ class BacktestStreamCoordinator:
         iterator waits on the buffer's condition variable (no polling).
         """
         with self._cond:
+            if self._consumer_attached:
+                raise RuntimeError("merged_stream() has a consumer already (one consumer per replay)")
+            self._consumer_attached = True
             never_started = self._thread is None and not self._stop
         if never_started:
             self.start_worker()
+        try:
+            yield from self._consume()
+        finally:
+            self._detach_consumer()
+
+    def _consume(self) -> Iterator[MarketData]:
+        # The consumer's loop: before yielding an item, publish the store's writes up to the item's mark, so
+        # that reads made while the item is handled answer as of it (see `_publication`).
         cond = self._cond
         buffer = self._buffer
+        carry: list[Any] = []
+        done = 0
         while True:
             with cond:
                 while not buffer:
                     if self._finished:
+                        gate = self._gate
+                        if gate is not None:
+                            gate.close()
                         if self._error is not None:
                             raise CoordinatorError(
                                 f"the stream replay failed: {self._error}"
                             ) from self._error
                         return
                     self._consumer_waiting = True
+                    if self._worker_waiting:
+                        cond.notify_all()  # a worker waiting to be in step with the consumer
                     cond.wait()
                 self._consumer_waiting = False
-                batch = buffer.popleft()
+                batch, marks, seg = buffer.popleft()
                 self._buffered -= len(batch)
                 if self._worker_waiting:
                     self._worker_waiting = False  # it is woken; it sets the flag again if still short of room
                     cond.notify_all()
-            yield from batch
+            gate = self._gate
+            if seg is None or gate is None:
+                yield from batch
+                continue
+            apply = gate.apply
+            if done < len(carry):
+                apply(carry, done, len(carry))  # writes after the previous batch's last item
+            done = 0
+            for item, m in zip(batch, marks, strict=True):
+                if m != done:
+                    apply(seg, done, m)
+                    done = m
+                yield item
+            carry = seg
+
+    def _detach_consumer(self) -> None:
+        """The consumer left (exhausted, broke off, or failed): publish what is buffered, and everything once
+        the worker has ended; from now on the worker publishes at each hand-over."""
+        with self._cond:
+            self._consumer_attached = False
+            gate = self._gate
+            if gate is None:
+                return
+            if self._finished:
+                gate.close()
+                return
+            for i, (batch, marks, seg) in enumerate(self._buffer):
+                if seg is not None:
+                    gate.apply(seg, 0, len(seg))
+                    self._buffer[i] = (batch, marks, None)
 
     def queue_size(self) -> int:
         """Items in the output buffer now: at most ``max_queue_size``, plus the one batch a failed replay
@@ -573,7 +638,13 @@ class BacktestStreamCoordinator:
 
     # ----------------------------------------------------------------- worker
 
-    def _hand_over(self, batch: list[Any]) -> None:
+    def _fresh_batch(self) -> tuple[list[Any], list[int]]:
+        """A new, empty batch and its marks, remembered as `_pending` (worker thread only)."""
+        pending: tuple[list[Any], list[int]] = ([], [])
+        self._pending = pending
+        return pending
+
+    def _hand_over(self, batch: list[Any], marks: list[int]) -> None:
         """Move ``batch`` to the output buffer, waiting for room (worker thread only)."""
         n = len(batch)
         self._delivered += n
@@ -586,17 +657,53 @@ class BacktestStreamCoordinator:
                 self._worker_waiting = True
                 self._cond.wait()
             self._worker_waiting = False
-            self._buffer.append(batch)
-            self._buffered += n
-            self._max_buffered = max(self._max_buffered, self._buffered)
+            self._enqueue(batch, marks)
             if self._consumer_waiting:
                 # Cleared here, not only by the consumer, so the items that follow are batched again
                 # instead of being handed over one by one until the consumer thread gets to run.
                 self._consumer_waiting = False
                 self._cond.notify_all()
 
+    def _hold_gate(self) -> None:
+        gate = self._store.hold_publication()
+        self._gate = gate
+        self._gate_mark = gate.mark
+
+    def _in_step_with_consumer(self) -> None:
+        """Wait until the consumer has handled every item handed over and asks for the next, then publish
+        everything (close the gate), so that what runs next (a session boundary, its listeners) reads and
+        writes the store directly while no item is in hand (worker thread only; bounded by stop)."""
+        cond = self._cond
+        with cond:
+            while self._consumer_attached and (self._buffer or not self._consumer_waiting):
+                if self._stop:
+                    raise _Stopped
+                if self._paused:
+                    self._parked.set()
+                self._worker_waiting = True
+                cond.wait()
+            self._worker_waiting = False
+            gate = self._gate
+            if gate is not None:
+                gate.close()
+            self._gate = None
+            self._gate_mark = _no_mark
+
+    def _enqueue(self, batch: list[Any], marks: list[int]) -> None:
+        """Append a batch to the buffer with its log segment; without a consumer, publish it now (worker
+        thread, ``_cond`` held)."""
+        gate = self._gate
+        seg = None if gate is None else gate.take()
+        if seg is not None and not self._consumer_attached:
+            gate.apply(seg, 0, len(seg))  # type: ignore[union-attr]
+            seg = None
+        self._buffer.append((batch, marks, seg))
+        self._buffered += len(batch)
+        self._max_buffered = max(self._max_buffered, self._buffered)
+
     def _run(self) -> None:
         try:
+            self._hold_gate()
             self._replay()
         except _Stopped:
             logger.info("stream coordinator stopped after %d items", self._delivered)
@@ -604,13 +711,12 @@ class BacktestStreamCoordinator:
             # Items written to the store before the fault still reach the consumer, before the error. They
             # go into the buffer even past its capacity (by at most one batch): waiting for room here would
             # hide the failure from `status()` for as long as nobody reads.
-            pending, self._pending = self._pending, []
+            pending, marks = self._pending
+            self._pending = ([], [])
             with self._cond:
                 if pending:
                     self._delivered += len(pending)
-                    self._buffer.append(pending)
-                    self._buffered += len(pending)
-                    self._max_buffered = max(self._max_buffered, self._buffered)
+                    self._enqueue(pending, marks)
                 self._error = exc
                 self._state = "failed"
             logger.error("stream coordinator failed after %d items: %s", self._delivered, exc, exc_info=True)
@@ -621,6 +727,9 @@ class BacktestStreamCoordinator:
                     self._state = "finished"
                 elif self._state == "stopping":
                     self._state = "stopped"
+                gate = self._gate
+                if gate is not None and not (self._consumer_attached and self._buffer):
+                    gate.close()  # nothing is left for a consumer to reach: publish everything
                 self._cond.notify_all()
             self._parked.set()
 
@@ -831,9 +940,10 @@ class BacktestStreamCoordinator:
         cur_day: date | None = None
         anchor: tuple[Any, float] | None = None
         # Also `self._pending`, so that a fault still hands over the items already written (see `_run`).
-        batch: list[Any] = []
-        self._pending = batch
+        batch, marks = self._fresh_batch()
+        hooks = [f for f in (getattr(lst, "advance", None) for lst in self._listeners) if callable(f)]
         hand_over = self._hand_over
+        mark = self._gate_mark
 
         while True:
             if self._interrupt:
@@ -841,8 +951,8 @@ class BacktestStreamCoordinator:
                     heappush(kheap, deferred)
                     deferred = None
                 if batch:
-                    hand_over(batch)
-                    batch = self._pending = []
+                    hand_over(batch, marks)
+                    batch, marks = self._fresh_batch()
                 if self._stop:
                     raise _Stopped
                 if apply_ops(cur[pos:]):
@@ -876,10 +986,11 @@ class BacktestStreamCoordinator:
             if day is not cur_day and (cur_day is None or day > cur_day):
                 if batch:
                     # Hand over first, then re-check pause/stop: the boundary writes to the store.
-                    hand_over(batch)
-                    batch = self._pending = []
+                    hand_over(batch, marks)
+                    batch, marks = self._fresh_batch()
                     continue
                 self._session_boundary(cur_day, day)
+                mark = self._gate_mark
                 cur_day = day
             # Every item in `cur` is known at `cur_known`, so after the first one this is an identity test.
             if cur_known is not now_k:
@@ -892,13 +1003,16 @@ class BacktestStreamCoordinator:
                         )
                         if delay > 0:
                             if batch:
-                                hand_over(batch)
-                                batch = self._pending = []
+                                hand_over(batch, marks)
+                                batch, marks = self._fresh_batch()
                                 continue
                             with self._cond:
                                 if self._cond.wait_for(lambda: self._interrupt, delay):
                                     continue
-                    clock.advance_to(key_time(cur_known))
+                    t = key_time(cur_known)
+                    clock.advance_to(t)
+                    for hook in hooks:
+                        hook(t)  # e.g. the upkeep's pass at simulated times, before the items known at t
                 elif cur_known < now_k:
                     if not drop_ooo:
                         raise InvalidDataError(
@@ -919,9 +1033,10 @@ class BacktestStreamCoordinator:
             pos += 1
             st.write(st.symbol, item)
             batch.append(item)
+            marks.append(mark())
             if len(batch) >= st.flush_at or self._consumer_waiting:
-                hand_over(batch)
-                batch = self._pending = []
+                hand_over(batch, marks)
+                batch, marks = self._fresh_batch()
             # The next item of `st`: `pull` inline. A bar equal to the last bar keyed (see h_time) takes its
             # keys here; any other item goes through `settle`.
             try:
@@ -968,9 +1083,10 @@ class BacktestStreamCoordinator:
                     heappush(kheap, (k, seq, last_b))
 
         if batch:
-            hand_over(batch)
-            self._pending = []
+            hand_over(batch, marks)
+            self._fresh_batch()
         if self._end_on_exhaustion and cur_day is not None:
+            self._in_step_with_consumer()
             store.end_session()
             for listener in list(self._listeners):
                 listener.run_once()
@@ -983,10 +1099,12 @@ class BacktestStreamCoordinator:
             if store.current_session_date != day:
                 store.start_new_session(day)
         else:
+            self._in_step_with_consumer()
             store.end_session()
             for listener in list(self._listeners):
                 listener.run_once()
             store.start_new_session(day)
+            self._hold_gate()
         self._sessions.append(day)
         logger.info("replaying session %s", day)
 

@@ -38,7 +38,7 @@ from types import TracebackType
 from typing import Any
 
 from ._calendar import to_exchange_local
-from ._clock import TimeProvider
+from ._clock import ClockMode, TimeProvider
 from ._gaps import detect_gaps
 from ._models import Bar, InvalidDataError, Provenance
 from ._repository import BarRepository
@@ -50,6 +50,7 @@ __all__ = ["DataUpkeepThread"]
 logger = logging.getLogger("sessiondata.upkeep")
 
 _MINUTE = timedelta(minutes=1)
+_LOCAL_EPOCH = datetime(1970, 1, 1)
 
 
 class _Retry:
@@ -176,7 +177,7 @@ class DataUpkeepThread:
         fetch_timeout: float = 5.0,
         symbols: Iterable[str] | None = None,
         rng: random.Random | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         if not period > 0:
             raise ValueError(f"period must be > 0 seconds, got {period!r}")
@@ -197,8 +198,14 @@ class DataUpkeepThread:
         self._jitter = jitter
         self._fetch_timeout = fetch_timeout
         self._symbols = None if symbols is None else {s.strip().upper() for s in symbols}
-        self._rng = rng or random.Random()
-        self._monotonic = monotonic
+        # Backtest mode: passes run only at simulated times (`advance`, `run_once`), retries are due in
+        # simulated seconds and the jitter is seeded, so the same replay fills the same minutes.
+        self._backtest = time_provider is not None and time_provider.mode is ClockMode.BACKTEST
+        self._rng = rng or (random.Random(0) if self._backtest else random.Random())
+        self._monotonic = monotonic or (self._simulated_seconds if self._backtest else time.monotonic)
+        # The simulated time from which `advance` runs its next pass (backtest mode).
+        self._next_pass: datetime | None = None
+        self._started = False
 
         # Serializes passes (the thread's and any `run_once` caller's) and guards `_states`.
         self._pass_lock = threading.Lock()
@@ -225,14 +232,21 @@ class DataUpkeepThread:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Run a first pass at once (in the caller's thread), then start the background thread.
+        """Run a first pass at once (in the caller's thread), then, in live mode, start the background thread.
 
-        Errors in that pass are recorded in `status()`, not raised. Raises `RuntimeError` if already started.
-        Waits for the first pass (bounded by ``fetch_timeout`` per fetch).
+        In backtest mode (a backtest clock) no thread is started: later passes run at simulated times, when
+        the replay calls `advance` and `run_once`. Errors in that pass are recorded in `status()`, not
+        raised. Raises `RuntimeError` if already started. Waits for the first pass (bounded by
+        ``fetch_timeout`` per fetch).
         """
-        if self._thread is not None:
+        if self._thread is not None or self._started:
             raise RuntimeError("DataUpkeepThread already started")
+        self._started = True
         self._stop.clear()
+        if self._backtest:
+            self._safe_pass()
+            logger.info("upkeep started in backtest mode (passes at simulated times)")
+            return
         # Read before the first pass: a write made during it must wake the thread for another pass.
         self._seen = self._store.version
         self._safe_pass()
@@ -282,6 +296,29 @@ class DataUpkeepThread:
         """True while the background thread runs. Racy by nature. O(1)."""
         return self._thread is not None and self._thread.is_alive()
 
+    def advance(self, now: datetime) -> None:
+        """The replay's clock reached ``now``: in backtest mode, run a pass if a new minute began since the
+        last one (so a missing minute ``m`` is filled when the replay reaches the first item known at or
+        after ``m + 2`` minutes: one minute for the bar to end, one of grace for bars of the same minute
+        still on their way). A no-op in live mode, while paused, or before `start`.
+
+        O(1) when no pass is due. Thread-safety: the replay's worker thread (see
+        `BacktestStreamCoordinator`), which waits for the pass; its writes reach readers in replay order.
+        """
+        due = self._next_pass
+        if due is not None and now < due:
+            return
+        if not self._backtest or not self._started or self._stop.is_set() or not self._running.is_set():
+            return
+        self._next_pass = now.replace(second=0, microsecond=0) + _MINUTE
+        self._safe_pass()
+
+    def _simulated_seconds(self) -> float:
+        clock = self._clock
+        if clock is None or not clock.is_set:
+            return 0.0
+        return (to_exchange_local(clock.now(), self._store.timezone) - _LOCAL_EPOCH).total_seconds()
+
     def __enter__(self) -> DataUpkeepThread:
         self.start()
         return self
@@ -329,13 +366,15 @@ class DataUpkeepThread:
             # (the coordinator writes an item before it moves the clock past it). The other order would
             # call a bar missing that was written between the two reads.
             clock_now = self._clock_now()
-            snaps = store.snapshot()
+            # What writers wrote, also what a replay still holds back from readers: the upkeep is a writer.
+            state = store.writer_state()
+            snaps = state.snapshots
             now_local = clock_now if clock_now is not None else self._newest_local(snaps)
-            session = store.current_session_date
+            session = state.current_session_date
             if now_local is not None:
                 if session is None:
                     session = now_local.date()
-                if store.session_ended:
+                if state.session_ended:
                     hours = store.session_clock.hours(session)
                     if hours is not None:
                         close = (
@@ -582,7 +621,7 @@ class DataUpkeepThread:
                 self._pass_lock.release()
         with self._status_lock:
             return {
-                "running": self.is_alive,
+                "running": self.is_alive or (self._backtest and self._started and not self._stop.is_set()),
                 "paused": not self._running.is_set(),
                 "passes": self._passes,
                 "last_pass_at": self._last_pass_at,
