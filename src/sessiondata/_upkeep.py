@@ -127,10 +127,12 @@ class _FetchWorker(threading.Thread):
 class _SymbolState:
     """What the upkeep remembers about one symbol's current session (only under the pass lock)."""
 
-    __slots__ = ("bars_filled", "checked_until", "fill_attempts", "gaps_found", "open", "session")
+    __slots__ = ("aware", "bars_filled", "checked_until", "fill_attempts", "gaps_found", "open", "session")
 
     def __init__(self, session: date | None) -> None:
         self.session = session
+        # The timestamp style for a symbol without bars (see `_style_without_bars`), once decided.
+        self.aware: bool | None = None
         # Exchange-local naive minute: every minute before it was checked in an earlier pass.
         self.checked_until: datetime | None = None
         self.open: dict[datetime, _Retry] = {}
@@ -371,24 +373,29 @@ class DataUpkeepThread:
             snaps = state.snapshots
             now_local = clock_now if clock_now is not None else self._newest_local(snaps)
             session = state.current_session_date
-            if now_local is not None:
-                if session is None:
-                    session = now_local.date()
-                if state.session_ended:
-                    hours = store.session_clock.hours(session)
-                    if hours is not None:
-                        close = (
-                            datetime.combine(session, datetime.min.time()) + (hours[0] + hours[1]) * _MINUTE
-                        )
-                        now_local = max(now_local, close)
+            if session is None and now_local is not None:
+                session = now_local.date()
+            if session is not None and state.session_ended:
+                # An ended session is due whole, also when no symbol has a bar (nothing else says "now").
+                close = self._close_of(session)
+                if close is not None:
+                    now_local = close if now_local is None else max(now_local, close)
+            if session is not None and now_local is not None:
                 for symbol, snap in snaps.items():
                     if self._symbols is None or symbol in self._symbols:
-                        self._upkeep_symbol(symbol, snap, session, now_local)
+                        self._upkeep_symbol(symbol, snap, session, now_local, snaps)
             with self._status_lock:
                 self._passes += 1
                 self._last_pass_at = datetime.now().astimezone()
                 self._last_pass_seconds = time.perf_counter() - began
         return self.status()
+
+    def _close_of(self, session: date) -> datetime | None:
+        """The naive exchange-local end of ``session``'s regular hours (None on a closed day)."""
+        hours = self._store.session_clock.hours(session)
+        if hours is None:
+            return None
+        return datetime.combine(session, datetime.min.time()) + (hours[0] + hours[1]) * _MINUTE
 
     def _clock_now(self) -> datetime | None:
         """One minute behind the clock, as naive exchange-local time, or None without a (set) clock.
@@ -418,14 +425,22 @@ class DataUpkeepThread:
         return local.replace(tzinfo=self._store.timezone) if aware else local
 
     def _upkeep_symbol(
-        self, symbol: str, snap: SymbolSessionData, session: date, now_local: datetime
+        self,
+        symbol: str,
+        snap: SymbolSessionData,
+        session: date,
+        now_local: datetime,
+        snaps: Mapping[str, SymbolSessionData],
     ) -> None:
         state = self._states.get(symbol)
         if state is None or state.session != session:
             state = self._states[symbol] = _SymbolState(session)
-        if snap.tz_aware is None:
-            return  # no bar yet: nothing says which timestamp style to use
         aware = snap.tz_aware
+        if aware is None:
+            # No bar yet (a feed that delivers nothing): fill it all the same, in the style of the data.
+            if state.aware is None:
+                state.aware = self._style_without_bars(symbol, snaps)
+            aware = state.aware
         now = self._styled(now_local, aware)
         start: datetime | date = (
             session if state.checked_until is None else self._styled(state.checked_until, aware)
@@ -456,6 +471,22 @@ class DataUpkeepThread:
                 self._fault(symbol, "repository_busy", "a previous fetch still hangs; fills wait for it")
                 return
             self._fill(symbol, state, first, end, aware)
+
+    def _style_without_bars(self, symbol: str, snaps: Mapping[str, SymbolSessionData]) -> bool:
+        """Naive or aware timestamps for a symbol that has no bar yet: the replay clock's (it holds the
+        replayed data's style), else the other symbols', else the repository's first bar, else naive."""
+        clock = self._clock
+        if clock is not None and clock.is_set and self._backtest:
+            return clock.now().tzinfo is not None
+        for other in snaps.values():
+            if other.tz_aware is not None:
+                return other.tz_aware
+        probe = getattr(self._repo, "time_range", None)
+        if callable(probe):
+            found = self._call(symbol, "time_range", lambda: [probe(symbol)])
+            if found and found[0]:
+                return bool(found[0][0].tzinfo is not None)
+        return False
 
     def _fetch_hanging(self) -> bool:
         with self._status_lock:
@@ -511,7 +542,13 @@ class DataUpkeepThread:
         """
         repo = self._repo
         assert repo is not None
-        job = _FetchJob(lambda: list(repo.get_bars(symbol, start, end)))
+        return self._call(
+            symbol, f"get_bars [{start}, {end})", lambda: list(repo.get_bars(symbol, start, end))
+        )
+
+    def _call(self, symbol: str, what: str, call: Callable[[], list[Any]]) -> list[Any] | None:
+        """Run one repository call on the fetch worker, waiting at most ``fetch_timeout``; None on a fault."""
+        job = _FetchJob(call)
         worker = self._worker
         if worker is None or not worker.submit(job):
             worker = self._worker = _FetchWorker()
@@ -522,7 +559,7 @@ class DataUpkeepThread:
         self._fetch_done = None
         if job.error is not None:
             exc = job.error
-            self._fault(symbol, "repository_error", f"get_bars [{start}, {end}): {type(exc).__name__}: {exc}")
+            self._fault(symbol, "repository_error", f"{what}: {type(exc).__name__}: {exc}")
             return None
         if job.finished:
             return job.result
@@ -532,9 +569,7 @@ class DataUpkeepThread:
             self._abandoned = [t for t in self._abandoned if t.is_alive()]
             self._abandoned.append(worker)
         if not finished:
-            self._fault(
-                symbol, "repository_timeout", f"get_bars [{start}, {end}) took over {self._fetch_timeout}s"
-            )
+            self._fault(symbol, "repository_timeout", f"{what} took over {self._fetch_timeout}s")
         return None
 
     def _validated(
