@@ -638,6 +638,25 @@ class BacktestStreamCoordinator:
 
     # ----------------------------------------------------------------- worker
 
+    def _interrupted_while_skipping(self) -> None:
+        """Honour stop (raise `_Stopped`) or pause (hand the batch over, park until resumed) from inside a
+        run of skipped items (worker thread only). The batch is handed over as a copy and emptied in place:
+        the hot loop keeps its references to the lists."""
+        if self._stop:
+            raise _Stopped
+        if not self._paused:
+            return
+        batch, marks = self._pending
+        if batch:
+            self._hand_over(list(batch), list(marks))
+            batch.clear()
+            marks.clear()
+        self._parked.set()
+        logger.info("stream coordinator paused (while skipping items)")
+        self._resumed.wait()
+        if self._stop:
+            raise _Stopped
+
     def _fresh_batch(self) -> tuple[list[Any], list[int]]:
         """A new, empty batch and its marks, remembered as `_pending` (worker thread only)."""
         pending: tuple[list[Any], list[int]] = ([], [])
@@ -868,6 +887,10 @@ class BacktestStreamCoordinator:
                     return None
                 if settle(st, item) is not None:
                     return st
+                if self._interrupt:
+                    # Every item skipped so far (outside the session, or dropped): stop and pause must
+                    # still take effect, however long the source goes on skipping.
+                    self._interrupted_while_skipping()
 
         # Pending items (one per active stream) are grouped by known time: `kheap` is a heap of buckets
         # (known-time key, sequence number, the streams whose pending item is known then). Two buckets may

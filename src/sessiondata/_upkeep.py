@@ -576,7 +576,9 @@ class DataUpkeepThread:
         self, symbol: str, fetched: list[Any], start: datetime, end: datetime, aware: bool
     ) -> list[Bar]:
         valid: dict[datetime, Bar] = {}
-        for item in fetched:
+        for i, item in enumerate(fetched):
+            if not i & 1023 and self._stop.is_set():
+                return []  # stop keeps its bound, even while a huge wrong answer is sifted
             if not isinstance(item, Bar):
                 self._fault(symbol, "invalid_bar", f"repository returned {type(item).__name__}: {item!r}")
                 continue
