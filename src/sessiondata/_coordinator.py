@@ -546,8 +546,6 @@ class BacktestStreamCoordinator:
         # that reads made while the item is handled answer as of it (see `_publication`).
         cond = self._cond
         buffer = self._buffer
-        carry: list[Any] = []
-        done = 0
         while True:
             with cond:
                 while not buffer:
@@ -573,17 +571,8 @@ class BacktestStreamCoordinator:
             gate = self._gate
             if seg is None or gate is None:
                 yield from batch
-                continue
-            apply = gate.apply
-            if done < len(carry):
-                apply(carry, done, len(carry))  # writes after the previous batch's last item
-            done = 0
-            for item, m in zip(batch, marks, strict=True):
-                if m != done:
-                    apply(seg, done, m)
-                    done = m
-                yield item
-            carry = seg
+            else:
+                yield from gate.release(batch, marks, seg)
 
     def _detach_consumer(self) -> None:
         """The consumer left (exhausted, broke off, or failed): publish what is buffered, and everything once

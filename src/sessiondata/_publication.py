@@ -23,7 +23,7 @@ back to direct mode, where the heads and the view are one dict again (today's wr
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -91,7 +91,11 @@ class PublicationGate:
         self._notify = notify
         self._log: list[Any] = []
         self._view = view
+        # What the view shows: the entries of `_seg` before `_done`, after `_last` (the entry applied last
+        # before `_seg`), read lazily by `version`.
         self._last: Any = None
+        self._seg: list[Any] = []
+        self._done = 0
         self.session_ended = state.session_ended
         self.current_session_date = state.current_session_date
         self._version = state.version
@@ -103,7 +107,8 @@ class PublicationGate:
     @property
     def version(self) -> int:
         """The store-wide version the view shows. O(1)."""
-        last = self._last
+        done = self._done
+        last = self._seg[done - 1] if done else self._last
         if last is None:
             return self._version
         if type(last) is tuple:
@@ -145,6 +150,7 @@ class PublicationGate:
         O(stop - start), plus O(symbols) per store-wide entry. The consumer thread (one at a time). After
         `close` it changes nothing readers see: the store no longer reads this gate's view.
         """
+        self._begin(seg)
         view = self._view
         for i in range(start, stop):
             entry = seg[i]
@@ -152,8 +158,45 @@ class PublicationGate:
                 view[entry[0]] = entry[1]  # replacing a value never disturbs a reader iterating the dict
             else:
                 view = self._install_full(entry)
-            self._last = entry
+            self._done = i + 1
         self._notify()
+
+    def release(self, items: list[Any], marks: list[int], seg: list[Any]) -> Iterator[Any]:
+        """Yield ``items``, making visible before each one the entries of ``seg`` up to its mark.
+
+        The consumer's loop (one generator per handed-over batch): O(1) per item plus the entries applied.
+        `wait_for_update` callers are woken after the first item's entries and at the end of the batch (and
+        by every write meanwhile), not once per item.
+        """
+        self._begin(seg)
+        view = self._view
+        done = 0
+        notify = self._notify
+        notified = False
+        for item, mark in zip(items, marks, strict=True):
+            while done < mark:
+                entry = seg[done]
+                if type(entry) is tuple:
+                    view[entry[0]] = entry[1]
+                else:
+                    view = self._install_full(entry)
+                done += 1
+            self._done = done
+            if not notified:
+                notified = True
+                notify()
+            yield item
+        if done < len(seg):
+            self.apply(seg, done, len(seg))  # writes after the batch's last item, before the next item
+        else:
+            notify()
+
+    def _begin(self, seg: list[Any]) -> None:
+        if seg is not self._seg:
+            if self._done:
+                self._last = self._seg[self._done - 1]
+            self._seg = seg
+            self._done = 0
 
     def _install_full(self, entry: _Full) -> dict[str, SymbolSessionData]:
         view = dict(entry.snapshots)
