@@ -182,6 +182,7 @@ class _Stream:
         seq: int,
         store: SessionData,
         batch_size: int,
+        blocking: bool | None = None,
     ) -> None:
         self.symbol = symbol
         self.stream_type = stream_type
@@ -203,7 +204,7 @@ class _Stream:
             StreamType.QUOTE: store.add_quote,
         }
         self.write = writers[stream_type]
-        self.may_block = type(it) not in _NON_BLOCKING_ITERATORS
+        self.may_block = type(it) not in _NON_BLOCKING_ITERATORS if blocking is None else blocking
         # The batch is handed over once it holds this many items, at once after an item of a source that
         # might block.
         self.flush_at = 1 if self.may_block else batch_size
@@ -352,12 +353,25 @@ class BacktestStreamCoordinator:
 
     # ----------------------------------------------------------- registration
 
-    def register_stream(self, symbol: str, stream_type: StreamType | str, source: Iterable[Any]) -> None:
+    def register_stream(
+        self,
+        symbol: str,
+        stream_type: StreamType | str,
+        source: Iterable[Any],
+        *,
+        blocking: bool | None = None,
+    ) -> None:
         """Add a stream: ``source`` yields `Bar`, `Tick` or `Quote` records of ``symbol``, in time order.
 
         ``source`` is pulled lazily, one item at a time, by the worker (only ``iter(source)`` is called
-        here). May be called before or while the worker runs; a stream added while running joins the merge
-        at its next item. Raises `ValueError` for an unknown stream type, a source that is not iterable, or
+        here). ``blocking`` says whether pulling from it may wait on something outside the process (a
+        socket, a live feed): then the worker hands its batch over before each pull, so no item waits
+        behind a stalled source. ``None`` (default) guesses: in-memory containers do not block, anything
+        else (a generator, a file) might; pass ``False`` for a generator over local data to have its items
+        handed over in batches.
+
+        May be called before or while the worker runs; a stream added while running joins the merge at its
+        next item. Raises `ValueError` for an unknown stream type, a source that is not iterable, or
         a ``(symbol, stream_type)`` already registered and not exhausted; `InvalidDataError` for a bad symbol.
         O(1) (O(streams log streams) in the worker when added while running). Thread-safety: any thread.
         """
@@ -374,7 +388,7 @@ class BacktestStreamCoordinator:
             if self._finished or self._stop:
                 raise RuntimeError("the replay has ended; create a new coordinator to replay more streams")
             self._seq += 1
-            stream = _Stream(sym, kind, it, self._seq, self._store, self._batch_size)
+            stream = _Stream(sym, kind, it, self._seq, self._store, self._batch_size, blocking)
             self._streams[stream.key] = stream
             if self._thread is not None:
                 self._ops.append(("add", stream))

@@ -207,6 +207,8 @@ class DataUpkeepThread:
         self._monotonic = monotonic or (self._simulated_seconds if self._backtest else time.monotonic)
         # The simulated time from which `advance` runs its next pass (backtest mode).
         self._next_pass: datetime | None = None
+        # The current pass's session hours as naive exchange-local (open, close); under the pass lock.
+        self._bounds: tuple[datetime, datetime] | None = None
         self._started = False
 
         # Serializes passes (the thread's and any `run_once` caller's) and guards `_states`.
@@ -351,16 +353,22 @@ class DataUpkeepThread:
 
     def _safe_pass(self) -> None:
         try:
-            self.run_once()
+            self._pass()
         except Exception as exc:  # the thread must survive anything a pass throws; it is recorded
             self._fault("*", "pass_error", f"{type(exc).__name__}: {exc}", exc)
 
     def run_once(self) -> dict[str, Any]:
         """One synchronous pass over every active symbol; returns `status()` afterwards.
 
-        Complexity: O(symbols + minutes ended since the last pass + open gaps), plus the fetches.
-        Thread-safety: any thread; waits for a pass in progress. Repository faults are recorded, not raised.
+        Complexity: O(symbols + minutes ended since the last pass + open gaps), plus the fetches; a symbol
+        whose bars are complete up to now (quality 100%, newest bar in the last due minute, nothing open)
+        costs O(1). Thread-safety: any thread; waits for a pass in progress. Repository faults are recorded,
+        not raised.
         """
+        self._pass()
+        return self.status()
+
+    def _pass(self) -> None:
         with self._pass_lock:
             began = time.perf_counter()
             store = self._store
@@ -381,6 +389,13 @@ class DataUpkeepThread:
                 if close is not None:
                     now_local = close if now_local is None else max(now_local, close)
             if session is not None and now_local is not None:
+                hours = store.session_clock.hours(session)
+                midnight = datetime.combine(session, datetime.min.time())
+                self._bounds = (
+                    None
+                    if hours is None
+                    else (midnight + hours[0] * _MINUTE, midnight + (hours[0] + hours[1]) * _MINUTE)
+                )
                 for symbol, snap in snaps.items():
                     if self._symbols is None or symbol in self._symbols:
                         self._upkeep_symbol(symbol, snap, session, now_local, snaps)
@@ -388,7 +403,6 @@ class DataUpkeepThread:
                 self._passes += 1
                 self._last_pass_at = datetime.now().astimezone()
                 self._last_pass_seconds = time.perf_counter() - began
-        return self.status()
 
     def _close_of(self, session: date) -> datetime | None:
         """The naive exchange-local end of ``session``'s regular hours (None on a closed day)."""
@@ -436,6 +450,11 @@ class DataUpkeepThread:
         if state is None or state.session != session:
             state = self._states[symbol] = _SymbolState(session)
         aware = snap.tz_aware
+        if aware is not None and not state.open and self._complete_through(snap, now_local):
+            floor = now_local.replace(second=0, microsecond=0)
+            if state.checked_until is None or floor > state.checked_until:
+                state.checked_until = floor
+            return
         if aware is None:
             # No bar yet (a feed that delivers nothing): fill it all the same, in the style of the data.
             if state.aware is None:
@@ -471,6 +490,21 @@ class DataUpkeepThread:
                 self._fault(symbol, "repository_busy", "a previous fetch still hangs; fills wait for it")
                 return
             self._fill(symbol, state, first, end, aware)
+
+    def _complete_through(self, snap: SymbolSessionData, now_local: datetime) -> bool:
+        """True if no minute due by ``now_local`` can be missing: every regular minute from the open to the
+        newest bar has a bar (quality 100%) and the newest bar, inside the session, is the last due minute
+        or later. O(1)."""
+        bounds = self._bounds
+        if snap.bar_quality != 100.0 or bounds is None:
+            return False
+        last = snap.bars_1m.last()
+        if last is None:
+            return False
+        local = to_exchange_local(last.timestamp, self._store.timezone).replace(second=0, microsecond=0)
+        return bounds[0] <= local < bounds[1] and local + _MINUTE >= now_local.replace(
+            second=0, microsecond=0
+        )
 
     def _style_without_bars(self, symbol: str, snaps: Mapping[str, SymbolSessionData]) -> bool:
         """Naive or aware timestamps for a symbol that has no bar yet: the replay clock's (it holds the
@@ -548,6 +582,15 @@ class DataUpkeepThread:
 
     def _call(self, symbol: str, what: str, call: Callable[[], list[Any]]) -> list[Any] | None:
         """Run one repository call on the fetch worker, waiting at most ``fetch_timeout``; None on a fault."""
+        if self._backtest:
+            # Inside a replay's pipeline: call the repository in the replay's thread, as a source is called
+            # (no thread hand-off per fill; no wall-clock timeout, which would make the replay depend on
+            # the machine's speed; `BacktestStreamCoordinator.stop_worker` bounds a hung call).
+            try:
+                return call()
+            except Exception as error:
+                self._fault(symbol, "repository_error", f"{what}: {type(error).__name__}: {error}")
+                return None
         job = _FetchJob(call)
         worker = self._worker
         if worker is None or not worker.submit(job):
