@@ -21,6 +21,8 @@ Other behaviour:
 - **Session filter.** By default only regular-session items are replayed (the store's calendar, via its
   `SessionClock`); ``extended_hours=True`` replays everything. Ticks and quotes are filtered by their
   timestamp, bars by their start.
+- **Listeners at simulated times.** A session listener with an ``advance(now)`` method is called each time
+  the clock moves to a new time, before the items known then are written (the upkeep's backtest passes).
 - **Multi-day.** When the replay reaches an item of a later exchange-local date, the coordinator calls
   ``store.end_session()``, then every attached `SessionBoundaryListener`'s ``run_once()`` (synchronously:
   e.g. an upkeep pass that fills the ended session's gaps before it rolls into history), then
@@ -29,10 +31,15 @@ Other behaviour:
   run once more (``end_session_on_exhaustion=False`` leaves the session open).
 - **Speed.** ``speed=None`` replays as fast as possible; ``speed=60.0`` replays 60 simulated seconds per
   wall-clock second. Waits are on a condition variable, so `pause` and `stop_worker` interrupt them.
-- **Run-ahead.** The worker may run ahead of the consumer by at most ``max_queue_size`` items in the buffer,
-  plus ``batch_size`` items it is gathering and the one batch the consumer is iterating: those items are
-  already in the store and the clock already reflects them. Use ``max_queue_size=1, batch_size=1`` for the
-  tightest coupling.
+- **Run-ahead, read as of the item.** The worker may run ahead of the consumer by at most
+  ``max_queue_size`` items in the buffer, plus ``batch_size`` items it is gathering and the one batch the
+  consumer is iterating; the clock already reflects them. The store's readers do not see them: while the
+  worker runs it holds the store's `PublicationGate` (see `sessiondata._publication`), and the consumer
+  publishes each item's writes just before it yields the item, so while it handles an item every read of
+  the store (any symbol) answers exactly as the store stood right after that item was written. Session
+  boundaries wait for the consumer to catch up, then run directly (listeners read the store as usual).
+  Until a consumer iterates `merged_stream()` the worker publishes each batch as it hands it over; when the
+  replay ends or `stop_worker` is called everything written is published.
 - **Faults.** An exception in a source, an invalid item, or a failing store write or listener stops the
   worker; items processed before it are still delivered, then `merged_stream()` raises `CoordinatorError`
   with the original error as its ``__cause__``, and `status()` reports it. The worker never dies silently.

@@ -11,6 +11,15 @@ Detection is incremental: minutes before a symbol's watermark were checked in an
 bar never disappears within a session, so a pass looks only at minutes that ended since, plus the gaps still
 open. A pass over symbols with no gaps costs O(symbols), not O(bars).
 
+Live mode (a live clock, or none): a background thread wakes on every write to the store and at least every
+``period`` seconds. Backtest mode (a backtest clock): no thread; passes run at simulated times inside the
+replay's pipeline: `DataUpkeepThread.advance`, called by the coordinator as its clock moves, runs a pass when
+a new simulated minute began (a missing minute ``m`` is filled when the replay reaches the first item known at
+or after ``m + 2`` minutes), and `run_once` at each session boundary. Retries are then due in simulated
+seconds, the jitter is seeded and the repository is called in the replay's thread, so the same replay fills
+the same minutes at the same items. A registered symbol with no bars yet is filled too (in the replay
+clock's timestamp style, else the other symbols', else the repository's).
+
 Retries: a minute the repository did not return is retried after an exponential backoff with jitter
 (``retry_base * 2**attempts``, capped at ``retry_cap``, times a random factor in ``[1 - jitter, 1]``), up to
 ``max_retries`` attempts; then it is reported as unfillable and left alone.
@@ -156,8 +165,10 @@ class DataUpkeepThread:
     """Keeps a `SessionData` complete: detects missing minutes and fills them from a repository.
 
     ``repository=None`` detects and reports gaps without filling them. ``time_provider`` is the clock gaps
-    are looked for up to. The thread wakes on every write to the store and at least every ``period``
-    seconds; ``min_interval`` (default 0) spaces passes out when writes come faster than that.
+    are looked for up to. Live mode: the thread wakes on every write to the store and at least every
+    ``period`` seconds; ``min_interval`` (default 0) spaces passes out when writes come faster than that.
+    Backtest mode (a backtest clock): no thread; passes run at simulated times (`advance`, `run_once`),
+    called by the replay that owns the clock (see the module documentation).
 
     Thread-safety: `start`, `stop`, `pause`, `resume`, `status` may be called from any thread. `run_once`
     may be called from any thread too (e.g. the stream coordinator at a session boundary); passes are
