@@ -712,12 +712,14 @@ def test_pause_freezes_the_clock_and_resume_continues() -> None:
     coord.pause()
     assert coord.wait_paused(DEADLINE)
     frozen = clock.now()
-    count = store.get_bar_count("AAA")
+    written = store.writer_state().version
     assert coord.status()["state"] == "paused"
-    # Drain what was already queued: the clock and the store do not move while paused.
+    # Drain what was already queued: the clock and the writes do not move while paused, and readers see
+    # the store as of the item in hand.
     buffered = [next(stream) for _ in range(coord.queue_size())]
     assert clock.now() == frozen
-    assert store.get_bar_count("AAA") == count
+    assert store.writer_state().version == written
+    assert store.get_bar_count("AAA") == len(first) + len(buffered)
     coord.resume()
     rest = list(stream)
     assert first + buffered + rest == [bar("AAA", at(m)) for m in range(300)]

@@ -21,6 +21,8 @@ Other behaviour:
 - **Session filter.** By default only regular-session items are replayed (the store's calendar, via its
   `SessionClock`); ``extended_hours=True`` replays everything. Ticks and quotes are filtered by their
   timestamp, bars by their start.
+- **Listeners at simulated times.** A session listener with an ``advance(now)`` method is called each time
+  the clock moves to a new time, before the items known then are written (the upkeep's backtest passes).
 - **Multi-day.** When the replay reaches an item of a later exchange-local date, the coordinator calls
   ``store.end_session()``, then every attached `SessionBoundaryListener`'s ``run_once()`` (synchronously:
   e.g. an upkeep pass that fills the ended session's gaps before it rolls into history), then
@@ -29,10 +31,15 @@ Other behaviour:
   run once more (``end_session_on_exhaustion=False`` leaves the session open).
 - **Speed.** ``speed=None`` replays as fast as possible; ``speed=60.0`` replays 60 simulated seconds per
   wall-clock second. Waits are on a condition variable, so `pause` and `stop_worker` interrupt them.
-- **Run-ahead.** The worker may run ahead of the consumer by at most ``max_queue_size`` items in the buffer,
-  plus ``batch_size`` items it is gathering and the one batch the consumer is iterating: those items are
-  already in the store and the clock already reflects them. Use ``max_queue_size=1, batch_size=1`` for the
-  tightest coupling.
+- **Run-ahead, read as of the item.** The worker may run ahead of the consumer by at most
+  ``max_queue_size`` items in the buffer, plus ``batch_size`` items it is gathering and the one batch the
+  consumer is iterating; the clock already reflects them. The store's readers do not see them: while the
+  worker runs it holds the store's `PublicationGate` (see `sessiondata._publication`), and the consumer
+  publishes each item's writes just before it yields the item, so while it handles an item every read of
+  the store (any symbol) answers exactly as the store stood right after that item was written. Session
+  boundaries wait for the consumer to catch up, then run directly (listeners read the store as usual).
+  Until a consumer iterates `merged_stream()` the worker publishes each batch as it hands it over; when the
+  replay ends or `stop_worker` is called everything written is published.
 - **Faults.** An exception in a source, an invalid item, or a failing store write or listener stops the
   worker; items processed before it are still delivered, then `merged_stream()` raises `CoordinatorError`
   with the original error as its ``__cause__``, and `status()` reports it. The worker never dies silently.
@@ -59,6 +66,7 @@ from zoneinfo import ZoneInfo
 from ._calendar import SessionClock
 from ._clock import ClockMode, TimeProvider
 from ._models import Bar, InvalidDataError, MarketData, Quote, SessionDataError, Tick
+from ._publication import PublicationGate
 from ._store import SessionData, get_session_data
 
 __all__ = [
@@ -139,8 +147,11 @@ class SessionBoundaryListener(Protocol):
     """Something to run, synchronously, each time the replay ends a session (e.g. an upkeep thread's pass).
 
     ``run_once()`` is called by the coordinator's worker after ``store.end_session()`` and before the next
-    ``store.start_new_session(...)``; the replay waits for it. Its return value is ignored; an exception
-    stops the replay and is reported like any worker error.
+    ``store.start_new_session(...)``, once the consumer has handled every item before the boundary (so it
+    reads and writes the store directly); the replay waits for it. A listener may also have an
+    ``advance(now)`` method: the worker calls it each time the clock moves to a new time, before writing the
+    items known then (`DataUpkeepThread.advance` runs its backtest-mode passes there). Return values are
+    ignored; an exception stops the replay and is reported like any worker error.
     """
 
     def run_once(self) -> object:
@@ -182,6 +193,7 @@ class _Stream:
         seq: int,
         store: SessionData,
         batch_size: int,
+        blocking: bool | None = None,
     ) -> None:
         self.symbol = symbol
         self.stream_type = stream_type
@@ -203,7 +215,7 @@ class _Stream:
             StreamType.QUOTE: store.add_quote,
         }
         self.write = writers[stream_type]
-        self.may_block = type(it) not in _NON_BLOCKING_ITERATORS
+        self.may_block = type(it) not in _NON_BLOCKING_ITERATORS if blocking is None else blocking
         # The batch is handed over once it holds this many items, at once after an item of a source that
         # might block.
         self.flush_at = 1 if self.may_block else batch_size
@@ -221,6 +233,10 @@ class _Stream:
 
 _NO_DATE = date.min
 _rank = operator.attrgetter("rank")
+
+
+def _no_mark() -> int:
+    return 0
 
 
 class _Stopped(Exception):
@@ -299,11 +315,19 @@ class BacktestStreamCoordinator:
         self._streams: dict[tuple[str, StreamType], _Stream] = {}
         self._seq = 0
         self._ops: list[tuple[str, _Stream]] = []
-        self._buffer: collections.deque[list[Any]] = collections.deque()
+        # Each entry: the items, each item's publication mark, and the gate's log segment they index (None
+        # once published: before a consumer attached, or without a gate).
+        self._buffer: collections.deque[tuple[list[Any], list[int], list[Any] | None]] = collections.deque()
         self._buffered = 0
         self._max_buffered = 0
-        # The worker's batch being gathered (written to the store, not yet handed over); worker only.
-        self._pending: list[Any] = []
+        # The worker's batch being gathered (written to the store, not yet handed over) and each item's
+        # publication mark (see `_publication`); worker only.
+        self._pending: tuple[list[Any], list[int]] = ([], [])
+        # The store's publication gate while the worker runs (held from its start, closed by `_release`),
+        # whether a consumer is iterating `merged_stream()`.
+        self._gate: PublicationGate | None = None
+        self._gate_mark: Callable[[], int] = _no_mark
+        self._consumer_attached = False
         self._consumer_waiting = False
         self._worker_waiting = False
         self._paused = False
@@ -340,12 +364,25 @@ class BacktestStreamCoordinator:
 
     # ----------------------------------------------------------- registration
 
-    def register_stream(self, symbol: str, stream_type: StreamType | str, source: Iterable[Any]) -> None:
+    def register_stream(
+        self,
+        symbol: str,
+        stream_type: StreamType | str,
+        source: Iterable[Any],
+        *,
+        blocking: bool | None = None,
+    ) -> None:
         """Add a stream: ``source`` yields `Bar`, `Tick` or `Quote` records of ``symbol``, in time order.
 
         ``source`` is pulled lazily, one item at a time, by the worker (only ``iter(source)`` is called
-        here). May be called before or while the worker runs; a stream added while running joins the merge
-        at its next item. Raises `ValueError` for an unknown stream type, a source that is not iterable, or
+        here). ``blocking`` says whether pulling from it may wait on something outside the process (a
+        socket, a live feed): then the worker hands its batch over before each pull, so no item waits
+        behind a stalled source. ``None`` (default) guesses: in-memory containers do not block, anything
+        else (a generator, a file) might; pass ``False`` for a generator over local data to have its items
+        handed over in batches.
+
+        May be called before or while the worker runs; a stream added while running joins the merge at its
+        next item. Raises `ValueError` for an unknown stream type, a source that is not iterable, or
         a ``(symbol, stream_type)`` already registered and not exhausted; `InvalidDataError` for a bad symbol.
         O(1) (O(streams log streams) in the worker when added while running). Thread-safety: any thread.
         """
@@ -362,7 +399,7 @@ class BacktestStreamCoordinator:
             if self._finished or self._stop:
                 raise RuntimeError("the replay has ended; create a new coordinator to replay more streams")
             self._seq += 1
-            stream = _Stream(sym, kind, it, self._seq, self._store, self._batch_size)
+            stream = _Stream(sym, kind, it, self._seq, self._store, self._batch_size, blocking)
             self._streams[stream.key] = stream
             if self._thread is not None:
                 self._ops.append(("add", stream))
@@ -451,6 +488,8 @@ class BacktestStreamCoordinator:
         alive = thread is not None and thread.is_alive()
         with self._cond:
             self._finished = True
+            if self._gate is not None:
+                self._gate.close()  # the replay is over: readers see everything written
             if not alive and self._state == "stopping":
                 self._state = "stopped"
             self._cond.notify_all()
@@ -516,29 +555,65 @@ class BacktestStreamCoordinator:
         iterator waits on the buffer's condition variable (no polling).
         """
         with self._cond:
+            if self._consumer_attached:
+                raise RuntimeError("merged_stream() has a consumer already (one consumer per replay)")
+            self._consumer_attached = True
             never_started = self._thread is None and not self._stop
         if never_started:
             self.start_worker()
+        try:
+            yield from self._consume()
+        finally:
+            self._detach_consumer()
+
+    def _consume(self) -> Iterator[MarketData]:
+        # The consumer's loop: before yielding an item, publish the store's writes up to the item's mark, so
+        # that reads made while the item is handled answer as of it (see `_publication`).
         cond = self._cond
         buffer = self._buffer
         while True:
             with cond:
                 while not buffer:
                     if self._finished:
+                        gate = self._gate
+                        if gate is not None:
+                            gate.close()
                         if self._error is not None:
                             raise CoordinatorError(
                                 f"the stream replay failed: {self._error}"
                             ) from self._error
                         return
                     self._consumer_waiting = True
+                    if self._worker_waiting:
+                        cond.notify_all()  # a worker waiting to be in step with the consumer
                     cond.wait()
                 self._consumer_waiting = False
-                batch = buffer.popleft()
+                batch, marks, seg = buffer.popleft()
                 self._buffered -= len(batch)
                 if self._worker_waiting:
                     self._worker_waiting = False  # it is woken; it sets the flag again if still short of room
                     cond.notify_all()
-            yield from batch
+            gate = self._gate
+            if seg is None or gate is None:
+                yield from batch
+            else:
+                yield from gate.release(batch, marks, seg)
+
+    def _detach_consumer(self) -> None:
+        """The consumer left (exhausted, broke off, or failed): publish what is buffered, and everything once
+        the worker has ended; from now on the worker publishes at each hand-over."""
+        with self._cond:
+            self._consumer_attached = False
+            gate = self._gate
+            if gate is None:
+                return
+            if self._finished:
+                gate.close()
+                return
+            for i, (batch, marks, seg) in enumerate(self._buffer):
+                if seg is not None:
+                    gate.apply(seg, 0, len(seg))
+                    self._buffer[i] = (batch, marks, None)
 
     def queue_size(self) -> int:
         """Items in the output buffer now: at most ``max_queue_size``, plus the one batch a failed replay
@@ -577,7 +652,32 @@ class BacktestStreamCoordinator:
 
     # ----------------------------------------------------------------- worker
 
-    def _hand_over(self, batch: list[Any]) -> None:
+    def _interrupted_while_skipping(self) -> None:
+        """Honour stop (raise `_Stopped`) or pause (hand the batch over, park until resumed) from inside a
+        run of skipped items (worker thread only). The batch is handed over as a copy and emptied in place:
+        the hot loop keeps its references to the lists."""
+        if self._stop:
+            raise _Stopped
+        if not self._paused:
+            return
+        batch, marks = self._pending
+        if batch:
+            self._hand_over(list(batch), list(marks))
+            batch.clear()
+            marks.clear()
+        self._parked.set()
+        logger.info("stream coordinator paused (while skipping items)")
+        self._resumed.wait()
+        if self._stop:
+            raise _Stopped
+
+    def _fresh_batch(self) -> tuple[list[Any], list[int]]:
+        """A new, empty batch and its marks, remembered as `_pending` (worker thread only)."""
+        pending: tuple[list[Any], list[int]] = ([], [])
+        self._pending = pending
+        return pending
+
+    def _hand_over(self, batch: list[Any], marks: list[int]) -> None:
         """Move ``batch`` to the output buffer, waiting for room (worker thread only)."""
         n = len(batch)
         self._delivered += n
@@ -590,17 +690,53 @@ class BacktestStreamCoordinator:
                 self._worker_waiting = True
                 self._cond.wait()
             self._worker_waiting = False
-            self._buffer.append(batch)
-            self._buffered += n
-            self._max_buffered = max(self._max_buffered, self._buffered)
+            self._enqueue(batch, marks)
             if self._consumer_waiting:
                 # Cleared here, not only by the consumer, so the items that follow are batched again
                 # instead of being handed over one by one until the consumer thread gets to run.
                 self._consumer_waiting = False
                 self._cond.notify_all()
 
+    def _hold_gate(self) -> None:
+        gate = self._store.hold_publication()
+        self._gate = gate
+        self._gate_mark = gate.mark
+
+    def _in_step_with_consumer(self) -> None:
+        """Wait until the consumer has handled every item handed over and asks for the next, then publish
+        everything (close the gate), so that what runs next (a session boundary, its listeners) reads and
+        writes the store directly while no item is in hand (worker thread only; bounded by stop)."""
+        cond = self._cond
+        with cond:
+            while self._consumer_attached and (self._buffer or not self._consumer_waiting):
+                if self._stop:
+                    raise _Stopped
+                if self._paused:
+                    self._parked.set()
+                self._worker_waiting = True
+                cond.wait()
+            self._worker_waiting = False
+            gate = self._gate
+            if gate is not None:
+                gate.close()
+            self._gate = None
+            self._gate_mark = _no_mark
+
+    def _enqueue(self, batch: list[Any], marks: list[int]) -> None:
+        """Append a batch to the buffer with its log segment; without a consumer, publish it now (worker
+        thread, ``_cond`` held)."""
+        gate = self._gate
+        seg = None if gate is None else gate.take()
+        if seg is not None and not self._consumer_attached:
+            gate.apply(seg, 0, len(seg))  # type: ignore[union-attr]
+            seg = None
+        self._buffer.append((batch, marks, seg))
+        self._buffered += len(batch)
+        self._max_buffered = max(self._max_buffered, self._buffered)
+
     def _run(self) -> None:
         try:
+            self._hold_gate()
             self._replay()
         except _Stopped:
             logger.info("stream coordinator stopped after %d items", self._delivered)
@@ -608,13 +744,12 @@ class BacktestStreamCoordinator:
             # Items written to the store before the fault still reach the consumer, before the error. They
             # go into the buffer even past its capacity (by at most one batch): waiting for room here would
             # hide the failure from `status()` for as long as nobody reads.
-            pending, self._pending = self._pending, []
+            pending, marks = self._pending
+            self._pending = ([], [])
             with self._cond:
                 if pending:
                     self._delivered += len(pending)
-                    self._buffer.append(pending)
-                    self._buffered += len(pending)
-                    self._max_buffered = max(self._max_buffered, self._buffered)
+                    self._enqueue(pending, marks)
                 self._error = exc
                 self._state = "failed"
             logger.error("stream coordinator failed after %d items: %s", self._delivered, exc, exc_info=True)
@@ -625,6 +760,9 @@ class BacktestStreamCoordinator:
                     self._state = "finished"
                 elif self._state == "stopping":
                     self._state = "stopped"
+                gate = self._gate
+                if gate is not None and not (self._consumer_attached and self._buffer):
+                    gate.close()  # nothing is left for a consumer to reach: publish everything
                 self._cond.notify_all()
             self._parked.set()
 
@@ -763,6 +901,10 @@ class BacktestStreamCoordinator:
                     return None
                 if settle(st, item) is not None:
                     return st
+                if self._interrupt:
+                    # Every item skipped so far (outside the session, or dropped): stop and pause must
+                    # still take effect, however long the source goes on skipping.
+                    self._interrupted_while_skipping()
 
         # Pending items (one per active stream) are grouped by known time: `kheap` is a heap of buckets
         # (known-time key, sequence number, the streams whose pending item is known then). Two buckets may
@@ -835,9 +977,10 @@ class BacktestStreamCoordinator:
         cur_day: date | None = None
         anchor: tuple[Any, float] | None = None
         # Also `self._pending`, so that a fault still hands over the items already written (see `_run`).
-        batch: list[Any] = []
-        self._pending = batch
+        batch, marks = self._fresh_batch()
+        hooks = [f for f in (getattr(lst, "advance", None) for lst in self._listeners) if callable(f)]
         hand_over = self._hand_over
+        mark = self._gate_mark
 
         while True:
             if self._interrupt:
@@ -845,8 +988,8 @@ class BacktestStreamCoordinator:
                     heappush(kheap, deferred)
                     deferred = None
                 if batch:
-                    hand_over(batch)
-                    batch = self._pending = []
+                    hand_over(batch, marks)
+                    batch, marks = self._fresh_batch()
                 if self._stop:
                     raise _Stopped
                 if apply_ops(cur[pos:]):
@@ -880,10 +1023,11 @@ class BacktestStreamCoordinator:
             if day is not cur_day and (cur_day is None or day > cur_day):
                 if batch:
                     # Hand over first, then re-check pause/stop: the boundary writes to the store.
-                    hand_over(batch)
-                    batch = self._pending = []
+                    hand_over(batch, marks)
+                    batch, marks = self._fresh_batch()
                     continue
                 self._session_boundary(cur_day, day)
+                mark = self._gate_mark
                 cur_day = day
             # Every item in `cur` is known at `cur_known`, so after the first one this is an identity test.
             if cur_known is not now_k:
@@ -896,13 +1040,16 @@ class BacktestStreamCoordinator:
                         )
                         if delay > 0:
                             if batch:
-                                hand_over(batch)
-                                batch = self._pending = []
+                                hand_over(batch, marks)
+                                batch, marks = self._fresh_batch()
                                 continue
                             with self._cond:
                                 if self._cond.wait_for(lambda: self._interrupt, delay):
                                     continue
-                    clock.advance_to(key_time(cur_known))
+                    t = key_time(cur_known)
+                    clock.advance_to(t)
+                    for hook in hooks:
+                        hook(t)  # e.g. the upkeep's pass at simulated times, before the items known at t
                 elif cur_known < now_k:
                     if not drop_ooo:
                         raise InvalidDataError(
@@ -923,9 +1070,10 @@ class BacktestStreamCoordinator:
             pos += 1
             st.write(st.symbol, item)
             batch.append(item)
+            marks.append(mark())
             if len(batch) >= st.flush_at or self._consumer_waiting:
-                hand_over(batch)
-                batch = self._pending = []
+                hand_over(batch, marks)
+                batch, marks = self._fresh_batch()
             # The next item of `st`: `pull` inline. A bar equal to the last bar keyed (see h_time) takes its
             # keys here; any other item goes through `settle`.
             try:
@@ -972,9 +1120,10 @@ class BacktestStreamCoordinator:
                     heappush(kheap, (k, seq, last_b))
 
         if batch:
-            hand_over(batch)
-            self._pending = []
+            hand_over(batch, marks)
+            self._fresh_batch()
         if self._end_on_exhaustion and cur_day is not None:
+            self._in_step_with_consumer()
             store.end_session()
             for listener in list(self._listeners):
                 listener.run_once()
@@ -987,10 +1136,12 @@ class BacktestStreamCoordinator:
             if store.current_session_date != day:
                 store.start_new_session(day)
         else:
+            self._in_step_with_consumer()
             store.end_session()
             for listener in list(self._listeners):
                 listener.run_once()
             store.start_new_session(day)
+            self._hold_gate()
         self._sessions.append(day)
         logger.info("replaying session %s", day)
 

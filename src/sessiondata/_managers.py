@@ -388,7 +388,8 @@ class DataManager:
             session_listeners=listeners,
         )
         for symbol, source in sources.items():
-            coordinator.register_stream(symbol, StreamType.BAR, source)
+            # Reads a day at a time from the repository: nothing to wait for outside the process.
+            coordinator.register_stream(symbol, StreamType.BAR, source, blocking=False)
         items = bars = 0
         began = time.perf_counter()
         try:

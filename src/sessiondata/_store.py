@@ -24,6 +24,7 @@ from typing import Any
 from ._calendar import ExchangeCalendar, RegularHoursCalendar, SessionCalendar, SessionClock, SessionCursor
 from ._deferred import check_deferred
 from ._models import Bar, InvalidDataError, Provenance, Quote, Tick, check_record
+from ._publication import PublicationGate, StoreState
 from ._series import Series
 from ._snapshot import SymbolSessionData, check_interval
 from ._writer import append_newest, apply_bars, apply_items, flushed
@@ -111,10 +112,14 @@ class SessionData:
         # Guards nothing but the wake-up of `wait_for_update` callers; never held while writing.
         self._changed = threading.Condition(threading.Lock())
         self._waiters = 0
+        # The writers' dict. Readers read `_view`: the same dict, unless a `PublicationGate` is held (see
+        # `hold_publication`); `_gate` is that gate, and the lifecycle readers see is then the gate's.
         self._snapshots: dict[str, SymbolSessionData] = {}
+        self._view = self._snapshots
+        self._gate: PublicationGate | None = None
         self._version = 0
-        self.session_ended: bool = False
-        self.current_session_date: date | None = None
+        self._session_ended = False
+        self._current_session_date: date | None = None
         logger.debug("SessionData created (%s, derived %s)", self._calendar, self._intervals)
 
     # ---------------------------------------------------------------- config
@@ -161,8 +166,71 @@ class SessionData:
 
     @property
     def version(self) -> int:
-        """Store-wide count of writes; grows on every write. Racy by nature: a lock-free read. O(1)."""
-        return self._version
+        """Store-wide count of writes; grows on every write. Racy by nature: a lock-free read. O(1).
+
+        While a `PublicationGate` is held, the version of what readers see."""
+        gate = self._gate
+        return self._version if gate is None else gate.version
+
+    @property
+    def session_ended(self) -> bool:
+        """True after `end_session` until the next `start_new_session` (as readers see it). O(1)."""
+        gate = self._gate
+        return self._session_ended if gate is None else gate.session_ended
+
+    @property
+    def current_session_date(self) -> date | None:
+        """The date given to the last `start_new_session` (as readers see it), or ``None``. O(1)."""
+        gate = self._gate
+        return self._current_session_date if gate is None else gate.current_session_date
+
+    # ------------------------------------------------------------ publication
+
+    def hold_publication(self) -> PublicationGate:
+        """Hold every later write back from readers until the returned gate publishes it (see
+        `sessiondata._publication`): how a replay shows its consumer the store as of the item in hand.
+
+        Readers keep answering from the state of now; writes go on as usual. Raises `RuntimeError` if a
+        gate is already held. O(symbols). Thread-safety: takes the write lock.
+        """
+        with self._lock:
+            if self._gate is not None:
+                raise RuntimeError("a publication gate is already held on this store")
+            gate = PublicationGate(
+                self._view, self.writer_state(), self._lock, self._install_view, self._end_gate, self._notify
+            )
+            self._snapshots = gate.heads
+            self._gate = gate
+            return gate
+
+    def writer_state(self) -> StoreState:
+        """Every symbol's newest snapshot and the lifecycle as writers left them, including writes a
+        `PublicationGate` still holds back from readers (for a writer that builds on them, such as the
+        upkeep inside a replay). O(symbols). Thread-safety: takes the write lock."""
+        with self._lock:
+            return StoreState(
+                MappingProxyType(dict(self._snapshots)),
+                self._session_ended,
+                self._current_session_date,
+                self._version,
+            )
+
+    def _set_heads(self, snaps: dict[str, SymbolSessionData]) -> None:
+        """Replace the writers' dict (lock held): published at once, or logged as one step under a gate."""
+        gate = self._gate
+        if gate is None:
+            self._snapshots = self._view = snaps
+        else:
+            state = StoreState(snaps, self._session_ended, self._current_session_date, self._version)
+            self._snapshots = gate.record_full(snaps, state)
+
+    def _install_view(self, view: dict[str, SymbolSessionData]) -> None:
+        self._view = view
+
+    def _end_gate(self) -> None:
+        snaps = dict(self._snapshots)
+        self._snapshots = self._view = snaps
+        self._gate = None
 
     def _check_history_config(self) -> None:
         days = self.historical_bars_trailing_days
@@ -197,7 +265,7 @@ class SessionData:
         else:
             grown = dict(snaps)
             grown.update(changed)
-            self._snapshots = grown
+            self._set_heads(grown)
         self._notify()
 
     def _publish_one(self, symbol: str, snap: SymbolSessionData) -> None:
@@ -208,7 +276,7 @@ class SessionData:
         else:
             grown = dict(snaps)
             grown[symbol] = snap
-            self._snapshots = grown
+            self._set_heads(grown)
         if self._waiters:
             self._notify()
 
@@ -385,9 +453,11 @@ class SessionData:
                     s.forming is not None for s in snap.derived_base.values()
                 ):
                     changed[sym] = flushed(snap, self._version)
-            self.session_ended = True
+            self._session_ended = True
             self._publish(changed)
-            logger.info("session %s ended", self.current_session_date)
+            if self._gate is not None:
+                self._set_heads(self._snapshots)
+            logger.info("session %s ended", self._current_session_date)
 
     def start_new_session(self, session_date: date) -> None:
         """Begin ``session_date``: clear all session data, keep configuration and registered symbols.
@@ -406,9 +476,9 @@ class SessionData:
             raise InvalidDataError(f"session_date must be a date, got {session_date!r}")
         with self._lock:
             self._check_history_config()
-            if not self.session_ended:
+            if not self._session_ended:
                 self.end_session()
-            ended = self.current_session_date
+            ended = self._current_session_date
             self._version += 1
             version = self._version
             fresh = {}
@@ -420,9 +490,9 @@ class SessionData:
                     ticks_version=version,
                     quotes_version=version,
                 )
-            self._snapshots = fresh
-            self.current_session_date = session_date
-            self.session_ended = False
+            self._current_session_date = session_date
+            self._session_ended = False
+            self._set_heads(fresh)
             self._notify()
             logger.info("session %s started (%d symbols)", session_date, len(fresh))
 
@@ -466,9 +536,9 @@ class SessionData:
         """
         with self._lock:
             self._version += 1
-            self._snapshots = {}
-            self.current_session_date = None
-            self.session_ended = False
+            self._current_session_date = None
+            self._session_ended = False
+            self._set_heads({})
             self._notify()
             logger.info("all session data cleared")
 
@@ -476,7 +546,7 @@ class SessionData:
 
     def get_symbol_data(self, symbol: str) -> SymbolSessionData | None:
         """The symbol's current immutable snapshot, or ``None``. O(1); lock-free."""
-        snaps = self._snapshots
+        snaps = self._view
         snap = snaps.get(symbol)
         if snap is None and isinstance(symbol, str):
             snap = snaps.get(symbol.strip().upper())
@@ -484,7 +554,7 @@ class SessionData:
 
     def get_latest_bar(self, symbol: str, interval: int = 1) -> Bar | None:
         """The bar with the greatest timestamp, or ``None``. O(1); lock-free."""
-        snap = self._snapshots.get(symbol)
+        snap = self._view.get(symbol)
         if interval == 1 and type(interval) is int and snap is not None:
             return snap.latest_bar  # the hot read: one dict lookup and one field
         if interval != 1 or type(interval) is not int:
@@ -538,7 +608,7 @@ class SessionData:
         out: dict[str, Bar | None] = {}
         for symbol in symbols:
             sym = symbol.strip().upper() if isinstance(symbol, str) else symbol
-            snap = self._snapshots.get(sym)
+            snap = self._view.get(sym)
             out[sym] = None if snap is None else snap.get_latest_bar(interval)
         return out
 
@@ -598,7 +668,7 @@ class SessionData:
 
     def get_active_symbols(self) -> set[str]:
         """A copy of the registered symbols. O(symbols); lock-free."""
-        return set(self._snapshots)
+        return set(self._view)
 
     def snapshot(self) -> Mapping[str, SymbolSessionData]:
         """Every symbol's current snapshot, as one read-only mapping. O(symbols); lock-free.
@@ -606,7 +676,7 @@ class SessionData:
         Each value is consistent in itself; values of different symbols may come from different writes
         (hold `write_lock` around the call for a cross-symbol instant).
         """
-        return MappingProxyType(dict(self._snapshots))
+        return MappingProxyType(dict(self._view))
 
     # -------------------------------------------------------------- waiting
 
@@ -630,12 +700,12 @@ class SessionData:
             sym = _symbol_key(symbol)
 
             def current() -> int:
-                snap = self._snapshots.get(sym)
+                snap = self._view.get(sym)
                 return 0 if snap is None else snap.version
         else:
 
             def current() -> int:
-                return self._version
+                return self.version
 
         with self._changed:
             self._waiters += 1

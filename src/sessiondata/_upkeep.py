@@ -11,6 +11,15 @@ Detection is incremental: minutes before a symbol's watermark were checked in an
 bar never disappears within a session, so a pass looks only at minutes that ended since, plus the gaps still
 open. A pass over symbols with no gaps costs O(symbols), not O(bars).
 
+Live mode (a live clock, or none): a background thread wakes on every write to the store and at least every
+``period`` seconds. Backtest mode (a backtest clock): no thread; passes run at simulated times inside the
+replay's pipeline: `DataUpkeepThread.advance`, called by the coordinator as its clock moves, runs a pass when
+a new simulated minute began (a missing minute ``m`` is filled when the replay reaches the first item known at
+or after ``m + 2`` minutes), and `run_once` at each session boundary. Retries are then due in simulated
+seconds, the jitter is seeded and the repository is called in the replay's thread, so the same replay fills
+the same minutes at the same items. A registered symbol with no bars yet is filled too (in the replay
+clock's timestamp style, else the other symbols', else the repository's).
+
 Retries: a minute the repository did not return is retried after an exponential backoff with jitter
 (``retry_base * 2**attempts``, capped at ``retry_cap``, times a random factor in ``[1 - jitter, 1]``), up to
 ``max_retries`` attempts; then it is reported as unfillable and left alone.
@@ -38,7 +47,7 @@ from types import TracebackType
 from typing import Any
 
 from ._calendar import to_exchange_local
-from ._clock import TimeProvider
+from ._clock import ClockMode, TimeProvider
 from ._gaps import detect_gaps
 from ._models import Bar, InvalidDataError, Provenance
 from ._repository import BarRepository
@@ -50,6 +59,7 @@ __all__ = ["DataUpkeepThread"]
 logger = logging.getLogger("sessiondata.upkeep")
 
 _MINUTE = timedelta(minutes=1)
+_LOCAL_EPOCH = datetime(1970, 1, 1)
 
 
 class _Retry:
@@ -126,10 +136,12 @@ class _FetchWorker(threading.Thread):
 class _SymbolState:
     """What the upkeep remembers about one symbol's current session (only under the pass lock)."""
 
-    __slots__ = ("bars_filled", "checked_until", "fill_attempts", "gaps_found", "open", "session")
+    __slots__ = ("aware", "bars_filled", "checked_until", "fill_attempts", "gaps_found", "open", "session")
 
     def __init__(self, session: date | None) -> None:
         self.session = session
+        # The timestamp style for a symbol without bars (see `_style_without_bars`), once decided.
+        self.aware: bool | None = None
         # Exchange-local naive minute: every minute before it was checked in an earlier pass.
         self.checked_until: datetime | None = None
         self.open: dict[datetime, _Retry] = {}
@@ -153,8 +165,10 @@ class DataUpkeepThread:
     """Keeps a `SessionData` complete: detects missing minutes and fills them from a repository.
 
     ``repository=None`` detects and reports gaps without filling them. ``time_provider`` is the clock gaps
-    are looked for up to. The thread wakes on every write to the store and at least every ``period``
-    seconds; ``min_interval`` (default 0) spaces passes out when writes come faster than that.
+    are looked for up to. Live mode: the thread wakes on every write to the store and at least every
+    ``period`` seconds; ``min_interval`` (default 0) spaces passes out when writes come faster than that.
+    Backtest mode (a backtest clock): no thread; passes run at simulated times (`advance`, `run_once`),
+    called by the replay that owns the clock (see the module documentation).
 
     Thread-safety: `start`, `stop`, `pause`, `resume`, `status` may be called from any thread. `run_once`
     may be called from any thread too (e.g. the stream coordinator at a session boundary); passes are
@@ -176,7 +190,7 @@ class DataUpkeepThread:
         fetch_timeout: float = 5.0,
         symbols: Iterable[str] | None = None,
         rng: random.Random | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] | None = None,
     ) -> None:
         if not period > 0:
             raise ValueError(f"period must be > 0 seconds, got {period!r}")
@@ -197,8 +211,16 @@ class DataUpkeepThread:
         self._jitter = jitter
         self._fetch_timeout = fetch_timeout
         self._symbols = None if symbols is None else {s.strip().upper() for s in symbols}
-        self._rng = rng or random.Random()
-        self._monotonic = monotonic
+        # Backtest mode: passes run only at simulated times (`advance`, `run_once`), retries are due in
+        # simulated seconds and the jitter is seeded, so the same replay fills the same minutes.
+        self._backtest = time_provider is not None and time_provider.mode is ClockMode.BACKTEST
+        self._rng = rng or (random.Random(0) if self._backtest else random.Random())
+        self._monotonic = monotonic or (self._simulated_seconds if self._backtest else time.monotonic)
+        # The simulated time from which `advance` runs its next pass (backtest mode).
+        self._next_pass: datetime | None = None
+        # The current pass's session hours as naive exchange-local (open, close); under the pass lock.
+        self._bounds: tuple[datetime, datetime] | None = None
+        self._started = False
 
         # Serializes passes (the thread's and any `run_once` caller's) and guards `_states`.
         self._pass_lock = threading.Lock()
@@ -225,14 +247,21 @@ class DataUpkeepThread:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Run a first pass at once (in the caller's thread), then start the background thread.
+        """Run a first pass at once (in the caller's thread), then, in live mode, start the background thread.
 
-        Errors in that pass are recorded in `status()`, not raised. Raises `RuntimeError` if already started.
-        Waits for the first pass (bounded by ``fetch_timeout`` per fetch).
+        In backtest mode (a backtest clock) no thread is started: later passes run at simulated times, when
+        the replay calls `advance` and `run_once`. Errors in that pass are recorded in `status()`, not
+        raised. Raises `RuntimeError` if already started. Waits for the first pass (bounded by
+        ``fetch_timeout`` per fetch).
         """
-        if self._thread is not None:
+        if self._thread is not None or self._started:
             raise RuntimeError("DataUpkeepThread already started")
+        self._started = True
         self._stop.clear()
+        if self._backtest:
+            self._safe_pass()
+            logger.info("upkeep started in backtest mode (passes at simulated times)")
+            return
         # Read before the first pass: a write made during it must wake the thread for another pass.
         self._seen = self._store.version
         self._safe_pass()
@@ -282,6 +311,29 @@ class DataUpkeepThread:
         """True while the background thread runs. Racy by nature. O(1)."""
         return self._thread is not None and self._thread.is_alive()
 
+    def advance(self, now: datetime) -> None:
+        """The replay's clock reached ``now``: in backtest mode, run a pass if a new minute began since the
+        last one (so a missing minute ``m`` is filled when the replay reaches the first item known at or
+        after ``m + 2`` minutes: one minute for the bar to end, one of grace for bars of the same minute
+        still on their way). A no-op in live mode, while paused, or before `start`.
+
+        O(1) when no pass is due. Thread-safety: the replay's worker thread (see
+        `BacktestStreamCoordinator`), which waits for the pass; its writes reach readers in replay order.
+        """
+        due = self._next_pass
+        if due is not None and now < due:
+            return
+        if not self._backtest or not self._started or self._stop.is_set() or not self._running.is_set():
+            return
+        self._next_pass = now.replace(second=0, microsecond=0) + _MINUTE
+        self._safe_pass()
+
+    def _simulated_seconds(self) -> float:
+        clock = self._clock
+        if clock is None or not clock.is_set:
+            return 0.0
+        return (to_exchange_local(clock.now(), self._store.timezone) - _LOCAL_EPOCH).total_seconds()
+
     def __enter__(self) -> DataUpkeepThread:
         self.start()
         return self
@@ -312,16 +364,22 @@ class DataUpkeepThread:
 
     def _safe_pass(self) -> None:
         try:
-            self.run_once()
+            self._pass()
         except Exception as exc:  # the thread must survive anything a pass throws; it is recorded
             self._fault("*", "pass_error", f"{type(exc).__name__}: {exc}", exc)
 
     def run_once(self) -> dict[str, Any]:
         """One synchronous pass over every active symbol; returns `status()` afterwards.
 
-        Complexity: O(symbols + minutes ended since the last pass + open gaps), plus the fetches.
-        Thread-safety: any thread; waits for a pass in progress. Repository faults are recorded, not raised.
+        Complexity: O(symbols + minutes ended since the last pass + open gaps), plus the fetches; a symbol
+        whose bars are complete up to now (quality 100%, newest bar in the last due minute, nothing open)
+        costs O(1). Thread-safety: any thread; waits for a pass in progress. Repository faults are recorded,
+        not raised.
         """
+        self._pass()
+        return self.status()
+
+    def _pass(self) -> None:
         with self._pass_lock:
             began = time.perf_counter()
             store = self._store
@@ -329,27 +387,40 @@ class DataUpkeepThread:
             # (the coordinator writes an item before it moves the clock past it). The other order would
             # call a bar missing that was written between the two reads.
             clock_now = self._clock_now()
-            snaps = store.snapshot()
+            # What writers wrote, also what a replay still holds back from readers: the upkeep is a writer.
+            state = store.writer_state()
+            snaps = state.snapshots
             now_local = clock_now if clock_now is not None else self._newest_local(snaps)
-            session = store.current_session_date
-            if now_local is not None:
-                if session is None:
-                    session = store.session_clock.session_date(now_local)
-                if store.session_ended:
-                    hours = store.session_clock.hours(session)
-                    if hours is not None:
-                        close = (
-                            datetime.combine(session, datetime.min.time()) + (hours[0] + hours[1]) * _MINUTE
-                        )
-                        now_local = max(now_local, close)
+            session = state.current_session_date
+            if session is None and now_local is not None:
+                session = store.session_clock.session_date(now_local)
+            if session is not None and state.session_ended:
+                # An ended session is due whole, also when no symbol has a bar (nothing else says "now").
+                close = self._close_of(session)
+                if close is not None:
+                    now_local = close if now_local is None else max(now_local, close)
+            if session is not None and now_local is not None:
+                hours = store.session_clock.hours(session)
+                midnight = datetime.combine(session, datetime.min.time())
+                self._bounds = (
+                    None
+                    if hours is None
+                    else (midnight + hours[0] * _MINUTE, midnight + (hours[0] + hours[1]) * _MINUTE)
+                )
                 for symbol, snap in snaps.items():
                     if self._symbols is None or symbol in self._symbols:
-                        self._upkeep_symbol(symbol, snap, session, now_local)
+                        self._upkeep_symbol(symbol, snap, session, now_local, snaps)
             with self._status_lock:
                 self._passes += 1
                 self._last_pass_at = datetime.now().astimezone()
                 self._last_pass_seconds = time.perf_counter() - began
-        return self.status()
+
+    def _close_of(self, session: date) -> datetime | None:
+        """The naive exchange-local end of ``session``'s regular hours (None on a closed day)."""
+        hours = self._store.session_clock.hours(session)
+        if hours is None:
+            return None
+        return datetime.combine(session, datetime.min.time()) + (hours[0] + hours[1]) * _MINUTE
 
     def _clock_now(self) -> datetime | None:
         """One minute behind the clock, as naive exchange-local time, or None without a (set) clock.
@@ -379,14 +450,27 @@ class DataUpkeepThread:
         return local.replace(tzinfo=self._store.timezone) if aware else local
 
     def _upkeep_symbol(
-        self, symbol: str, snap: SymbolSessionData, session: date, now_local: datetime
+        self,
+        symbol: str,
+        snap: SymbolSessionData,
+        session: date,
+        now_local: datetime,
+        snaps: Mapping[str, SymbolSessionData],
     ) -> None:
         state = self._states.get(symbol)
         if state is None or state.session != session:
             state = self._states[symbol] = _SymbolState(session)
-        if snap.tz_aware is None:
-            return  # no bar yet: nothing says which timestamp style to use
         aware = snap.tz_aware
+        if aware is not None and not state.open and self._complete_through(snap, now_local):
+            floor = now_local.replace(second=0, microsecond=0)
+            if state.checked_until is None or floor > state.checked_until:
+                state.checked_until = floor
+            return
+        if aware is None:
+            # No bar yet (a feed that delivers nothing): fill it all the same, in the style of the data.
+            if state.aware is None:
+                state.aware = self._style_without_bars(symbol, snaps)
+            aware = state.aware
         now = self._styled(now_local, aware)
         start: datetime | date = (
             session if state.checked_until is None else self._styled(state.checked_until, aware)
@@ -417,6 +501,37 @@ class DataUpkeepThread:
                 self._fault(symbol, "repository_busy", "a previous fetch still hangs; fills wait for it")
                 return
             self._fill(symbol, state, first, end, aware)
+
+    def _complete_through(self, snap: SymbolSessionData, now_local: datetime) -> bool:
+        """True if no minute due by ``now_local`` can be missing: every regular minute from the open to the
+        newest bar has a bar (quality 100%) and the newest bar, inside the session, is the last due minute
+        or later. O(1)."""
+        bounds = self._bounds
+        if snap.bar_quality != 100.0 or bounds is None:
+            return False
+        last = snap.bars_1m.last()
+        if last is None:
+            return False
+        local = to_exchange_local(last.timestamp, self._store.timezone).replace(second=0, microsecond=0)
+        return bounds[0] <= local < bounds[1] and local + _MINUTE >= now_local.replace(
+            second=0, microsecond=0
+        )
+
+    def _style_without_bars(self, symbol: str, snaps: Mapping[str, SymbolSessionData]) -> bool:
+        """Naive or aware timestamps for a symbol that has no bar yet: the replay clock's (it holds the
+        replayed data's style), else the other symbols', else the repository's first bar, else naive."""
+        clock = self._clock
+        if clock is not None and clock.is_set and self._backtest:
+            return clock.now().tzinfo is not None
+        for other in snaps.values():
+            if other.tz_aware is not None:
+                return other.tz_aware
+        probe = getattr(self._repo, "time_range", None)
+        if callable(probe):
+            found = self._call(symbol, "time_range", lambda: [probe(symbol)])
+            if found and found[0]:
+                return bool(found[0][0].tzinfo is not None)
+        return False
 
     def _fetch_hanging(self) -> bool:
         with self._status_lock:
@@ -472,7 +587,22 @@ class DataUpkeepThread:
         """
         repo = self._repo
         assert repo is not None
-        job = _FetchJob(lambda: list(repo.get_bars(symbol, start, end)))
+        return self._call(
+            symbol, f"get_bars [{start}, {end})", lambda: list(repo.get_bars(symbol, start, end))
+        )
+
+    def _call(self, symbol: str, what: str, call: Callable[[], list[Any]]) -> list[Any] | None:
+        """Run one repository call on the fetch worker, waiting at most ``fetch_timeout``; None on a fault."""
+        if self._backtest:
+            # Inside a replay's pipeline: call the repository in the replay's thread, as a source is called
+            # (no thread hand-off per fill; no wall-clock timeout, which would make the replay depend on
+            # the machine's speed; `BacktestStreamCoordinator.stop_worker` bounds a hung call).
+            try:
+                return call()
+            except Exception as error:
+                self._fault(symbol, "repository_error", f"{what}: {type(error).__name__}: {error}")
+                return None
+        job = _FetchJob(call)
         worker = self._worker
         if worker is None or not worker.submit(job):
             worker = self._worker = _FetchWorker()
@@ -483,7 +613,7 @@ class DataUpkeepThread:
         self._fetch_done = None
         if job.error is not None:
             exc = job.error
-            self._fault(symbol, "repository_error", f"get_bars [{start}, {end}): {type(exc).__name__}: {exc}")
+            self._fault(symbol, "repository_error", f"{what}: {type(exc).__name__}: {exc}")
             return None
         if job.finished:
             return job.result
@@ -493,16 +623,16 @@ class DataUpkeepThread:
             self._abandoned = [t for t in self._abandoned if t.is_alive()]
             self._abandoned.append(worker)
         if not finished:
-            self._fault(
-                symbol, "repository_timeout", f"get_bars [{start}, {end}) took over {self._fetch_timeout}s"
-            )
+            self._fault(symbol, "repository_timeout", f"{what} took over {self._fetch_timeout}s")
         return None
 
     def _validated(
         self, symbol: str, fetched: list[Any], start: datetime, end: datetime, aware: bool
     ) -> list[Bar]:
         valid: dict[datetime, Bar] = {}
-        for item in fetched:
+        for i, item in enumerate(fetched):
+            if not i & 1023 and self._stop.is_set():
+                return []  # stop keeps its bound, even while a huge wrong answer is sifted
             if not isinstance(item, Bar):
                 self._fault(symbol, "invalid_bar", f"repository returned {type(item).__name__}: {item!r}")
                 continue
@@ -582,7 +712,7 @@ class DataUpkeepThread:
                 self._pass_lock.release()
         with self._status_lock:
             return {
-                "running": self.is_alive,
+                "running": self.is_alive or (self._backtest and self._started and not self._stop.is_set()),
                 "paused": not self._running.is_set(),
                 "passes": self._passes,
                 "last_pass_at": self._last_pass_at,

@@ -1,0 +1,205 @@
+"""The main job as users run it, beside its parts, measured in the same run.
+
+The workload: 100 symbols x 3 regular sessions of 1-minute bars (117,000 bars) in a SQLite repository,
+timestamps with a UTC offset parsed by ``datetime.fromisoformat`` (as the real CSV files arrive), 3 random
+minutes per symbol and session dropped from the stream in the ``(drop 3)`` variant (the upkeep fills them
+from the repository).
+
+Measured, per bar (median of rounds; each round replays into a fresh store, built untimed):
+
+* ``main job``: `DataManager.replay` over the SQLite repository with the upkeep, the consumer iterating in
+  the caller's thread: what ``sessiondata replay --db`` runs; ``main job (drop 3)`` with
+  ``drop_minutes=3`` (the upkeep fills 900 minutes).
+* ``coordinator only``: `BacktestStreamCoordinator` over the same bars from lists (no repository, no upkeep).
+* floor ``heapq.merge naive``: a bare ``heapq.merge`` on ``timestamp`` of the same bars with **naive**
+  timestamps (a merge of aware timestamps that each own a ``tzinfo`` is ~9.5x slower and flatters any
+  ratio taken to it).
+* ``nautilus BacktestEngine`` (optional, skipped unless ``nautilus_trader`` is installed): NautilusTrader's
+  single-threaded engine fed the same bars as ``Bar`` objects of one ``BarType`` per symbol, no strategy.
+
+Targets (speed ratios, as time ratios here): the main job at >= 0.6x the coordinator-only replay (time
+ratio <= 1.67); the coordinator-only replay at >= 0.25x the naive ``heapq.merge`` (time ratio <= 4.0); the
+main job at >= 5x NautilusTrader's bars/s (time ratio <= 0.2). Run::
+
+    .venv/bin/python -m pytest benchmarks/bench_main_job.py -p no:cacheprovider --benchmark-only --no-cov
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import operator
+import random
+import tempfile
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from pytest_benchmark.fixture import BenchmarkFixture
+
+from ratios import Ratio, Results
+from sessiondata import (
+    BacktestStreamCoordinator,
+    Bar,
+    DataManager,
+    SessionData,
+    SqliteBarRepository,
+    StreamType,
+)
+
+SYMBOLS = 100
+DAYS = (date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6))
+MINUTES = 390
+MISSING = 3  # minutes per symbol and session not streamed (dropped by the replay, filled by the upkeep)
+BARS = SYMBOLS * len(DAYS) * MINUTES
+ROUNDS = 3
+NY = ZoneInfo("America/New_York")
+
+RATIOS = (
+    Ratio(
+        "main job / coordinator only",
+        "main job",
+        "coordinator only",
+        ("<=", 1 / 0.6),
+        note="speed >= 0.6x the coordinator-only replay",
+    ),
+    Ratio(
+        "coordinator only / heapq.merge naive",
+        "coordinator only",
+        "floor heapq.merge naive",
+        ("<=", 4.0),
+        note="speed >= 0.25x a bare naive-timestamp merge",
+    ),
+    Ratio(
+        "main job (drop 3) / coordinator only",
+        "main job (drop 3)",
+        "coordinator only",
+        note="the upkeep filling 3 dropped minutes per symbol and session (no target)",
+    ),
+    Ratio(
+        "main job / nautilus BacktestEngine",
+        "main job",
+        "nautilus BacktestEngine",
+        ("<=", 0.2),
+        note="speed >= 5x NautilusTrader (optional)",
+    ),
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _declare_ratios(results: Results) -> None:
+    results.expect(*RATIOS)
+
+
+@functools.cache
+def _bars() -> dict[str, list[Bar]]:
+    """Every symbol's bars over the three sessions (aware, each timestamp owning its tzinfo)."""
+    out: dict[str, list[Bar]] = {}
+    for i in range(SYMBOLS):
+        symbol = f"S{i:03d}"
+        rng = random.Random(i)
+        price = 20.0 + i
+        bars = []
+        for day in DAYS:
+            start = datetime(day.year, day.month, day.day, 9, 30, tzinfo=NY)
+            for m in range(MINUTES):
+                ts = datetime.fromisoformat((start + timedelta(minutes=m)).isoformat())
+                price += rng.choice((-0.01, 0.0, 0.01))
+                bars.append(Bar(symbol, ts, price, price + 0.05, price - 0.05, price, 100 + m))
+        out[symbol] = bars
+    return out
+
+
+@functools.cache
+def _repository() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="sessiondata-bench-"))
+    path = folder / "bars.db"
+    repo = SqliteBarRepository(path)
+    for bars in _bars().values():
+        repo.add_bars(bars)
+    repo.close()
+    return path
+
+
+def _note(results: Results, name: str, benchmark: BenchmarkFixture) -> None:
+    stats = benchmark.stats
+    if stats is not None and stats.stats:
+        results.notes[f"bars_per_second {name}"] = round(BARS / stats.stats.median)
+
+
+@pytest.mark.benchmark(group="main job")
+@pytest.mark.parametrize(("name", "drop"), [("main job", 0), ("main job (drop 3)", MISSING)])
+def test_main_job(benchmark: BenchmarkFixture, results: Results, name: str, drop: int) -> None:
+    path = _repository()
+    symbols = list(_bars())
+    dropped = SYMBOLS * len(DAYS) * drop
+
+    def run(manager: DataManager) -> None:
+        report = manager.replay(symbols, DAYS, drop_minutes=drop, seed=1, upkeep=True)
+        filled = sum(s.gaps_filled for session in report.sessions for s in session.symbols.values())
+        if report.bars != BARS - dropped or filled != dropped:
+            raise AssertionError(f"replayed {report.bars} bars, filled {filled}")
+
+    def setup() -> tuple[tuple[DataManager], dict[str, Any]]:
+        return (DataManager(SessionData(), repository=SqliteBarRepository(path)),), {}
+
+    benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
+    results.record(name, benchmark, ops=BARS)
+    _note(results, name, benchmark)
+
+
+@pytest.mark.benchmark(group="main job")
+def test_coordinator_only(benchmark: BenchmarkFixture, results: Results) -> None:
+    streams = _bars()
+
+    def run(coord: BacktestStreamCoordinator) -> None:
+        count = sum(1 for _ in coord.merged_stream())
+        if count != BARS:
+            raise AssertionError(f"replayed {count} bars")
+
+    def setup() -> tuple[tuple[BacktestStreamCoordinator], dict[str, Any]]:
+        coord = BacktestStreamCoordinator(SessionData())
+        for symbol, bars in streams.items():
+            coord.register_stream(symbol, StreamType.BAR, bars)
+        return (coord,), {}
+
+    benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
+    results.record("coordinator only", benchmark, ops=BARS)
+    _note(results, "coordinator only", benchmark)
+
+
+@pytest.mark.benchmark(group="main job")
+def test_floor_heapq_merge_naive(benchmark: BenchmarkFixture, results: Results) -> None:
+    lists = [[b.__class__(*_naive(b)) for b in bars] for bars in _bars().values()]
+    key = operator.attrgetter("timestamp")
+
+    def merge() -> None:
+        for _ in heapq.merge(*lists, key=key):
+            pass
+
+    benchmark.pedantic(merge, rounds=ROUNDS, iterations=1)
+    results.record("floor heapq.merge naive", benchmark, ops=BARS)
+    _note(results, "floor heapq.merge naive", benchmark)
+
+
+def _naive(b: Bar) -> tuple[Any, ...]:
+    return (b.symbol, b.timestamp.replace(tzinfo=None), b.open, b.high, b.low, b.close, b.volume)
+
+
+@pytest.mark.benchmark(group="main job")
+def test_nautilus_backtest_engine(benchmark: BenchmarkFixture, results: Results) -> None:
+    pytest.importorskip("nautilus_trader", reason="optional: pip install nautilus_trader")
+    from nautilus_bars import engine_with_bars
+
+    def setup() -> tuple[tuple[Any], dict[str, Any]]:
+        return (engine_with_bars(_bars()),), {}
+
+    def run(engine: Any) -> None:
+        engine.run()
+        engine.dispose()
+
+    benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
+    results.record("nautilus BacktestEngine", benchmark, ops=BARS)
+    _note(results, "nautilus BacktestEngine", benchmark)

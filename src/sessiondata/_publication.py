@@ -1,0 +1,219 @@
+"""`PublicationGate`: holds a store's writes back from its readers until a consumer reaches them.
+
+A replay's worker thread writes ahead of the strategy that consumes `merged_stream()`; without a gate every
+reader would see those later items. While a gate is held, the store keeps two states:
+
+- the **heads**, what writers build on (a `dict` subclass that logs every assignment), and
+- the **view**, what every public read answers from (a plain dict of immutable snapshots, plus the
+  lifecycle: ``session_ended``, ``current_session_date``, ``version``).
+
+Every write lands in the heads and appends one entry to the gate's log: ``(symbol, snapshot)`` for a
+one-symbol publication, or a `_Full` record (a copy of the whole dict and the lifecycle) when the set of
+symbols or the lifecycle changes (registration, `end_session`, `start_new_session`, `clear_all`). The worker
+cuts the log into segments (`take`) and tags each item it hands over with the log position right after the
+item's own write (`mark`). The consumer applies the entries up to an item's mark (`apply`) just before it
+yields the item, so while it handles the item every read answers exactly as the store stood right after that
+item was written: nothing later is visible, and the answer does not depend on thread timing.
+
+Because snapshots are immutable, applying an entry is one dict assignment; a `_Full` entry installs a new
+dict (a reader iterating the old one is never disturbed). `close` publishes everything and hands the store
+back to direct mode, where the heads and the view are one dict again (today's write path, unchanged).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date
+from typing import Any, NamedTuple
+
+from ._snapshot import SymbolSessionData
+
+__all__ = ["PublicationGate", "StoreState"]
+
+
+class StoreState(NamedTuple):
+    """The store as one writer-side instant: every symbol's snapshot and the lifecycle."""
+
+    snapshots: Mapping[str, SymbolSessionData]
+    session_ended: bool
+    current_session_date: date | None
+    version: int
+
+
+class _Full:
+    """A log entry for a store-wide change: the whole dict of snapshots and the lifecycle after it."""
+
+    __slots__ = ("current_session_date", "session_ended", "snapshots", "version")
+
+    def __init__(self, snapshots: dict[str, SymbolSessionData], state: StoreState) -> None:
+        self.snapshots = snapshots
+        self.session_ended = state.session_ended
+        self.current_session_date = state.current_session_date
+        self.version = state.version
+
+
+class _Heads(dict[str, SymbolSessionData]):
+    """The writers' dict while a gate is held: each assignment also appends ``(symbol, snapshot)`` to
+    ``log``, so the store's write paths need no change of their own to be gated."""
+
+    __slots__ = ("log",)
+
+    log: list[Any]
+
+    def __setitem__(self, key: str, value: SymbolSessionData) -> None:
+        dict.__setitem__(self, key, value)
+        self.log.append((key, value))
+
+
+class PublicationGate:
+    """A store's publication held back for one consumer (made by `SessionData.hold_publication`).
+
+    Writer side (with the store's write lock held, which the store does): `record_full`. Producer side (the
+    replay's worker): `mark` after each item's write, `take` at each hand-over. Consumer side: `apply`
+    before each item it yields. Any thread: `close`. Readers never call the gate; the store reads
+    `session_ended`, `current_session_date` and `version` from it while it is held.
+    """
+
+    def __init__(
+        self,
+        view: dict[str, SymbolSessionData],
+        state: StoreState,
+        lock: threading.RLock,
+        install: Callable[[dict[str, SymbolSessionData]], None],
+        detach: Callable[[], None],
+        notify: Callable[[], None],
+    ) -> None:
+        # The store's write lock: `take`, `record_full` and `close` run under it.
+        self._lock = lock
+        self._install = install
+        self._detach = detach
+        self._notify = notify
+        self._log: list[Any] = []
+        self._view = view
+        # What the view shows: the entries of `_seg` before `_done`, after `_last` (the entry applied last
+        # before `_seg`), read lazily by `version`.
+        self._last: Any = None
+        self._seg: list[Any] = []
+        self._done = 0
+        self.session_ended = state.session_ended
+        self.current_session_date = state.current_session_date
+        self._version = state.version
+        self.closed = False
+        heads = _Heads(view)
+        heads.log = self._log
+        self.heads: dict[str, SymbolSessionData] = heads
+
+    @property
+    def version(self) -> int:
+        """The store-wide version the view shows. O(1)."""
+        done = self._done
+        last = self._seg[done - 1] if done else self._last
+        if last is None:
+            return self._version
+        if type(last) is tuple:
+            snap: SymbolSessionData = last[1]
+            return snap.version
+        return last.version  # type: ignore[no-any-return]
+
+    # -------------------------------------------------------------- writer side
+
+    def record_full(self, snapshots: dict[str, SymbolSessionData], state: StoreState) -> dict[str, Any]:
+        """Log a store-wide change to ``snapshots`` and ``state``; returns the new heads (logging) dict.
+
+        O(symbols). Called by the store with its write lock held."""
+        heads = _Heads(snapshots)
+        heads.log = self._log
+        self._log.append(_Full(dict(snapshots), state))
+        self.heads = heads
+        return heads
+
+    # ------------------------------------------------------------ producer side
+
+    def mark(self) -> int:
+        """The log position now, within the current segment. O(1); the producer thread."""
+        return len(self._log)
+
+    def take(self) -> list[Any]:
+        """End the current segment and return it (entries since the last `take`). O(1); takes the write
+        lock briefly, so no write is split between two segments."""
+        with self._lock:
+            seg = self._log
+            self._log = self.heads.log = []  # type: ignore[attr-defined]
+        return seg
+
+    # ------------------------------------------------------------ consumer side
+
+    def apply(self, seg: list[Any], start: int, stop: int) -> None:
+        """Make ``seg[start:stop]`` visible to readers, in order, and wake `wait_for_update` callers.
+
+        O(stop - start), plus O(symbols) per store-wide entry. The consumer thread (one at a time). After
+        `close` it changes nothing readers see: the store no longer reads this gate's view.
+        """
+        self._begin(seg)
+        view = self._view
+        for i in range(start, stop):
+            entry = seg[i]
+            if type(entry) is tuple:
+                view[entry[0]] = entry[1]  # replacing a value never disturbs a reader iterating the dict
+            else:
+                view = self._install_full(entry)
+            self._done = i + 1
+        self._notify()
+
+    def release(self, items: list[Any], marks: list[int], seg: list[Any]) -> Iterator[Any]:
+        """Yield ``items``, making visible before each one the entries of ``seg`` up to its mark.
+
+        The consumer's loop (one generator per handed-over batch): O(1) per item plus the entries applied.
+        `wait_for_update` callers are woken after the first item's entries and at the end of the batch (and
+        by every write meanwhile), not once per item.
+        """
+        self._begin(seg)
+        view = self._view
+        done = 0
+        notify = self._notify
+        notified = False
+        for item, mark in zip(items, marks, strict=True):
+            while done < mark:
+                entry = seg[done]
+                if type(entry) is tuple:
+                    view[entry[0]] = entry[1]
+                else:
+                    view = self._install_full(entry)
+                done += 1
+            self._done = done
+            if not notified:
+                notified = True
+                notify()
+            yield item
+        if done < len(seg):
+            self.apply(seg, done, len(seg))  # writes after the batch's last item, before the next item
+        else:
+            notify()
+
+    def _begin(self, seg: list[Any]) -> None:
+        if seg is not self._seg:
+            if self._done:
+                self._last = self._seg[self._done - 1]
+            self._seg = seg
+            self._done = 0
+
+    def _install_full(self, entry: _Full) -> dict[str, SymbolSessionData]:
+        view = dict(entry.snapshots)
+        with self._lock:
+            if not self.closed:
+                self._view = view
+                self.session_ended = entry.session_ended
+                self.current_session_date = entry.current_session_date
+                self._install(view)
+        return view
+
+    def close(self) -> None:
+        """Publish everything written and return the store to direct mode. O(symbols); idempotent; any
+        thread (takes the write lock)."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            self._detach()
+        self._notify()

@@ -1,0 +1,289 @@
+"""A replay looks to the strategy exactly as the market did: while the consumer of `merged_stream()` handles
+an item, every read of the store answers as of that item (nothing known later is visible), and two replays of
+the same inputs give the same items and the same answers at each item, whatever the thread timing.
+
+The consumer here reads every symbol through the public API at every item and checks it against what it
+has been handed so far: each symbol's bar, tick and quote counts equal what it received (so the item in
+hand is visible and nothing later is), derived and forming bars end no later than the item's known time, and
+the lifecycle (`session_ended`, `current_session_date`) is the one of the item's session.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from sessiondata import (
+    BacktestStreamCoordinator,
+    Bar,
+    DataManager,
+    InMemoryBarRepository,
+    Quote,
+    SessionData,
+    StreamType,
+    Tick,
+)
+from sessiondata._csvio import read_csv_bars
+
+NY = ZoneInfo("America/New_York")
+M = timedelta(minutes=1)
+DAYS = (date(2024, 3, 4), date(2024, 3, 5))
+DEADLINE = 60.0
+
+
+def known(item: Any) -> datetime:
+    ts: datetime = item.timestamp
+    return ts + M if type(item) is Bar else ts
+
+
+def session_bars(symbol: str, day: date, *, aware: bool, seed: int, skip: float = 0.1) -> list[Bar]:
+    """Regular-session bars with random holes (so symbols are not in lock-step)."""
+    rng = random.Random(f"{symbol}{day}{seed}")
+    start = datetime(day.year, day.month, day.day, 9, 30, tzinfo=NY if aware else None)
+    out = []
+    price = 100.0
+    for i in range(390):
+        if rng.random() < skip:
+            continue
+        price += rng.choice((-0.1, 0.0, 0.1))
+        out.append(Bar(symbol, start + i * M, price, price + 0.2, price - 0.2, price, rng.randint(1, 900)))
+    return out
+
+
+def ticks_of(symbol: str, day: date, *, aware: bool, n: int) -> list[Tick]:
+    rng = random.Random(f"t{symbol}{day}")
+    start = datetime(day.year, day.month, day.day, 9, 30, tzinfo=NY if aware else None)
+    seconds = sorted(rng.randrange(0, 390 * 60) for _ in range(n))
+    return [Tick(symbol, start + timedelta(seconds=s), 50.0, 1) for s in seconds]
+
+
+def quotes_of(symbol: str, day: date, *, aware: bool, n: int) -> list[Quote]:
+    rng = random.Random(f"q{symbol}{day}")
+    start = datetime(day.year, day.month, day.day, 9, 30, tzinfo=NY if aware else None)
+    seconds = sorted(rng.randrange(0, 390 * 60) for _ in range(n))
+    return [Quote(symbol, start + timedelta(seconds=s), 49.9, 50.1, 1, 1) for s in seconds]
+
+
+def generator(items: list[Any]) -> Iterator[Any]:
+    yield from items  # a source that might block: handed over item by item
+
+
+def answers(store: SessionData, symbols: list[str], intervals: tuple[int, ...]) -> tuple[Any, ...]:
+    """Everything a strategy might read, as one comparable value."""
+    out: list[Any] = [store.session_ended, store.current_session_date]
+    for s in symbols:
+        out.append(store.get_session_metrics(s))
+        out.append(store.get_latest_bar(s))
+        out.append(store.get_latest_tick(s))
+        out.append(store.get_latest_quote(s))
+        for k in intervals:
+            out.append(store.get_latest_bar(s, k))
+            out.append(store.get_forming_bar(s, k))
+    return tuple(out)
+
+
+def check_as_of(
+    store: SessionData, item: Any, seen: Counter[tuple[str, type]], day: date, intervals: tuple[int, ...]
+) -> None:
+    """The store, read now, shows exactly what was handed over up to ``item`` (the item included)."""
+    k = known(item)
+    assert store.current_session_date == day
+    assert store.session_ended is False
+    for sym in {s for s, _ in seen}:
+        assert store.get_bar_count(sym) == seen[sym, Bar], (item, sym)
+        snap = store.get_symbol_data(sym)
+        assert snap is not None
+        assert len(snap.ticks) == seen[sym, Tick], (item, sym)
+        assert len(snap.quotes) == seen[sym, Quote], (item, sym)
+        tick = store.get_latest_tick(sym)
+        assert tick is None or tick.timestamp <= k
+        last = snap.bars_1m.last()
+        assert last is None or last.timestamp + M <= k, (item, last)
+        metrics = store.get_session_metrics(sym)
+        assert metrics["last_update"] is None or metrics["last_update"] + M <= k
+        for n in intervals:
+            derived = store.get_latest_bar(sym, n)
+            assert derived is None or derived.timestamp + n * M <= k or store.session_ended
+            forming = store.get_forming_bar(sym, n)
+            assert forming is None or forming.timestamp < k
+
+
+def run_checked(
+    coord: BacktestStreamCoordinator, store: SessionData, intervals: tuple[int, ...], tz: Any
+) -> list[Any]:
+    seen: Counter[tuple[str, type]] = Counter()
+    out = []
+    day: date | None = None
+    for item in coord.merged_stream():
+        ts = item.timestamp
+        d = (ts if ts.tzinfo is None else ts.astimezone(tz)).date()
+        if d != day:
+            seen.clear()
+            day = d
+        seen[item.symbol, type(item)] += 1
+        check_as_of(store, item, seen, d, intervals)
+        out.append(item)
+    return out
+
+
+BUFFERS = {"tight": (1, 1), "default": (4096, 128), "huge": (10**7, 10**5)}
+
+
+@pytest.mark.parametrize("buffer", list(BUFFERS))
+@pytest.mark.parametrize("aware", [False, True], ids=["naive", "aware"])
+@pytest.mark.parametrize("intervals", [(), (5, 15)], ids=["1m", "derived"])
+def test_a_consumer_never_sees_a_later_item(buffer: str, aware: bool, intervals: tuple[int, ...]) -> None:
+    symbols = [f"S{i:02d}" for i in range(6)]
+    store = SessionData(derived_intervals=intervals)
+    size, batch = BUFFERS[buffer]
+    coord = BacktestStreamCoordinator(store, max_queue_size=size, batch_size=batch)
+    expected = 0
+    for i, s in enumerate(symbols):
+        bars = [b for d in DAYS for b in session_bars(s, d, aware=aware, seed=1)]
+        # Half the symbols come from generators (handed over one by one), half from lists.
+        coord.register_stream(s, StreamType.BAR, generator(bars) if i % 2 else bars)
+        expected += len(bars)
+    for s in symbols[:2]:
+        ticks = [t for d in DAYS for t in ticks_of(s, d, aware=aware, n=300)]
+        quotes = [q for d in DAYS for q in quotes_of(s, d, aware=aware, n=200)]
+        coord.register_stream(s, StreamType.TICK, generator(ticks))
+        coord.register_stream(s, StreamType.QUOTE, quotes)
+        expected += len(ticks) + len(quotes)
+    out = run_checked(coord, store, intervals, NY)
+    assert len(out) == expected
+    # After the replay every write is visible, the last session ended.
+    assert store.session_ended is True
+    assert sum(store.get_bar_count(s) for s in symbols) == sum(
+        type(x) is Bar for x in out if x.timestamp.date() == DAYS[-1]
+    )
+
+
+def test_real_data_replay_never_shows_the_future(real_data: Path) -> None:
+    lean = real_data / "quantconnect_lean"
+    store = SessionData()
+    coord = BacktestStreamCoordinator(store)
+    for sym in ("SPY", "AIG", "BAC"):
+        bars = [b for b in read_csv_bars(lean / f"{sym}_1m.csv") if b.timestamp.date() <= date(2013, 10, 7)]
+        coord.register_stream(sym, StreamType.BAR, bars)
+    out = run_checked(coord, store, (5, 15), NY)
+    assert len(out) > 1500
+
+
+def test_a_replay_nobody_consumes_still_delivers_everything() -> None:
+    store = SessionData()
+    bars = session_bars("AAA", DAYS[0], aware=False, seed=2)
+    coord = BacktestStreamCoordinator(store, max_queue_size=10**6)
+    coord.feed_data_list("AAA", StreamType.BAR, bars)
+    coord.start_worker()
+    thread = coord._thread
+    assert thread is not None
+    thread.join(DEADLINE)
+    assert coord.status()["state"] == "finished"
+    assert store.get_bars("AAA") == bars
+    assert store.session_ended is True
+
+
+# ------------------------------------------------------------------------------------------- determinism
+
+
+def recorded_replay(switch: float, *, burn: bool) -> list[tuple[Any, tuple[Any, ...]]]:
+    """Replay a mix of sources, recording the store's answers at every item."""
+    symbols = [f"S{i}" for i in range(6)]
+    store = SessionData()
+    coord = BacktestStreamCoordinator(store, max_queue_size=64, batch_size=8)
+    for i, s in enumerate(symbols):
+        bars = [b for d in DAYS for b in session_bars(s, d, aware=i % 2 == 0, seed=3, skip=0.3)]
+        coord.register_stream(s, StreamType.BAR, generator(bars) if i % 3 == 0 else bars)
+    ticks = [t for d in DAYS for t in ticks_of("S1", d, aware=False, n=150)]
+    coord.register_stream("S1", StreamType.TICK, generator(ticks))
+    stop = threading.Event()
+
+    def burner() -> None:
+        x = 0
+        while not stop.is_set():
+            x += 1
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(switch)
+    hog = threading.Thread(target=burner, daemon=True)
+    if burn:
+        hog.start()
+    try:
+        return [(item, answers(store, symbols, (5, 15))) for item in coord.merged_stream()]
+    finally:
+        stop.set()
+        sys.setswitchinterval(old)
+        if burn:
+            hog.join(DEADLINE)
+
+
+def test_replays_are_the_same_whatever_the_thread_timing() -> None:
+    fast = recorded_replay(1e-6, burn=False)
+    slow = recorded_replay(0.05, burn=True)
+    assert len(fast) == len(slow) > 3000
+    for i, (a, b) in enumerate(zip(fast, slow, strict=True)):
+        assert a == b, i
+
+
+def manager_replay(switch: float) -> list[tuple[Any, tuple[Any, ...]]]:
+    symbols = ["AAA", "BBB", "CCC"]
+    repo = InMemoryBarRepository(
+        [b for s in symbols for d in DAYS for b in session_bars(s, d, aware=True, seed=4, skip=0.02)]
+    )
+    store = SessionData()
+    manager = DataManager(store, repository=repo)
+    seen: list[tuple[Any, tuple[Any, ...]]] = []
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(switch)
+    try:
+        report = manager.replay(
+            symbols,
+            drop_minutes=7,
+            seed=11,
+            upkeep=True,
+            on_item=lambda item: seen.append((item, answers(store, symbols, (5,)))),
+        )
+    finally:
+        sys.setswitchinterval(old)
+    assert report.upkeep_faults == 0
+    for session in report.sessions:
+        for summary in session.symbols.values():
+            # Every dropped minute is back; what is still open is missing from the repository too.
+            assert summary.gaps_filled == summary.dropped
+            assert summary.gaps_filled + summary.gaps_open == summary.gaps_found
+    return seen
+
+
+def test_a_managed_replay_with_upkeep_and_dropped_minutes_is_deterministic() -> None:
+    first = manager_replay(1e-6)
+    second = manager_replay(0.05)
+    assert len(first) == len(second) > 2000
+    for i, (a, b) in enumerate(zip(first, second, strict=True)):
+        assert a == b, i
+    # The upkeep filled minutes during the replay, never later than the consumer's item.
+    for item, view in first:
+        for metrics in view[2::2]:
+            if isinstance(metrics, dict) and metrics.get("last_update") is not None:
+                assert metrics["last_update"] + M <= known(item)
+
+
+def test_the_item_in_hand_is_visible_with_aware_timestamps_of_another_zone() -> None:
+    store = SessionData(derived_intervals=())
+    coord = BacktestStreamCoordinator(store, max_queue_size=4, batch_size=2)
+    utc = [
+        Bar("U", datetime(2024, 3, 4, 14, 30, tzinfo=timezone.utc) + i * M, 1.0, 1.0, 1.0, 1.0, 1)
+        for i in range(30)
+    ]
+    ny = session_bars("N", DAYS[0], aware=True, seed=5)[:40]
+    coord.register_stream("U", StreamType.BAR, utc)
+    coord.register_stream("N", StreamType.BAR, generator(ny))
+    run_checked(coord, store, (), NY)
