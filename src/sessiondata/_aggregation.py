@@ -53,11 +53,26 @@ _new_tuple = tuple.__new__
 # building timedeltas dominated it.
 _MINUTES = tuple(timedelta(minutes=i) for i in range(24 * 60 + 1))
 
-# A window still forming: (session date, window index, start timestamp, end timestamp, first minute offset,
-# last minute offset). The offsets let the store skip `add` for a bar inside the window (see `is_inside`).
-_Forming = tuple[date, int, datetime, datetime, int, int]
-# The same, for a writer that collects windows to build (`DerivedState.step`, `DerivedState.with_windows`).
-Window = _Forming
+
+class Window(NamedTuple):
+    """A derived window of one session: where it is (``day``, ``ordinal``: the ``ordinal``-th window of
+    the session, from 0), its timestamps ``[start, end)``, and its minute offsets ``first..last`` from the
+    open. The writer builds them with ``tuple.__new__`` (`_window`) on its hot paths."""
+
+    day: date
+    ordinal: int
+    start: datetime
+    end: datetime
+    first: int
+    last: int
+
+
+def _window(day: date, ordinal: int, start: datetime, end: datetime, first: int, last: int) -> Window:
+    """`Window(...)` without its Python-level ``__new__``. O(1)."""
+    window: Window = _new_tuple(Window, (day, ordinal, start, end, first, last))
+    return window
+
+
 # A stretch of an in-order run, as `advance_in_order` sees it: ``(session date, session length, i, j,
 # offsets)`` for bars ``i..j-1`` of the run, all in that session, their minute offsets never decreasing; or
 # ``(None, 0, i, j, [])`` for bars outside any session.
@@ -140,7 +155,7 @@ class DerivedState(NamedTuple):
 
     interval: int
     bars: Series[Bar] = EMPTY
-    forming: _Forming | None = None
+    forming: Window | None = None
     completed: tuple[date, int] | None = None
     # ``(bar, index)``: the 1-minute bar just before the forming window's first member and its index in the
     # 1-minute series, set when `close_newest` opened the window. While the series still holds that very
@@ -156,7 +171,7 @@ class DerivedState(NamedTuple):
         f = self.forming
         if f is None:
             return None
-        return aggregate(symbol, f[2], bars_1m.between(f[2], f[3]))
+        return aggregate(symbol, f.start, bars_1m.between(f.start, f.end))
 
     def flush(self, symbol: str, bars_1m: Series[Bar]) -> DerivedState:
         """Complete the forming window (end of session). O(k + log n)."""
@@ -165,7 +180,9 @@ class DerivedState(NamedTuple):
             return self
         bars = _with_window(self.bars, symbol, f, bars_1m)
         # An empty window (opened ahead by `_next_window`) never held a bar: it has not completed.
-        return DerivedState(self.interval, bars, None, self.completed if bars is self.bars else (f[0], f[1]))
+        return DerivedState(
+            self.interval, bars, None, self.completed if bars is self.bars else (f.day, f.ordinal)
+        )
 
     def close_newest(self, symbol: str, bars_1m: Series[Bar], session_len: int) -> DerivedState:
         """`add` for its most common non-trivial case: the bar just appended to ``bars_1m`` (newer than
@@ -174,7 +191,7 @@ class DerivedState(NamedTuple):
         f = self.forming
         assert f is not None
         k = self.interval
-        start = f[2]
+        start = f.start
         # The window's bars are the newest ones: read them in place from the series' last chunk (a hot
         # path: no slice, no call).
         chunk, n, chunk_start = bars_1m.tail()
@@ -186,7 +203,7 @@ class DerivedState(NamedTuple):
             # Bounded by a bar from before the window, when the last chunk holds one.
             a = n - k - 1
             if a < 0 or not chunk[a].timestamp < start:
-                members = _window_members(bars_1m, start, f[3], k)
+                members = _window_members(bars_1m, start, f.end, k)
                 chunk = members
                 a = -1
                 n = len(members)
@@ -206,9 +223,9 @@ class DerivedState(NamedTuple):
         bars = self.bars.appended(bar)
         # `_next_window`, inlined and without its check on the newest bar: that is this window's last
         # minute, before the next window's end.
-        first = f[5] + 1
+        first = f.last + 1
         if first >= session_len:
-            return _new_tuple(DerivedState, (k, bars, None, (f[0], f[1]), None))
+            return _new_tuple(DerivedState, (k, bars, None, (f.day, f.ordinal), None))
         stop = first + k
         if stop > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
             stop = session_len
@@ -219,8 +236,10 @@ class DerivedState(NamedTuple):
             (
                 k,
                 bars,
-                (f[0], f[1] + 1, f[3], f[3] + _MINUTES[stop - first], first, stop - 1),
-                (f[0], f[1]),
+                _new_tuple(
+                    Window, (f.day, f.ordinal + 1, f.end, f.end + _MINUTES[stop - first], first, stop - 1)
+                ),
+                (f.day, f.ordinal),
                 (newest, bars_1m.size - 1),
             ),
         )
@@ -236,7 +255,7 @@ class DerivedState(NamedTuple):
         """Complete the forming window if a later bar outside the session, stamped ``ts``, shows its end has
         passed (a post-close or next-morning bar). O(1), or O(k + log n) when it completes."""
         f = self.forming
-        if f is None or ts < f[3]:
+        if f is None or ts < f.end:
             return self
         return self.flush(symbol, bars_1m)
 
@@ -244,7 +263,7 @@ class DerivedState(NamedTuple):
         """True if minute ``offset`` of ``day`` lies in the forming window before its last minute: then
         `add` would change nothing. O(1); the store calls it inline to skip the call to `add`."""
         f = self.forming
-        return f is not None and f[4] <= offset < f[5] and f[0] == day
+        return f is not None and f.first <= offset < f.last and f.day == day
 
     def add(
         self, bar: Bar, day: date, offset: int, session_len: int, bars_1m: Series[Bar], in_order: bool
@@ -268,7 +287,7 @@ class DerivedState(NamedTuple):
 
     def step(
         self, day: date, offset: int, session_len: int, ts: datetime, newest: datetime
-    ) -> tuple[_Forming | None, tuple[date, int] | None, tuple[tuple[_Forming, int | None], ...]] | None:
+    ) -> tuple[Window | None, tuple[date, int] | None, tuple[tuple[Window, int | None], ...]] | None:
         """The window machine's step for one stored 1-minute bar stamped ``ts`` at minute ``offset`` of
         ``day`` (``newest``: the newest stored timestamp), without building any bar: ``None`` when nothing
         changes, else the forming window and newest completed key after it, and the windows whose bars it
@@ -281,30 +300,30 @@ class DerivedState(NamedTuple):
         if end_offset > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
             end_offset = session_len
         f = self.forming
-        if f is not None and f[1] == index and f[0] == day:
+        if f is not None and f.ordinal == index and f.day == day:
             if offset != end_offset - 1:
                 return None
             return _next_window(f, session_len, k, newest), (day, index), ((f, k + 1),)
         key = (day, index)
-        if (f is None or key > (f[0], f[1])) and (self.completed is None or key > self.completed):
+        if (f is None or key > (f.day, f.ordinal)) and (self.completed is None or key > self.completed):
             _, start, length = window_of(ts, offset, session_len, k)
-            new = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
-            done: tuple[tuple[_Forming, int | None], ...] = () if f is None else ((f, k + 2),)
-            if offset == end_offset - 1 or newest >= new[3]:
+            new = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+            done: tuple[tuple[Window, int | None], ...] = () if f is None else ((f, k + 2),)
+            if offset == end_offset - 1 or newest >= new.end:
                 # Its last minute is here, or a later bar already is: the window is complete.
                 return _next_window(new, session_len, k, newest), key, (*done, (new, 2))
-            return new, self.completed if f is None else (f[0], f[1]), done
+            return new, self.completed if f is None else (f.day, f.ordinal), done
         # A late or corrected bar for a window that has already completed: re-derive that window only.
         _, start, length = window_of(ts, offset, session_len, k)
-        redone = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+        redone = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
         return f, self.completed, ((redone, None),)
 
-    def moved(self, forming: _Forming | None, completed: tuple[date, int] | None) -> DerivedState:
+    def moved(self, forming: Window | None, completed: tuple[date, int] | None) -> DerivedState:
         """This state with the window machine moved to ``forming``/``completed`` (see `step`), its bars
         not yet rebuilt (see `with_windows`). O(1)."""
         return DerivedState(self.interval, self.bars, forming, completed)
 
-    def with_windows(self, symbol: str, windows: Sequence[_Forming], bars_1m: Series[Bar]) -> DerivedState:
+    def with_windows(self, symbol: str, windows: Sequence[Window], bars_1m: Series[Bar]) -> DerivedState:
         """This state with the bar of each of ``windows`` (distinct, in time order) (re)built from
         ``bars_1m``, once each. Adjacent windows (a fill's) read their 1-minute bars in one piece.
         O(windows * k + runs * log n)."""
@@ -313,9 +332,9 @@ class DerivedState(NamedTuple):
         n = len(windows)
         while i < n:
             j = i + 1
-            while j < n and windows[j][2] == windows[j - 1][3]:
+            while j < n and windows[j].start == windows[j - 1].end:
                 j += 1
-            src = bars_1m.between(windows[i][2], windows[j - 1][3])
+            src = bars_1m.between(windows[i].start, windows[j - 1].end)
             if src:
                 run = [(w, len(src)) for w in windows[i:j]]
                 bars = _rebuilt(bars, symbol, run, src, [b.timestamp for b in src], 0)
@@ -347,19 +366,19 @@ def complete_newest(
     for k, state in own.items():
         f = state.forming
         assert f is not None
-        if f[5] != offset:  # inside, before its last minute: unchanged
-            if f[4] > lo:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
-                lo = f[4]
-            if f[5] < hi:  # noqa: PLR1730
-                hi = f[5]
+        if f.last != offset:  # inside, before its last minute: unchanged
+            if f.first > lo:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
+                lo = f.first
+            if f.last < hi:  # noqa: PLR1730
+                hi = f.last
             continue
         bar: Bar | None = None
         if parts is not None and k % part_k == 0:
-            r = (f[5] - f[4] + part_k) // part_k  # the smaller windows inside this one
+            r = (f.last - f.first + part_k) // part_k  # the smaller windows inside this one
             p_chunk, p_n, _ = parts.tail()
             if p_n >= r:
                 first = p_chunk[p_n - r]
-                if first.timestamp >= f[2]:  # all r are this window's: none of its parts is empty
+                if first.timestamp >= f.start:  # all r are this window's: none of its parts is empty
                     bar = _aggregate_range(symbol, first.timestamp, p_chunk, p_n - r, p_n)
                     if type(bar.volume) is not int:
                         bar = None  # float sums depend on the grouping: sum the minutes, as bar by bar
@@ -368,7 +387,7 @@ def complete_newest(
             a = -1 if anchor is None else anchor[1] - chunk_start
             if 0 <= a < n - 1 and chunk[a] is anchor[0]:  # type: ignore[index]
                 # `close_newest`'s common case, without its call: the members are the items after the anchor.
-                bar = _aggregate_range(symbol, f[2], chunk, a + 1, n)
+                bar = _aggregate_range(symbol, f.start, chunk, a + 1, n)
         now = (
             state.close_newest(symbol, bars_1m, session_len)
             if bar is None
@@ -381,10 +400,10 @@ def complete_newest(
         if nf is None:
             hi = 0
         else:
-            if nf[4] > lo:  # noqa: PLR1730
-                lo = nf[4]
-            if nf[5] < hi:  # noqa: PLR1730
-                hi = nf[5]
+            if nf.first > lo:  # noqa: PLR1730
+                lo = nf.first
+            if nf.last < hi:  # noqa: PLR1730
+                hi = nf.last
     return lo, hi
 
 
@@ -396,12 +415,12 @@ def inside_span(states: Iterable[DerivedState], day: date, session_len: int) -> 
     hi = session_len
     for state in states:
         f = state.forming
-        if f is None or f[0] != day:
+        if f is None or f.day != day:
             return 0, 0
-        if f[4] > lo:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
-            lo = f[4]
-        if f[5] < hi:  # noqa: PLR1730
-            hi = f[5]
+        if f.first > lo:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
+            lo = f.first
+        if f.last < hi:  # noqa: PLR1730
+            hi = f.last
     return lo, hi
 
 
@@ -414,36 +433,36 @@ def _window_members(bars_1m: Series[Bar], start: datetime, end: datetime, k: int
 
 
 def _with_window(
-    bars: Series[Bar], symbol: str, window: _Forming, bars_1m: Series[Bar], span: int | None = None
+    bars: Series[Bar], symbol: str, window: Window, bars_1m: Series[Bar], span: int | None = None
 ) -> Series[Bar]:
     """``bars`` with ``window``'s bar (re)placed, or unchanged if no 1-minute bar falls in it."""
-    b = _window_bar(symbol, window[2], window[3], bars_1m, span)
+    b = _window_bar(symbol, window.start, window.end, bars_1m, span)
     if b is None:
         return bars
     appended = bars.appended_if_newer(b)  # a window usually completes after every earlier one
     return appended if appended is not None else bars.upserted(b)[0]
 
 
-def _next_window(done: _Forming, session_len: int, k: int, newest: datetime) -> _Forming | None:
+def _next_window(done: Window, session_len: int, k: int, newest: datetime) -> Window | None:
     """The window after ``done``, opened empty as soon as ``done`` completes, so that the next bar (which
     usually falls in it) costs nothing. ``None`` after the session's last window, or when the newest stored
     bar is already past its end (it would be complete as soon as a bar landed in it). O(1)."""
-    first = done[5] + 1
+    first = done.last + 1
     if first >= session_len:
         return None
     stop = first + k
     if stop > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
         stop = session_len
     last = stop - 1
-    end = done[3] + _MINUTES[stop - first]
+    end = done.end + _MINUTES[stop - first]
     if newest >= end:
         return None
-    return (done[0], done[1] + 1, done[3], end, first, last)
+    return _window(done.day, done.ordinal + 1, done.end, end, first, last)
 
 
 def _advance(
     state: DerivedState, stamps: Sequence[datetime], segments: Sequence[Segment], before: Series[Bar]
-) -> tuple[_Forming | None, tuple[date, int] | None, list[tuple[_Forming, int]]]:
+) -> tuple[Window | None, tuple[date, int] | None, list[tuple[Window, int]]]:
     """`DerivedState.add` / `DerivedState.passed` over an in-order run, without building any bar.
 
     Returns the forming window and the newest completed key after the run, and every window whose bar the
@@ -456,32 +475,32 @@ def _advance(
     k = state.interval
     f = state.forming
     completed = state.completed
-    windows: list[tuple[_Forming, int]] = []
+    windows: list[tuple[Window, int]] = []
     # Whether a bar of the run fell in the forming window (then it holds one): `flush` needs to know.
     filled = False
     for day, session_len, i, j, offsets in segments:
         if day is None:  # outside the session: `passed`, bar by bar
             if f is None:
                 continue
-            end = bisect_left(stamps, f[3], i, j)  # the bar that passes the window's end, if any
-            if end > i and stamps[end - 1] >= f[2]:
+            end = bisect_left(stamps, f.end, i, j)  # the bar that passes the window's end, if any
+            if end > i and stamps[end - 1] >= f.start:
                 filled = True  # e.g. a bar in a break: not a session minute, but the window's bar counts it
             if end < j:  # a later bar outside the session ends the window: `flush`
                 windows.append((f, end + 1))
                 # An empty window (opened ahead by `_next_window`) has not completed.
-                if filled or before.count_between(f[2], f[3]):
-                    completed = (f[0], f[1])
+                if filled or before.count_between(f.start, f.end):
+                    completed = (f.day, f.ordinal)
                 f = None
             continue
         p = 0
         n = j - i
         while p < n:
             offset = offsets[p]
-            if f is not None and f[4] <= offset < f[5] and f[0] == day:
+            if f is not None and f.first <= offset < f.last and f.day == day:
                 # Inside the forming window before its last minute: `add` changes nothing. Offsets of a
                 # segment never decrease, so skip every such bar at once.
                 filled = True
-                p = bisect_left(offsets, f[5], p + 1, n)
+                p = bisect_left(offsets, f.last, p + 1, n)
                 continue
             ts = stamps[i + p]
             p += 1
@@ -490,32 +509,36 @@ def _advance(
             end_offset = index * k + k
             if end_offset > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
                 end_offset = session_len
-            if f is not None and f[1] == index and f[0] == day:
+            if f is not None and f.ordinal == index and f.day == day:
                 if offset != end_offset - 1:
                     filled = True
                     continue
                 windows.append((f, upto))
                 completed = (day, index)
                 # `_next_window(f, session_len, k, ts)`, inlined: this runs once per window.
-                first = f[5] + 1
+                first = f.last + 1
                 if first >= session_len:
                     f = None
                 else:
                     stop = first + k
                     if stop > session_len:  # noqa: PLR1730
                         stop = session_len
-                    w_end = f[3] + _MINUTES[stop - first]
-                    f = None if ts >= w_end else (f[0], f[1] + 1, f[3], w_end, first, stop - 1)
+                    w_end = f.end + _MINUTES[stop - first]
+                    f = (
+                        None
+                        if ts >= w_end
+                        else _new_tuple(Window, (f.day, f.ordinal + 1, f.end, w_end, first, stop - 1))
+                    )
                 filled = False
                 continue
             key = (day, index)
-            if (f is None or key > (f[0], f[1])) and (completed is None or key > completed):
+            if (f is None or key > (f.day, f.ordinal)) and (completed is None or key > completed):
                 if f is not None:
                     windows.append((f, upto))
-                    completed = (f[0], f[1])
+                    completed = (f.day, f.ordinal)
                 _, start, length = window_of(ts, offset, session_len, k)
-                new = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
-                if offset == end_offset - 1 or ts >= new[3]:
+                new = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+                if offset == end_offset - 1 or ts >= new.end:
                     windows.append((new, upto))
                     f = _next_window(new, session_len, k, ts)
                     completed = key
@@ -525,7 +548,7 @@ def _advance(
                     filled = True
             else:  # a bar stamped with seconds after its window completed: re-derive that window
                 _, start, length = window_of(ts, offset, session_len, k)
-                redone = (day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+                redone = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
                 windows.append((redone, upto))
     return f, completed, windows
 
@@ -533,7 +556,7 @@ def _advance(
 def _rebuilt(
     bars: Series[Bar],
     symbol: str,
-    windows: list[tuple[_Forming, int]],
+    windows: list[tuple[Window, int]],
     src: list[Bar],
     src_ts: list[datetime],
     skip: int,
@@ -547,13 +570,13 @@ def _rebuilt(
     b = 0
     prev_end = None
     for n, (w, upto) in enumerate(windows):
-        start = w[2]
-        if n + 1 < count and windows[n + 1][0][2] == start:
+        start = w.start
+        if n + 1 < count and windows[n + 1][0].start == start:
             continue  # re-derived again next: that later build is the one that stands
         cut = skip + upto
         # Windows usually follow each other: the previous window's end index is this one's start.
         a = b if start == prev_end and b < cut else bisect_left(src_ts, start, 0, cut)
-        prev_end = w[3]
+        prev_end = w.end
         b = bisect_left(src_ts, prev_end, a, cut)
         if a != b:
             built.append(_aggregate_range(symbol, start, src, a, b))
@@ -590,7 +613,7 @@ def advance_in_order(
     for k, state in derived.items():
         f, completed, windows = _advance(state, stamps, segments, before)
         if windows:
-            first = min(w[2] for w, _ in windows)
+            first = min(w.start for w, _ in windows)
             if min_start is None or first < min_start:
                 min_start = first
         if windows or f is not state.forming or completed != state.completed:

@@ -187,8 +187,9 @@ class SessionData:
     # ------------------------------------------------------------ publication
 
     def hold_publication(self) -> PublicationGate:
-        """Hold every later write back from readers until the returned gate publishes it (see
-        `sessiondata._publication`): how a replay shows its consumer the store as of the item in hand.
+        """Hold every later write back from readers until the returned gate publishes it: how a replay
+        shows its consumer the store as of the item in hand (see "Replay: as-of reads" in the architecture
+        guide).
 
         Readers keep answering from the state of now; writes go on as usual. Raises `RuntimeError` if a
         gate is already held. O(symbols). Thread-safety: takes the write lock.

@@ -244,9 +244,9 @@ def _newest_states(
     symbol = bar.symbol
     for k, state in derived.items():
         f = state.forming
-        if f is not None and f[0] == day and f[4] <= offset <= f[5]:
+        if f is not None and f.day == day and f.first <= offset <= f.last:
             # Its last minute completes the window; before that, nothing changes.
-            now = state.close_newest(symbol, appended, session_len) if offset == f[5] else state
+            now = state.close_newest(symbol, appended, session_len) if offset == f.last else state
         else:
             now = state.add(bar, day, offset, session_len, appended, True)
         if now is not state:
@@ -538,10 +538,10 @@ class SymbolWriter:
         rebuilt = self.rebuilt
         for k, state in self.derived.items():
             f = state.forming
-            if f is not None and f[4] <= offset < f[5] and f[0] == day:
+            if f is not None and f.first <= offset < f.last and f.day == day:
                 continue  # inside the forming window: `state.step` would change nothing (see `is_inside`)
             w = rebuilt.get(k)
-            if w is not None and w[4] <= offset <= w[5] and w[0] == day:
+            if w is not None and w.first <= offset <= w.last and w.day == day:
                 # In a window this write already rebuilds: completed, so `step` would re-derive it again.
                 continue
             moved = state.step(day, offset, session_len, ts, last_ts)
@@ -549,7 +549,7 @@ class SymbolWriter:
                 self._own()[k] = state.moved(moved[0], moved[1])
                 if moved[2]:
                     # Built once, at `freeze`: a fill of many bars into one window builds it once.
-                    self.builds.setdefault(k, {}).update((w[2], w) for w, _ in moved[2])
+                    self.builds.setdefault(k, {}).update((w.start, w) for w, _ in moved[2])
                     rebuilt[k] = moved[2][-1][0]
 
     # ------------------------------------------------------------------------ freeze
