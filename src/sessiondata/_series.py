@@ -57,6 +57,9 @@ class Series(Sequence[T], Generic[T]):
     ``between(start, end)`` and ``since(t)`` O(log n + k) for k items returned; iteration O(n).
     Writes (returning a new `Series`): ``appended`` O(1) amortized (O(n / LOAD) when a chunk fills);
     ``inserted``/``upserted`` O(LOAD + n / LOAD + log n).
+
+    Attributes:
+        size: How many items this version holds (``len`` without the call; read-only).
     """
 
     __slots__ = ("_cache", "_chunks", "_mins", "_starts", "_tail_len", "size")

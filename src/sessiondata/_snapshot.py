@@ -82,6 +82,7 @@ class SymbolSessionData(NamedTuple):
         session_high: The session high, or `None` without bars.
         session_low: The session low, or `None` without bars.
         historical_bars: Bars of ended sessions: ``historical_bars[interval][date]`` is a tuple of bars.
+        latest_bar: The newest 1-minute bar (``bars_1m.last()``), or `None`: the hottest read, one field.
     """
 
     symbol: str
