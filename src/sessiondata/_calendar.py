@@ -66,8 +66,9 @@ _NO_BREAKS: tuple[tuple[time, time], ...] = ()
 class SessionCalendar(Protocol):
     """What the store, the gap detector and the coordinator need to know about an exchange.
 
-    Sessions are keyed by session date; see the module docstring (`session_span`) for how ``(open, close)``
-    places a session that opens on the evening before or lasts the whole day."""
+    Sessions are keyed by session date: a session closes on its date (a 00:00 close is the midnight that
+    ends it) and opens at the latest ``open`` before that close, at most 24 hours earlier. So it opens on the
+    evening before when its open is not before its close (CME Globex), and 00:00-00:00 is the whole day."""
 
     @property
     def timezone(self) -> tzinfo:

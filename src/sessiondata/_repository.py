@@ -495,6 +495,7 @@ class SqliteBarRepository:
 
     Attributes:
         path: The SQLite file.
+        read_only: Whether it was opened for reading only (writes then raise `RepositoryError`).
     """
 
     def __init__(
