@@ -206,7 +206,10 @@ def plot(figures: dict[str, dict[str, dict[int, float]]], path: Path, subtitle: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
+    # One panel above the other, 6.2 x 8.4 in at 110 dpi = 682 px wide: the documentation's text column is
+    # 688 px, and a wider image is scaled down to it, text and all (side by side, 1,210 px, the labels were
+    # 5-6 px tall on the page).
+    fig, axes = plt.subplots(2, 1, figsize=(6.2, 8.4), constrained_layout=True)
     titles = {
         "write": "write: add_bar in time order (per bar)",
         "read": f"read: get_last_n_bars(n={LAST_N}) (per call)",
@@ -221,8 +224,8 @@ def plot(figures: dict[str, dict[str, dict[int, float]]], path: Path, subtitle: 
         ax.set_ylabel("µs per operation (median)")
         ax.set_title(titles[kind])
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(f"Cost against series length. {subtitle}", fontsize=9)
+        ax.legend(fontsize=9)
+    fig.suptitle(f"Cost against series length. {subtitle}", fontsize=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -245,6 +248,27 @@ def table(figures: dict[str, dict[str, dict[int, float]]], sizes: Sequence[int])
     return "\n".join(lines)
 
 
+def from_table(text: str) -> dict[str, dict[str, dict[int, float]]]:
+    """The figures back from `table`'s Markdown (to redraw the figure without measuring again)."""
+    figures: dict[str, dict[str, dict[int, float]]] = {}
+    kinds = iter(("write", "read"))
+    sizes: list[int] = []
+    rows: dict[str, dict[int, float]] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or set(cells[0]) <= set("-:"):
+            continue
+        if cells[0].startswith("`"):
+            rows = figures.setdefault(next(kinds), {})
+            sizes = [int(c.replace(",", "")) for c in cells[1:]]
+            continue
+        values = [float(c.removesuffix(" µs").replace(",", "")) / 1e6 for c in cells[1:]]
+        rows[cells[0]] = dict(zip(sizes, values, strict=True))
+    if set(figures) != {"write", "read"}:
+        raise ValueError("not a table written by plot_figures.py: it needs a write and a read table")
+    return figures
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Measure, then write the figure, its table and the JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -254,7 +278,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "img" / "scaling.png")
     parser.add_argument("--table", type=Path, default=ROOT / "docs" / "img" / "scaling.txt")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "scaling.json")
+    parser.add_argument(
+        "--redraw",
+        metavar="SUBTITLE",
+        help="measure nothing: redraw the figure from --table, with this subtitle (say when it was measured)",
+    )
     args = parser.parse_args(argv)
+    if args.redraw is not None:
+        plot(from_table(args.table.read_text(encoding="utf-8")), args.png, args.redraw)
+        print(f"redrew {args.png} from {args.table}", file=sys.stderr)
+        return 0
     sizes = tuple(int(s) for s in args.sizes.split(","))
     figures = measure(sizes, args.repeats, args.reads)
     subtitle = f"Python {platform.python_version()}, {platform.system()}, {time.strftime('%Y-%m-%d')}"

@@ -135,3 +135,50 @@ def test_memory_script_measures_a_small_store(capsys: pytest.CaptureFixture[str]
     assert unread["store_bytes_per_bar"] < read["store_bytes_per_bar"]  # a log, not derived bars
     with pytest.raises(SystemExit):
         memory_per_bar.main(["--bars", "0"])
+
+
+plot_figures = _load("plot_figures")
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+_microseconds = st.floats(0.01, 1e5, allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    write=st.lists(_microseconds, min_size=3, max_size=3),
+    read=st.lists(_microseconds, min_size=3, max_size=3),
+)
+def test_the_figure_table_reads_back(write: list[float], read: list[float]) -> None:
+    sizes = (100, 1_000, 10_000)
+    figures = {
+        "write": {"sessiondata": {n: v / 1e6 for n, v in zip(sizes, write, strict=True)}},
+        "read": {"naive pandas store": {n: v / 1e6 for n, v in zip(sizes, read, strict=True)}},
+    }
+    back = plot_figures.from_table(plot_figures.table(figures, sizes))
+    assert back.keys() == figures.keys()
+    for kind, rows in figures.items():
+        assert back[kind].keys() == rows.keys()
+        for label, points in rows.items():
+            # The table rounds to 0.01 µs below 100 µs, to 1 µs above.
+            assert back[kind][label] == pytest.approx(points, rel=0.01, abs=0.006e-6)
+
+
+def test_a_table_without_both_operations_is_refused() -> None:
+    with pytest.raises(ValueError, match="write and a read"):
+        plot_figures.from_table("| `add_bar`, per bar | 100 |\n|---|---:|\n| sessiondata | 1.00 µs |\n")
+
+
+def test_the_redrawn_figure_fits_the_documentation_column(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the docs extra is not installed")
+    table, png = tmp_path / "scaling.txt", tmp_path / "scaling.png"
+    figures = {kind: {"sessiondata": {100: 1e-6, 1_000: 2e-6}} for kind in ("write", "read")}
+    table.write_text(plot_figures.table(figures, (100, 1_000)), encoding="utf-8")
+    assert plot_figures.main(["--redraw", "test", "--table", str(table), "--png", str(png)]) == 0
+    width, height = _png_size(png)
+    assert width <= 688 < height  # Material's text column at 1280 px: wider is scaled down, labels too
