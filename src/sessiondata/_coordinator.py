@@ -1,8 +1,9 @@
 """`BacktestStreamCoordinator`: merges many market-data streams into one chronological replay.
 
-One worker thread pulls every registered source lazily (one pending item per source, grouped by known time,
-the times kept in a `heapq`), advances the backtest clock, writes each item into the store, and only then
-hands it to the consumer through a bounded buffer. The consumer iterates `merged_stream()`.
+One worker thread pulls every registered source lazily through `KnownTimeMerge` (`sessiondata._merge`, the
+pure merge: one pending item per source, grouped by known time), advances the backtest clock, writes each
+item into the store, and only then hands it to the consumer through a bounded buffer. The consumer iterates
+`merged_stream()`.
 
 Ordering rules (the same inputs give the same output on every run, whatever the thread timing):
 
