@@ -167,6 +167,7 @@ def test_a_consumer_never_sees_a_later_item(buffer: str, aware: bool, intervals:
     )
 
 
+@pytest.mark.realdata
 def test_real_data_replay_never_shows_the_future(real_data: Path) -> None:
     lean = real_data / "quantconnect_lean"
     store = SessionData()
