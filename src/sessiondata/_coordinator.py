@@ -446,8 +446,9 @@ class BacktestStreamCoordinator:
         """After `pause`, block until the worker has parked (or has ended, or was never started); False on
         timeout.
 
-        Once this returns True, the clock and the store do not change until `resume`. O(1) per wake-up.
-        Thread-safety: any thread except the worker's.
+        Once this returns True, the clock and the writes do not change until `resume` (readers still move
+        through the items already buffered as the consumer takes them: reads are as of the item in hand).
+        O(1) per wake-up. Thread-safety: any thread except the worker's.
         """
         with self._cond:
             if self._thread is None or self._finished:
