@@ -79,7 +79,7 @@ def generator(items: list[Any]) -> Iterator[Any]:
 
 def answers(store: SessionData, symbols: list[str], intervals: tuple[int, ...]) -> tuple[Any, ...]:
     """Everything a strategy might read, as one comparable value."""
-    out: list[Any] = [store.session_ended, store.current_session_date]
+    out: list[Any] = [store.session_ended, store.current_session_date, store.version]
     for s in symbols:
         out.append(store.get_session_metrics(s))
         out.append(store.get_latest_bar(s))
@@ -167,6 +167,7 @@ def test_a_consumer_never_sees_a_later_item(buffer: str, aware: bool, intervals:
     )
 
 
+@pytest.mark.realdata
 def test_real_data_replay_never_shows_the_future(real_data: Path) -> None:
     lean = real_data / "quantconnect_lean"
     store = SessionData()
@@ -271,7 +272,7 @@ def test_a_managed_replay_with_upkeep_and_dropped_minutes_is_deterministic() -> 
         assert a == b, i
     # The upkeep filled minutes during the replay, never later than the consumer's item.
     for item, view in first:
-        for metrics in view[2::2]:
+        for metrics in view[3::2]:
             if isinstance(metrics, dict) and metrics.get("last_update") is not None:
                 assert metrics["last_update"] + M <= known(item)
 
@@ -287,3 +288,40 @@ def test_the_item_in_hand_is_visible_with_aware_timestamps_of_another_zone() -> 
     coord.register_stream("U", StreamType.BAR, utc)
     coord.register_stream("N", StreamType.BAR, generator(ny))
     run_checked(coord, store, (), NY)
+
+
+def test_the_version_grows_with_the_consumer_and_wakes_waiters() -> None:
+    store = SessionData()
+    coord = BacktestStreamCoordinator(store, max_queue_size=10**6, batch_size=64)
+    coord.feed_data_list("AAA", StreamType.BAR, session_bars("AAA", DAYS[0], aware=False, seed=6))
+    seen: list[int] = []
+    woken: list[int | None] = []
+    stream = coord.merged_stream()
+    seen.append(store.version)
+    next(stream)
+    waiter = threading.Thread(
+        target=lambda: woken.append(store.wait_for_update(after_version=store.version, timeout=DEADLINE))
+    )
+    waiter.start()
+    for _ in stream:
+        seen.append(store.version)
+    waiter.join(DEADLINE)
+    assert seen == sorted(seen)
+    assert len(set(seen)) > 300  # one write per item: the version moves item by item
+    assert woken[0] is not None
+
+
+def test_a_consumer_that_leaves_early_publishes_what_was_buffered() -> None:
+    store = SessionData()
+    bars = session_bars("AAA", DAYS[0], aware=False, seed=7)
+    coord = BacktestStreamCoordinator(store, max_queue_size=10**6, batch_size=16)
+    coord.register_stream("AAA", StreamType.BAR, bars)
+    got = []
+    for item in coord.merged_stream():
+        got.append(item)
+        if len(got) == 10:
+            assert store.get_bar_count("AAA") == 10
+            break  # the generator is closed: what the worker handed over is published
+    assert coord.stop_worker(timeout=DEADLINE)
+    assert store.get_bars("AAA") == bars[: store.get_bar_count("AAA")]
+    assert store.get_bar_count("AAA") >= coord.status()["delivered"]  # all written, once stopped

@@ -1,8 +1,9 @@
 """`BacktestStreamCoordinator`: merges many market-data streams into one chronological replay.
 
-One worker thread pulls every registered source lazily (one pending item per source, grouped by known time,
-the times kept in a `heapq`), advances the backtest clock, writes each item into the store, and only then
-hands it to the consumer through a bounded buffer. The consumer iterates `merged_stream()`.
+One worker thread pulls every registered source lazily through `KnownTimeMerge` (`sessiondata._merge`, the
+pure merge: one pending item per source, grouped by known time), advances the backtest clock, writes each
+item into the store, and only then hands it to the consumer through a bounded buffer. The consumer iterates
+`merged_stream()`.
 
 Ordering rules (the same inputs give the same output on every run, whatever the thread timing):
 
@@ -53,18 +54,15 @@ from __future__ import annotations
 
 import collections
 import enum
-import heapq
 import logging
-import operator
 import threading
 import time as _time
 from collections.abc import Callable, Iterable, Iterator
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
-from zoneinfo import ZoneInfo
 
-from ._calendar import SessionClock
 from ._clock import ClockMode, TimeProvider
+from ._merge import NON_BLOCKING_ITERATORS, KnownTimeMerge, Source, check_item
 from ._models import Bar, InvalidDataError, MarketData, Quote, SessionDataError, Tick
 from ._publication import PublicationGate
 from ._store import SessionData, get_session_data
@@ -80,36 +78,6 @@ __all__ = [
 logger = logging.getLogger("sessiondata.coordinator")
 
 _MINUTE = timedelta(minutes=1)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_END = object()
-
-
-class _Lowest:
-    """Below every merge key: a stream's `last` before its first item (spares a None test per item)."""
-
-    __slots__ = ()
-
-    def __lt__(self, other: object) -> bool:
-        return True
-
-    def __le__(self, other: object) -> bool:
-        return True
-
-    def __gt__(self, other: object) -> bool:
-        return False
-
-    def __ge__(self, other: object) -> bool:
-        return False
-
-
-_LOWEST = _Lowest()
-
-# Iterators over in-memory containers never block, so items pulled from them may wait in the worker's batch;
-# any other source (a generator, a file, a socket) might block, so the batch is handed over before each pull.
-_NON_BLOCKING_ITERATORS: frozenset[type] = frozenset(
-    type(iter(x))  # type: ignore[var-annotated]
-    for x in ([], (), range(0), collections.deque(), {}, "", b"")
-) | frozenset({type(reversed([]))})
 
 
 class CoordinatorError(SessionDataError, RuntimeError):
@@ -121,13 +89,7 @@ class StreamSourceError(CoordinatorError):
 
 
 class StreamType(enum.Enum):
-    """The kind of records a stream carries. The declaration order is the tie-break order.
-
-    Attributes:
-        BAR: A stream of `Bar` records.
-        TICK: A stream of `Tick` records.
-        QUOTE: A stream of `Quote` records.
-    """
+    """The kind of records a stream carries. The declaration order is the tie-break order."""
 
     BAR = "bar"
     TICK = "tick"
@@ -159,80 +121,34 @@ class SessionBoundaryListener(Protocol):
         ...
 
 
-class _Stream:
-    """One registered source and the worker's bookkeeping for it (touched only by the worker once running)."""
-
-    __slots__ = (
-        "cls",
-        "day",
-        "dropped",
-        "exhausted",
-        "flush_at",
-        "is_bar",
-        "it",
-        "item",
-        "key",
-        "known",
-        "label",
-        "last",
-        "may_block",
-        "pulled",
-        "rank",
-        "seq",
-        "sort_key",
-        "stream_type",
-        "symbol",
-        "write",
-    )
-
-    def __init__(
-        self,
-        symbol: str,
-        stream_type: StreamType,
-        it: Iterator[Any],
-        seq: int,
-        store: SessionData,
-        batch_size: int,
-        blocking: bool | None = None,
-    ) -> None:
-        self.symbol = symbol
-        self.stream_type = stream_type
-        self.key = (symbol, stream_type)
-        self.label = f"{symbol}/{stream_type.value}"
-        self.it = it
-        self.seq = seq
-        self.sort_key = (_TYPE_ORDER[stream_type], symbol, seq)
-        self.rank = 0
-        self.cls = _RECORD_CLASS[stream_type]
-        self.is_bar = stream_type is StreamType.BAR
-        writers: dict[StreamType, Callable[..., object]] = {
-            # The coordinator checks each bar's type and symbol as it pulls it, so it may skip the store's
-            # own checks, unless a subclass of the store overrides `add_bar`.
-            StreamType.BAR: (
-                store._add_checked_bar if type(store).add_bar is SessionData.add_bar else store.add_bar
-            ),
-            StreamType.TICK: store.add_tick,
-            StreamType.QUOTE: store.add_quote,
-        }
-        self.write = writers[stream_type]
-        self.may_block = type(it) not in _NON_BLOCKING_ITERATORS if blocking is None else blocking
-        # The batch is handed over once it holds this many items, at once after an item of a source that
-        # might block.
-        self.flush_at = 1 if self.may_block else batch_size
-        # Merge key of the last item pulled (its timestamp's, not its known time's).
-        self.last: Any = _LOWEST
-        self.pulled = 0
-        self.dropped = 0
-        self.exhausted = False
-        # The pending item (pulled, not yet replayed), its known-time key and its session date. The stream
-        # itself is the merge's entry: no tuple per item.
-        self.item: Any = None
-        self.known: Any = None
-        self.day: date = _NO_DATE
-
-
-_NO_DATE = date.min
-_rank = operator.attrgetter("rank")
+def _make_source(
+    symbol: str,
+    stream_type: StreamType,
+    it: Iterator[Any],
+    seq: int,
+    store: SessionData,
+    batch_size: int,
+    blocking: bool | None,
+) -> Source:
+    """A merge `Source` for one registered stream, with the store writer and batch size the worker uses."""
+    source = Source(symbol, _RECORD_CLASS[stream_type], it, (_TYPE_ORDER[stream_type], symbol, seq))
+    source.key = (symbol, stream_type)
+    source.label = f"{symbol}/{stream_type.value}"
+    # The coordinator checks each bar's type and symbol as it pulls it, so it may skip the store's own
+    # checks, unless a subclass of the store overrides `add_bar`.
+    writers: dict[StreamType, Callable[..., object]] = {
+        StreamType.BAR: (
+            store.add_checked_bar if type(store).add_bar is SessionData.add_bar else store.add_bar
+        ),
+        StreamType.TICK: store.add_tick,
+        StreamType.QUOTE: store.add_quote,
+    }
+    source.write = writers[stream_type]
+    may_block = type(it) not in NON_BLOCKING_ITERATORS if blocking is None else blocking
+    # The batch is handed over once it holds this many items, at once after an item of a source that
+    # might block (so no item waits behind a stalled source).
+    source.flush_at = 1 if may_block else batch_size
+    return source
 
 
 def _no_mark() -> int:
@@ -312,9 +228,9 @@ class BacktestStreamCoordinator:
         # `_paused`/`_stop`/`_finished`/`_interrupt`, `_state`, `_error` and `_thread`. The worker reads
         # `_interrupt` and `_consumer_waiting` without it: a stale read delays by one item, never loses one.
         self._cond = threading.Condition(threading.Lock())
-        self._streams: dict[tuple[str, StreamType], _Stream] = {}
+        self._streams: dict[tuple[str, StreamType], Source] = {}
         self._seq = 0
-        self._ops: list[tuple[str, _Stream]] = []
+        self._ops: list[tuple[str, Source]] = []
         # Each entry: the items, each item's publication mark, and the gate's log segment they index (None
         # once published: before a consumer attached, or without a gate).
         self._buffer: collections.deque[tuple[list[Any], list[int], list[Any] | None]] = collections.deque()
@@ -345,9 +261,11 @@ class BacktestStreamCoordinator:
 
         # Progress counters, written by the worker only, read racily by status().
         self._delivered = 0
-        self._filtered = 0
-        self._dropped = 0
         self._late = 0
+        # The merge of the running replay (its counters feed `status()`), and the pacing anchor
+        # (simulated key, wall time) of `speed`; worker only.
+        self._merge: KnownTimeMerge | None = None
+        self._anchor: tuple[datetime, float] | None = None
         self._sessions: list[date] = []
 
     # ------------------------------------------------------------ properties
@@ -399,7 +317,7 @@ class BacktestStreamCoordinator:
             if self._finished or self._stop:
                 raise RuntimeError("the replay has ended; create a new coordinator to replay more streams")
             self._seq += 1
-            stream = _Stream(sym, kind, it, self._seq, self._store, self._batch_size, blocking)
+            stream = _make_source(sym, kind, it, self._seq, self._store, self._batch_size, blocking)
             self._streams[stream.key] = stream
             if self._thread is not None:
                 self._ops.append(("add", stream))
@@ -417,7 +335,7 @@ class BacktestStreamCoordinator:
         data = list(items)
         cls = _RECORD_CLASS[kind]
         for i, item in enumerate(data):
-            _check_item(item, cls, sym, f"{sym}/{kind.value}", i)
+            check_item(item, cls, sym, f"{sym}/{kind.value}", i)
         self.register_stream(sym, kind, data)
 
     def deregister_stream(self, symbol: str, stream_type: StreamType | str) -> bool:
@@ -528,8 +446,9 @@ class BacktestStreamCoordinator:
         """After `pause`, block until the worker has parked (or has ended, or was never started); False on
         timeout.
 
-        Once this returns True, the clock and the store do not change until `resume`. O(1) per wake-up.
-        Thread-safety: any thread except the worker's.
+        Once this returns True, the clock and the writes do not change until `resume` (readers still move
+        through the items already buffered as the consumer takes them: reads are as of the item in hand).
+        O(1) per wake-up. Thread-safety: any thread except the worker's.
         """
         with self._cond:
             if self._thread is None or self._finished:
@@ -637,8 +556,8 @@ class BacktestStreamCoordinator:
                 "worker_alive": thread is not None and thread.is_alive(),
                 "error": None if self._error is None else repr(self._error),
                 "delivered": self._delivered,
-                "filtered": self._filtered,
-                "dropped_out_of_order": self._dropped,
+                "filtered": 0 if self._merge is None else self._merge.filtered,
+                "dropped_out_of_order": 0 if self._merge is None else self._merge.dropped,
                 "dropped_late": self._late,
                 "queued": self._buffered,
                 "max_queued": self._max_buffered,
@@ -767,358 +686,81 @@ class BacktestStreamCoordinator:
             self._parked.set()
 
     def _replay(self) -> None:
-        # One hot loop in one frame, with locals bound up front: per-item cost is what limits replay speed.
+        # The thin wrapper around the merge: session boundaries, the clock and pacing, the store writes,
+        # batching, and pause/stop between items. The merge is `KnownTimeMerge` (pure, single-threaded).
         store = self._store
         clock = self._clock
-        sclock: SessionClock = store.session_clock
-        tz: tzinfo = sclock.tz
-        regular_only = not self._extended_hours
-        drop_ooo = self._drop_out_of_order
-        speed = self._speed
-        heappop = heapq.heappop
-        heappush = heapq.heappush
-        heappushpop = heapq.heappushpop
-        minute = _MINUTE
-        bar_cls = Bar
-        epoch = _EPOCH
-        end = _END
-
-        # Merge keys. Every timestamp is brought to one kind, the clock's if it is set, else the first item's:
-        # naive data is keyed by the naive datetime itself (exchange-local wall time); aware data by the
-        # timedelta since the epoch, because comparing aware datetimes whose tzinfo objects differ (as
-        # parsed from ISO strings) costs ~200 ns per comparison, and a timedelta compares in ~12 ns.
-        ref_naive: bool | None = None if not clock.is_set else clock.now().tzinfo is None
-
-        def to_key(ts: datetime) -> Any:
-            nonlocal ref_naive
-            if ref_naive is None:
-                ref_naive = ts.tzinfo is None
-            if ref_naive:
-                return ts if ts.tzinfo is None else ts.astimezone(tz).replace(tzinfo=None)
-            return (ts.replace(tzinfo=tz) if ts.tzinfo is None else ts) - epoch
-
-        def wall_key(wall: datetime) -> Any:
-            return wall if ref_naive else wall.replace(tzinfo=tz) - epoch
-
-        def key_time(k: Any) -> datetime:
-            return k if ref_naive else (epoch + k).astimezone(tz)  # type: ignore[no-any-return]
-
-        # Cache of the session date being replayed: keys in [c_lo, c_hi) are that date's (`date_bounds`), and
-        # in [c_open, c_close) the stretch of trading minutes (breaks cut out) its last located item is in
-        # (until then, `locate`). [f_lo, f_hi) is where an item needs neither: that stretch's part of the
-        # date (the whole date with extended hours), or nothing (None) until an item is located.
-        c_lo: Any = None
-        c_hi: Any = None
-        c_open: Any = None
-        c_close: Any = None
-        c_day: date | None = None
-        f_lo: Any = None
-        f_hi: Any = None
-        # The last bar that passed the range test with a `timezone` or `ZoneInfo`: its wall time, fold, date,
-        # tzinfo, merge key and known-time key. The bars of one minute of many symbols are pulled one after
-        # another; a bar equal in those fields reuses the keys (~60 ns of comparisons instead of ~240 ns of
-        # aware arithmetic). Equal is the same object, or for a fixed-offset `timezone` (ISO-parsed bars own
-        # one each) an equal offset; with either kind equal wall fields and fold are then the same instant,
-        # across DST too. The cache is cleared whenever the range moves, so a hit is in range.
-        h_time: time | None = None
-        h_fold = 0
-        h_date: date | None = None
-        h_tz: tzinfo | None = None
-        h_k: Any = None
-        h_known: Any = None
-
-        def settle(st: _Stream, item: Any) -> _Stream | None:
-            # `item` was just pulled from `st`: check it, key it, filter it, make it pending. None if it is
-            # filtered out or dropped.
-            nonlocal c_lo, c_hi, c_open, c_close, c_day, f_lo, f_hi
-            nonlocal h_time, h_fold, h_date, h_tz, h_k, h_known
-            if type(item) is not st.cls or item.symbol != st.symbol:
-                _check_item(item, st.cls, st.symbol, st.label, st.pulled)
-            st.pulled += 1
-            ts = item.timestamp
-            # The common case (same kind as the reference) inline; to_key for the rest.
-            k = (ts if ref_naive else ts - epoch) if (ts.tzinfo is None) is ref_naive else to_key(ts)
-            last = st.last
-            if k < last:
-                if drop_ooo:
-                    st.dropped += 1
-                    self._dropped += 1
-                    logger.debug("dropped out-of-order item #%d of %s: %r", st.pulled - 1, st.label, item)
-                    return None
-                raise InvalidDataError(
-                    f"out-of-order item #{st.pulled - 1} in source {st.label}: {item!r} is before the "
-                    f"previous item's timestamp {key_time(last).isoformat()}"
-                )
-            st.last = k
-            if f_lo is not None and f_lo <= k < f_hi:
-                st.item = item
-                st.day = c_day  # type: ignore[assignment]
-                if st.is_bar:
-                    st.known = known = k + minute
-                    if type(tzi := ts.tzinfo) is timezone or type(tzi) is ZoneInfo:
-                        h_time, h_fold, h_date, h_tz = ts.time(), ts.fold, ts.date(), tzi
-                        h_k, h_known = k, known
-                else:
-                    st.known = k
-                return st
-            if c_lo is None or not c_lo <= k < c_hi:
-                c_day = sclock.session_date(ts)  # an overnight session's evening is its date's
-                c_lo, c_hi = map(wall_key, sclock.date_bounds(c_day))
-                c_open = c_close = f_lo = f_hi = h_time = None
-            if regular_only:
-                if c_open is None or not c_open <= k < c_close:
-                    # Not in the trading stretch located last: another stretch of the session (after a
-                    # break), a break, or outside the session. Locate it.
-                    loc = sclock.locate(ts)
-                    if loc is None:
-                        self._filtered += 1
-                        return None
-                    wall = ts if ts.tzinfo is None else ts.astimezone(tz).replace(tzinfo=None)
-                    wall = wall.replace(second=0, microsecond=0) - loc[1] * minute
-                    first, stop = sclock.stretch(loc[0], loc[1])
-                    c_open = wall_key(wall + first * minute)
-                    c_close = wall_key(wall + stop * minute)
-                    f_lo = max(c_open, c_lo)
-                    f_hi = min(c_close, c_hi)
-                    h_time = None
-            else:
-                f_lo = c_lo
-                f_hi = c_hi
-            assert c_day is not None
-            st.item = item
-            st.day = c_day
-            st.known = k + minute if st.is_bar else k
-            return st
-
-        def pull(st: _Stream) -> _Stream | None:
-            # Make the next item of `st` that is not filtered out or dropped pending; None once exhausted.
-            while True:
-                try:
-                    item: Any = next(st.it, end)
-                except Exception as exc:
-                    raise _source_error(st, exc) from exc
-                if item is end:
-                    return None
-                if settle(st, item) is not None:
-                    return st
-                if self._interrupt:
-                    # Every item skipped so far (outside the session, or dropped): stop and pause must
-                    # still take effect, however long the source goes on skipping.
-                    self._interrupted_while_skipping()
-
-        # Pending items (one per active stream) are grouped by known time: `kheap` is a heap of buckets
-        # (known-time key, sequence number, the streams whose pending item is known then). Two buckets may
-        # share a key (a bucket is only found again as `last_b`, below): they are merged when taken out as
-        # `cur`, which is then sorted on rank and walked with `pos`. A replay's items mostly share their known
-        # time with many others (one bar per symbol and minute), so placing the next item is a list append
-        # where a heap of items costs a `heapreplace` (~7 tuple comparisons at 100 streams); an item with a
-        # known time of its own costs about what it costs in a heap of items.
-        kheap: list[tuple[Any, int, list[_Stream]]] = []
-        seq = 0
-
-        def rebuild(active: list[_Stream]) -> None:
-            # Ranks only need to be unique among the streams with an item pending.
-            nonlocal seq
-            active.sort(key=_sort_key)
-            by_key: dict[Any, list[_Stream]] = {}
-            for i, st in enumerate(active):
-                st.rank = i
-                by_key.setdefault(st.known, []).append(st)
-            kheap[:] = [(k, i, b) for i, (k, b) in enumerate(by_key.items())]
-            heapq.heapify(kheap)
-            seq = len(kheap)
-
-        def park(st: _Stream) -> None:
-            nonlocal seq
-            seq += 1
-            heappush(kheap, (st.known, seq, [st]))
-
-        def apply_ops(rest: list[_Stream]) -> bool:
-            # `rest`: what is left of the bucket being replayed. True if the buckets were rebuilt (`rest` is
-            # in them then).
-            with self._cond:
-                ops, self._ops = self._ops, []
-                self._interrupt = self._paused or self._stop
-            if not ops:
-                return False
-            removed = {id(s) for op, s in ops if op == "remove"}
-            pending = [s for s in rest if id(s) not in removed]
-            pending += (s for _, _, b in kheap for s in b if id(s) not in removed)
-            for op, s in ops:
-                if op == "add" and id(s) not in removed:
-                    if pull(s) is None:
-                        s.exhausted = True
-                    else:
-                        pending.append(s)
-            rebuild(pending)
-            return True
-
-        now_k: Any = to_key(clock.now()) if clock.is_set else None
+        merge = KnownTimeMerge(
+            store.session_clock,
+            regular_only=not self._extended_hours,
+            drop_out_of_order=self._drop_out_of_order,
+            ref_naive=None if not clock.is_set else clock.now().tzinfo is None,
+            poll=self._poll_while_skipping,
+            source_error=_source_error,
+        )
+        self._merge = merge
+        now_k: Any = merge.to_key(clock.now()) if clock.is_set else None
         with self._cond:
             initial = [s for s in self._streams.values() if not s.exhausted]
             self._ops = [op for op in self._ops if op[1] not in initial]
             self._interrupt = self._paused or self._stop or bool(self._ops)
-        primed: list[_Stream] = []
-        for s in sorted(initial, key=_sort_key):
-            if pull(s) is None:
-                s.exhausted = True
-            else:
-                primed.append(s)
-        rebuild(primed)
-
-        cur: list[_Stream] = []
-        pos = n = 0
-        cur_known: Any = None
-        # The bucket the last item was placed in (not `cur`): the next stream's item usually goes there too.
-        last_k: Any = None
-        last_b: list[_Stream] = []
-        # A bucket made while `cur` was done, not yet in `kheap` (see the placement).
-        deferred: tuple[Any, int, list[_Stream]] | None = None
+        merge.start(initial)
+        key_time = merge.key_time
+        hooks = [f for f in (getattr(lst, "advance", None) for lst in self._listeners) if callable(f)]
         cur_day: date | None = None
-        anchor: tuple[Any, float] | None = None
         # Also `self._pending`, so that a fault still hands over the items already written (see `_run`).
         batch, marks = self._fresh_batch()
-        hooks = [f for f in (getattr(lst, "advance", None) for lst in self._listeners) if callable(f)]
         hand_over = self._hand_over
         mark = self._gate_mark
-
+        items = iter(merge)
         while True:
             if self._interrupt:
-                if deferred is not None:
-                    heappush(kheap, deferred)
-                    deferred = None
                 if batch:
                     hand_over(batch, marks)
                     batch, marks = self._fresh_batch()
-                if self._stop:
-                    raise _Stopped
-                if apply_ops(cur[pos:]):
-                    cur = []
-                    pos = n = 0
-                    cur_known = last_k = None
-                if self._paused:
-                    self._parked.set()
-                    logger.info("stream coordinator paused")
-                    self._resumed.wait()
-                    anchor = None  # no catch-up burst for the time spent paused
+                self._honour_interrupt()
                 continue
-            if pos == n:
-                if deferred is not None:
-                    cur_known, _, cur = heappushpop(kheap, deferred)
-                    deferred = None
-                elif kheap:
-                    cur_known, _, cur = heappop(kheap)
-                else:
-                    break
-                while kheap and kheap[0][0] == cur_known:
-                    cur += heappop(kheap)[2]
-                n = len(cur)
-                if n > 1:
-                    cur.sort(key=_rank)  # filled in the rank order of the bucket before: mostly linear
-                pos = 0
-                last_k = cur_known  # never compared equal: see the placement below
-            st = cur[pos]
-            item = st.item
+            st = next(items, None)  # may wait in a source: pause and stop may have come meanwhile
+            if self._interrupt:
+                if batch:
+                    hand_over(batch, marks)
+                    batch, marks = self._fresh_batch()
+                self._honour_interrupt()
+            if st is None:
+                break
             day = st.day
             if day is not cur_day and (cur_day is None or day > cur_day):
                 if batch:
-                    # Hand over first, then re-check pause/stop: the boundary writes to the store.
                     hand_over(batch, marks)
                     batch, marks = self._fresh_batch()
-                    continue
+                if self._interrupt:
+                    self._honour_interrupt()  # the boundary writes to the store: not while paused
                 self._session_boundary(cur_day, day)
                 mark = self._gate_mark
                 cur_day = day
-            # Every item in `cur` is known at `cur_known`, so after the first one this is an identity test.
-            if cur_known is not now_k:
-                if now_k is None or cur_known > now_k:
-                    if speed is not None:
-                        if anchor is None:
-                            anchor = (cur_known if now_k is None else now_k, _time.monotonic())
-                        delay = (
-                            anchor[1] + (cur_known - anchor[0]).total_seconds() / speed - _time.monotonic()
-                        )
-                        if delay > 0:
-                            if batch:
-                                hand_over(batch, marks)
-                                batch, marks = self._fresh_batch()
-                                continue
-                            with self._cond:
-                                if self._cond.wait_for(lambda: self._interrupt, delay):
-                                    continue
-                    t = key_time(cur_known)
+            known = st.known
+            # Every item of one known time after the first: an identity test.
+            if known is not now_k:
+                if now_k is None or known > now_k:
+                    if self._speed is not None:
+                        fresh = self._pace(known, now_k, key_time, batch, marks)
+                        if fresh is not None:
+                            batch, marks = fresh
+                    t = key_time(known)
                     clock.advance_to(t)
                     for hook in hooks:
                         hook(t)  # e.g. the upkeep's pass at simulated times, before the items known at t
-                elif cur_known < now_k:
-                    if not drop_ooo:
-                        raise InvalidDataError(
-                            f"item of {st.label} known at {key_time(cur_known).isoformat()} is before the "
-                            f"clock's time {key_time(now_k).isoformat()} (a stream registered while running, "
-                            f"or a clock started after the data): {item!r}"
-                        )
-                    self._late += 1
-                    pos += 1
-                    if pull(st) is None:
-                        st.exhausted = True
-                    elif st.known == cur_known:
-                        pos -= 1  # its slot in `cur`, just replayed (see below)
-                    else:
-                        park(st)
+                elif known < now_k:
+                    self._late_item(st, key_time(known), key_time(now_k))
                     continue
-                now_k = cur_known
-            pos += 1
+                now_k = known
+            item = st.item
             st.write(st.symbol, item)
             batch.append(item)
             marks.append(mark())
             if len(batch) >= st.flush_at or self._consumer_waiting:
                 hand_over(batch, marks)
                 batch, marks = self._fresh_batch()
-            # The next item of `st`: `pull` inline. A bar equal to the last bar keyed (see h_time) takes its
-            # keys here; any other item goes through `settle`.
-            try:
-                item = next(st.it, end)
-            except Exception as exc:
-                raise _source_error(st, exc) from exc
-            if item is end:
-                st.exhausted = True
-                continue
-            if (
-                st.is_bar
-                and type(item) is bar_cls
-                and item.symbol == st.symbol
-                and (ts := item.timestamp).time() == h_time
-                and ((tzi := ts.tzinfo) is h_tz or (type(tzi) is timezone and tzi == h_tz))
-                and ts.fold == h_fold
-                and ts.date() == h_date
-                and not h_k < st.last
-            ):
-                st.pulled += 1
-                st.last = h_k
-                st.item = item
-                st.day = c_day  # type: ignore[assignment]
-                st.known = k = h_known
-            elif settle(st, item) or pull(st):
-                k = st.known
-            else:
-                st.exhausted = True
-                continue
-            if k == cur_known:
-                # The same stream again at the same known time: next in order, as the rest of `cur` ranks
-                # after this stream. It takes the slot just replayed, `cur[pos - 1]`.
-                pos -= 1
-            elif k == last_k:
-                last_b.append(st)
-            else:
-                last_b = [st]
-                last_k = k
-                seq += 1
-                if pos == n:
-                    # `cur` is done, and this may be the next bucket: pushed and popped in one step above.
-                    deferred = (k, seq, last_b)
-                else:
-                    heappush(kheap, (k, seq, last_b))
-
         if batch:
             hand_over(batch, marks)
             self._fresh_batch()
@@ -1128,6 +770,68 @@ class BacktestStreamCoordinator:
             for listener in list(self._listeners):
                 listener.run_once()
         logger.info("stream coordinator finished: %d items delivered", self._delivered)
+
+    def _honour_interrupt(self) -> None:
+        """Between items: stop (raise `_Stopped`), hand stream changes to the merge, park while paused."""
+        if self._stop:
+            raise _Stopped
+        with self._cond:
+            ops, self._ops = self._ops, []
+            self._interrupt = self._paused or self._stop
+        merge = self._merge
+        if merge is not None:
+            for op, source in ops:
+                merge.change(op, source)
+        if self._paused:
+            self._parked.set()
+            logger.info("stream coordinator paused")
+            self._resumed.wait()
+            self._anchor = None  # no catch-up burst for the time spent paused
+            if self._stop:
+                raise _Stopped
+
+    def _pace(
+        self,
+        known: Any,
+        now_k: Any,
+        key_time: Callable[[Any], datetime],
+        batch: list[Any],
+        marks: list[int],
+    ) -> tuple[list[Any], list[int]] | None:
+        """With ``speed``, wait until the wall clock reaches ``known``'s simulated time (pause and stop
+        interrupt the wait). Hands ``batch`` over first if it has to wait; then returns the new batch."""
+        fresh: tuple[list[Any], list[int]] | None = None
+        speed = self._speed
+        assert speed is not None
+        while True:
+            anchor = self._anchor
+            if anchor is None:
+                anchor = self._anchor = (key_time(known if now_k is None else now_k), _time.monotonic())
+            delay = anchor[1] + (key_time(known) - anchor[0]).total_seconds() / speed - _time.monotonic()
+            if delay <= 0:
+                return fresh
+            if batch:
+                self._hand_over(batch, marks)
+                fresh = batch, marks = self._fresh_batch()
+                continue
+            with self._cond:
+                interrupted = self._cond.wait_for(lambda: self._interrupt, delay)
+            if interrupted:
+                self._honour_interrupt()
+
+    def _late_item(self, st: Source, known: datetime, now: datetime) -> None:
+        """An item known before the clock's time: dropped and counted, or an `InvalidDataError`."""
+        if not self._drop_out_of_order:
+            raise InvalidDataError(
+                f"item of {st.label} known at {known.isoformat()} is before the clock's time "
+                f"{now.isoformat()} (a stream registered while running, or a clock started after the "
+                f"data): {st.item!r}"
+            )
+        self._late += 1
+
+    def _poll_while_skipping(self) -> None:
+        if self._interrupt:
+            self._interrupted_while_skipping()
 
     def _session_boundary(self, previous: date | None, day: date) -> None:
         """End ``previous`` (running the listeners), start ``day`` in the store (worker thread only)."""
@@ -1144,10 +848,6 @@ class BacktestStreamCoordinator:
             self._hold_gate()
         self._sessions.append(day)
         logger.info("replaying session %s", day)
-
-
-def _sort_key(s: _Stream) -> tuple[int, str, int]:
-    return s.sort_key
 
 
 def _symbol_key(symbol: object) -> str:
@@ -1167,17 +867,5 @@ def _stream_type(value: object) -> StreamType:
     raise ValueError(f"stream_type must be a StreamType (BAR, TICK or QUOTE), got {value!r}")
 
 
-def _source_error(st: _Stream, exc: Exception) -> StreamSourceError:
+def _source_error(st: Source, exc: Exception) -> StreamSourceError:
     return StreamSourceError(f"source {st.label} raised after {st.pulled} items: {exc!r}")
-
-
-def _check_item(item: object, cls: type[Any], symbol: str, label: str, index: int) -> None:
-    """Raise `InvalidDataError` naming the source unless ``item`` is a ``cls`` record for ``symbol``."""
-    if not isinstance(item, cls):
-        raise InvalidDataError(
-            f"item #{index} of source {label} is not a {cls.__name__}: {type(item).__name__} {item!r}"
-        )
-    if item.symbol != symbol:
-        raise InvalidDataError(
-            f"item #{index} of source {label} is for symbol {item.symbol!r}, not {symbol!r}: {item!r}"
-        )

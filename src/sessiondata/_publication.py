@@ -106,9 +106,12 @@ class PublicationGate:
 
     @property
     def version(self) -> int:
-        """The store-wide version the view shows. O(1)."""
-        done = self._done
-        last = self._seg[done - 1] if done else self._last
+        """The store-wide version the view shows. O(1); any thread (racy, like every lock-free read)."""
+        # `_seg` before `_done`: `_begin` resets `_done` before it moves `_seg`, so this pair is consistent
+        # but for a reader overtaken by a whole segment switch (then clamped: never an index error).
+        seg = self._seg
+        done = min(self._done, len(seg))
+        last = seg[done - 1] if done else self._last
         if last is None:
             return self._version
         if type(last) is tuple:
@@ -195,8 +198,8 @@ class PublicationGate:
         if seg is not self._seg:
             if self._done:
                 self._last = self._seg[self._done - 1]
-            self._seg = seg
             self._done = 0
+            self._seg = seg
 
     def _install_full(self, entry: _Full) -> dict[str, SymbolSessionData]:
         view = dict(entry.snapshots)

@@ -359,9 +359,6 @@ class SessionData:
                 return True
             return self.add_bar(symbol, bar)
 
-    # The old private name (the coordinator's call), until callers move: the same function, no extra call.
-    _add_checked_bar = add_checked_bar
-
     def add_bars_batch(
         self,
         symbol: str,

@@ -396,17 +396,11 @@ class DataUpkeepThread:
                 session = store.session_clock.session_date(now_local)
             if session is not None and state.session_ended:
                 # An ended session is due whole, also when no symbol has a bar (nothing else says "now").
-                close = self._close_of(session)
-                if close is not None:
-                    now_local = close if now_local is None else max(now_local, close)
+                bounds = self._session_bounds(session)
+                if bounds is not None:
+                    now_local = bounds[1] if now_local is None else max(now_local, bounds[1])
             if session is not None and now_local is not None:
-                hours = store.session_clock.hours(session)
-                midnight = datetime.combine(session, datetime.min.time())
-                self._bounds = (
-                    None
-                    if hours is None
-                    else (midnight + hours[0] * _MINUTE, midnight + (hours[0] + hours[1]) * _MINUTE)
-                )
+                self._bounds = self._session_bounds(session)
                 for symbol, snap in snaps.items():
                     if self._symbols is None or symbol in self._symbols:
                         self._upkeep_symbol(symbol, snap, session, now_local, snaps)
@@ -415,12 +409,14 @@ class DataUpkeepThread:
                 self._last_pass_at = datetime.now().astimezone()
                 self._last_pass_seconds = time.perf_counter() - began
 
-    def _close_of(self, session: date) -> datetime | None:
-        """The naive exchange-local end of ``session``'s regular hours (None on a closed day)."""
+    def _session_bounds(self, session: date) -> tuple[datetime, datetime] | None:
+        """``session``'s regular hours as naive exchange-local (open, close), None on a closed day: the one
+        place the upkeep asks the calendar (`SessionClock.hours`) where a session lies."""
         hours = self._store.session_clock.hours(session)
         if hours is None:
             return None
-        return datetime.combine(session, datetime.min.time()) + (hours[0] + hours[1]) * _MINUTE
+        midnight = datetime.combine(session, datetime.min.time())
+        return midnight + hours[0] * _MINUTE, midnight + (hours[0] + hours[1]) * _MINUTE
 
     def _clock_now(self) -> datetime | None:
         """One minute behind the clock, as naive exchange-local time, or None without a (set) clock.

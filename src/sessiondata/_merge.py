@@ -1,0 +1,410 @@
+"""`KnownTimeMerge`: the replay's pure, single-threaded k-way merge of sources by known time.
+
+Iterating the merge yields, one at a time, the `Source` whose pending item comes next (its ``item``,
+``known`` key and session ``day`` are set), in the coordinator's documented order: by known time (a bar at its
+end, a tick or quote at its timestamp), ties by stream type, symbol, then registration order; items of one
+source in source order. Items outside the regular session (unless ``regular_only`` is false) are skipped
+and counted in ``filtered``; an item before its source's previous one is an `InvalidDataError` or, with
+``drop_out_of_order``, skipped and counted in ``dropped``. After an item is yielded, the merge pulls that
+source's next item when it is resumed.
+
+No threads, no locks, no store: the coordinator (`sessiondata._coordinator`) wraps it with the worker
+thread, pacing, pause/stop and the store writes. ``poll`` (optional) is called while a run of skipped items
+goes on, so the wrapper can honour a stop request however long a source keeps skipping. Sources may be
+added or removed between items (`change`); the merge applies the change before choosing its next item.
+
+Keys: every timestamp is brought to one kind, the reference's (``ref_naive``, else the first item's): naive
+data is keyed by the naive datetime itself (exchange-local wall time); aware data by the timedelta since the
+epoch, because comparing aware datetimes whose tzinfo objects differ (as parsed from ISO strings) costs
+~200 ns per comparison, and a timedelta compares in ~12 ns.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import operator
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ._calendar import SessionClock
+from ._models import Bar, InvalidDataError, SessionDataError
+
+__all__ = ["NON_BLOCKING_ITERATORS", "KnownTimeMerge", "Source", "SourceError", "check_item"]
+
+_MINUTE = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_END = object()
+_NO_DATE = date.min
+
+# Iterators over in-memory containers never block, so items pulled from them may wait in a batch; any
+# other source (a generator, a file, a socket) might block.
+NON_BLOCKING_ITERATORS: frozenset[type] = frozenset(
+    type(iter(x))  # type: ignore[var-annotated]
+    for x in ([], (), range(0), collections.deque(), {}, "", b"")
+) | frozenset({type(reversed([]))})
+
+
+class SourceError(SessionDataError, RuntimeError):
+    """A source raised while the merge pulled from it; the message names the stream."""
+
+
+class _Lowest:
+    """Below every merge key: a source's `last` before its first item (spares a None test per item)."""
+
+    __slots__ = ()
+
+    def __lt__(self, other: object) -> bool:
+        return True
+
+    def __le__(self, other: object) -> bool:
+        return True
+
+    def __gt__(self, other: object) -> bool:
+        return False
+
+    def __ge__(self, other: object) -> bool:
+        return False
+
+
+_LOWEST = _Lowest()
+
+
+class Source:
+    """One source in the merge and its bookkeeping (touched only by the merging thread once running).
+
+    ``write`` and ``flush_at`` are the owner's (the coordinator's store writer and batch size); the merge
+    never uses them.
+    """
+
+    __slots__ = (
+        "cls",
+        "day",
+        "dropped",
+        "exhausted",
+        "flush_at",
+        "is_bar",
+        "it",
+        "item",
+        "key",
+        "known",
+        "label",
+        "last",
+        "pulled",
+        "rank",
+        "sort_key",
+        "symbol",
+        "write",
+    )
+
+    def __init__(
+        self, symbol: str, cls: type[Any], it: Iterator[Any], sort_key: tuple[int, str, int]
+    ) -> None:
+        self.symbol = symbol
+        self.cls = cls
+        self.is_bar = cls is Bar
+        self.it = it
+        self.sort_key = sort_key
+        self.label = symbol
+        self.key: Any = None
+        self.rank = 0
+        self.write: Callable[..., object] = _no_write
+        self.flush_at = 1
+        # Merge key of the last item pulled (its timestamp's, not its known time's).
+        self.last: Any = _LOWEST
+        self.pulled = 0
+        self.dropped = 0
+        self.exhausted = False
+        # The pending item (pulled, not yet yielded), its known-time key and its session date. The source
+        # itself is the merge's entry: no tuple per item.
+        self.item: Any = None
+        self.known: Any = None
+        self.day: date = _NO_DATE
+
+
+def _no_write(*_: object) -> object:
+    return None
+
+
+_rank = operator.attrgetter("rank")
+_sort_key = operator.attrgetter("sort_key")
+
+
+class KnownTimeMerge:
+    """Merge `Source` objects by known time (see the module documentation). Single-threaded.
+
+    ``clock``: the store's `SessionClock` (the session filter and exchange dates); ``ref_naive``: the key
+    kind (``None``: the first item's). Iterate it once. O(log buckets) per item that opens a known time of
+    its own, O(1) for an item sharing its known time with the bucket before (one bar per symbol and minute).
+    """
+
+    def __init__(
+        self,
+        clock: SessionClock,
+        *,
+        regular_only: bool = True,
+        drop_out_of_order: bool = False,
+        ref_naive: bool | None = None,
+        poll: Callable[[], None] | None = None,
+        source_error: Callable[[Source, Exception], Exception] | None = None,
+    ) -> None:
+        self._source_error = source_error or default_source_error
+        self._sclock = clock
+        self._tz: tzinfo = clock.tz
+        self._regular_only = regular_only
+        self._drop_ooo = drop_out_of_order
+        self.ref_naive = ref_naive
+        self._poll = poll
+        self.filtered = 0
+        self.dropped = 0
+        # Pending items (one per active source) grouped by known time: a heap of buckets (known-time key,
+        # sequence number, the sources pending then). Two buckets may share a key; they are merged when
+        # taken out, then sorted on rank (mostly linear: filled in the rank order of the bucket before).
+        self._kheap: list[tuple[Any, int, list[Source]]] = []
+        self._seq = 0
+        self._changes: list[tuple[str, Source]] = []
+        # The session date cached by `_settle`: keys in [c_lo, c_hi) are that date's (`date_bounds`), in
+        # [c_open, c_close) the stretch of trading minutes (breaks cut out) its last located item is in;
+        # [f_lo, f_hi) needs neither test.
+        self._c: tuple[Any, ...] = (None, None, None, None, None)
+        self._f: tuple[Any, Any] = (None, None)
+        # The last bar keyed with a `timezone` or `ZoneInfo`: (wall time, fold, date, tzinfo, key, known
+        # key). The bars of one minute of many symbols come one after another; an equal bar reuses the keys
+        # (equal is the same tzinfo, or an equal fixed offset). Cleared whenever the date range moves.
+        self.hit: tuple[Any, ...] | None = None
+
+    # ------------------------------------------------------------------ keys
+
+    def to_key(self, ts: datetime) -> Any:
+        """The merge key of ``ts`` (fixing the key kind on first use). O(1)."""
+        if self.ref_naive is None:
+            self.ref_naive = ts.tzinfo is None
+        if self.ref_naive:
+            return ts if ts.tzinfo is None else ts.astimezone(self._tz).replace(tzinfo=None)
+        return (ts.replace(tzinfo=self._tz) if ts.tzinfo is None else ts) - _EPOCH
+
+    def key_time(self, k: Any) -> datetime:
+        """The time a key stands for (naive exchange-local, or aware in the exchange's zone). O(1)."""
+        return k if self.ref_naive else (_EPOCH + k).astimezone(self._tz)  # type: ignore[no-any-return]
+
+    def _wall_key(self, wall: datetime) -> Any:
+        return wall if self.ref_naive else wall.replace(tzinfo=self._tz) - _EPOCH
+
+    # ------------------------------------------------------------ sources
+
+    def start(self, sources: list[Source]) -> None:
+        """Prime ``sources`` (pull each one's first item) and build the merge. Before iterating."""
+        primed: list[Source] = []
+        for s in sorted(sources, key=_sort_key):
+            if self._pull(s) is None:
+                s.exhausted = True
+            else:
+                primed.append(s)
+        self._rebuild(primed)
+
+    def change(self, op: str, source: Source) -> None:
+        """``op`` is ``"add"`` or ``"remove"``: applied before the next item is chosen. O(1) here."""
+        self._changes.append((op, source))
+
+    def _settle(self, st: Source, item: Any) -> Source | None:
+        # `item` was just pulled from `st`: check it, key it, filter it, make it pending; None if skipped.
+        if type(item) is not st.cls or item.symbol != st.symbol:
+            check_item(item, st.cls, st.symbol, st.label, st.pulled)
+        st.pulled += 1
+        ts = item.timestamp
+        k = self.to_key(ts)
+        if k < st.last:
+            if self._drop_ooo:
+                st.dropped += 1
+                self.dropped += 1
+                return None
+            raise InvalidDataError(
+                f"out-of-order item #{st.pulled - 1} in source {st.label}: {item!r} is before the "
+                f"previous item's timestamp {self.key_time(st.last).isoformat()}"
+            )
+        st.last = k
+        c_lo, c_hi, c_open, c_close, c_day = self._c
+        f_lo, f_hi = self._f
+        if f_lo is None or not f_lo <= k < f_hi:
+            if c_lo is None or not c_lo <= k < c_hi:
+                c_day = self._sclock.session_date(ts)  # an overnight session's evening is its date's
+                c_lo, c_hi = map(self._wall_key, self._sclock.date_bounds(c_day))
+                c_open = c_close = f_lo = f_hi = None
+                self.hit = None
+            if self._regular_only:
+                if c_open is None or not c_open <= k < c_close:
+                    # Not in the trading stretch located last: another stretch of the session (after a
+                    # break), a break, or outside the session. Locate it.
+                    loc = self._sclock.locate(ts)
+                    if loc is None:
+                        self._c = (c_lo, c_hi, c_open, c_close, c_day)
+                        self._f = (f_lo, f_hi)
+                        self.filtered += 1
+                        return None
+                    wall = ts if ts.tzinfo is None else ts.astimezone(self._tz).replace(tzinfo=None)
+                    wall = wall.replace(second=0, microsecond=0) - loc[1] * _MINUTE
+                    first, stop = self._sclock.stretch(loc[0], loc[1])
+                    c_open = self._wall_key(wall + first * _MINUTE)
+                    c_close = self._wall_key(wall + stop * _MINUTE)
+                    f_lo, f_hi = max(c_open, c_lo), min(c_close, c_hi)
+                    self.hit = None
+            else:
+                f_lo, f_hi = c_lo, c_hi
+            self._c = (c_lo, c_hi, c_open, c_close, c_day)
+            self._f = (f_lo, f_hi)
+        st.item = item
+        st.day = c_day
+        if st.is_bar:
+            st.known = known = k + _MINUTE
+            if type(tzi := ts.tzinfo) is timezone or type(tzi) is ZoneInfo:
+                self.hit = (ts.time(), ts.fold, ts.date(), tzi, k, known, c_day)
+        else:
+            st.known = k
+        return st
+
+    def _pull(self, st: Source) -> Source | None:
+        # Make the next item of `st` that is not skipped pending; None once exhausted.
+        poll = self._poll
+        skipped = 0
+        while True:
+            try:
+                item: Any = next(st.it, _END)
+            except Exception as exc:
+                raise self._source_error(st, exc) from exc
+            if item is _END:
+                return None
+            if self._settle(st, item) is not None:
+                return st
+            skipped += 1
+            if poll is not None and not skipped & 63:
+                poll()  # however long a source keeps skipping, a stop request is seen
+
+    def _rebuild(self, active: list[Source]) -> None:
+        # Ranks only need to be unique among the sources with an item pending.
+        active.sort(key=_sort_key)
+        by_key: dict[Any, list[Source]] = {}
+        for i, st in enumerate(active):
+            st.rank = i
+            by_key.setdefault(st.known, []).append(st)
+        self._kheap = [(k, i, b) for i, (k, b) in enumerate(by_key.items())]
+        heapq.heapify(self._kheap)
+        self._seq = len(self._kheap)
+
+    def _apply_changes(self, rest: list[Source]) -> None:
+        # `rest`: what is left of the bucket in hand (it joins the rebuilt buckets).
+        changes, self._changes = self._changes, []
+        removed = {id(s) for op, s in changes if op == "remove"}
+        pending = [s for s in rest if id(s) not in removed]
+        pending += (s for _, _, b in self._kheap for s in b if id(s) not in removed)
+        for op, s in changes:
+            if op == "add" and id(s) not in removed:
+                if self._pull(s) is None:
+                    s.exhausted = True
+                else:
+                    pending.append(s)
+        self._rebuild(pending)
+
+    # ------------------------------------------------------------ iteration
+
+    def __iter__(self) -> Iterator[Source]:
+        # One hot loop with locals bound up front: per-item cost is what limits replay speed.
+        heappop, heappush, heappushpop = heapq.heappop, heapq.heappush, heapq.heappushpop
+        bar_cls, end = Bar, _END
+        settle, pull, source_error = self._settle, self._pull, self._source_error
+        kheap = self._kheap
+        cur: list[Source] = []
+        pos = n = 0
+        cur_known: Any = None
+        # The bucket the last item was placed in (not `cur`): the next source's item usually goes there.
+        last_k: Any = None
+        last_b: list[Source] = []
+        # A bucket made while `cur` was done, not yet in `kheap` (pushed and popped in one step).
+        deferred: tuple[Any, int, list[Source]] | None = None
+        while True:
+            if self._changes:
+                if deferred is not None:
+                    heappush(kheap, deferred)
+                    deferred = None
+                self._apply_changes(cur[pos:])
+                kheap = self._kheap
+                cur, pos, n, cur_known, last_k = [], 0, 0, None, None
+            if pos == n:
+                if deferred is not None:
+                    cur_known, _, cur = heappushpop(kheap, deferred)
+                    deferred = None
+                elif kheap:
+                    cur_known, _, cur = heappop(kheap)
+                else:
+                    return
+                while kheap and kheap[0][0] == cur_known:
+                    cur += heappop(kheap)[2]
+                n = len(cur)
+                if n > 1:
+                    cur.sort(key=_rank)
+                pos = 0
+                last_k = cur_known  # never compared equal: see the placement below
+            st = cur[pos]
+            pos += 1
+            yield st
+            # The next item of `st`: a bar equal to the last bar keyed (see `hit`) takes its keys here.
+            try:
+                item = next(st.it, end)
+            except Exception as exc:
+                raise source_error(st, exc) from exc
+            if item is end:
+                st.exhausted = True
+                continue
+            h = self.hit
+            if (
+                h is not None
+                and st.is_bar
+                and type(item) is bar_cls
+                and item.symbol == st.symbol
+                and (ts := item.timestamp).time() == h[0]
+                and ((tzi := ts.tzinfo) is h[3] or (type(tzi) is timezone and tzi == h[3]))
+                and ts.fold == h[1]
+                and ts.date() == h[2]
+                and not h[4] < st.last
+            ):
+                st.pulled += 1
+                st.last = h[4]
+                st.item = item
+                st.day = h[6]
+                st.known = k = h[5]
+            elif settle(st, item) or pull(st):
+                k = st.known
+            else:
+                st.exhausted = True
+                continue
+            if k == cur_known:
+                pos -= 1  # the same source again at the same known time: next in order, in its old slot
+                cur[pos] = st
+            elif k == last_k:
+                last_b.append(st)
+            else:
+                last_b = [st]
+                last_k = k
+                self._seq += 1
+                if pos == n:
+                    deferred = (k, self._seq, last_b)
+                else:
+                    heappush(kheap, (k, self._seq, last_b))
+
+
+def default_source_error(st: Source, exc: Exception) -> SourceError:
+    """The error for ``exc`` raised by ``st``'s iterator, naming the stream."""
+    return SourceError(f"source {st.label} raised after {st.pulled} items: {exc!r}")
+
+
+def check_item(item: object, cls: type[Any], symbol: str, label: str, index: int) -> None:
+    """Raise `InvalidDataError` naming the source unless ``item`` is a ``cls`` record for ``symbol``."""
+    if not isinstance(item, cls):
+        raise InvalidDataError(
+            f"item #{index} of source {label} is not a {cls.__name__}: {type(item).__name__} {item!r}"
+        )
+    if item.symbol != symbol:
+        raise InvalidDataError(
+            f"item #{index} of source {label} is for symbol {item.symbol!r}, not {symbol!r}: {item!r}"
+        )

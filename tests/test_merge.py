@@ -1,0 +1,125 @@
+"""`KnownTimeMerge`, the replay's pure merge, tested without threads: the documented order (known time,
+then stream type, symbol, registration), the session filter, out-of-order items, and sources added or
+removed between items."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sessiondata import Bar, InvalidDataError, Quote, SessionData, Tick
+from sessiondata._merge import KnownTimeMerge, Source, SourceError
+
+NY = ZoneInfo("America/New_York")
+M = timedelta(minutes=1)
+KINDS = {Bar: 0, Tick: 1, Quote: 2}
+
+
+def at(minute: int, second: int = 0, *, tz: Any = NY) -> datetime:
+    return datetime(2024, 3, 4, 9, 30, tzinfo=tz) + minute * M + timedelta(seconds=second)
+
+
+def record(cls: type, symbol: str, ts: datetime) -> Any:
+    if cls is Bar:
+        return Bar(symbol, ts, 1.0, 1.0, 1.0, 1.0, 1)
+    if cls is Tick:
+        return Tick(symbol, ts, 1.0, 1)
+    return Quote(symbol, ts, 1.0, 1.0, 1, 1)
+
+
+def known(item: Any) -> datetime:
+    ts: datetime = item.timestamp
+    return ts + M if type(item) is Bar else ts
+
+
+def merged(streams: list[tuple[str, type, list[Any]]], **options: Any) -> tuple[list[Any], KnownTimeMerge]:
+    merge = KnownTimeMerge(SessionData().session_clock, **options)
+    sources = [
+        Source(symbol, cls, iter(items), (KINDS[cls], symbol, seq))
+        for seq, (symbol, cls, items) in enumerate(streams)
+    ]
+    merge.start(sources)
+    return [s.item for s in merge], merge
+
+
+@st.composite
+def stream_sets(draw: st.DrawFn) -> list[tuple[str, type, list[Any]]]:
+    keys = draw(st.lists(st.tuples(st.sampled_from("ABC"), st.sampled_from([Bar, Tick, Quote])), unique=True))
+    aware = draw(st.booleans())
+    out = []
+    for symbol, cls in keys:
+        stamps = sorted(draw(st.lists(st.tuples(st.integers(-5, 30), st.sampled_from([0, 30])), max_size=10)))
+        if cls is Bar:
+            stamps = sorted({(m, 0) for m, _ in stamps})
+        items = [record(cls, symbol, at(m, s, tz=NY if aware else None)) for m, s in stamps]
+        out.append((symbol, cls, items))
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(stream_sets())
+def test_the_merge_follows_the_documented_order_and_filters_the_session(
+    streams: list[tuple[str, type, list[Any]]],
+) -> None:
+    got, merge = merged(streams)
+    keyed = []
+    for seq, (symbol, cls, items) in enumerate(streams):
+        for i, item in enumerate(items):
+            if item.timestamp.replace(tzinfo=None) >= datetime(2024, 3, 4, 9, 30):
+                keyed.append(((known(item), KINDS[cls], symbol, seq, i), item))
+    keyed.sort(key=lambda pair: pair[0])
+    assert got == [item for _, item in keyed]
+    assert merge.filtered == sum(len(items) for _, _, items in streams) - len(got)
+    again, _ = merged(streams)
+    assert again == got
+
+
+def test_out_of_order_items_raise_or_are_dropped() -> None:
+    items = [record(Bar, "A", at(m)) for m in (0, 2, 1, 3)]
+    with pytest.raises(InvalidDataError, match="out-of-order item #2"):
+        merged([("A", Bar, items)])
+    got, merge = merged([("A", Bar, items)], drop_out_of_order=True)
+    assert got == [items[0], items[1], items[3]]
+    assert merge.dropped == 1
+
+
+def test_a_source_error_names_the_source() -> None:
+    def failing() -> Any:
+        yield record(Bar, "A", at(0))
+        raise OSError("disk")
+
+    merge = KnownTimeMerge(SessionData().session_clock)
+    merge.start([Source("A", Bar, failing(), (0, "A", 0))])
+    with pytest.raises(SourceError, match="disk"):
+        list(merge)
+
+
+def test_sources_change_between_items() -> None:
+    merge = KnownTimeMerge(SessionData().session_clock, regular_only=False)
+    a = Source("A", Bar, iter([record(Bar, "A", at(m)) for m in range(5)]), (0, "A", 0))
+    b = Source("B", Bar, iter([record(Bar, "B", at(m)) for m in range(2, 5)]), (0, "B", 1))
+    c = Source("C", Bar, iter([record(Bar, "C", at(m)) for m in range(5)]), (0, "C", 2))
+    merge.start([a, c])
+    out = []
+    for s in merge:
+        out.append((s.symbol, s.item.timestamp))
+        if len(out) == 2:
+            merge.change("add", b)
+            merge.change("remove", c)
+    assert out == [("A", at(0)), ("C", at(0)), ("A", at(1))] + [
+        (sym, at(m)) for m in range(2, 5) for sym in "AB"
+    ]
+
+
+def test_a_run_of_skipped_items_polls() -> None:
+    polls = []
+    merge = KnownTimeMerge(SessionData().session_clock, poll=lambda: polls.append(1))
+    early = [record(Bar, "A", at(-100) + timedelta(seconds=i)) for i in range(200)]  # 07:50: filtered
+    merge.start([Source("A", Bar, iter([*early, record(Bar, "A", at(0))]), (0, "A", 0))])
+    assert [s.item.timestamp for s in merge] == [at(0)]
+    assert len(polls) == 200 // 64
