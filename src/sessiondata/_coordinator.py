@@ -89,7 +89,13 @@ class StreamSourceError(CoordinatorError):
 
 
 class StreamType(enum.Enum):
-    """The kind of records a stream carries. The declaration order is the tie-break order."""
+    """The kind of records a stream carries. The declaration order is the tie-break order.
+
+    Attributes:
+        BAR: A stream of `Bar` records.
+        TICK: A stream of `Tick` records.
+        QUOTE: A stream of `Quote` records.
+    """
 
     BAR = "bar"
     TICK = "tick"
