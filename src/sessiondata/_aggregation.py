@@ -221,28 +221,12 @@ class DerivedState(NamedTuple):
         # The forming window is newer than every completed one (`add` opens windows only past `completed`),
         # so its bar sorts last.
         bars = self.bars.appended(bar)
-        # `_next_window`, inlined and without its check on the newest bar: that is this window's last
-        # minute, before the next window's end.
-        first = f.last + 1
-        if first >= session_len:
+        # No check on the newest bar: it is this window's last minute, before the next window's end.
+        nxt = _next_window(f, session_len, k, None)
+        if nxt is None:
             return _new_tuple(DerivedState, (k, bars, None, (f.day, f.ordinal), None))
-        stop = first + k
-        if stop > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
-            stop = session_len
         chunk, n, _ = bars_1m.tail()
-        newest = chunk[n - 1]
-        return _new_tuple(
-            DerivedState,
-            (
-                k,
-                bars,
-                _new_tuple(
-                    Window, (f.day, f.ordinal + 1, f.end, f.end + _MINUTES[stop - first], first, stop - 1)
-                ),
-                (f.day, f.ordinal),
-                (newest, bars_1m.size - 1),
-            ),
-        )
+        return _new_tuple(DerivedState, (k, bars, nxt, (f.day, f.ordinal), (chunk[n - 1], bars_1m.size - 1)))
 
     def without_anchor(self) -> DerivedState:
         """This state without its anchor (see ``anchor``), for a writer that shifted the 1-minute series
@@ -261,7 +245,7 @@ class DerivedState(NamedTuple):
 
     def is_inside(self, day: date, offset: int) -> bool:
         """True if minute ``offset`` of ``day`` lies in the forming window before its last minute: then
-        `add` would change nothing. O(1); the store calls it inline to skip the call to `add`."""
+        `add` would change nothing. O(1); the writer asks it before each bar-by-bar step."""
         f = self.forming
         return f is not None and f.first <= offset < f.last and f.day == day
 
@@ -292,31 +276,9 @@ class DerivedState(NamedTuple):
         ``day`` (``newest``: the newest stored timestamp), without building any bar: ``None`` when nothing
         changes, else the forming window and newest completed key after it, and the windows whose bars it
         (re)builds, each with how many of the newest 1-minute bars hold its members when ``ts`` is the
-        newest (a hint for `_window_bar`; ``None``: search). O(1).
+        newest (a hint for `_window_bar`; ``None``: search). O(1). See `window_step`.
         """
-        k = self.interval
-        index = offset // k
-        end_offset = index * k + k
-        if end_offset > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
-            end_offset = session_len
-        f = self.forming
-        if f is not None and f.ordinal == index and f.day == day:
-            if offset != end_offset - 1:
-                return None
-            return _next_window(f, session_len, k, newest), (day, index), ((f, k + 1),)
-        key = (day, index)
-        if (f is None or key > (f.day, f.ordinal)) and (self.completed is None or key > self.completed):
-            _, start, length = window_of(ts, offset, session_len, k)
-            new = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
-            done: tuple[tuple[Window, int | None], ...] = () if f is None else ((f, k + 2),)
-            if offset == end_offset - 1 or newest >= new.end:
-                # Its last minute is here, or a later bar already is: the window is complete.
-                return _next_window(new, session_len, k, newest), key, (*done, (new, 2))
-            return new, self.completed if f is None else (f.day, f.ordinal), done
-        # A late or corrected bar for a window that has already completed: re-derive that window only.
-        _, start, length = window_of(ts, offset, session_len, k)
-        redone = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
-        return f, self.completed, ((redone, None),)
+        return window_step(self.interval, self.forming, self.completed, day, offset, session_len, ts, newest)
 
     def moved(self, forming: Window | None, completed: tuple[date, int] | None) -> DerivedState:
         """This state with the window machine moved to ``forming``/``completed`` (see `step`), its bars
@@ -342,6 +304,45 @@ class DerivedState(NamedTuple):
         return self._replace(bars=bars)
 
 
+def window_step(
+    k: int,
+    f: Window | None,
+    completed: tuple[date, int] | None,
+    day: date,
+    offset: int,
+    session_len: int,
+    ts: datetime,
+    newest: datetime,
+) -> tuple[Window | None, tuple[date, int] | None, tuple[tuple[Window, int | None], ...]] | None:
+    """The window machine's one step, for a ``k``-minute interval whose forming window is ``f`` and newest
+    completed window ``completed``: see `DerivedState.step`. Every path that moves derived windows (the
+    writer's bar-by-bar path, `DerivedState.add`, the run `_advance` used by batches and lazy readers)
+    goes through here; the hot lane's `DerivedState.close_newest` is this step's common case (the last
+    minute of the forming window) with the bar built in place. O(1).
+    """
+    index = offset // k
+    end_offset = index * k + k
+    if end_offset > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
+        end_offset = session_len
+    if f is not None and f.ordinal == index and f.day == day:
+        if offset != end_offset - 1:
+            return None
+        return _next_window(f, session_len, k, newest), (day, index), ((f, k + 1),)
+    key = (day, index)
+    if (f is None or key > (f.day, f.ordinal)) and (completed is None or key > completed):
+        _, start, length = window_of(ts, offset, session_len, k)
+        new = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+        done: tuple[tuple[Window, int | None], ...] = () if f is None else ((f, k + 2),)
+        if offset == end_offset - 1 or newest >= new.end:
+            # Its last minute is here, or a later bar already is: the window is complete.
+            return _next_window(new, session_len, k, newest), key, (*done, (new, 2))
+        return new, completed if f is None else (f.day, f.ordinal), done
+    # A late or corrected bar for a window that has already completed: re-derive that window only.
+    _, start, length = window_of(ts, offset, session_len, k)
+    redone = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+    return f, completed, ((redone, None),)
+
+
 def complete_newest(
     own: dict[int, DerivedState], symbol: str, bars_1m: Series[Bar], offset: int, session_len: int
 ) -> tuple[int, int]:
@@ -362,7 +363,6 @@ def complete_newest(
     hi = session_len
     part_k = 0
     parts: Series[Bar] | None = None
-    chunk, n, chunk_start = bars_1m.tail()
     for k, state in own.items():
         f = state.forming
         assert f is not None
@@ -382,12 +382,6 @@ def complete_newest(
                     bar = _aggregate_range(symbol, first.timestamp, p_chunk, p_n - r, p_n)
                     if type(bar.volume) is not int:
                         bar = None  # float sums depend on the grouping: sum the minutes, as bar by bar
-        if bar is None:
-            anchor = state.anchor
-            a = -1 if anchor is None else anchor[1] - chunk_start
-            if 0 <= a < n - 1 and chunk[a] is anchor[0]:  # type: ignore[index]
-                # `close_newest`'s common case, without its call: the members are the items after the anchor.
-                bar = _aggregate_range(symbol, f.start, chunk, a + 1, n)
         now = (
             state.close_newest(symbol, bars_1m, session_len)
             if bar is None
@@ -443,10 +437,11 @@ def _with_window(
     return appended if appended is not None else bars.upserted(b)[0]
 
 
-def _next_window(done: Window, session_len: int, k: int, newest: datetime) -> Window | None:
+def _next_window(done: Window, session_len: int, k: int, newest: datetime | None) -> Window | None:
     """The window after ``done``, opened empty as soon as ``done`` completes, so that the next bar (which
     usually falls in it) costs nothing. ``None`` after the session's last window, or when the newest stored
-    bar is already past its end (it would be complete as soon as a bar landed in it). O(1)."""
+    bar is already past its end (it would be complete as soon as a bar landed in it; ``newest=None``: the
+    caller knows it is not, as when ``done`` completed at its own last minute). O(1)."""
     first = done.last + 1
     if first >= session_len:
         return None
@@ -455,7 +450,7 @@ def _next_window(done: Window, session_len: int, k: int, newest: datetime) -> Wi
         stop = session_len
     last = stop - 1
     end = done.end + _MINUTES[stop - first]
-    if newest >= end:
+    if newest is not None and newest >= end:
         return None
     return _window(done.day, done.ordinal + 1, done.end, end, first, last)
 
@@ -505,51 +500,16 @@ def _advance(
             ts = stamps[i + p]
             p += 1
             upto = i + p  # bars of the run stored when `add` handles this one
-            index = offset // k
-            end_offset = index * k + k
-            if end_offset > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
-                end_offset = session_len
-            if f is not None and f.ordinal == index and f.day == day:
-                if offset != end_offset - 1:
-                    filled = True
-                    continue
-                windows.append((f, upto))
-                completed = (day, index)
-                # `_next_window(f, session_len, k, ts)`, inlined: this runs once per window.
-                first = f.last + 1
-                if first >= session_len:
-                    f = None
-                else:
-                    stop = first + k
-                    if stop > session_len:  # noqa: PLR1730
-                        stop = session_len
-                    w_end = f.end + _MINUTES[stop - first]
-                    f = (
-                        None
-                        if ts >= w_end
-                        else _new_tuple(Window, (f.day, f.ordinal + 1, f.end, w_end, first, stop - 1))
-                    )
-                filled = False
+            moved = window_step(k, f, completed, day, offset, session_len, ts, ts)
+            if moved is None:
+                filled = True  # in the forming window, at no last minute
                 continue
-            key = (day, index)
-            if (f is None or key > (f.day, f.ordinal)) and (completed is None or key > completed):
-                if f is not None:
-                    windows.append((f, upto))
-                    completed = (f.day, f.ordinal)
-                _, start, length = window_of(ts, offset, session_len, k)
-                new = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
-                if offset == end_offset - 1 or ts >= new.end:
-                    windows.append((new, upto))
-                    f = _next_window(new, session_len, k, ts)
-                    completed = key
-                    filled = False
-                else:
-                    f = new
-                    filled = True
-            else:  # a bar stamped with seconds after its window completed: re-derive that window
-                _, start, length = window_of(ts, offset, session_len, k)
-                redone = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
-                windows.append((redone, upto))
+            moved_to, completed, built = moved
+            windows.extend((w, upto) for w, _ in built)
+            if moved_to is not f:
+                # A new forming window holds this bar only when it opened at it (not ahead, empty).
+                filled = moved_to is not None and moved_to.day == day and moved_to.first <= offset
+            f = moved_to
     return f, completed, windows
 
 

@@ -169,16 +169,8 @@ def append_newest(
         # `QualityState(...)` without its Python-level __new__ (the hot lane builds one per bar).
         qs = _new_tuple(QualityState, (day, q_minutes, offset, appended))
         if pending is not None:
-            # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `_deferred`);
-            # inline, `Deferred.log_bar`'s common case: the next minute of the newest stretch.
-            segs = pending.segs
-            last = segs[-1] if segs else None
-            offsets = None if last is None else last.offsets
-            if offsets is not None and offsets[-1] <= offset and last.day is day:  # type: ignore[union-attr]
-                offsets.append(offset)
-                pending.end += 1
-            else:
-                pending.log_bar(day, session_len, offset)
+            # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `_deferred`).
+            pending.log_bar(day, session_len, offset)
         elif skip is not None and skip[0] is derived and skip[1] <= offset <= skip[2] and skip[3] == day:
             # Inside every forming window (the common case, one check for all intervals): nothing changes
             # before the earliest last minute, and that minute completes windows.
@@ -537,9 +529,8 @@ class SymbolWriter:
         assert last_ts is not None  # a bar is stored
         rebuilt = self.rebuilt
         for k, state in self.derived.items():
-            f = state.forming
-            if f is not None and f.first <= offset < f.last and f.day == day:
-                continue  # inside the forming window: `state.step` would change nothing (see `is_inside`)
+            if state.is_inside(day, offset):
+                continue  # `state.step` would change nothing
             w = rebuilt.get(k)
             if w is not None and w.first <= offset <= w.last and w.day == day:
                 # In a window this write already rebuilds: completed, so `step` would re-derive it again.
