@@ -37,6 +37,7 @@ from ._models import Bar, trusted_bar
 from ._series import EMPTY, Series
 
 __all__ = [
+    "Anchor",
     "DerivedState",
     "Segment",
     "Window",
@@ -45,6 +46,7 @@ __all__ = [
     "complete_newest",
     "inside_span",
     "window_of",
+    "window_step",
 ]
 
 _MINUTE = timedelta(minutes=1)
@@ -73,10 +75,25 @@ def _window(day: date, ordinal: int, start: datetime, end: datetime, first: int,
     return window
 
 
-# A stretch of an in-order run, as `advance_in_order` sees it: ``(session date, session length, i, j,
-# offsets)`` for bars ``i..j-1`` of the run, all in that session, their minute offsets never decreasing; or
-# ``(None, 0, i, j, [])`` for bars outside any session.
-Segment = tuple["date | None", int, int, int, list[int]]
+class Segment(NamedTuple):
+    """A stretch of an in-order run, as `advance_in_order` sees it: bars ``start..stop-1`` of the run, all
+    in the session of ``day`` (``session_len`` minutes) at minute ``offsets`` that never decrease; or, with
+    ``day`` None (``session_len`` 0, no offsets), bars outside any session."""
+
+    day: date | None
+    session_len: int
+    start: int
+    stop: int
+    offsets: list[int]
+
+
+class Anchor(NamedTuple):
+    """Where a forming window's members begin: ``bar``, the 1-minute bar just before the window's first
+    member, stood at ``position`` in the 1-minute series when the window opened (see
+    `DerivedState.anchor`)."""
+
+    bar: Bar
+    position: int
 
 
 def window_of(bar_ts: datetime, offset: int, session_len: int, interval: int) -> tuple[int, datetime, int]:
@@ -157,12 +174,12 @@ class DerivedState(NamedTuple):
     bars: Series[Bar] = EMPTY
     forming: Window | None = None
     completed: tuple[date, int] | None = None
-    # ``(bar, index)``: the 1-minute bar just before the forming window's first member and its index in the
+    # `Anchor`: the 1-minute bar just before the forming window's first member and its position in the
     # 1-minute series, set when `close_newest` opened the window. While the series still holds that very
     # object at that index, the window's members are exactly the items after it, so completing the window
     # needs no timestamp comparison (aware ones with foreign tzinfos cost ~200 ns each). A writer that
     # inserts a bar out of order drops it (`without_anchor`).
-    anchor: tuple[Bar, int] | None = None
+    anchor: Anchor | None = None
 
     def forming_bar(self, symbol: str, bars_1m: Series[Bar]) -> Bar | None:
         """The partial bar of the window still forming (aggregated from ``bars_1m``), or ``None``.
@@ -196,8 +213,8 @@ class DerivedState(NamedTuple):
         # path: no slice, no call).
         chunk, n, chunk_start = bars_1m.tail()
         anchor = self.anchor
-        a = -1 if anchor is None else anchor[1] - chunk_start
-        if 0 <= a < n - 1 and chunk[a] is anchor[0]:  # type: ignore[index]
+        a = -1 if anchor is None else anchor.position - chunk_start
+        if 0 <= a < n - 1 and chunk[a] is anchor.bar:  # type: ignore[union-attr]
             a += 1  # the anchor still stands where it did: every later item is a member
         else:
             # Bounded by a bar from before the window, when the last chunk holds one.
@@ -226,7 +243,8 @@ class DerivedState(NamedTuple):
         if nxt is None:
             return _new_tuple(DerivedState, (k, bars, None, (f.day, f.ordinal), None))
         chunk, n, _ = bars_1m.tail()
-        return _new_tuple(DerivedState, (k, bars, nxt, (f.day, f.ordinal), (chunk[n - 1], bars_1m.size - 1)))
+        anchor = _new_tuple(Anchor, (chunk[n - 1], bars_1m.size - 1))  # `Anchor(...)`, one C call
+        return _new_tuple(DerivedState, (k, bars, nxt, (f.day, f.ordinal), anchor))
 
     def without_anchor(self) -> DerivedState:
         """This state without its anchor (see ``anchor``), for a writer that shifted the 1-minute series
@@ -473,7 +491,9 @@ def _advance(
     windows: list[tuple[Window, int]] = []
     # Whether a bar of the run fell in the forming window (then it holds one): `flush` needs to know.
     filled = False
-    for day, session_len, i, j, offsets in segments:
+    for segment in segments:
+        day, session_len, offsets = segment.day, segment.session_len, segment.offsets
+        i, j = segment.start, segment.stop
         if day is None:  # outside the session: `passed`, bar by bar
             if f is None:
                 continue

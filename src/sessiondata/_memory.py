@@ -219,7 +219,7 @@ def _held_states(snapshot: SymbolSessionData) -> Mapping[int, Any]:
     if pending is None:
         return snapshot.derived_base
     if pending.memos:
-        return pending.memos[0][1]
+        return pending.memos[0].states
     return pending.base if pending.base is not None else snapshot.derived_base
 
 

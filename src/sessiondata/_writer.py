@@ -422,10 +422,10 @@ class SymbolWriter:
         while i < n:
             day, session_len, j, offsets = span(stamps, i, n)
             if day is None:
-                segments.append((None, 0, i, j, _NO_OFFSETS))
+                segments.append(Segment(None, 0, i, j, _NO_OFFSETS))
                 i = j
                 continue
-            segments.append((day, session_len, i, j, offsets))
+            segments.append(Segment(day, session_len, i, j, offsets))
             first_new = 0
             if day != q_day and (q_day is None or day > q_day):
                 # The first bar of a newer session day: earlier bars of the run are not in that day.
