@@ -560,14 +560,9 @@ def _rebuilt(
         b = bisect_left(src_ts, prev_end, a, cut)
         if a != b:
             built.append(_aggregate_range(symbol, start, src, a, b))
-    if not built:
-        return bars
-    last = bars.last()
-    if (last is None or last.timestamp < built[0].timestamp) and all(
-        x.timestamp < y.timestamp for x, y in pairwise(built)
-    ):
-        return bars.extended(built)
-    for bar in built:
+    if all(x.timestamp < y.timestamp for x, y in pairwise(built)):
+        return bars.upserted_run(built)  # appends them when they are all newer
+    for bar in built:  # a window re-derived after a later one (a bar stamped with seconds, late)
         bars = bars.upserted(bar)[0]
     return bars
 
