@@ -271,9 +271,10 @@ def test_upserted_run_equals_upserting_one_by_one(base: set[int], run: set[int],
 
 def test_upserted_run_splits_a_chunk_that_grows_past_twice_load() -> None:
     c = Counter()
-    base_items = [c.item(2 * i) for i in range(3 * LOAD)]  # even minutes: room for inserts between
+    base_items = [c.item(4 * i) for i in range(3 * LOAD)]  # room for three inserts after each
     s0 = Series(base_items)
-    items = [c.item(2 * i + 1) for i in range(2 * LOAD)]  # 2 * LOAD inserts into the first chunks
+    # 3 * LOAD inserts into the first chunk's range: it grows to 4 * LOAD and splits twice.
+    items = [c.item(4 * i + j) for i in range(LOAD) for j in (1, 2, 3)]
     merged = s0.upserted_run(items)
     merged.check_invariants(unique=True)
     assert list(merged) == sorted([*base_items, *items])
