@@ -550,7 +550,7 @@ def test_ours_corrections(benchmark: BenchmarkFixture, results: Results, done: i
     )
     snap = store.get_symbol_data(SYMBOL)
     assert snap is not None
-    assert len(snap.provenance_overrides) == done + BLOCK
+    assert len(snap.writer.provenance_overrides) == done + BLOCK
     results.record(f"ours.correction after {done // 1000}k", benchmark, ops=BLOCK)
 
 

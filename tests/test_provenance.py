@@ -74,5 +74,5 @@ def test_a_correction_does_not_copy_the_earlier_corrections() -> None:
     assert late <= 2 * early + 4096, (early, late)
     snap = store.get_symbol_data("T")
     assert snap is not None
-    assert len(snap.provenance_overrides) == n
+    assert len(snap.writer.provenance_overrides) == n
     assert store.get_provenance("T", T0) is Provenance.CORRECTION

@@ -238,3 +238,44 @@ def test_reads_return_lists_the_caller_owns() -> None:
     s.between().append(c.item(99))
     s[2:4].clear()
     assert list(s) == items
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sets(st.integers(min_value=0, max_value=3 * LOAD), max_size=3 * LOAD),
+    st.sets(st.integers(min_value=-5, max_value=3 * LOAD + 5), max_size=2 * LOAD + 10),
+    st.integers(min_value=0, max_value=3),
+)
+def test_upserted_run_equals_upserting_one_by_one(base: set[int], run: set[int], appends: int) -> None:
+    """A run of strictly increasing items upserted at once equals upserting them one at a time; the
+    versions it started from (including one whose tail list a later append extends) never change."""
+    c = Counter()
+    base_items = [c.item(m) for m in sorted(base)]
+    s0 = Series(base_items)
+    for k in range(appends):  # a tail list shared with a newer version
+        s0 = s0.appended(c.item(3 * LOAD + 10 + k))
+    before = list(s0)
+    newer = s0.appended(c.item(10 * LOAD))
+    items = [c.item(m) for m in sorted(run)]
+    merged = s0.upserted_run(items)
+    one_by_one, model = s0, list(before)
+    for item in items:
+        one_by_one = one_by_one.upserted(item)[0]
+        model = model_upsert(model, item)
+    assert list(merged) == list(one_by_one) == model
+    merged.check_invariants(unique=True)
+    assert list(s0) == before
+    assert list(newer) == [*before, newer.last()]
+    assert s0.upserted_run([]) is s0
+
+
+def test_upserted_run_splits_a_chunk_that_grows_past_twice_load() -> None:
+    c = Counter()
+    base_items = [c.item(4 * i) for i in range(3 * LOAD)]  # room for three inserts after each
+    s0 = Series(base_items)
+    # 3 * LOAD inserts into the first chunk's range: it grows to 4 * LOAD and splits twice.
+    items = [c.item(4 * i + j) for i in range(LOAD) for j in (1, 2, 3)]
+    merged = s0.upserted_run(items)
+    merged.check_invariants(unique=True)
+    assert list(merged) == sorted([*base_items, *items])
+    assert list(s0) == base_items

@@ -43,7 +43,7 @@ def _view(store: SessionData) -> tuple[object, ...]:
         snap.session_high,
         snap.session_low,
         snap.bar_quality,
-        dict(snap.provenance_overrides),
+        dict(snap.writer.provenance_overrides),
         derived,
     )
 

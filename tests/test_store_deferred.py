@@ -136,10 +136,10 @@ def test_reading_rarely_or_after_every_write_gives_the_same_answers(
         elif kind == "hold":
             held.append((snap_l, snap_p, answers))  # read only at the end, after the store moved on
     assert peeked.get_symbol_data("QQQ") is None or all(
-        s.derived_pending is not None for s in peeked.snapshot().values()
+        s.writer.derived_pending is not None for s in peeked.snapshot().values()
     ), "looking switched the store to deriving as bars arrive"
     assert lazy.get_symbol_data("QQQ") is None or all(
-        s.derived_pending is not None for s in lazy.snapshot().values()
+        s.writer.derived_pending is not None for s in lazy.snapshot().values()
     ), "a reader switched a lazy store to deriving as bars arrive: readers must not steer the writer"
     snap_e = eager.get_symbol_data("QQQ")
     if snap_e is not None:
@@ -314,9 +314,9 @@ def test_derivation_is_a_store_option_readers_do_not_change() -> None:
         lazy_snap, eager_snap = lazy.get_symbol_data("QQQ"), eager.get_symbol_data("QQQ")
         assert lazy_snap is not None
         assert eager_snap is not None
-        assert lazy_snap.derived_pending is not None, "a read switched the lazy store to eager"
-        assert eager_snap.derived_pending is None
+        assert lazy_snap.writer.derived_pending is not None, "a read switched the lazy store to eager"
+        assert eager_snap.writer.derived_pending is None
     lazy.start_new_session(DAY + timedelta(days=1))
     eager.start_new_session(DAY + timedelta(days=1))
-    assert lazy.register_symbol("QQQ").derived_pending is not None
-    assert eager.register_symbol("QQQ").derived_pending is None
+    assert lazy.register_symbol("QQQ").writer.derived_pending is not None
+    assert eager.register_symbol("QQQ").writer.derived_pending is None

@@ -37,6 +37,7 @@ from ._models import Bar, trusted_bar
 from ._series import EMPTY, Series
 
 __all__ = [
+    "Anchor",
     "DerivedState",
     "Segment",
     "Window",
@@ -45,6 +46,7 @@ __all__ = [
     "complete_newest",
     "inside_span",
     "window_of",
+    "window_step",
 ]
 
 _MINUTE = timedelta(minutes=1)
@@ -73,10 +75,25 @@ def _window(day: date, ordinal: int, start: datetime, end: datetime, first: int,
     return window
 
 
-# A stretch of an in-order run, as `advance_in_order` sees it: ``(session date, session length, i, j,
-# offsets)`` for bars ``i..j-1`` of the run, all in that session, their minute offsets never decreasing; or
-# ``(None, 0, i, j, [])`` for bars outside any session.
-Segment = tuple["date | None", int, int, int, list[int]]
+class Segment(NamedTuple):
+    """A stretch of an in-order run, as `advance_in_order` sees it: bars ``start..stop-1`` of the run, all
+    in the session of ``day`` (``session_len`` minutes) at minute ``offsets`` that never decrease; or, with
+    ``day`` None (``session_len`` 0, no offsets), bars outside any session."""
+
+    day: date | None
+    session_len: int
+    start: int
+    stop: int
+    offsets: list[int]
+
+
+class Anchor(NamedTuple):
+    """Where a forming window's members begin: ``bar``, the 1-minute bar just before the window's first
+    member, stood at ``position`` in the 1-minute series when the window opened (see
+    `DerivedState.anchor`)."""
+
+    bar: Bar
+    position: int
 
 
 def window_of(bar_ts: datetime, offset: int, session_len: int, interval: int) -> tuple[int, datetime, int]:
@@ -157,12 +174,12 @@ class DerivedState(NamedTuple):
     bars: Series[Bar] = EMPTY
     forming: Window | None = None
     completed: tuple[date, int] | None = None
-    # ``(bar, index)``: the 1-minute bar just before the forming window's first member and its index in the
+    # `Anchor`: the 1-minute bar just before the forming window's first member and its position in the
     # 1-minute series, set when `close_newest` opened the window. While the series still holds that very
     # object at that index, the window's members are exactly the items after it, so completing the window
     # needs no timestamp comparison (aware ones with foreign tzinfos cost ~200 ns each). A writer that
     # inserts a bar out of order drops it (`without_anchor`).
-    anchor: tuple[Bar, int] | None = None
+    anchor: Anchor | None = None
 
     def forming_bar(self, symbol: str, bars_1m: Series[Bar]) -> Bar | None:
         """The partial bar of the window still forming (aggregated from ``bars_1m``), or ``None``.
@@ -196,8 +213,8 @@ class DerivedState(NamedTuple):
         # path: no slice, no call).
         chunk, n, chunk_start = bars_1m.tail()
         anchor = self.anchor
-        a = -1 if anchor is None else anchor[1] - chunk_start
-        if 0 <= a < n - 1 and chunk[a] is anchor[0]:  # type: ignore[index]
+        a = -1 if anchor is None else anchor.position - chunk_start
+        if 0 <= a < n - 1 and chunk[a] is anchor.bar:  # type: ignore[union-attr]
             a += 1  # the anchor still stands where it did: every later item is a member
         else:
             # Bounded by a bar from before the window, when the last chunk holds one.
@@ -221,28 +238,13 @@ class DerivedState(NamedTuple):
         # The forming window is newer than every completed one (`add` opens windows only past `completed`),
         # so its bar sorts last.
         bars = self.bars.appended(bar)
-        # `_next_window`, inlined and without its check on the newest bar: that is this window's last
-        # minute, before the next window's end.
-        first = f.last + 1
-        if first >= session_len:
+        # No check on the newest bar: it is this window's last minute, before the next window's end.
+        nxt = _next_window(f, session_len, k, None)
+        if nxt is None:
             return _new_tuple(DerivedState, (k, bars, None, (f.day, f.ordinal), None))
-        stop = first + k
-        if stop > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
-            stop = session_len
         chunk, n, _ = bars_1m.tail()
-        newest = chunk[n - 1]
-        return _new_tuple(
-            DerivedState,
-            (
-                k,
-                bars,
-                _new_tuple(
-                    Window, (f.day, f.ordinal + 1, f.end, f.end + _MINUTES[stop - first], first, stop - 1)
-                ),
-                (f.day, f.ordinal),
-                (newest, bars_1m.size - 1),
-            ),
-        )
+        anchor = _new_tuple(Anchor, (chunk[n - 1], bars_1m.size - 1))  # `Anchor(...)`, one C call
+        return _new_tuple(DerivedState, (k, bars, nxt, (f.day, f.ordinal), anchor))
 
     def without_anchor(self) -> DerivedState:
         """This state without its anchor (see ``anchor``), for a writer that shifted the 1-minute series
@@ -261,7 +263,7 @@ class DerivedState(NamedTuple):
 
     def is_inside(self, day: date, offset: int) -> bool:
         """True if minute ``offset`` of ``day`` lies in the forming window before its last minute: then
-        `add` would change nothing. O(1); the store calls it inline to skip the call to `add`."""
+        `add` would change nothing. O(1); the writer asks it before each bar-by-bar step."""
         f = self.forming
         return f is not None and f.first <= offset < f.last and f.day == day
 
@@ -292,31 +294,9 @@ class DerivedState(NamedTuple):
         ``day`` (``newest``: the newest stored timestamp), without building any bar: ``None`` when nothing
         changes, else the forming window and newest completed key after it, and the windows whose bars it
         (re)builds, each with how many of the newest 1-minute bars hold its members when ``ts`` is the
-        newest (a hint for `_window_bar`; ``None``: search). O(1).
+        newest (a hint for `_window_bar`; ``None``: search). O(1). See `window_step`.
         """
-        k = self.interval
-        index = offset // k
-        end_offset = index * k + k
-        if end_offset > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
-            end_offset = session_len
-        f = self.forming
-        if f is not None and f.ordinal == index and f.day == day:
-            if offset != end_offset - 1:
-                return None
-            return _next_window(f, session_len, k, newest), (day, index), ((f, k + 1),)
-        key = (day, index)
-        if (f is None or key > (f.day, f.ordinal)) and (self.completed is None or key > self.completed):
-            _, start, length = window_of(ts, offset, session_len, k)
-            new = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
-            done: tuple[tuple[Window, int | None], ...] = () if f is None else ((f, k + 2),)
-            if offset == end_offset - 1 or newest >= new.end:
-                # Its last minute is here, or a later bar already is: the window is complete.
-                return _next_window(new, session_len, k, newest), key, (*done, (new, 2))
-            return new, self.completed if f is None else (f.day, f.ordinal), done
-        # A late or corrected bar for a window that has already completed: re-derive that window only.
-        _, start, length = window_of(ts, offset, session_len, k)
-        redone = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
-        return f, self.completed, ((redone, None),)
+        return window_step(self.interval, self.forming, self.completed, day, offset, session_len, ts, newest)
 
     def moved(self, forming: Window | None, completed: tuple[date, int] | None) -> DerivedState:
         """This state with the window machine moved to ``forming``/``completed`` (see `step`), its bars
@@ -342,6 +322,45 @@ class DerivedState(NamedTuple):
         return self._replace(bars=bars)
 
 
+def window_step(
+    k: int,
+    f: Window | None,
+    completed: tuple[date, int] | None,
+    day: date,
+    offset: int,
+    session_len: int,
+    ts: datetime,
+    newest: datetime,
+) -> tuple[Window | None, tuple[date, int] | None, tuple[tuple[Window, int | None], ...]] | None:
+    """The window machine's one step, for a ``k``-minute interval whose forming window is ``f`` and newest
+    completed window ``completed``: see `DerivedState.step`. Every path that moves derived windows (the
+    writer's bar-by-bar path, `DerivedState.add`, the run `_advance` used by batches and lazy readers)
+    goes through here; the hot lane's `DerivedState.close_newest` is this step's common case (the last
+    minute of the forming window) with the bar built in place. O(1).
+    """
+    index = offset // k
+    end_offset = index * k + k
+    if end_offset > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
+        end_offset = session_len
+    if f is not None and f.ordinal == index and f.day == day:
+        if offset != end_offset - 1:
+            return None
+        return _next_window(f, session_len, k, newest), (day, index), ((f, k + 1),)
+    key = (day, index)
+    if (f is None or key > (f.day, f.ordinal)) and (completed is None or key > completed):
+        _, start, length = window_of(ts, offset, session_len, k)
+        new = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+        done: tuple[tuple[Window, int | None], ...] = () if f is None else ((f, k + 2),)
+        if offset == end_offset - 1 or newest >= new.end:
+            # Its last minute is here, or a later bar already is: the window is complete.
+            return _next_window(new, session_len, k, newest), key, (*done, (new, 2))
+        return new, completed if f is None else (f.day, f.ordinal), done
+    # A late or corrected bar for a window that has already completed: re-derive that window only.
+    _, start, length = window_of(ts, offset, session_len, k)
+    redone = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+    return f, completed, ((redone, None),)
+
+
 def complete_newest(
     own: dict[int, DerivedState], symbol: str, bars_1m: Series[Bar], offset: int, session_len: int
 ) -> tuple[int, int]:
@@ -362,7 +381,6 @@ def complete_newest(
     hi = session_len
     part_k = 0
     parts: Series[Bar] | None = None
-    chunk, n, chunk_start = bars_1m.tail()
     for k, state in own.items():
         f = state.forming
         assert f is not None
@@ -382,12 +400,6 @@ def complete_newest(
                     bar = _aggregate_range(symbol, first.timestamp, p_chunk, p_n - r, p_n)
                     if type(bar.volume) is not int:
                         bar = None  # float sums depend on the grouping: sum the minutes, as bar by bar
-        if bar is None:
-            anchor = state.anchor
-            a = -1 if anchor is None else anchor[1] - chunk_start
-            if 0 <= a < n - 1 and chunk[a] is anchor[0]:  # type: ignore[index]
-                # `close_newest`'s common case, without its call: the members are the items after the anchor.
-                bar = _aggregate_range(symbol, f.start, chunk, a + 1, n)
         now = (
             state.close_newest(symbol, bars_1m, session_len)
             if bar is None
@@ -443,10 +455,11 @@ def _with_window(
     return appended if appended is not None else bars.upserted(b)[0]
 
 
-def _next_window(done: Window, session_len: int, k: int, newest: datetime) -> Window | None:
+def _next_window(done: Window, session_len: int, k: int, newest: datetime | None) -> Window | None:
     """The window after ``done``, opened empty as soon as ``done`` completes, so that the next bar (which
     usually falls in it) costs nothing. ``None`` after the session's last window, or when the newest stored
-    bar is already past its end (it would be complete as soon as a bar landed in it). O(1)."""
+    bar is already past its end (it would be complete as soon as a bar landed in it; ``newest=None``: the
+    caller knows it is not, as when ``done`` completed at its own last minute). O(1)."""
     first = done.last + 1
     if first >= session_len:
         return None
@@ -455,7 +468,7 @@ def _next_window(done: Window, session_len: int, k: int, newest: datetime) -> Wi
         stop = session_len
     last = stop - 1
     end = done.end + _MINUTES[stop - first]
-    if newest >= end:
+    if newest is not None and newest >= end:
         return None
     return _window(done.day, done.ordinal + 1, done.end, end, first, last)
 
@@ -478,7 +491,9 @@ def _advance(
     windows: list[tuple[Window, int]] = []
     # Whether a bar of the run fell in the forming window (then it holds one): `flush` needs to know.
     filled = False
-    for day, session_len, i, j, offsets in segments:
+    for segment in segments:
+        day, session_len, offsets = segment.day, segment.session_len, segment.offsets
+        i, j = segment.start, segment.stop
         if day is None:  # outside the session: `passed`, bar by bar
             if f is None:
                 continue
@@ -505,51 +520,16 @@ def _advance(
             ts = stamps[i + p]
             p += 1
             upto = i + p  # bars of the run stored when `add` handles this one
-            index = offset // k
-            end_offset = index * k + k
-            if end_offset > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
-                end_offset = session_len
-            if f is not None and f.ordinal == index and f.day == day:
-                if offset != end_offset - 1:
-                    filled = True
-                    continue
-                windows.append((f, upto))
-                completed = (day, index)
-                # `_next_window(f, session_len, k, ts)`, inlined: this runs once per window.
-                first = f.last + 1
-                if first >= session_len:
-                    f = None
-                else:
-                    stop = first + k
-                    if stop > session_len:  # noqa: PLR1730
-                        stop = session_len
-                    w_end = f.end + _MINUTES[stop - first]
-                    f = (
-                        None
-                        if ts >= w_end
-                        else _new_tuple(Window, (f.day, f.ordinal + 1, f.end, w_end, first, stop - 1))
-                    )
-                filled = False
+            moved = window_step(k, f, completed, day, offset, session_len, ts, ts)
+            if moved is None:
+                filled = True  # in the forming window, at no last minute
                 continue
-            key = (day, index)
-            if (f is None or key > (f.day, f.ordinal)) and (completed is None or key > completed):
-                if f is not None:
-                    windows.append((f, upto))
-                    completed = (f.day, f.ordinal)
-                _, start, length = window_of(ts, offset, session_len, k)
-                new = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
-                if offset == end_offset - 1 or ts >= new.end:
-                    windows.append((new, upto))
-                    f = _next_window(new, session_len, k, ts)
-                    completed = key
-                    filled = False
-                else:
-                    f = new
-                    filled = True
-            else:  # a bar stamped with seconds after its window completed: re-derive that window
-                _, start, length = window_of(ts, offset, session_len, k)
-                redone = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
-                windows.append((redone, upto))
+            moved_to, completed, built = moved
+            windows.extend((w, upto) for w, _ in built)
+            if moved_to is not f:
+                # A new forming window holds this bar only when it opened at it (not ahead, empty).
+                filled = moved_to is not None and moved_to.day == day and moved_to.first <= offset
+            f = moved_to
     return f, completed, windows
 
 
@@ -580,14 +560,9 @@ def _rebuilt(
         b = bisect_left(src_ts, prev_end, a, cut)
         if a != b:
             built.append(_aggregate_range(symbol, start, src, a, b))
-    if not built:
-        return bars
-    last = bars.last()
-    if (last is None or last.timestamp < built[0].timestamp) and all(
-        x.timestamp < y.timestamp for x, y in pairwise(built)
-    ):
-        return bars.extended(built)
-    for bar in built:
+    if all(x.timestamp < y.timestamp for x, y in pairwise(built)):
+        return bars.upserted_run(built)  # appends them when they are all newer
+    for bar in built:  # a window re-derived after a later one (a bar stamped with seconds, late)
         bars = bars.upserted(bar)[0]
     return bars
 

@@ -270,7 +270,7 @@ def _series_of(snapshot: SymbolSessionData, series: SeriesSpec) -> tuple[str, Se
         return "quotes", snapshot.quotes
     if isinstance(series, str):
         raise ValueError(f"series must be 1, a derived interval, 'ticks' or 'quotes', got {series!r}")
-    interval = check_interval(series, snapshot.derived_base)
+    interval = check_interval(series, snapshot.writer.derived_base)
     return "bars", snapshot.bars_1m if interval == 1 else snapshot.read_derived()[interval].bars
 
 

@@ -27,16 +27,23 @@ from collections.abc import Mapping
 from datetime import date
 from itertools import pairwise
 from types import MappingProxyType
+from typing import NamedTuple
 
 from ._aggregation import DerivedState, Segment, advance_in_order
 from ._models import Bar
 from ._series import Series
 
-__all__ = ["Deferred", "LogSegment", "check_deferred"]
+__all__ = ["Deferred", "LogSegment", "Memo", "check_deferred"]
 
-# ``(count, states, segment index)``: the derived states after the first ``count`` logged bars, and the
-# index of the log segment holding bar ``count`` (where the next settle starts looking).
-_Memo = tuple[int, Mapping[int, DerivedState], int]
+
+class Memo(NamedTuple):
+    """A settled version of the log: the derived ``states`` after the first ``logged`` bars of the log, and
+    the index ``seg`` of the log segment holding bar ``logged`` (where the next settle starts looking)."""
+
+    logged: int
+    states: Mapping[int, DerivedState]
+    seg: int
+
 
 _NO_OFFSETS: list[int] = []
 
@@ -81,7 +88,7 @@ class Deferred:
         self.end = base_len
         # The newest few settled versions, newest first (a reader a few versions behind the newest still
         # finds a start). Replaced whole by whoever settles further, so never seen half-written.
-        self.memos: tuple[_Memo, ...] = ()
+        self.memos: tuple[Memo, ...] = ()
 
     def owes(self) -> bool:
         """Whether settling could change anything: bars logged, or a flush owed. O(1)."""
@@ -106,26 +113,26 @@ class Deferred:
         concurrent callers may duplicate work, never corrupt it.
         """
         count = series.size - self.base_len
-        start: _Memo | None = None
+        start: Memo | None = None
         for memo in self.memos:
-            if memo[0] <= count:
+            if memo.logged <= count:
                 start = memo
                 break
         if start is None:
-            start = (0, self._resolved_base(series, symbol), 0)
-        if start[0] == count:
-            return start[1]
+            start = Memo(0, self._resolved_base(series, symbol), 0)
+        if start.logged == count:
+            return start.states
         new = self._run(start, series, symbol, count)
         memos = self.memos
-        if not memos or memos[0][0] < count:
+        if not memos or memos[0].logged < count:
             self.memos = (new, *memos[:3])
-        return new[1]
+        return new.states
 
-    def _run(self, memo: _Memo, series: Series[Bar], symbol: str, count: int) -> _Memo:
-        """The memo after logged bars ``memo[0]..count-1``, in one `advance_in_order`.
+    def _run(self, memo: Memo, series: Series[Bar], symbol: str, count: int) -> Memo:
+        """The memo after logged bars ``memo.logged..count-1``, in one `advance_in_order`.
 
         O(bars + windows * k)."""
-        m, states, si = memo
+        m, states, si = memo.logged, memo.states, memo.seg
         segs = self.segs
         n = len(segs)
         while si + 1 < n and segs[si + 1].start <= m:
@@ -141,10 +148,10 @@ class Deferred:
             a = max(start, m)
             offsets = seg.offsets
             if offsets is None:
-                segments.append((None, 0, a - m, stop - m, _NO_OFFSETS))
+                segments.append(Segment(None, 0, a - m, stop - m, _NO_OFFSETS))
             else:
                 part = offsets[a - start : stop - start]
-                segments.append((seg.day, seg.session_len, a - m, stop - m, part))
+                segments.append(Segment(seg.day, seg.session_len, a - m, stop - m, part))
             k += 1
         lo = self.base_len + m
         run = series.items_at(lo, self.base_len + count)
@@ -153,7 +160,7 @@ class Deferred:
         )
         if advanced is not None:
             states = MappingProxyType(advanced)
-        return (count, states, k - 1)
+        return Memo(count, states, k - 1)
 
     def log_bar(self, day: date | None, session_len: int, offset: int) -> None:
         """Log the in-order bar just appended at the log's end (writer only, under the store's lock): at
@@ -177,18 +184,19 @@ class Deferred:
         takes them (writer only, under the store's lock). O(len(run))."""
         shift = self.end - self.base_len
         segs = self.segs
-        for day, session_len, i, j, offsets in segments:
+        for segment in segments:
+            day, offsets = segment.day, segment.offsets
             last = segs[-1] if segs else None
             if day is None:
                 if last is None or last.offsets is not None:
-                    segs.append(LogSegment(None, 0, shift + i, None))
+                    segs.append(LogSegment(None, 0, shift + segment.start, None))
             else:
                 prev = None if last is None else last.offsets
                 if prev is not None and last is not None and last.day == day and prev[-1] <= offsets[0]:
                     prev.extend(offsets)
                 else:
-                    segs.append(LogSegment(day, session_len, shift + i, list(offsets)))
-            self.end = self.base_len + shift + j
+                    segs.append(LogSegment(day, segment.session_len, shift + segment.start, list(offsets)))
+            self.end = self.base_len + shift + segment.stop
 
 
 def check_deferred(cell: Deferred, series: Series[Bar]) -> None:

@@ -215,12 +215,13 @@ class _Sizer:
 def _held_states(snapshot: SymbolSessionData) -> Mapping[int, Any]:
     """The derived states ``snapshot`` holds now, without settling a deferred derivation (measuring must
     not build what nobody has read): the newest settled ones its log remembers, or its base."""
-    pending = snapshot.derived_pending
+    writer = snapshot.writer
+    pending = writer.derived_pending
     if pending is None:
-        return snapshot.derived_base
+        return writer.derived_base
     if pending.memos:
-        return pending.memos[0][1]
-    return pending.base if pending.base is not None else snapshot.derived_base
+        return pending.memos[0].states
+    return pending.base if pending.base is not None else writer.derived_base
 
 
 def _deferred_bytes(cell: Deferred | None, sizer: _Sizer) -> int:
@@ -268,11 +269,12 @@ def _measure(snapshot: SymbolSessionData, sizer: _Sizer) -> SymbolMemory:
             historical_bytes += sizer.one(day) + sizer.one(bars) + sizer.records(bars)
     ticks_bytes = sizer.series(snapshot.ticks)
     quotes_bytes = sizer.series(snapshot.quotes)
-    overrides = snapshot.provenance_overrides
+    overrides = snapshot.writer.provenance_overrides
     other += sizer.one(overrides) + sizer.series(overrides.marks)
     for ts in overrides:
         other += sizer.one(ts)
-    other += sizer.nested(snapshot.quality_state) + _deferred_bytes(snapshot.derived_pending, sizer)
+    writer = snapshot.writer
+    other += sizer.nested(writer.quality_state) + _deferred_bytes(writer.derived_pending, sizer)
     return SymbolMemory(
         symbol=snapshot.symbol,
         bars=len(snapshot.bars_1m),

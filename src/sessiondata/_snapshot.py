@@ -27,7 +27,7 @@ from ._models import Bar, Provenance, Quote, Tick
 from ._provenance import EMPTY_PROVENANCE, ProvenanceMap
 from ._series import Series
 
-__all__ = ["QualityState", "SymbolSessionData", "check_interval"]
+__all__ = ["QualityState", "SymbolSessionData", "WriterState", "check_interval"]
 
 _EMPTY_MAP: Mapping[Any, Any] = MappingProxyType({})
 
@@ -60,6 +60,29 @@ class QualityState(NamedTuple):
     marker: Series[Bar] | None
 
 
+class WriterState(NamedTuple):
+    """The store's own state for one symbol, carried by each snapshot in one opaque slot
+    (`SymbolSessionData.writer`): what the writer needs to build the next snapshot, and nothing a reader
+    asks for. Immutable, like the snapshot; built by the writer (one per write) and read by the writer and
+    the store's bookkeeping (memory accounting, invariant checks)."""
+
+    #: The derived states when ``derived_pending`` is None; else stale (`SymbolSessionData.derived` settles).
+    derived_base: Mapping[int, DerivedState]
+    #: Where each bar that was not simply streamed came from (persistent: O(log n) per mark).
+    provenance_overrides: ProvenanceMap
+    #: Incremental bar-quality state.
+    quality_state: QualityState | None
+    #: True once a bar, tick or quote fixed whether this symbol's timestamps are timezone-aware.
+    tz_aware: bool | None
+    #: ``(derived, lo, hi, day)``: while ``derived`` is this very mapping, a 1-minute bar at minute offset
+    #: ``lo <= offset <= hi`` of ``day`` lies inside every forming window, so one check skips all intervals
+    #: (at ``hi``, the earliest last minute, windows complete). ``None``: unknown.
+    derived_skip: tuple[Mapping[int, DerivedState], int, int, date] | None = None
+    #: While the store derives lazily: the log of bars whose derivation is owed (see `_deferred`);
+    #: ``derived_base`` is then stale. None when derived as bars arrive.
+    derived_pending: Deferred | None = None
+
+
 class SymbolSessionData(NamedTuple):
     """One symbol's session data at one instant. Immutable; safe to share between any threads.
 
@@ -83,12 +106,11 @@ class SymbolSessionData(NamedTuple):
         session_low: The session low, or `None` without bars.
         historical_bars: Bars of ended sessions: ``historical_bars[interval][date]`` is a tuple of bars.
         latest_bar: The newest 1-minute bar (``bars_1m.last()``), or `None`: the hottest read, one field.
+        writer: The store's own state for this symbol (`WriterState`): opaque to readers.
     """
 
     symbol: str
     bars_1m: Series[Bar]
-    # The derived states when ``derived_pending`` is None; else stale (read `derived`, which settles).
-    derived_base: Mapping[int, DerivedState]
     bar_quality: float
     quotes: Series[Quote]
     ticks: Series[Tick]
@@ -99,21 +121,9 @@ class SymbolSessionData(NamedTuple):
     bars_version: int
     ticks_version: int
     quotes_version: int
-    # Where each bar that was not simply streamed came from (persistent: O(log n) per mark).
-    provenance_overrides: ProvenanceMap
-    # Incremental bar-quality state (the writer's).
-    quality_state: QualityState | None
-    # True once a bar, tick or quote fixed whether this symbol's timestamps are timezone-aware.
-    tz_aware: bool | None
-    # ``(derived, lo, hi, day)``: while ``derived`` is this very mapping, a 1-minute bar at minute offset
-    # ``lo <= offset < hi`` of ``day`` lies inside every forming window before its last minute, so it changes
-    # no derived state. Lets the writer skip all intervals with one check. ``None``: unknown.
-    derived_skip: tuple[Mapping[int, DerivedState], int, int, date] | None = None
-    # While nobody has read this symbol's derived bars: the log of bars whose derivation is owed (see
-    # `_deferred`); ``derived_base`` is then stale. None once they are derived as bars arrive.
-    derived_pending: Deferred | None = None
     # ``bars_1m.last()``, kept by the writer so that the hottest read is one field.
-    latest_bar: Bar | None = None
+    latest_bar: Bar | None
+    writer: WriterState
 
     @classmethod
     def empty(cls, symbol: str, intervals: tuple[int, ...], lazy: bool = True) -> SymbolSessionData:
@@ -123,7 +133,6 @@ class SymbolSessionData(NamedTuple):
         return cls(
             symbol=symbol,
             bars_1m=Series(),
-            derived_base=base,
             bar_quality=0.0,
             quotes=Series(),
             ticks=Series(),
@@ -134,11 +143,15 @@ class SymbolSessionData(NamedTuple):
             bars_version=0,
             ticks_version=0,
             quotes_version=0,
-            provenance_overrides=EMPTY_PROVENANCE,
-            quality_state=None,
-            tz_aware=None,
-            derived_skip=None,
-            derived_pending=Deferred(base, 0) if intervals and lazy else None,
+            latest_bar=None,
+            writer=WriterState(
+                derived_base=base,
+                provenance_overrides=EMPTY_PROVENANCE,
+                quality_state=None,
+                tz_aware=None,
+                derived_skip=None,
+                derived_pending=Deferred(base, 0) if intervals and lazy else None,
+            ),
         )
 
     @property
@@ -148,9 +161,10 @@ class SymbolSessionData(NamedTuple):
 
         O(1) once settled; the first call after new bars pays their derivation, O(1) amortized per bar.
         Thread-safety: any thread, lock-free."""
-        pending = self.derived_pending
+        writer = self.writer
+        pending = writer.derived_pending
         if pending is None:
-            return self.derived_base
+            return writer.derived_base
         return pending.settled(self.bars_1m, self.symbol)
 
     def read_derived(self) -> Mapping[int, DerivedState]:
@@ -173,6 +187,12 @@ class SymbolSessionData(NamedTuple):
         return None if last is None else last.timestamp
 
     @property
+    def tz_aware(self) -> bool | None:
+        """True once a bar, tick or quote fixed this symbol's timestamps as timezone-aware, False as naive;
+        None before. One symbol never mixes the two. O(1)."""
+        return self.writer.tz_aware
+
+    @property
     def version(self) -> int:
         """The newest of the bars, ticks and quotes versions: grows on every write to this symbol. O(1)."""
         return max(self.bars_version, self.ticks_version, self.quotes_version)
@@ -182,9 +202,10 @@ class SymbolSessionData(NamedTuple):
     def _series(self, interval: int) -> Series[Bar]:
         if interval == 1 and type(interval) is int:
             return self.bars_1m
-        derived = self.derived_base  # its keys are the configured intervals, settled or not
+        writer = self.writer
+        derived = writer.derived_base  # its keys are the configured intervals, settled or not
         check_interval(interval, derived)
-        if self.derived_pending is not None:
+        if writer.derived_pending is not None:
             derived = self.read_derived()
         return derived[interval].bars
 
@@ -218,14 +239,14 @@ class SymbolSessionData(NamedTuple):
         O(k + log n) for a k-minute window (aggregated on read)."""
         if interval == 1:
             raise ValueError("interval=1 has no forming bar: 1-minute bars are stored as they arrive")
-        check_interval(interval, self.derived_base)
+        check_interval(interval, self.writer.derived_base)
         return self.read_derived()[interval].forming_bar(self.symbol, self.bars_1m)
 
     def get_provenance(self, timestamp: datetime) -> Provenance | None:
         """Where the 1-minute bar stamped ``timestamp`` came from, or ``None`` if there is none. O(log n)."""
         if self.bars_1m.find(timestamp) is None:
             return None
-        return self.provenance_overrides.of(timestamp)
+        return self.writer.provenance_overrides.of(timestamp)
 
     def get_ticks(self, start: datetime | None = None, end: datetime | None = None) -> list[Tick]:
         """Ticks with ``start <= timestamp < end``, in time order (arrival order for equal times)."""

@@ -446,9 +446,9 @@ class SessionData:
             self._version += 1
             changed = {}
             for sym, snap in self._snapshots.items():
-                pending = snap.derived_pending
+                pending = snap.writer.derived_pending
                 if (pending is not None and pending.owes()) or any(
-                    s.forming is not None for s in snap.derived_base.values()
+                    s.forming is not None for s in snap.writer.derived_base.values()
                 ):
                     changed[sym] = flushed(snap, self._version)
             self._session_ended = True
@@ -564,7 +564,8 @@ class SessionData:
         if interval == 1:
             return snap.latest_bar
         # `read_derived`, with its common case (derived as bars arrive) inline.
-        derived = snap.derived_base if snap.derived_pending is None else snap.read_derived()
+        writer = snap.writer
+        derived = writer.derived_base if writer.derived_pending is None else snap.read_derived()
         return derived[interval].bars.last()
 
     def get_last_n_bars(self, symbol: str, n: int, interval: int = 1) -> list[Bar]:
@@ -744,8 +745,8 @@ class SessionData:
         bars = snap.bars_1m
         bars.check_invariants(unique=True)
         assert snap.latest_bar is bars.last(), "latest_bar"
-        if snap.derived_pending is not None:
-            check_deferred(snap.derived_pending, bars)
+        if snap.writer.derived_pending is not None:
+            check_deferred(snap.writer.derived_pending, bars)
         snap.ticks.check_invariants(unique=False)
         snap.quotes.check_invariants(unique=False)
         assert all(b.symbol == snap.symbol for b in bars)

@@ -24,7 +24,7 @@ from ._calendar import SessionClock, SessionCursor
 from ._deferred import Deferred
 from ._models import Bar, InvalidDataError, Provenance, Quote, Tick
 from ._series import Series
-from ._snapshot import QualityState, SymbolSessionData
+from ._snapshot import QualityState, SymbolSessionData, WriterState
 
 __all__ = ["SymbolWriter", "append_newest", "apply_bars", "apply_items", "flushed"]
 
@@ -42,7 +42,6 @@ _new_tuple = tuple.__new__
 _SNAPSHOT_FIELDS = (
     "symbol",
     "bars_1m",
-    "derived_base",
     "bar_quality",
     "quotes",
     "ticks",
@@ -53,14 +52,19 @@ _SNAPSHOT_FIELDS = (
     "bars_version",
     "ticks_version",
     "quotes_version",
+    "latest_bar",
+    "writer",
+)
+assert SymbolSessionData._fields == _SNAPSHOT_FIELDS
+_WRITER_FIELDS = (
+    "derived_base",
     "provenance_overrides",
     "quality_state",
     "tz_aware",
     "derived_skip",
     "derived_pending",
-    "latest_bar",
 )
-assert SymbolSessionData._fields == _SNAPSHOT_FIELDS
+assert WriterState._fields == _WRITER_FIELDS
 
 
 def _mixed_timezones(kind: str, symbol: str, ts: datetime, stored_aware: bool) -> InvalidDataError:
@@ -122,7 +126,6 @@ def append_newest(
     (
         symbol,
         series,
-        derived,
         quality,
         quotes,
         ticks,
@@ -133,13 +136,10 @@ def append_newest(
         _,
         ticks_version,
         quotes_version,
-        overrides,
-        qs,
-        tz_aware,
-        skip,
-        pending,
         _,
+        w,
     ) = snap
+    derived, overrides, qs, tz_aware, skip, pending = w
     if pending is not None and pending.end != series.size:
         # Its log runs past this snapshot (after a write that failed): the general path settles it first.
         return None
@@ -169,16 +169,8 @@ def append_newest(
         # `QualityState(...)` without its Python-level __new__ (the hot lane builds one per bar).
         qs = _new_tuple(QualityState, (day, q_minutes, offset, appended))
         if pending is not None:
-            # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `_deferred`);
-            # inline, `Deferred.log_bar`'s common case: the next minute of the newest stretch.
-            segs = pending.segs
-            last = segs[-1] if segs else None
-            offsets = None if last is None else last.offsets
-            if offsets is not None and offsets[-1] <= offset and last.day is day:  # type: ignore[union-attr]
-                offsets.append(offset)
-                pending.end += 1
-            else:
-                pending.log_bar(day, session_len, offset)
+            # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `_deferred`).
+            pending.log_bar(day, session_len, offset)
         elif skip is not None and skip[0] is derived and skip[1] <= offset <= skip[2] and skip[3] == day:
             # Inside every forming window (the common case, one check for all intervals): nothing changes
             # before the earliest last minute, and that minute completes windows.
@@ -208,7 +200,6 @@ def append_newest(
         (
             symbol,
             appended,
-            derived,
             quality,
             quotes,
             ticks,
@@ -219,12 +210,8 @@ def append_newest(
             version,
             ticks_version,
             quotes_version,
-            overrides,
-            qs,
-            tz_aware,
-            skip,
-            pending,
             bar,
+            _new_tuple(WriterState, (derived, overrides, qs, tz_aware, skip, pending)),
         ),
     )
 
@@ -347,19 +334,20 @@ class SymbolWriter:
         self.volume = snap.session_volume
         self.high = snap.session_high
         self.low = snap.session_low
-        self.overrides = snap.provenance_overrides
-        self.qs = snap.quality_state
+        state = snap.writer
+        self.overrides = state.provenance_overrides
+        self.qs = state.quality_state
         self.quality = snap.bar_quality
-        self.tz_aware = snap.tz_aware
+        self.tz_aware = state.tz_aware
         last = self.series.last()
         self.last_ts = None if last is None else last.timestamp
         self.stored = 0
         self.shifted = False  # a bar was inserted before the newest: the series' indices moved
         # Lazy derivation (``pending`` set, see `_deferred`): an in-order run only extends the log and
         # anything else settles it first; the snapshot stays lazy (the store's option decides, not readers).
-        pending = snap.derived_pending
+        pending = state.derived_pending
         self.lazy = pending is not None
-        self.derived: Mapping[int, DerivedState] = snap.derived_base
+        self.derived: Mapping[int, DerivedState] = state.derived_base
         if pending is not None and pending.end != self.series.size:
             # Its log runs past this snapshot (after a write that failed): settle, log afresh from here.
             self.derived = pending.settled(self.series, self.symbol)
@@ -430,10 +418,10 @@ class SymbolWriter:
         while i < n:
             day, session_len, j, offsets = span(stamps, i, n)
             if day is None:
-                segments.append((None, 0, i, j, _NO_OFFSETS))
+                segments.append(Segment(None, 0, i, j, _NO_OFFSETS))
                 i = j
                 continue
-            segments.append((day, session_len, i, j, offsets))
+            segments.append(Segment(day, session_len, i, j, offsets))
             first_new = 0
             if day != q_day and (q_day is None or day > q_day):
                 # The first bar of a newer session day: earlier bars of the run are not in that day.
@@ -537,9 +525,8 @@ class SymbolWriter:
         assert last_ts is not None  # a bar is stored
         rebuilt = self.rebuilt
         for k, state in self.derived.items():
-            f = state.forming
-            if f is not None and f.first <= offset < f.last and f.day == day:
-                continue  # inside the forming window: `state.step` would change nothing (see `is_inside`)
+            if state.is_inside(day, offset):
+                continue  # `state.step` would change nothing
             w = rebuilt.get(k)
             if w is not None and w.first <= offset <= w.last and w.day == day:
                 # In a window this write already rebuilds: completed, so `step` would re-derive it again.
@@ -574,7 +561,6 @@ class SymbolWriter:
             (
                 self.symbol,
                 self.series,
-                derived,
                 self.quality,
                 snap.quotes,
                 snap.ticks,
@@ -585,13 +571,16 @@ class SymbolWriter:
                 version,
                 snap.ticks_version,
                 snap.quotes_version,
-                self.overrides,
-                self.qs,
-                self.tz_aware,
-                # Stale once `derived` changed: its first item says which mapping it is for.
-                snap.derived_skip,
-                pending,
                 self.series.last(),
+                WriterState(
+                    derived,
+                    self.overrides,
+                    self.qs,
+                    self.tz_aware,
+                    # Stale once `derived` changed: its first item says which mapping it is for.
+                    snap.writer.derived_skip,
+                    pending,
+                ),
             ),
         )
 
@@ -635,7 +624,7 @@ def apply_items(
     """``snap`` with ticks (``kind="Tick"``) or quotes (``"Quote"``) inserted in time order, equal times
     in arrival order. Pure, like `apply_bars`. O(1) amortized per in-order item."""
     series: Series[Any] = snap.ticks if kind == "Tick" else snap.quotes
-    tz_aware = snap.tz_aware
+    tz_aware = snap.writer.tz_aware
     for item in items:
         ts = item.timestamp
         if (ts.tzinfo is not None) is not tz_aware:
@@ -643,18 +632,23 @@ def apply_items(
                 raise _mixed_timezones(kind, snap.symbol, ts, tz_aware)
             tz_aware = ts.tzinfo is not None
         series = series.inserted(item)
+    writer = snap.writer if tz_aware is snap.writer.tz_aware else snap.writer._replace(tz_aware=tz_aware)
     if kind == "Tick":
-        return snap._replace(ticks=series, ticks_version=version, tz_aware=tz_aware)
-    return snap._replace(quotes=series, quotes_version=version, tz_aware=tz_aware)
+        return snap._replace(ticks=series, ticks_version=version, writer=writer)
+    return snap._replace(quotes=series, quotes_version=version, writer=writer)
 
 
 def flushed(snap: SymbolSessionData, version: int) -> SymbolSessionData:
     """``snap`` with every forming derived window completed (end of session). O(intervals * k); O(1)
     when derivation is lazy: the flush is owed too, first in a child log (see `Deferred`)."""
-    pending = snap.derived_pending
+    writer = snap.writer
+    pending = writer.derived_pending
     if pending is not None and pending.parent is None:
-        return snap._replace(derived_pending=Deferred(None, snap.bars_1m.size, pending), bars_version=version)
+        owed = Deferred(None, snap.bars_1m.size, pending)
+        return snap._replace(writer=writer._replace(derived_pending=owed), bars_version=version)
     derived = MappingProxyType({k: s.flush(snap.symbol, snap.bars_1m) for k, s in snap.derived.items()})
     # Lazy: keep logging from here; eager: derive as bars arrive.
     pending = None if pending is None else Deferred(derived, snap.bars_1m.size)
-    return snap._replace(derived_base=derived, derived_pending=pending, bars_version=version)
+    return snap._replace(
+        writer=writer._replace(derived_base=derived, derived_pending=pending), bars_version=version
+    )
