@@ -15,7 +15,8 @@ as columns, for the last ``n`` items, a half-open ``[start, end)`` time range, o
   (one symbol, or several under a ``(symbol, timestamp)`` `MultiIndex`). Frames are fresh copies.
 * with ``sessiondata[parquet]`` (pyarrow): `to_arrow` and `store_to_arrow`, the same columns and options as
   a `pyarrow.Table` (a ``symbol`` column instead of the index level for several symbols). Its arrays are
-  the cached column bytes themselves (no copy, no Python objects), so they are immutable too.
+  slices of cached per-chunk Arrow batches (no copy, no Python objects) over buffers Arrow sees as
+  read-only, so callers cannot change them either (see `_ArrowChunk`).
 
 numpy, pandas and pyarrow are imported lazily, on the first call that needs them; without them those calls
 raise `ImportError` naming the extra to install. The ``store_*`` functions take a `SessionData` and a symbol
@@ -53,6 +54,15 @@ of a new version; ``benchmarks/bench_columns.py``, one run, ratios to the obviou
 * per-chunk columns (chosen): one conversion per appended bar plus two small copies: 6x faster than the
   objects, the same at 1,000 and 100,000 bars (ratio 0.9x); on an unchanged snapshot, 12x.
 
+Arrow keeps its own per-chunk state in the same registry entry (`_ArrowChunk`): one buffer per field with
+room for a full chunk, filled in place as items are first read, and one `pyarrow.RecordBatch` over them
+built once per chunk. A table is then one ``slice`` of each spanned chunk's batch plus
+``Table.from_batches``: no Arrow array is built per read. Measured (``benchmarks/bench_parquet.py``, a
+writer appending one bar between reads of the last 390 bars, one run): rebuilding six arrays and a table
+from the bytes columns on each read cost 1.43x ``to_numpy`` of every field; the per-chunk batches 0.44x.
+The price is memory: a chunk's Arrow buffers have ``2 * LOAD`` slots whatever its length (48 KiB for bars).
+One table of several chunks has chunked columns (`store_to_arrow` of several symbols combines them).
+
 On top of that, read-only numpy answers are memoised per `Series` version in ``Series._cache``, a slot the
 `Series` reserves for derived read-only views (keyed here under ``_CACHE_KEY``; at most ``_MAX_CACHED``
 answers per version): a repeated read of an unchanged snapshot returns the same array object in O(1).
@@ -72,6 +82,7 @@ half-built.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import logging
 import struct
@@ -82,7 +93,7 @@ from datetime import datetime, timedelta, timezone
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Union
 
-from ._series import Series
+from ._series import LOAD, Series
 from ._snapshot import SymbolSessionData, check_interval
 
 if TYPE_CHECKING:
@@ -152,11 +163,12 @@ class _ChunkColumns:
     longer one.
     """
 
-    __slots__ = ("chunk", "cols")
+    __slots__ = ("arrow", "chunk", "cols")
 
     def __init__(self, chunk: list[Any]) -> None:
         self.chunk = chunk
         self.cols: dict[str, bytes] = {}
+        self.arrow: _ArrowChunk | None = None  # built by the first Arrow read of this chunk
 
 
 # id(chunk) -> its columns. Written by any reader without a lock: each write is one dict assignment of a
@@ -211,6 +223,9 @@ def column_cache_bytes() -> int:
     for entry in _registry.copy().values():
         cols = entry.cols.copy()
         total += sys.getsizeof(entry) + sys.getsizeof(cols) + sum(sys.getsizeof(c) for c in cols.values())
+        arrow = entry.arrow
+        if arrow is not None:
+            total += arrow.nbytes()
     return total
 
 
@@ -765,28 +780,125 @@ def store_to_dataframe(
 # --------------------------------------------------------------------- arrow
 
 
-def _arrow_column(pa: Any, s: Series[Any], lo: int, hi: int, field: str, kind: Any) -> Any:
-    """``field`` of ``s[lo:hi]`` as an Arrow array of type ``kind`` over the column bytes (no copy: the
-    int64 epoch nanoseconds are the timestamp array's values as they are)."""
-    return pa.Array.from_buffers(kind, hi - lo, [None, pa.py_buffer(_column_bytes(s, lo, hi, field))])
+class _ArrowChunk:
+    """One chunk's columns for Arrow: a fixed-capacity buffer per field, filled in place, and per
+    timestamp type one `pyarrow.RecordBatch` of the full capacity over those buffers.
+
+    Why: building Arrow arrays costs ~2 µs each, so rebuilding every column after each append (the bytes
+    columns are new objects then) made `to_arrow` under a writer ~1.4x slower than `to_numpy`. Here a
+    version's rows of this chunk are one ``batch.slice`` of a batch built once. That is valid because the
+    first ``filled`` values of each buffer are never written again (they mirror chunk slots that never
+    change, see `_series`); appends only write past ``filled``, which no slice handed out covers.
+
+    The buffers reach Arrow as read-only ``foreign_buffer`` views (``is_mutable`` is false, writing through
+    a memoryview of one is refused): callers cannot change them; only this class writes, through the
+    private ``bytearray``. Concurrent fillers write the same values (converted from immutable items) to the
+    same places, and ``filled`` is raised only after a filler's own writes are complete.
+    """
+
+    __slots__ = ("batches", "buffers", "capacity", "filled", "raw")
+
+    def __init__(self, pa: Any, fields: Sequence[str], capacity: int) -> None:
+        self.capacity = capacity
+        self.filled = 0
+        self.raw: dict[str, memoryview] = {}
+        self.buffers: dict[str, Any] = {}
+        for f in fields:
+            store = bytearray(capacity * _ITEM)
+            # A ctypes view pins the bytearray (no resize) and gives its address; the Arrow buffer keeps
+            # the view, hence the bytearray, alive.
+            pinned = (ctypes.c_char * len(store)).from_buffer(store)
+            self.raw[f] = memoryview(store)
+            self.buffers[f] = pa.foreign_buffer(ctypes.addressof(pinned), len(store), base=pinned)
+        self.batches: dict[Any, Any] = {}
+
+    def nbytes(self) -> int:
+        return self.capacity * _ITEM * len(self.raw)
+
+    def fill(self, chunk: list[Any], length: int) -> None:
+        """Convert ``chunk[filled:length]`` into every field's buffer. O(new items)."""
+        have = self.filled
+        if have >= length:
+            return
+        items = chunk[have:length]
+        for f, raw in self.raw.items():
+            raw[have * _ITEM : length * _ITEM] = _convert(items, f)
+        self.filled = length  # published only once every field holds the values
+
+    def batch(self, pa: Any, zone: Any, schema: Any) -> Any:
+        """The full-capacity batch of ``schema`` over the buffers; ``zone`` (its timestamp's zone label,
+        see `_schema`) is the key: hashing a schema costs microseconds. O(1) once built."""
+        got = self.batches.get(zone)
+        if got is None:
+            cap = self.capacity
+            arrays = [pa.Array.from_buffers(t, cap, [None, self.buffers[n]]) for n, t in _named(schema)]
+            got = self.batches[zone] = pa.RecordBatch.from_arrays(arrays, schema=schema)
+        return got
 
 
-def _arrow_parts(
-    pa: Any, kind: str, s: Series[Any], lo: int, hi: int, tz: Any
-) -> tuple[list[Any], list[str], bool | None]:
-    """The columns (timestamp first) of ``s[lo:hi]``, their names, and whether the data is aware."""
+def _named(schema: Any) -> list[tuple[str, Any]]:
+    return [(field.name, field.type) for field in schema]
+
+
+def _arrow_entry(pa: Any, chunk: list[Any], length: int, schema: Any) -> _ArrowChunk:
+    """The Arrow state of ``chunk``, filled to at least ``length`` items. O(items not converted before)."""
+    entry = _registry.get(id(chunk))
+    if entry is None or entry.chunk is not chunk:
+        _column_of_chunk(chunk, 0, TIMESTAMP)  # registers the chunk (and sweeps) like the bytes columns
+        entry = _registry[id(chunk)]
+    arrow = entry.arrow
+    if arrow is None or arrow.capacity < length:
+        # Chunks hold at most 2 * LOAD items; a larger capacity only guards against that changing.
+        arrow = _ArrowChunk(pa, schema.names, max(2 * LOAD, length))
+        arrow.fill(chunk, length)
+        entry.arrow = arrow
+    else:
+        arrow.fill(chunk, length)
+    return arrow
+
+
+_schemas: dict[tuple[str, Any], Any] = {}
+
+
+def _schema(pa: Any, kind: str, aware: bool | None, tz: Any) -> tuple[Any, Any]:
+    """``(zone, schema)``: the timestamp's zone label (``None``: naive; ``tz`` or ``"UTC"``) and the table
+    schema, ``timestamp`` then the float64 fields. Cached for zone names (a type costs ~1 µs to build)."""
+    key = (kind, None if not aware else (tz if tz is not None else "UTC"))
+    got = _schemas.get(key) if isinstance(key[1], str | None) else None
+    if got is None:
+        float64 = pa.float64()
+        got = pa.schema(
+            [(TIMESTAMP, pa.timestamp("ns", key[1])), *((f, float64) for f in COLUMN_FIELDS[kind])]
+        )
+        if isinstance(key[1], str | None):
+            _schemas[key] = got
+    return key[1], got
+
+
+def _arrow_table(pa: Any, s: Series[Any], lo: int, hi: int, layout: tuple[Any, Any]) -> Any:
+    """``s[lo:hi]`` as a table of ``layout`` (from `_schema`): a slice of each chunk's cached batch, no copy.
+
+    O(chunks spanned + items not converted before)."""
+    zone, schema = layout
+    batches = []
+    if lo < hi:
+        for chunk, base, length in s.chunks_from(lo):
+            if base >= hi:
+                break
+            start = lo - base if lo > base else 0
+            stop = min(hi - base, length)
+            batch = _arrow_entry(pa, chunk, length, schema).batch(pa, zone, schema)
+            batches.append(batch.slice(start, stop - start))
+    return pa.Table.from_batches(batches, schema=schema)
+
+
+def _aware(s: Series[Any], lo: int, hi: int, tz: Any) -> bool | None:
+    """Whether ``s[lo:hi]`` has aware timestamps (``None``: no rows); ``tz`` with naive data: ValueError."""
     first = s.first()
     aware = None if first is None or hi <= lo else first.timestamp.utcoffset() is not None
     if tz is not None and aware is False:
         raise ValueError(f"tz={tz!r} given but this series has naive timestamps (no instant to convert)")
-    ts_type = pa.timestamp("ns", None if not aware else (tz if tz is not None else "UTC"))
-    float64 = pa.float64()
-    names = [TIMESTAMP, *COLUMN_FIELDS[kind]]
-    return (
-        [_arrow_column(pa, s, lo, hi, f, ts_type if f == TIMESTAMP else float64) for f in names],
-        names,
-        aware,
-    )
+    return aware
 
 
 def to_arrow(
@@ -825,8 +937,7 @@ def to_arrow(
     cache = s._cache
     got = None if cache is None or key is None else cache.get(key)
     if got is None:
-        arrays, names, _ = _arrow_parts(pa, kind, s, lo, hi, tz)
-        got = pa.Table.from_arrays(arrays, names=names)
+        got = _arrow_table(pa, s, lo, hi, _schema(pa, kind, _aware(s, lo, hi, tz), tz))
         if key is not None:
             _remember(s, key, got)
     return got
@@ -881,15 +992,9 @@ def store_to_arrow(
         )
     if tz is not None and awareness.get(False):
         raise ValueError(f"tz={tz!r} given but the symbols have naive timestamps (no instant to convert)")
-    fields = [TIMESTAMP, *COLUMN_FIELDS[kind]]
-    columns: list[list[Any]] = [[] for _ in fields]
-    for _, lo, hi, s in pieces:
-        for i, array_ in enumerate(_arrow_parts(pa, kind, s, lo, hi, tz)[0]):
-            columns[i].append(array_)
-    ts_type = pa.timestamp("ns", (tz if tz is not None else "UTC") if awareness.get(True) else None)
-    types = [ts_type, *(pa.float64() for _ in fields[1:])]
+    layout = _schema(pa, kind, next(iter(awareness), None), tz)
+    tables = [_arrow_table(pa, s, lo, hi, layout) for _, lo, hi, s in pieces]
+    # One contiguous array per column, as a caller concatenating symbols would expect (this copies).
+    data = (pa.concat_tables(tables) if tables else layout[1].empty_table()).combine_chunks()
     symbol_column = pa.array([sym for sym, lo, hi, _ in pieces for _ in range(hi - lo)], pa.string())
-    arrays = [symbol_column] + [
-        pa.concat_arrays(parts) if parts else pa.array([], t) for parts, t in zip(columns, types, strict=True)
-    ]
-    return pa.Table.from_arrays(arrays, names=["symbol", *fields])
+    return data.add_column(0, "symbol", symbol_column)
