@@ -142,10 +142,17 @@ def test_main_job(benchmark: BenchmarkFixture, results: Results, name: str, drop
         if report.bars != BARS - dropped or filled != dropped:
             raise AssertionError(f"replayed {report.bars} bars, filled {filled}")
 
-    def setup() -> tuple[tuple[DataManager], dict[str, Any]]:
-        return (DataManager(SessionData(), repository=SqliteBarRepository(path)),), {}
+    opened: list[SqliteBarRepository] = []
 
-    benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
+    def setup() -> tuple[tuple[DataManager], dict[str, Any]]:
+        opened.append(SqliteBarRepository(path))
+        return (DataManager(SessionData(), repository=opened[-1]),), {}
+
+    try:
+        benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
+    finally:
+        for repo in opened:  # untimed; an unclosed connection is an error under the test configuration
+            repo.close()
     results.record(name, benchmark, ops=BARS)
     _note(results, name, benchmark)
 
