@@ -13,7 +13,7 @@ from sessiondata import Bar, SessionData, SymbolSessionData
 from sessiondata._aggregation import aggregate, window_of
 from sessiondata._calendar import SessionClock
 
-__all__ = ["check_snapshot", "check_store", "derive_from_scratch", "expected_quality"]
+__all__ = ["aggregate_elapsed", "check_snapshot", "check_store", "derive_from_scratch", "expected_quality"]
 
 
 def derive_from_scratch(bars: Iterable[Bar], clock: SessionClock, interval: int) -> list[Bar]:
@@ -93,3 +93,24 @@ def check_store(store: SessionData) -> None:
     store.check_invariants()
     for snap in store.snapshot().values():
         check_snapshot(snap, store.session_clock, store.historical_bars_trailing_days)
+
+
+def aggregate_elapsed(bars: Sequence[Bar], open_: datetime, k: int) -> list[Bar]:
+    """Windows of ``k`` minutes of elapsed time from ``open_``: open of the first bar, max high, min low,
+    close of the last, summed volume. Knows nothing of offsets, breaks, dates or the close (a window the
+    close cuts short simply holds fewer bars), so it checks the store's offset arithmetic independently."""
+    groups: dict[int, list[Bar]] = {}
+    for b in bars:
+        groups.setdefault((b.timestamp - open_) // timedelta(minutes=k), []).append(b)
+    return [
+        Bar(
+            g[0].symbol,
+            open_ + i * timedelta(minutes=k),
+            g[0].open,
+            max(b.high for b in g),
+            min(b.low for b in g),
+            g[-1].close,
+            sum(b.volume for b in g),
+        )
+        for i, g in sorted(groups.items())
+    ]

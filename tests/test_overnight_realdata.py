@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 
+from reference import aggregate_elapsed
 from sessiondata import Bar, DataUpkeepThread, InMemoryBarRepository, SessionData
 from sessiondata._calendar import ExchangeCalendar, RegularHoursCalendar, SessionClock
 from sessiondata._csvio import read_csv_bars
@@ -60,26 +61,6 @@ def by_session(clock: SessionClock, bars: Sequence[Bar]) -> dict[date, list[Bar]
     return out
 
 
-def aggregate(bars: Sequence[Bar], open_: datetime, k: int) -> list[Bar]:
-    """Windows of ``k`` minutes of elapsed time from ``open_``: first open, max high, min low, last close,
-    summed volume (an aggregation that knows nothing of offsets, breaks or dates)."""
-    groups: dict[int, list[Bar]] = {}
-    for b in bars:
-        groups.setdefault((b.timestamp - open_) // (k * M), []).append(b)
-    return [
-        Bar(
-            g[0].symbol,
-            open_ + i * k * M,
-            g[0].open,
-            max(b.high for b in g),
-            min(b.low for b in g),
-            g[-1].close,
-            sum(b.volume for b in g),
-        )
-        for i, g in sorted(groups.items())
-    ]
-
-
 def test_es_sessions_follow_the_2013_globex_schedule(real_data: Path) -> None:
     bars = load(real_data, "ES_1m.csv")
     assert len(bars) == 10_899
@@ -114,7 +95,7 @@ def test_es_store_quality_and_derived_windows(real_data: Path, batch: bool) -> N
         assert quality == pytest.approx(100.0 * len(day_bars) / elapsed), day
         store.end_session()
         for k in (5, 15):
-            assert store.get_bars("ES", k) == aggregate(day_bars, open_, k), (day, k)
+            assert store.get_bars("ES", k) == aggregate_elapsed(day_bars, open_, k), (day, k)
     # The complete fragment (Wednesday 17:00-18:59 of Thursday's session) scores 100%.
     assert store.get_session_metrics("ES")["bar_quality"] == 100.0
     snap = store.get_symbol_data("ES")
@@ -183,7 +164,7 @@ def test_btc_eur_24_7_days(real_data: Path, calendar: str) -> None:
         assert quality == pytest.approx(100.0 * len(day_bars) / ((day_bars[-1].timestamp - open_) // M + 1))
         store.end_session()
         for k in (5, 15):
-            got, want = store.get_bars("BTCEUR", k), aggregate(day_bars, open_, k)
+            got, want = store.get_bars("BTCEUR", k), aggregate_elapsed(day_bars, open_, k)
             # Fractional BTC volumes: sums in another order differ in the last bits.
             assert [b.volume for b in got] == pytest.approx([b.volume for b in want], rel=1e-12)
             assert [attrs.evolve(b, volume=0) for b in got] == [attrs.evolve(b, volume=0) for b in want]

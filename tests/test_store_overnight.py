@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from reference import aggregate_elapsed
 from sessiondata import Bar, DataUpkeepThread, InMemoryBarRepository, SessionData
 from sessiondata._calendar import RegularHoursCalendar, SessionCalendar
 from sessiondata._gaps import detect_gaps
@@ -61,26 +62,6 @@ def make_bars(stamps: Sequence[datetime], symbol: str = "ES", seed: int = 0) -> 
     return bars
 
 
-def aggregate(bars: Sequence[Bar], open_: datetime, close: datetime, k: int) -> list[Bar]:
-    """Windows of ``k`` minutes anchored at ``open_`` (elapsed time, not offsets), the last cut at ``close``:
-    open of the first bar, max high, min low, close of the last, summed volume."""
-    groups: dict[int, list[Bar]] = {}
-    for b in bars:
-        groups.setdefault((b.timestamp - open_) // (k * M), []).append(b)
-    return [
-        Bar(
-            g[0].symbol,
-            open_ + i * k * M,
-            g[0].open,
-            max(b.high for b in g),
-            min(b.low for b in g),
-            g[-1].close,
-            sum(b.volume for b in g),
-        )
-        for i, g in sorted(groups.items())
-    ]
-
-
 def styled(stamps: Sequence[datetime], style: str) -> list[datetime]:
     if style == "naive":
         return list(stamps)
@@ -118,9 +99,9 @@ def test_whole_cme_session_across_midnight_and_the_halt(style: str, batch: bool,
     assert store.get_session_metrics("ES")["bar_quality"] == 100.0
     store.end_session()
     assert store.get_session_metrics("ES")["bar_quality"] == 100.0
-    open_, close = (t if style == "naive" else t.replace(tzinfo=CHI) for t in clock.session_bounds(MONDAY))  # type: ignore[union-attr]
+    open_, _ = (t if style == "naive" else t.replace(tzinfo=CHI) for t in clock.session_bounds(MONDAY))  # type: ignore[union-attr]
     for k in INTERVALS:
-        assert store.get_bars("ES", k) == aggregate(bars, open_, close, k), k
+        assert store.get_bars("ES", k) == aggregate_elapsed(bars, open_, k), k
     store.check_invariants()
 
 
@@ -137,7 +118,7 @@ def test_whole_24_7_sessions(batch: bool, read_first: bool) -> None:
         assert store.get_session_metrics("ES")["bar_quality"] == 100.0
         store.end_session()
         for k in INTERVALS:
-            assert store.get_bars("ES", k) == aggregate(bars, start, start + timedelta(days=1), k)
+            assert store.get_bars("ES", k) == aggregate_elapsed(bars, start, k)
     store.start_new_session(date(2018, 4, 9))
     snap = store.get_symbol_data("ES")
     assert snap is not None
@@ -166,7 +147,7 @@ def test_gaps_around_midnight_are_found_and_filled_by_the_upkeep() -> None:
     ]
     open_ = datetime(2013, 10, 6, 17, tzinfo=CHI)
     store.end_session()
-    assert store.get_bars("ES", 11) == aggregate(store.get_bars("ES"), open_, open_ + 1395 * M, 11)
+    assert store.get_bars("ES", 11) == aggregate_elapsed(store.get_bars("ES"), open_, 11)
 
 
 def test_rollover_into_the_next_overnight_session_keeps_history() -> None:
@@ -187,9 +168,7 @@ def test_rollover_into_the_next_overnight_session_keeps_history() -> None:
     assert list(snap.historical_bars[1][MONDAY]) == monday
     assert snap.bar_quality == 100.0
     assert snap.bars_1m[0] == tuesday[0]
-    assert store.get_bars("ES", 60) == aggregate(
-        tuesday[:480], tuesday[0].timestamp, tuesday[-1].timestamp, 60
-    )
+    assert store.get_bars("ES", 60) == aggregate_elapsed(tuesday[:480], tuesday[0].timestamp, 60)
     # Without an explicit date the ended session is keyed by its session date (Monday), not by the newest
     # bar's local date (Sunday evening).
     bare = SessionData(calendar=CME_2013, historical_bars_trailing_days=1)
