@@ -37,7 +37,7 @@ from pytest_benchmark.fixture import BenchmarkFixture
 
 from ratios import Ratio, Results
 from sessiondata import Bar, SessionData
-from sessiondata._coordinator import BacktestStreamCoordinator, StreamType
+from sessiondata.replay.coordinator import BacktestStreamCoordinator, StreamType
 
 SYMBOLS = 100
 MINUTES = 390

@@ -18,7 +18,7 @@ The ratio store/bars is the figure the issue aims at (<= 1.2x). It is reported f
 (the 1-minute series alone) and twice for the default ``(5, 15)``: read (someone reads the derived bars
 from the first session on, so the store derives and holds them: extra `Bar` objects, about 0.27 per
 1-minute bar, counted in the store's total) and never read (the store holds the log of bars whose
-derivation is owed instead, see `sessiondata._deferred`).
+derivation is owed instead, see `sessiondata.core.derived`).
 
 `session_bars` (the realistic bar generator) is also used by ``bench_store.py``.
 """
@@ -81,7 +81,7 @@ def measure(n_bars: int, derived_intervals: Sequence[int], *, read: bool = True)
 
     ``read``: someone reads the derived bars from the first session on, so the store derives them as bars
     arrive and holds them; otherwise nobody does, and the store holds the log of bars whose derivation
-    is owed instead (see `sessiondata._deferred`). Starts and stops `tracemalloc` itself (it must not
+    is owed instead (see `sessiondata.core.derived`). Starts and stops `tracemalloc` itself (it must not
     already be tracing). O(n_bars); allocates about 1 KB per bar while it runs.
     """
     if tracemalloc.is_tracing():

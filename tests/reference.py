@@ -10,8 +10,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 
 from sessiondata import Bar, SessionData, SymbolSessionData
-from sessiondata._aggregation import aggregate, window_of
 from sessiondata._calendar import SessionClock
+from sessiondata.core.windows import aggregate, window_of
 
 __all__ = ["aggregate_elapsed", "check_snapshot", "check_store", "derive_from_scratch", "expected_quality"]
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from reference import check_store
 from sessiondata import Bar, InvalidDataError, Quote, SessionData, Tick, get_session_data
 from sessiondata._clock import TimeProvider
-from sessiondata._coordinator import (
+from sessiondata.replay.coordinator import (
     BacktestStreamCoordinator,
     CoordinatorError,
     SessionBoundaryListener,

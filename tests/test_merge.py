@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessiondata import Bar, InvalidDataError, Quote, SessionData, Tick
-from sessiondata._merge import KnownTimeMerge, Source, SourceError
+from sessiondata.replay.merge import KnownTimeMerge, Source, SourceError
 
 NY = ZoneInfo("America/New_York")
 M = timedelta(minutes=1)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessiondata import Bar, Provenance, SessionData
-from sessiondata._provenance import EMPTY_PROVENANCE
+from sessiondata.core.provenance import EMPTY_PROVENANCE
 
 T0 = datetime(2025, 3, 10, 9, 30)
 M = timedelta(minutes=1)

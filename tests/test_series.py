@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sessiondata._series import LOAD, Series
+from sessiondata.core.series import LOAD, Series
 
 BASE = datetime(2025, 1, 2, 9, 30)
 

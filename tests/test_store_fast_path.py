@@ -14,7 +14,7 @@ compares the stored series, derived bars and bar quality with their definitions 
 `SessionClock.locate`.
 
 Derived bars are derived on this path only with ``derivation="eager"`` (lazily, the store logs the bars for
-the first reader, see `sessiondata._deferred`), so each test runs both ways: eager and read from the start
+the first reader, see `sessiondata.core.derived`), so each test runs both ways: eager and read from the start
 ("following"), and lazy and never read (only checked).
 """
 

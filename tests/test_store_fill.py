@@ -10,7 +10,7 @@ import pytest
 
 from reference import check_store, derive_from_scratch
 from sessiondata import Bar, Provenance, SessionData
-from sessiondata import _aggregation as aggregation
+from sessiondata.core import windows as aggregation
 
 OPEN = datetime(2025, 3, 10, 9, 30)
 M = timedelta(minutes=1)

@@ -24,13 +24,6 @@ from ._columns import (
     to_dataframe,
     to_numpy,
 )
-from ._coordinator import (
-    BacktestStreamCoordinator,
-    CoordinatorError,
-    SessionBoundaryListener,
-    StreamSourceError,
-    StreamType,
-)
 from ._csvio import CsvFormatError, RejectedRow
 from ._gaps import Gap, detect_gaps, expected_minutes
 from ._managers import (
@@ -55,10 +48,17 @@ from ._repository import (
     RepositoryError,
     SqliteBarRepository,
 )
-from ._series import Series
-from ._snapshot import SymbolSessionData
-from ._store import SessionData, get_session_data, reset_session_data
-from ._upkeep import DataUpkeepThread
+from .core.series import Series
+from .core.snapshot import SymbolSessionData
+from .core.store import SessionData, get_session_data, reset_session_data
+from .replay.coordinator import (
+    BacktestStreamCoordinator,
+    CoordinatorError,
+    SessionBoundaryListener,
+    StreamSourceError,
+    StreamType,
+)
+from .replay.upkeep import DataUpkeepThread
 
 __version__ = "0.1.0"  # the one source of the version: pyproject.toml reads it (setuptools dynamic)
 

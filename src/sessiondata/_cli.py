@@ -40,7 +40,7 @@ from ._models import SessionDataError
 from ._parquet import ParquetBarRepository
 from ._repository import BarRepository, CsvBarRepository, ImportReport, SqliteBarRepository
 from ._sample import sample_csv_path
-from ._store import SessionData
+from .core.store import SessionData
 
 __all__ = ["main"]
 

@@ -36,7 +36,7 @@ timezone (nor daylight-saving ambiguity) is invented. In pandas, naive series ge
 series an index in UTC, or in ``tz=`` when given.
 
 Caching, and why it is per chunk. A `Series` is a tuple of chunk lists (at most ``2 * LOAD`` items each)
-shared between versions; an item below a chunk's length is never written again (see `_series`). So the
+shared between versions; an item below a chunk's length is never written again (see `series`). So the
 column of a chunk's first ``L`` items is valid forever, for every version that shares the chunk. Columns are
 therefore cached **per chunk** in a module registry keyed by the chunk's identity, and a version that only
 appended extends the tail chunk's column by the new items (a copy of at most ``2 * LOAD`` floats, a
@@ -93,11 +93,11 @@ from datetime import datetime, timedelta, timezone
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Union
 
-from ._series import LOAD, Series
-from ._snapshot import SymbolSessionData, check_interval
+from .core.series import LOAD, Series
+from .core.snapshot import SymbolSessionData, check_interval
 
 if TYPE_CHECKING:
-    from ._store import SessionData
+    from .core.store import SessionData
 
 __all__ = [
     "COLUMN_FIELDS",

@@ -10,7 +10,7 @@ import threading
 from datetime import date
 
 from ._sample import SAMPLE_SYMBOL, iter_sample_bars
-from ._store import SessionData
+from .core.store import SessionData
 
 
 def main() -> int:

@@ -26,11 +26,11 @@ import attrs
 
 from ._calendar import SessionClock
 from ._clock import ClockMode, TimeProvider
-from ._coordinator import BacktestStreamCoordinator, StreamType
 from ._models import Bar, SessionDataError
 from ._repository import BarRepository, ImportReport, SqliteBarRepository, dates_of, time_range_of
-from ._store import SessionData, get_session_data
-from ._upkeep import DataUpkeepThread
+from .core.store import SessionData, get_session_data
+from .replay.coordinator import BacktestStreamCoordinator, StreamType
+from .replay.upkeep import DataUpkeepThread
 
 __all__ = [
     "DataManager",

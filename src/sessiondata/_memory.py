@@ -10,7 +10,7 @@
 * the containers that hold the records: each `Series` object, its tuple of chunks, every chunk list (its
   allocated capacity, which is what ``getsizeof`` reports), the tuples of chunk minima and start positions
   with their ints, the historical-bar tuples and mappings, the provenance overrides, the derived-bar state,
-  the log of bars whose derivation is deferred (`sessiondata._deferred`) and the snapshot object itself.
+  the log of bars whose derivation is deferred (`sessiondata.core.derived`) and the snapshot object itself.
 
 Derived bars are counted as they are held: measuring never builds the derived bars of a symbol nobody has read
 (they are owed, and the log of what they are owed from is counted instead).
@@ -36,12 +36,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._columns import column_cache_bytes
-from ._deferred import Deferred
-from ._series import Series
-from ._snapshot import SymbolSessionData
+from .core.derived import Deferred
+from .core.series import Series
+from .core.snapshot import SymbolSessionData
 
 if TYPE_CHECKING:
-    from ._store import SessionData
+    from .core.store import SessionData
 
 __all__ = ["MemoryReport", "SymbolMemory", "memory_usage", "snapshot_memory_usage"]
 
@@ -225,7 +225,7 @@ def _held_states(snapshot: SymbolSessionData) -> Mapping[int, Any]:
 
 
 def _deferred_bytes(cell: Deferred | None, sizer: _Sizer) -> int:
-    """A deferred-derivation log (see `sessiondata._deferred`): the cell, its segments and their offsets,
+    """A deferred-derivation log (see `sessiondata.core.derived`): the cell, its segments and their offsets,
     its memo tuples, and its parent's. O(logged bars)."""
     total = 0
     while cell is not None:

@@ -55,7 +55,7 @@ from ._managers import (
 from ._models import Bar, SessionDataError
 from ._parquet import ParquetBarRepository
 from ._repository import BarRepository, CsvBarRepository, IndexedBarRepository, SqliteBarRepository
-from ._store import SessionData
+from .core.store import SessionData
 
 __all__ = [
     "ParallelReplayError",

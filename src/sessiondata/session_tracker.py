@@ -35,7 +35,7 @@ from datetime import date, datetime
 
 import attrs
 
-from ._store import get_session_data
+from .core.store import get_session_data
 
 __all__ = [
     "SessionMetrics",

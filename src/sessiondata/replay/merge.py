@@ -8,7 +8,7 @@ and counted in ``filtered``; an item before its source's previous one is an `Inv
 ``drop_out_of_order``, skipped and counted in ``dropped``. After an item is yielded, the merge pulls that
 source's next item when it is resumed.
 
-No threads, no locks, no store: the coordinator (`sessiondata._coordinator`) wraps it with the worker
+No threads, no locks, no store: the coordinator (`sessiondata.replay.coordinator`) wraps it with the worker
 thread, pacing, pause/stop and the store writes. ``poll`` (optional) is called while a run of skipped items
 goes on, so the wrapper can honour a stop request however long a source keeps skipping. Sources may be
 added or removed between items (`change`); the merge applies the change before choosing its next item.
@@ -29,8 +29,8 @@ from datetime import date, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ._calendar import SessionClock
-from ._models import Bar, InvalidDataError, SessionDataError
+from sessiondata._calendar import SessionClock
+from sessiondata._models import Bar, InvalidDataError, SessionDataError
 
 __all__ = ["NON_BLOCKING_ITERATORS", "KnownTimeMerge", "Source", "SourceError", "check_item"]
 

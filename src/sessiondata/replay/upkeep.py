@@ -46,13 +46,13 @@ from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
-from ._calendar import to_exchange_local
-from ._clock import ClockMode, TimeProvider
-from ._gaps import detect_gaps
-from ._models import Bar, InvalidDataError, Provenance
-from ._repository import BarRepository
-from ._snapshot import SymbolSessionData
-from ._store import SessionData
+from sessiondata._calendar import to_exchange_local
+from sessiondata._clock import ClockMode, TimeProvider
+from sessiondata._gaps import detect_gaps
+from sessiondata._models import Bar, InvalidDataError, Provenance
+from sessiondata._repository import BarRepository
+from sessiondata.core.snapshot import SymbolSessionData
+from sessiondata.core.store import SessionData
 
 __all__ = ["DataUpkeepThread"]
 

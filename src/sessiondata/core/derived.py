@@ -29,9 +29,10 @@ from itertools import pairwise
 from types import MappingProxyType
 from typing import NamedTuple
 
-from ._aggregation import DerivedState, Segment, advance_in_order
-from ._models import Bar
-from ._series import Series
+from sessiondata._models import Bar
+
+from .series import Series
+from .windows import DerivedState, Segment, advance_in_order
 
 __all__ = ["Deferred", "LogSegment", "Memo", "check_deferred"]
 

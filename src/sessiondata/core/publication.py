@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from typing import Any, NamedTuple
 
-from ._snapshot import SymbolSessionData
+from .snapshot import SymbolSessionData
 
 __all__ = ["PublicationGate", "StoreState"]
 

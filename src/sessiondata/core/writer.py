@@ -19,12 +19,13 @@ from operator import attrgetter
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from ._aggregation import DerivedState, Segment, Window, advance_in_order, complete_newest, inside_span
-from ._calendar import SessionClock, SessionCursor
-from ._deferred import Deferred
-from ._models import Bar, InvalidDataError, Provenance, Quote, Tick
-from ._series import Series
-from ._snapshot import QualityState, SymbolSessionData, WriterState
+from sessiondata._calendar import SessionClock, SessionCursor
+from sessiondata._models import Bar, InvalidDataError, Provenance, Quote, Tick
+
+from .derived import Deferred
+from .series import Series
+from .snapshot import QualityState, SymbolSessionData, WriterState
+from .windows import DerivedState, Segment, Window, advance_in_order, complete_newest, inside_span
 
 __all__ = ["SymbolWriter", "append_newest", "apply_bars", "apply_items", "flushed"]
 
@@ -169,7 +170,7 @@ def append_newest(
         # `QualityState(...)` without its Python-level __new__ (the hot lane builds one per bar).
         qs = _new_tuple(QualityState, (day, q_minutes, offset, appended))
         if pending is not None:
-            # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `_deferred`).
+            # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `derived`).
             pending.log_bar(day, session_len, offset)
         elif skip is not None and skip[0] is derived and skip[1] <= offset <= skip[2] and skip[3] == day:
             # Inside every forming window (the common case, one check for all intervals): nothing changes

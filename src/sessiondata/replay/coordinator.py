@@ -1,7 +1,7 @@
 """`BacktestStreamCoordinator`: merges many market-data streams into one chronological replay.
 
-One worker thread pulls every registered source lazily through `KnownTimeMerge` (`sessiondata._merge`, the
-pure merge: one pending item per source, grouped by known time), advances the backtest clock, writes each
+One worker thread pulls every registered source lazily through `KnownTimeMerge` (`sessiondata.replay.merge`,
+the pure merge: one pending item per source, grouped by known time), advances the backtest clock, writes each
 item into the store, and only then hands it to the consumer through a bounded buffer. The consumer iterates
 `merged_stream()`.
 
@@ -35,7 +35,7 @@ Other behaviour:
 - **Run-ahead, read as of the item.** The worker may run ahead of the consumer by at most
   ``max_queue_size`` items in the buffer, plus ``batch_size`` items it is gathering and the one batch the
   consumer is iterating; the clock already reflects them. The store's readers do not see them: while the
-  worker runs it holds the store's `PublicationGate` (see `sessiondata._publication`), and the consumer
+  worker runs it holds the store's `PublicationGate` (see `sessiondata.core.publication`), and the consumer
   publishes each item's writes just before it yields the item, so while it handles an item every read of
   the store (any symbol) answers exactly as the store stood right after that item was written. Session
   boundaries wait for the consumer to catch up, then run directly (listeners read the store as usual).
@@ -61,11 +61,12 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from ._clock import ClockMode, TimeProvider
-from ._merge import NON_BLOCKING_ITERATORS, KnownTimeMerge, Source, check_item
-from ._models import Bar, InvalidDataError, MarketData, Quote, SessionDataError, Tick
-from ._publication import PublicationGate
-from ._store import SessionData, get_session_data
+from sessiondata._clock import ClockMode, TimeProvider
+from sessiondata._models import Bar, InvalidDataError, MarketData, Quote, SessionDataError, Tick
+from sessiondata.core.publication import PublicationGate
+from sessiondata.core.store import SessionData, get_session_data
+
+from .merge import NON_BLOCKING_ITERATORS, KnownTimeMerge, Source, check_item
 
 __all__ = [
     "BacktestStreamCoordinator",
@@ -243,7 +244,7 @@ class BacktestStreamCoordinator:
         self._buffered = 0
         self._max_buffered = 0
         # The worker's batch being gathered (written to the store, not yet handed over) and each item's
-        # publication mark (see `_publication`); worker only.
+        # publication mark (see `publication`); worker only.
         self._pending: tuple[list[Any], list[int]] = ([], [])
         # The store's publication gate while the worker runs (held from its start, closed by `_release`),
         # whether a consumer is iterating `merged_stream()`.
@@ -493,7 +494,7 @@ class BacktestStreamCoordinator:
 
     def _consume(self) -> Iterator[MarketData]:
         # The consumer's loop: before yielding an item, publish the store's writes up to the item's mark, so
-        # that reads made while the item is handled answer as of it (see `_publication`).
+        # that reads made while the item is handled answer as of it (see `publication`).
         cond = self._cond
         buffer = self._buffer
         while True:

@@ -14,8 +14,9 @@ from datetime import datetime
 from itertools import pairwise
 from typing import NamedTuple
 
-from ._models import Provenance
-from ._series import Series
+from sessiondata._models import Provenance
+
+from .series import Series
 
 __all__ = ["EMPTY_PROVENANCE", "ProvenanceMap"]
 

@@ -33,8 +33,9 @@ from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import NamedTuple
 
-from ._models import Bar, trusted_bar
-from ._series import EMPTY, Series
+from sessiondata._models import Bar, trusted_bar
+
+from .series import EMPTY, Series
 
 __all__ = [
     "Anchor",

@@ -21,13 +21,20 @@ from datetime import date, datetime, time, tzinfo
 from types import MappingProxyType
 from typing import Any
 
-from ._calendar import ExchangeCalendar, RegularHoursCalendar, SessionCalendar, SessionClock, SessionCursor
-from ._deferred import check_deferred
-from ._models import Bar, InvalidDataError, Provenance, Quote, Tick, check_record
-from ._publication import PublicationGate, StoreState
-from ._series import Series
-from ._snapshot import SymbolSessionData, check_interval
-from ._writer import append_newest, apply_bars, apply_items, flushed
+from sessiondata._calendar import (
+    ExchangeCalendar,
+    RegularHoursCalendar,
+    SessionCalendar,
+    SessionClock,
+    SessionCursor,
+)
+from sessiondata._models import Bar, InvalidDataError, Provenance, Quote, Tick, check_record
+
+from .derived import check_deferred
+from .publication import PublicationGate, StoreState
+from .series import Series
+from .snapshot import SymbolSessionData, check_interval
+from .writer import append_newest, apply_bars, apply_items, flushed
 
 __all__ = ["SessionData", "get_session_data", "reset_session_data"]
 

@@ -4,7 +4,7 @@ The store publishes a new snapshot on every write; a reader takes the current on
 read and answers from it alone, so everything read from one snapshot is mutually consistent (bars, derived
 bars, metrics, quality, versions) and no read ever waits for a writer.
 
-Derived bars of a symbol nobody has read yet are owed rather than built (see `_deferred`): the first read
+Derived bars of a symbol nobody has read yet are owed rather than built (see `derived`): the first read
 of them from a snapshot settles that snapshot's derivation, O(1) amortized per bar logged since the last
 settled version, and answers as if the bars had been derived as they arrived. A read never changes how the
 store writes: that is the store's ``derivation`` option.
@@ -21,11 +21,12 @@ from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from ._aggregation import DerivedState
-from ._deferred import Deferred
-from ._models import Bar, Provenance, Quote, Tick
-from ._provenance import EMPTY_PROVENANCE, ProvenanceMap
-from ._series import Series
+from sessiondata._models import Bar, Provenance, Quote, Tick
+
+from .derived import Deferred
+from .provenance import EMPTY_PROVENANCE, ProvenanceMap
+from .series import Series
+from .windows import DerivedState
 
 __all__ = ["QualityState", "SymbolSessionData", "WriterState", "check_interval"]
 
@@ -78,7 +79,7 @@ class WriterState(NamedTuple):
     #: ``lo <= offset <= hi`` of ``day`` lies inside every forming window, so one check skips all intervals
     #: (at ``hi``, the earliest last minute, windows complete). ``None``: unknown.
     derived_skip: tuple[Mapping[int, DerivedState], int, int, date] | None = None
-    #: While the store derives lazily: the log of bars whose derivation is owed (see `_deferred`);
+    #: While the store derives lazily: the log of bars whose derivation is owed (see `derived`);
     #: ``derived_base`` is then stale. None when derived as bars arrive.
     derived_pending: Deferred | None = None
 
@@ -156,7 +157,7 @@ class SymbolSessionData(NamedTuple):
 
     @property
     def derived(self) -> Mapping[int, DerivedState]:
-        """``{interval: DerivedState}`` at this snapshot, brought up to date on first use (see `_deferred`),
+        """``{interval: DerivedState}`` at this snapshot, brought up to date on first use (see `derived`),
         without marking the derived bars as read (the store's own bookkeeping and checks use this).
 
         O(1) once settled; the first call after new bars pays their derivation, O(1) amortized per bar.
