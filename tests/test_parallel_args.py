@@ -101,3 +101,44 @@ def test_cli_parallel_option_errors(extra: list[str], needle: str) -> None:
     assert code == 1
     assert needle in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_worker_cache_closes_evicted_repositories_once_no_task_uses_them(tmp_path: Path) -> None:
+    # A long-lived worker serves many calls: repositories pushed out of its small cache must be closed (an
+    # idle one at once, one still in use when its last task ends), not left for the GC.
+    from datetime import datetime
+
+    from sessiondata.parallel import _OpenedRepositories
+
+    specs = []
+    for i in range(3):
+        path = tmp_path / f"r{i}.db"
+        SqliteBarRepository(path).close()
+        specs.append(RepositorySpec("sqlite", str(path)))
+    cache = _OpenedRepositories(capacity=1)
+    probe = (datetime(2024, 1, 2, 9, 30), datetime(2024, 1, 2, 16))
+
+    def is_closed(repo: object) -> bool:
+        try:
+            repo.get_bars("X", *probe)  # type: ignore[attr-defined]
+        except ValueError:
+            return True
+        return False
+
+    with cache.lease(specs[0], "t") as first, cache.lease(specs[0], "t") as again:
+        assert again is first
+        with cache.lease(specs[1], "t") as second:
+            assert not is_closed(first)  # evicted but in use by two tasks
+        assert is_closed(second) is False  # cached and idle: kept for the next task
+    assert is_closed(first)  # the last lease ended after the eviction
+    with cache.lease(specs[2], "t"):
+        assert is_closed(second)  # evicted while idle: closed at once
+    assert len(cache) == 1
+    with cache.lease(specs[2], "t") as kept:
+        assert not is_closed(kept)
+    cache.clear()
+    assert len(cache) == 0
+    assert is_closed(kept)
+    user_made = object()
+    with cache.lease(user_made, "t") as same:  # type: ignore[arg-type]
+        assert same is user_made

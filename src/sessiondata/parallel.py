@@ -27,6 +27,7 @@ repository only. A task that raises does not stop the others: by default its `Se
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -35,7 +36,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -50,11 +51,16 @@ from ._managers import (
     ReplayReport,
     SessionSummary,
     SymbolSummary,
-    _time_range,  # the same existence probe DataManager.replay uses
 )
 from ._models import Bar, SessionDataError
 from ._parquet import ParquetBarRepository
-from ._repository import BarRepository, CsvBarRepository, IndexedBarRepository, SqliteBarRepository
+from ._repository import (
+    BarRepository,
+    CsvBarRepository,
+    IndexedBarRepository,
+    SqliteBarRepository,
+    time_range_of,  # the same existence probe DataManager.replay uses
+)
 from .core.store import SessionData
 
 __all__ = [
@@ -248,7 +254,7 @@ def _plan(
     repo: BarRepository, store: SessionData, wanted: tuple[str, ...], dates: Iterable[date] | None, size: int
 ) -> list[SessionTask]:
     for symbol in wanted:
-        if _time_range(repo, symbol) is None:
+        if time_range_of(repo, symbol) is None:
             raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no bars for it")
     groups = [wanted[i : i + size] for i in range(0, len(wanted), size)]
     trailing = store.historical_bars_trailing_days
@@ -398,28 +404,81 @@ class _Config:
     upkeep_period: float
 
 
-# Worker-process cache of opened repositories, keyed by (call token, spec): a process that runs many tasks
-# of one call opens the file once (a CSV symbol is then parsed once), and a later call never sees a stale
-# copy. Bounded, since a long-lived Dask worker serves many calls; guarded because Dask runs tasks in threads.
-_OPENED: collections.OrderedDict[tuple[str, RepositorySpec], BarRepository] = collections.OrderedDict()
-_OPENED_LOCK = threading.Lock()
-_OPENED_MAX = 4
+class _OpenedRepositories:
+    """Worker-process cache of opened repositories, keyed by (call token, spec): a process that runs many
+    tasks of one call opens the file once (a CSV symbol is then parsed once), and a later call never sees a
+    stale copy. Bounded, since a long-lived Dask worker serves many calls. An evicted repository is closed
+    as soon as no task is using it (at once if idle, else when its last lease ends), so a long-lived worker
+    does not keep file handles or SQLite connections open until the GC finds them."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        # Guards both dicts: Dask runs tasks in threads of one process.
+        self._lock = threading.Lock()
+        self._open: collections.OrderedDict[tuple[str, RepositorySpec], BarRepository] = (
+            collections.OrderedDict()
+        )
+        self._leases: dict[int, int] = {}  # id(repo) -> tasks using it (evicted ones included)
+
+    @contextlib.contextmanager
+    def lease(self, source: RepositorySpec | BarRepository, token: str) -> Iterator[BarRepository]:
+        """The repository for ``source`` for the duration of the block (opened on first use). O(1);
+        thread-safe; waits only for the cache's lock (never while a repository is being read)."""
+        if not isinstance(source, RepositorySpec):
+            yield source
+            return
+        key = (token, source)
+        with self._lock:
+            repo = self._open.get(key)
+            if repo is None:
+                repo = self._open[key] = source.open()
+            else:
+                self._open.move_to_end(key)
+            self._leases[id(repo)] = self._leases.get(id(repo), 0) + 1
+            evicted = self._evict()
+        _close_all(evicted)
+        try:
+            yield repo
+        finally:
+            with self._lock:
+                left = self._leases[id(repo)] - 1
+                idle = left == 0 and repo not in self._open.values()
+                if left:
+                    self._leases[id(repo)] = left
+                else:
+                    del self._leases[id(repo)]
+            if idle:
+                _close_all([repo])
+
+    def _evict(self) -> list[BarRepository]:
+        # Lock held. The oldest entries past capacity leave the cache; the idle ones are returned for closing.
+        idle = []
+        while len(self._open) > self._capacity:
+            _, repo = self._open.popitem(last=False)
+            if not self._leases.get(id(repo)):
+                idle.append(repo)
+        return idle
+
+    def clear(self) -> None:
+        """Empty the cache, closing what no task is using (the rest closes when its last lease ends).
+        O(capacity); thread-safe."""
+        with self._lock:
+            idle = [r for r in self._open.values() if not self._leases.get(id(r))]
+            self._open.clear()
+        _close_all(idle)
+
+    def __len__(self) -> int:
+        return len(self._open)
 
 
-def _repository_for(source: RepositorySpec | BarRepository, token: str) -> BarRepository:
-    if not isinstance(source, RepositorySpec):
-        return source
-    key = (token, source)
-    with _OPENED_LOCK:
-        repo = _OPENED.get(key)
-        if repo is None:
-            repo = _OPENED[key] = source.open()
-            while len(_OPENED) > _OPENED_MAX:
-                # Not closed: a thread of another call may still be reading it; the GC closes it.
-                _OPENED.popitem(last=False)
-        else:
-            _OPENED.move_to_end(key)
-        return repo
+def _close_all(repos: list[BarRepository]) -> None:
+    for repo in repos:
+        close = getattr(repo, "close", None)  # the protocol does not require one
+        if callable(close):
+            close()
+
+
+_OPENED = _OpenedRepositories(capacity=4)
 
 
 class _DayCounter:
@@ -450,44 +509,54 @@ def _run_task(
     """Replay one task into a fresh store and run ``fn`` over it (in whichever process runs it)."""
     began = time.perf_counter()
     try:
-        repo = _repository_for(source, token)
-        store = SessionData(**dict(config.store_options))
-        counter = _DayCounter(task.date, store.session_clock)
-        report: ReplayReport | None
-        try:
-            report = DataManager(store, repository=repo).replay(
-                task.symbols,
-                task.days,
-                extended_hours=config.extended_hours,
-                drop_minutes=config.drop_minutes,
-                seed=config.seed,
-                upkeep=config.upkeep,
-                upkeep_period=config.upkeep_period,
-                on_item=counter,
-            )
-        except ReplayError:
-            # No bars at all on the task's days is a result (nothing to summarize), not a failure; the
-            # planner checked the symbols, but the repository may have changed since.
-            if any(_time_range(repo, s) is None for s in task.symbols):
-                raise
-            report = None
-        session: SessionSummary | None = None
-        if report is not None:
-            session = next((s for s in report.sessions if s.date == task.date), None)
-        value = fn(store, task.date, task.symbols) if fn is not None and session is not None else None
-        return SessionResult(
-            date=task.date,
-            symbols=task.symbols,
-            trailing=task.trailing,
-            summaries=dict(session.symbols) if session is not None else {},
-            value=value,
-            items=counter.items,
-            bars=counter.bars,
-            upkeep_faults=report.upkeep_faults if report is not None else 0,
-            seconds=time.perf_counter() - began,
-        )
+        with _OPENED.lease(source, token) as repo:
+            return _replay_task(task, repo, config, fn, began)
     except Exception as exc:
         raise _TaskRaised(TaskFailure.from_exception(task, exc)) from exc
+
+
+def _replay_task(
+    task: SessionTask,
+    repo: BarRepository,
+    config: _Config,
+    fn: SessionFunction | None,
+    began: float,
+) -> SessionResult:
+    store = SessionData(**dict(config.store_options))
+    counter = _DayCounter(task.date, store.session_clock)
+    report: ReplayReport | None
+    try:
+        report = DataManager(store, repository=repo).replay(
+            task.symbols,
+            task.days,
+            extended_hours=config.extended_hours,
+            drop_minutes=config.drop_minutes,
+            seed=config.seed,
+            upkeep=config.upkeep,
+            upkeep_period=config.upkeep_period,
+            on_item=counter,
+        )
+    except ReplayError:
+        # No bars at all on the task's days is a result (nothing to summarize), not a failure; the
+        # planner checked the symbols, but the repository may have changed since.
+        if any(time_range_of(repo, s) is None for s in task.symbols):
+            raise
+        report = None
+    session: SessionSummary | None = None
+    if report is not None:
+        session = next((s for s in report.sessions if s.date == task.date), None)
+    value = fn(store, task.date, task.symbols) if fn is not None and session is not None else None
+    return SessionResult(
+        date=task.date,
+        symbols=task.symbols,
+        trailing=task.trailing,
+        summaries=dict(session.symbols) if session is not None else {},
+        value=value,
+        items=counter.items,
+        bars=counter.bars,
+        upkeep_faults=report.upkeep_faults if report is not None else 0,
+        seconds=time.perf_counter() - began,
+    )
 
 
 # ------------------------------------------------------------------------------------------ engines
