@@ -65,6 +65,14 @@ def test_every_diagram_page_carries_the_bundled_mermaid_script(site: Path) -> No
         assert any(s.endswith("js/mermaid.min.js") for s in scripts), page
 
 
+def test_pages_without_a_diagram_do_not_load_mermaid(site: Path) -> None:
+    # 3.5 MB of script: a reader of the API reference should not download it.
+    plain = [p for p in _pages(site) if 'class="mermaid"' not in p.read_text(encoding="utf-8")]
+    assert site / "api" / "store" / "index.html" in plain
+    for page in plain:
+        assert "mermaid.min.js" not in page.read_text(encoding="utf-8"), page
+
+
 def test_the_api_reference_shows_nothing_private(site: Path) -> None:
     found = []
     for page in sorted((site / "api").rglob("*.html")):
