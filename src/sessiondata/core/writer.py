@@ -60,10 +60,13 @@ assert SymbolSessionData._fields == _SNAPSHOT_FIELDS
 _WRITER_FIELDS = (
     "derived_base",
     "provenance_overrides",
-    "quality_state",
     "tz_aware",
     "derived_skip",
     "derived_pending",
+    "quality_day",
+    "quality_minutes",
+    "quality_newest",
+    "quality_marker",
 )
 assert WriterState._fields == _WRITER_FIELDS
 
@@ -91,6 +94,8 @@ def _quality_of(qs: QualityState, clock: SessionClock) -> float:
 
 
 _NO_OFFSETS: list[int] = []
+# `WriterState`'s quality fields before the first located bar.
+_NO_QUALITY = (None, 0, -1, None)
 
 
 def _quality_of_day(
@@ -140,7 +145,7 @@ def append_newest(
         _,
         w,
     ) = snap
-    derived, overrides, qs, tz_aware, skip, pending = w
+    derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker = w
     if pending is not None and pending.end != series.size:
         # Its log runs past this snapshot (after a write that failed): the general path settles it first.
         return None
@@ -151,11 +156,10 @@ def append_newest(
     place = locator.place(ts)
     if place is not None:
         day, offset, session_len, elapsed = place
-        if qs is None:
-            return None
-        q_day, q_minutes, q_newest, q_marker = qs
         if day != q_day:
-            return None  # a new session day counts its quality from scratch: rare, the general path
+            # A new session day counts its quality from scratch, and no quality state yet (q_day None) is a
+            # first bar: both rare, the general path.
+            return None
         if q_marker is series and offset > q_newest:
             # This path stored the newest bar, at minute q_newest: a bar of a later minute is newer, which
             # needs no timestamp comparison (an aware one with a foreign tzinfo costs ~200 ns).
@@ -167,8 +171,8 @@ def append_newest(
         if offset > q_newest:
             q_minutes += 1
             quality = 100.0 * q_minutes / elapsed  # `_quality_of`, without a calendar call
-        # `QualityState(...)` without its Python-level __new__ (the hot lane builds one per bar).
-        qs = _new_tuple(QualityState, (day, q_minutes, offset, appended))
+        q_newest = offset
+        q_marker = appended
         if pending is not None:
             # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `derived`).
             pending.log_bar(day, session_len, offset)
@@ -212,7 +216,11 @@ def append_newest(
             ticks_version,
             quotes_version,
             bar,
-            _new_tuple(WriterState, (derived, overrides, qs, tz_aware, skip, pending)),
+            # One record for the writer's state, quality included (see `WriterState`).
+            _new_tuple(
+                WriterState,
+                (derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker),
+            ),
         ),
     )
 
@@ -576,11 +584,11 @@ class SymbolWriter:
                 WriterState(
                     derived,
                     self.overrides,
-                    self.qs,
                     self.tz_aware,
                     # Stale once `derived` changed: its first item says which mapping it is for.
                     snap.writer.derived_skip,
                     pending,
+                    *(_NO_QUALITY if self.qs is None else self.qs),
                 ),
             ),
         )
