@@ -126,9 +126,9 @@ def append_newest(
     snap: SymbolSessionData, bar: Bar, version: int, locator: SessionCursor
 ) -> SymbolSessionData | None:
     """`apply_bars` for the hot case: one streamed ``bar``, newer than every stored bar, of the symbol's
-    timezone style, in the session day of its bar quality (or outside any session), and, while its derived
-    bars are unread, one its log can take. ``None`` when any of that does not hold (the caller then takes
-    `apply_bars`). Pure. O(1) amortized."""
+    timezone style, in the session day of its bar quality or a newer one (or outside any session), and,
+    while its derived bars are unread, one its log can take. ``None`` when any of that does not hold (the
+    caller then takes `apply_bars`). Pure. O(1) amortized."""
     (
         symbol,
         series,
@@ -157,9 +157,14 @@ def append_newest(
     if place is not None:
         day, offset, session_len, elapsed = place
         if day != q_day:
-            # A new session day counts its quality from scratch, and no quality state yet (q_day None) is a
-            # first bar: both rare, the general path.
-            return None
+            # The first bar located in a newer session day (or the first located at all): it is newer than
+            # every stored bar, so its day is not an earlier one. The quality day is always the newest day a
+            # stored bar was located in, so the series holds no bar of this one: the count starts at this
+            # bar (what `_quality_of_day` finds, without its scan; its appended check compares timestamps).
+            q_day = day
+            q_minutes = 0
+            q_newest = -1
+            q_marker = None
         if q_marker is series and offset > q_newest:
             # This path stored the newest bar, at minute q_newest: a bar of a later minute is newer, which
             # needs no timestamp comparison (an aware one with a foreign tzinfo costs ~200 ns).
