@@ -157,14 +157,9 @@ def append_newest(
     if place is not None:
         day, offset, session_len, elapsed = place
         if day != q_day:
-            # The first bar located in a newer session day (or the first located at all): it is newer than
-            # every stored bar, so its day is not an earlier one. The quality day is always the newest day a
-            # stored bar was located in, so the series holds no bar of this one: the count starts at this
-            # bar (what `_quality_of_day` finds, without its scan; its appended check compares timestamps).
-            q_day = day
-            q_minutes = 0
-            q_newest = -1
-            q_marker = None
+            # A newer session day (never an earlier one: the bar is the newest). The quality day is the newest
+            # day located, so the series holds none of this one: the count starts here (`_quality_of_day`).
+            q_day, q_minutes, q_newest, q_marker = day, 0, -1, None
         if q_marker is series and offset > q_newest:
             # This path stored the newest bar, at minute q_newest: a bar of a later minute is newer, which
             # needs no timestamp comparison (an aware one with a foreign tzinfo costs ~200 ns).
@@ -221,7 +216,6 @@ def append_newest(
             ticks_version,
             quotes_version,
             bar,
-            # One record for the writer's state, quality included (see `WriterState`).
             _new_tuple(
                 WriterState,
                 (derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker),
