@@ -144,6 +144,13 @@ RATIOS: tuple[Ratio, ...] = (
         ("<=", 3),
     ),
     Ratio(
+        "ours add_bar (5,15) @100k / seed add_bar (awaited), per bar",
+        "ours.add_bar @100k derived=(5,15)",
+        "seed.add_bar @1k awaited",
+        ("<=", 2),
+        note="issue 15's target; the seed's add_bar is a deque append (O(1)), so its size does not matter",
+    ),
+    Ratio(
         "ours add_bar () / seed add_bar (awaited), per bar @1k",
         "ours.add_bar @1k derived=()",
         "seed.add_bar @1k awaited",

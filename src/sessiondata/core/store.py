@@ -330,41 +330,49 @@ class SessionData:
         replacement O(log n + 512 + n / 512); a replacement that removes the session high or low rescans,
         O(n). Thread-safety: takes the write lock; waits only for other writers.
         """
+        if provenance is _STREAMED and replace and type(bar) is Bar and bar.symbol == symbol:
+            # Then `symbol` is a normalized key and the bar checked: the streamed lane, one implementation.
+            return self.add_checked_bar(symbol, bar)
         with self._lock:
-            snap = self._current(symbol)
-            if type(bar) is Bar and bar.symbol == symbol:  # then `symbol` is a normalized key
-                if provenance is _STREAMED:
-                    new = append_newest(snap, bar, self._version + 1, self._locator)
-                    if new is not None:
-                        self._version += 1
-                        self._publish_one(symbol, new)
-                        return True
-                sym = symbol
-            else:
-                sym = _symbol_key(symbol)
-                if type(bar) is not Bar or bar.symbol != sym:
-                    check_record(Bar, bar, symbol=sym)
-                snap = self._current(sym)
-            version = self._version + 1
-            new, stored = apply_bars(snap, (bar,), provenance, self._clock, version, replace, self._locator)
-            if stored or sym not in self._snapshots:
-                self._version = version
-                self._publish_one(sym, new)
-            return stored == 1
+            return self._add_one(symbol, bar, provenance, replace)
+
+    def _add_one(self, symbol: str, bar: Bar, provenance: Provenance, replace: bool) -> bool:
+        """`add_bar` off the streamed lane: any bar, any provenance, checked here (lock held)."""
+        sym = _symbol_key(symbol)
+        if type(bar) is not Bar or bar.symbol != sym:
+            check_record(Bar, bar, symbol=sym)
+        version = self._version + 1
+        new, stored = apply_bars(
+            self._current(sym), (bar,), provenance, self._clock, version, replace, self._locator
+        )
+        if stored or sym not in self._snapshots:
+            self._version = version
+            self._publish_one(sym, new)
+        return stored == 1
 
     def add_checked_bar(self, symbol: str, bar: Bar) -> bool:
         """`add_bar` (streamed, replacing) for a writer that has already checked ``type(bar) is Bar`` and
         ``bar.symbol == symbol`` with ``symbol`` upper-case (e.g. a stream coordinator that checks every
-        item it pulls). Skips only those checks; anything off the fast path goes through `add_bar`. Same
-        complexity and thread-safety as `add_bar`."""
+        item it pulls). Skips only those checks; anything off the hot lane goes through `add_bar`'s general
+        path. Same complexity and thread-safety as `add_bar`.
+
+        The hot lane (`append_newest`, a known symbol's next in-order bar) publishes with one store into
+        the writers' dict: with no publication gate held that dict is the one readers read, and under a
+        gate it is the gate's logging dict, so the one store serves both (`_publish_one` adds what a new
+        symbol needs)."""
         with self._lock:
-            snap = self._current(symbol)
-            new = append_newest(snap, bar, self._version + 1, self._locator)
-            if new is not None:
-                self._version += 1
-                self._publish_one(symbol, new)
-                return True
-            return self.add_bar(symbol, bar)
+            snaps = self._snapshots
+            snap = snaps.get(symbol)
+            if snap is not None:
+                version = self._version + 1
+                new = append_newest(snap, bar, version, self._locator)
+                if new is not None:
+                    self._version = version
+                    snaps[symbol] = new  # `_publish_one` for a symbol already in `snaps`
+                    if self._waiters:
+                        self._notify()
+                    return True
+            return self._add_one(symbol, bar, _STREAMED, True)
 
     def add_bars_batch(
         self,

@@ -60,10 +60,13 @@ assert SymbolSessionData._fields == _SNAPSHOT_FIELDS
 _WRITER_FIELDS = (
     "derived_base",
     "provenance_overrides",
-    "quality_state",
     "tz_aware",
     "derived_skip",
     "derived_pending",
+    "quality_day",
+    "quality_minutes",
+    "quality_newest",
+    "quality_marker",
 )
 assert WriterState._fields == _WRITER_FIELDS
 
@@ -91,6 +94,8 @@ def _quality_of(qs: QualityState, clock: SessionClock) -> float:
 
 
 _NO_OFFSETS: list[int] = []
+# `WriterState`'s quality fields before the first located bar.
+_NO_QUALITY = (None, 0, -1, None)
 
 
 def _quality_of_day(
@@ -121,9 +126,9 @@ def append_newest(
     snap: SymbolSessionData, bar: Bar, version: int, locator: SessionCursor
 ) -> SymbolSessionData | None:
     """`apply_bars` for the hot case: one streamed ``bar``, newer than every stored bar, of the symbol's
-    timezone style, in the session day of its bar quality (or outside any session), and, while its derived
-    bars are unread, one its log can take. ``None`` when any of that does not hold (the caller then takes
-    `apply_bars`). Pure. O(1) amortized."""
+    timezone style, in the session day of its bar quality or a newer one (or outside any session), and,
+    while its derived bars are unread, one its log can take. ``None`` when any of that does not hold (the
+    caller then takes `apply_bars`). Pure. O(1) amortized."""
     (
         symbol,
         series,
@@ -140,7 +145,7 @@ def append_newest(
         _,
         w,
     ) = snap
-    derived, overrides, qs, tz_aware, skip, pending = w
+    derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker = w
     if pending is not None and pending.end != series.size:
         # Its log runs past this snapshot (after a write that failed): the general path settles it first.
         return None
@@ -151,11 +156,10 @@ def append_newest(
     place = locator.place(ts)
     if place is not None:
         day, offset, session_len, elapsed = place
-        if qs is None:
-            return None
-        q_day, q_minutes, q_newest, q_marker = qs
         if day != q_day:
-            return None  # a new session day counts its quality from scratch: rare, the general path
+            # A newer session day (never an earlier one: the bar is the newest). The quality day is the newest
+            # day located, so the series holds none of this one: the count starts here (`_quality_of_day`).
+            q_day, q_minutes, q_newest, q_marker = day, 0, -1, None
         if q_marker is series and offset > q_newest:
             # This path stored the newest bar, at minute q_newest: a bar of a later minute is newer, which
             # needs no timestamp comparison (an aware one with a foreign tzinfo costs ~200 ns).
@@ -167,8 +171,8 @@ def append_newest(
         if offset > q_newest:
             q_minutes += 1
             quality = 100.0 * q_minutes / elapsed  # `_quality_of`, without a calendar call
-        # `QualityState(...)` without its Python-level __new__ (the hot lane builds one per bar).
-        qs = _new_tuple(QualityState, (day, q_minutes, offset, appended))
+        q_newest = offset
+        q_marker = appended
         if pending is not None:
             # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `derived`).
             pending.log_bar(day, session_len, offset)
@@ -212,7 +216,10 @@ def append_newest(
             ticks_version,
             quotes_version,
             bar,
-            _new_tuple(WriterState, (derived, overrides, qs, tz_aware, skip, pending)),
+            _new_tuple(
+                WriterState,
+                (derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker),
+            ),
         ),
     )
 
@@ -576,11 +583,11 @@ class SymbolWriter:
                 WriterState(
                     derived,
                     self.overrides,
-                    self.qs,
                     self.tz_aware,
                     # Stale once `derived` changed: its first item says which mapping it is for.
                     snap.writer.derived_skip,
                     pending,
+                    *(_NO_QUALITY if self.qs is None else self.qs),
                 ),
             ),
         )
