@@ -333,7 +333,7 @@ class SymbolWriter:
         self.derived: Mapping[int, DerivedState] = state.derived_base
         if pending is not None and pending.end != self.series.size:
             # Its log runs past this snapshot (after a write that failed): settle, log afresh from here.
-            self.derived = pending.settled(self.series, self.symbol)
+            self.derived = pending.derive(self.series, self.symbol)
             pending = None
         self.pending = pending
         self.own_derived: dict[int, DerivedState] | None = None
@@ -349,9 +349,10 @@ class SymbolWriter:
         return own
 
     def settle(self) -> None:
-        """Derive what the log owes before a write it cannot describe. O(bars logged)."""
+        """Derive what the log owes before a write it cannot describe, from the log itself (never from a
+        reader's memo, see `Deferred.derive`). O(bars logged)."""
         if self.pending is not None:
-            self.derived = self.pending.settled(self.series, self.symbol)
+            self.derived = self.pending.derive(self.series, self.symbol)
             self.pending = None
 
     # ------------------------------------------------------------------ an in-order run
@@ -629,7 +630,9 @@ def flushed(snap: SymbolSessionData, version: int) -> SymbolSessionData:
     if pending is not None and pending.parent is None:
         owed = Deferred(None, snap.bars_1m.size, pending)
         return snap._replace(writer=writer._replace(derived_pending=owed), bars_version=version)
-    derived = MappingProxyType({k: s.flush(snap.symbol, snap.bars_1m) for k, s in snap.derived.items()})
+    # Settled from the log itself (a reader's memo never decides what the writer publishes).
+    states = writer.derived_base if pending is None else pending.derive(snap.bars_1m, snap.symbol)
+    derived = MappingProxyType({k: s.flush(snap.symbol, snap.bars_1m) for k, s in states.items()})
     # Lazy: keep logging from here; eager: derive as bars arrive.
     pending = None if pending is None else Deferred(derived, snap.bars_1m.size)
     return snap._replace(
