@@ -255,7 +255,7 @@ def test_readers_settling_concurrently_with_a_writer_see_consistent_snapshots() 
                     if slot == 0 and len(snap.bars_1m) > 300:
                         snap.get_latest_bar(5)  # a read: the writer derives as bars arrive from then on
                     else:
-                        snap.derived  # noqa: B018 - settles the log, racing the other readers
+                        snap.read_derived()  # settles the log, racing the other readers
                     check_snapshot(snap, store.session_clock, 0)
                     with progress:
                         seen[slot] = snap.bars_version

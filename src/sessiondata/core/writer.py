@@ -630,9 +630,8 @@ def flushed(snap: SymbolSessionData, version: int) -> SymbolSessionData:
     if pending is not None and pending.parent is None:
         owed = Deferred(None, snap.bars_1m.size, pending)
         return snap._replace(writer=writer._replace(derived_pending=owed), bars_version=version)
-    # Settled from the log itself (a reader's memo never decides what the writer publishes).
-    states = writer.derived_base if pending is None else pending.derive(snap.bars_1m, snap.symbol)
-    derived = MappingProxyType({k: s.flush(snap.symbol, snap.bars_1m) for k, s in states.items()})
+    # `derived` settles from the log itself: a reader's memo never decides what the writer publishes.
+    derived = MappingProxyType({k: s.flush(snap.symbol, snap.bars_1m) for k, s in snap.derived.items()})
     # Lazy: keep logging from here; eager: derive as bars arrive.
     pending = None if pending is None else Deferred(derived, snap.bars_1m.size)
     return snap._replace(
