@@ -256,13 +256,11 @@ class DerivedState(NamedTuple):
         A forming window opened ahead of the newest bar (empty) is anchored at it (see ``anchor``). O(1);
         O(k) per window built (O(k + log n) for a re-derived window or members not all in the last chunk).
         Writers only (pure: returns a new state)."""
-        f = self.forming
-        moved = window_step(self.interval, f, self.completed, day, offset, session_len, bar.timestamp, None)
+        k, bars, f, completed, anchor = self
+        moved = window_step(k, f, completed, day, offset, session_len, bar.timestamp, None)
         if moved is None:
             return self
         forming, completed, built = moved
-        bars = self.bars
-        anchor = self.anchor
         symbol = bar.symbol
         for window, span in built:
             made = _newest_bar(symbol, window, span, bars_1m, anchor if window is f else None, day, offset)
@@ -275,7 +273,7 @@ class DerivedState(NamedTuple):
         if forming is not None and (forming.day != day or forming.first > offset):
             # Opened ahead, empty: the newest bar is the one just before its first member.
             anchor = _new_tuple(Anchor, (bar, bars_1m.size - 1))  # `Anchor(...)`, one C call
-        return _new_tuple(DerivedState, (self.interval, bars, forming, completed, anchor))
+        return _new_tuple(DerivedState, (k, bars, forming, completed, anchor))
 
     def step(
         self, day: date, offset: int, session_len: int, ts: datetime, newest: datetime
