@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 import threading
 import time as wall
-from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -24,15 +23,7 @@ OPEN = datetime.combine(DAY, time(9, 30))
 DEADLINE = 60.0
 INTERVALS = (5, 15)
 
-
-@pytest.fixture(autouse=True)
-def fast_switching() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
+pytestmark = pytest.mark.usefixtures("switch_often")  # tests/conftest.py: switch interval 1e-6
 
 
 def bar(minute: int, volume: int, day: date = DAY) -> Bar:
@@ -89,6 +80,7 @@ def test_many_readers_of_derived_bars_see_the_aggregation_of_their_snapshot(deri
     while the writer streams, corrects, fills late and ends the session. Each answer must equal the
     reference aggregation of the 1-minute bars of the snapshot it came from; and the writer must publish
     exactly what a store nobody read publishes (same versions, same bars)."""
+    assert sys.getswitchinterval() < 1e-5, "switch_often is in force"
     store = SessionData(derived_intervals=INTERVALS, derivation=derivation)
     quiet = SessionData(derived_intervals=INTERVALS, derivation=derivation)  # the same writes, no reader
     n_readers = 6
