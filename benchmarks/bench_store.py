@@ -84,6 +84,13 @@ RATIOS: tuple[Ratio, ...] = (
         ("<=", 1.3),
     ),
     Ratio(
+        "derivation cost, eager: add_bar @1k, (5,15) / ()",
+        "ours.add_bar @1k eager derived=(5,15)",
+        "ours.add_bar @1k eager derived=()",
+        None,
+        note="derivation='eager': the streamed bar's window step (advance_newest) on every write, no reads",
+    ),
+    Ratio(
         "derivation paid by readers: (add_bar + latest 5m & 15m) / (add_bar + latest 1m twice), per bar",
         "ours.add_bar+read derived=(5,15)",
         "ours.add_bar+read derived=()",
@@ -447,6 +454,25 @@ def test_ours_add_bar_reading_after_each(benchmark: BenchmarkFixture, results: R
     if intervals:
         assert store.get_latest_bar(SYMBOL, 15) == store.get_bars(SYMBOL, 15)[-1]
     results.record(f"ours.add_bar+read {derived}", benchmark, ops=BLOCK)
+
+
+@pytest.mark.benchmark(group="add_bar per bar")
+@pytest.mark.parametrize("derived", list(DERIVED))
+def test_ours_add_bar_eager(benchmark: BenchmarkFixture, results: Results, derived: str) -> None:
+    """`test_ours_add_bar` @1k on a store that derives as bars arrive (``derivation="eager"``), unread."""
+    block = _bars()[SMALL : SMALL + BLOCK]
+    last: list[SessionData] = []
+
+    def setup() -> tuple[tuple[SessionData, Sequence[Bar]], dict[str, Any]]:
+        last[:] = [_store(SMALL, DERIVED[derived], "eager")]
+        return (last[0], block), {}
+
+    # pytest-benchmark's pedantic() has no annotations.
+    benchmark.pedantic(  # type: ignore[no-untyped-call]
+        _add_each, setup=setup, rounds=40, warmup_rounds=1
+    )
+    assert last[0].get_bar_count(SYMBOL) == SMALL + BLOCK
+    results.record(f"ours.add_bar @1k eager {derived}", benchmark, ops=BLOCK)
 
 
 @pytest.mark.benchmark(group="390 bars: add_bar each vs add_bars_batch")

@@ -1,8 +1,10 @@
-"""Shared fixtures: a fresh store per test, and the real data folder (skipped with a reason when absent)."""
+"""Shared fixtures: a fresh store per test, the real data folder (skipped with a reason when absent), and
+frequent thread switches for real-thread tests."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,3 +59,15 @@ def real_data_root() -> Path:
 @pytest.fixture
 def real_data(real_data_root: Path) -> Path:
     return real_data_root
+
+
+@pytest.fixture
+def switch_often() -> Iterator[None]:
+    """Threads switch as often as the interpreter allows while the test runs (``sys.setswitchinterval(1e-6)``,
+    restored after), to shake out races; for real-thread tests (``pytest.mark.usefixtures``)."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)

@@ -279,3 +279,16 @@ def test_upserted_run_splits_a_chunk_that_grows_past_twice_load() -> None:
     merged.check_invariants(unique=True)
     assert list(merged) == sorted([*base_items, *items])
     assert list(s0) == base_items
+
+
+def test_a_memo_belongs_to_one_version_and_holds_at_most_its_limit() -> None:
+    """`Series.memo`/`remember`: the per-version memo readers keep derived read-only views in."""
+    s = Series([Item(ts(0), 0), Item(ts(1), 1)])
+    assert s.memo("view") is None
+    s.remember("view", (0, 1), limit=2)
+    s.remember("other", "x", limit=2)
+    s.remember("third", "y", limit=2)  # over the limit: not kept
+    assert (s.memo("view"), s.memo("other"), s.memo("third")) == ((0, 1), "x", None)
+    newer = s.appended(Item(ts(2), 2))
+    assert newer.memo("view") is None, "a new version starts with no memo"
+    assert s.memo("view") == (0, 1), "the old version keeps its own"

@@ -1,13 +1,13 @@
 """Derived bars nobody has read are owed by writes and settled by the first read: the answers must not
 depend on when, how often, or from which thread anyone reads.
 
-While a symbol's derived bars are unread, a write of in-order bars only logs where they fall; a look at
-them (or a write the log cannot describe) brings them up to date in one run. A read through the public
-methods also switches the store to deriving as bars arrive. So stores fed the same writes must give equal
-answers at every common read point whichever way they are read: one read after every write (deriving as
-bars arrive almost from the start), one read rarely, and one only looked at through the non-marking
-`SymbolSessionData.derived` (logging throughout). Snapshots taken along the way must still answer as they
-did when they were taken, however far the store has moved on.
+With lazy derivation (the store's default) a write of in-order bars only logs where they fall; a read of
+them (`SymbolSessionData.read_derived`, remembering what it settled for later readers), a look by the store
+itself (`SymbolSessionData.derived`, settling from the log alone) or a write the log cannot describe brings
+them up to date in one run. A read never changes how the store writes. So stores fed the same writes must
+give equal answers at every common read point whichever way they are read: one read after every write, one
+read rarely, and one only looked at through `SymbolSessionData.derived`. Snapshots taken along the way must
+still answer as they did when they were taken, however far the store has moved on.
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ def test_readers_settling_concurrently_with_a_writer_see_consistent_snapshots() 
                     if slot == 0 and len(snap.bars_1m) > 300:
                         snap.get_latest_bar(5)  # a read: the writer derives as bars arrive from then on
                     else:
-                        snap.derived  # noqa: B018 - settles the log, racing the other readers
+                        snap.read_derived()  # settles the log, racing the other readers
                     check_snapshot(snap, store.session_clock, 0)
                     with progress:
                         seen[slot] = snap.bars_version

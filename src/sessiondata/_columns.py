@@ -47,8 +47,9 @@ Measured ("last 390 closes as numpy", a writer appending one bar between reads, 
 of a new version; ``benchmarks/bench_columns.py``, one run, ratios to the obvious
 ``np.array([b.close for b in get_last_n_bars(390)])``):
 
-* a whole-series column cached in ``Series._cache`` and sliced: every append is a new version with an empty
-  cache, so each read rebuilds the whole column: at 100,000 bars ~600x *slower* than the objects;
+* a whole-series column cached in the series' per-version memo (`Series.memo`) and sliced: every append
+  is a new version with an empty memo, so each read rebuilds the whole column: at 100,000 bars ~600x
+  *slower* than the objects;
 * converting the 390 objects on each read (all a per-version answer cache gives when each version is read
   once): no faster than the objects (0.7x);
 * per-chunk columns (chosen): one conversion per appended bar plus two small copies: 6x faster than the
@@ -63,9 +64,10 @@ from the bytes columns on each read cost 1.43x ``to_numpy`` of every field; the 
 The price is memory: a chunk's Arrow buffers have ``2 * LOAD`` slots whatever its length (48 KiB for bars).
 One table of several chunks has chunked columns (`store_to_arrow` of several symbols combines them).
 
-On top of that, read-only numpy answers are memoised per `Series` version in ``Series._cache``, a slot the
-`Series` reserves for derived read-only views (keyed here under ``_CACHE_KEY``; at most ``_MAX_CACHED``
-answers per version): a repeated read of an unchanged snapshot returns the same array object in O(1).
+On top of that, read-only numpy answers are memoised per `Series` version (`Series.memo` and
+`Series.remember`, the memo a `Series` offers for derived read-only views; keyed here under ``_CACHE_KEY``;
+at most ``_MAX_CACHED`` answers per version): a repeated read of an unchanged snapshot returns the same
+array object in O(1).
 
 Registry lifetime. Each registry entry holds its chunk, so a chunk's ``id`` cannot be reused while its entry
 exists (an ``id`` is only unique among living objects). Entries are swept when the registry has doubled since
@@ -481,21 +483,15 @@ def _numpy(extra: str) -> _Numpy:
 
 
 def _remember(s: Series[Any], key: tuple[Any, ...], value: Any) -> None:
-    cache = s._cache
-    if cache is None:
-        # Two readers may race here; the loser's dict is dropped, costing one rebuild later.
-        s._cache = {key: value}
-    elif len(cache) < _MAX_CACHED:
-        cache[key] = value
+    # Two readers may race here; the loser's value is dropped, costing one rebuild later.
+    s.remember(key, value, _MAX_CACHED)
 
 
 def _cached_numpy(kit: _Numpy, s: Series[Any], lo: int, hi: int, field: str) -> Any:
     key = (_CACHE_KEY, field, lo, hi)
-    cache = s._cache
-    if cache is not None:
-        got = cache.get(key)
-        if got is not None:
-            return got
+    got = s.memo(key)
+    if got is not None:
+        return got
     # Backed by immutable bytes: numpy refuses to make it writeable again.
     got = kit.np.frombuffer(_column_bytes(s, lo, hi, field), kit.ns if field == TIMESTAMP else kit.float64)
     _remember(s, key, got)
@@ -504,8 +500,7 @@ def _cached_numpy(kit: _Numpy, s: Series[Any], lo: int, hi: int, field: str) -> 
 
 def _structured(kit: _Numpy, s: Series[Any], lo: int, hi: int, fields: Sequence[str]) -> Any:
     key = (_CACHE_KEY, "structured", tuple(fields), lo, hi)
-    cache = s._cache
-    got = None if cache is None else cache.get(key)
+    got = s.memo(key)
     if got is None:
         np = kit.np
         dtype = np.dtype([(f, kit.ns if f == TIMESTAMP else kit.float64) for f in fields])
@@ -562,11 +557,9 @@ def to_numpy(
             size = len(s)
             lo = size - n if 0 < n < size else (0 if n > 0 else size)
             key = (_CACHE_KEY, fields, lo, size)
-            cache = s._cache
-            if cache is not None:
-                got = cache.get(key)
-                if got is not None:
-                    return got
+            got = s.memo(key)
+            if got is not None:
+                return got
             got = kit.np.frombuffer(
                 _column_bytes(s, lo, size, fields), kit.ns if fields == TIMESTAMP else kit.float64
             )
@@ -934,8 +927,7 @@ def to_arrow(
     # Memoised per version like the numpy answers (a table is immutable); a zone object that is not a
     # name is not a reliable key, so only names are.
     key = (_CACHE_KEY, "arrow", lo, hi, tz) if tz is None or isinstance(tz, str) else None
-    cache = s._cache
-    got = None if cache is None or key is None else cache.get(key)
+    got = None if key is None else s.memo(key)
     if got is None:
         got = _arrow_table(pa, s, lo, hi, _schema(pa, kind, _aware(s, lo, hi, tz), tz))
         if key is not None:

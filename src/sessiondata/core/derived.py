@@ -1,24 +1,24 @@
 """Deferred derivation: while nobody reads a symbol's derived bars, the store only logs where its in-order
-1-minute bars fall, and the first read derives them from that log.
+1-minute bars fall, and a read derives them from that log.
 
 Why: deriving 5m/15m bars as each 1-minute bar arrives costs about half again a write (a `Bar`, its
 aggregation and a new state per completed window), paid for every symbol whether or not anything reads its
-derived bars, and in a wide replay most symbols' derived bars are never read. So a symbol starts each
-session *lazy*: a write of in-order bars appends their session minutes to a log (one list append a bar),
-and the first read of its derived bars runs the same state machine over the log in one pass
-(`advance_in_order`, the batch path) and remembers the result. That read also marks the log ``wanted``:
-from its next write on, the store derives the symbol's bars as they arrive, exactly as before, so a symbol
-that is read pays the write-time cost and its readers pay nothing more. Either way each window is built
-once: O(1) amortized per bar, never a recompute.
+derived bars, and in a wide replay most symbols' derived bars are never read. So with the store's
+``derivation="lazy"`` (the default) a write of in-order bars appends their session minutes to a log (one
+list append a bar), and a read of derived bars runs the window machine over the log in one pass
+(`advance_in_order`, the batch path). Each window is built once per settle: O(1) amortized per bar.
 
 A `Deferred` is shared by a lineage of snapshots: each sees the log up to its own 1-minute bar count (like a
 `Series` tail), so older snapshots stay exact while the writer appends. Settling is a pure function of a
-snapshot, so readers may settle concurrently without a lock; the memo is one attribute replaced in one
-assignment, and a racing reader can only make another recompute, never read a wrong state.
+snapshot (its 1-minute bars and the log up to its count).
 
-The writer settles first (from the memo when a reader got there before it) before any write the log cannot
-describe: a bar out of order, a correction, a batch that is not one in-order run. `end_session` defers its
-flush too, as a child `Deferred` whose base is its parent's state, flushed.
+Who writes what. The writer alone, under the store's lock, builds a `Deferred` (``base``, ``base_len``,
+``parent``, fixed from then on), appends to its log (``segs``) and advances ``end``; whatever the writer
+reads to decide what to do or what to publish (`owes`, `derive`) is made of those fields only. Readers
+write one slot, ``memos``: a cache of settled versions (see `Deferred.__init__`), which the writer never
+reads. So a read cannot change a write: the writer settles from the log itself (`derive`) before any write
+the log cannot describe (a bar out of order, a correction, a batch that is not one in-order run) and at
+``end_session`` (whose flush is owed too, as a child `Deferred` whose base is its parent's state, flushed).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ __all__ = ["Deferred", "LogSegment", "Memo", "check_deferred"]
 
 class Memo(NamedTuple):
     """A settled version of the log: the derived ``states`` after the first ``logged`` bars of the log, and
-    the index ``seg`` of the log segment holding bar ``logged`` (where the next settle starts looking)."""
+    the index ``seg`` of the log segment holding bar ``logged`` (where the next settle starts looking).
+    Immutable: a reader publishes a new one, never edits one (see `Deferred.memos`)."""
 
     logged: int
     states: Mapping[int, DerivedState]
@@ -47,6 +48,16 @@ class Memo(NamedTuple):
 
 
 _NO_OFFSETS: list[int] = []
+# How many settled versions `Deferred.memos` keeps: a reader a few versions behind the newest still finds a
+# start.
+_MEMOS = 4
+
+
+def _flushed(
+    states: Mapping[int, DerivedState], symbol: str, bars_1m: Series[Bar]
+) -> Mapping[int, DerivedState]:
+    """``states`` with every forming window completed (the store's ``end_session``). O(intervals * k)."""
+    return MappingProxyType({k: s.flush(symbol, bars_1m) for k, s in states.items()})
 
 
 class LogSegment:
@@ -69,9 +80,9 @@ class Deferred:
     """Derived work owed by a lineage of snapshots: the states at ``base_len`` 1-minute bars, and a log of
     the in-order bars appended after them.
 
-    `settled` is safe from any thread without a lock (see the module docstring). The writer alone, under
-    the store's lock, appends to the log and advances ``end``, and only while ``end`` equals the length of
-    the series it extends (so two versions never both extend one log).
+    `settled` (readers) and `derive` (the writer) are safe from any thread without a lock (see the module
+    docstring). The writer alone, under the store's lock, appends to the log and advances ``end``, and only
+    while ``end`` equals the length of the series it extends (so two versions never both extend one log).
     """
 
     __slots__ = ("base", "base_len", "end", "memos", "parent", "segs")
@@ -79,39 +90,38 @@ class Deferred:
     def __init__(
         self, base: Mapping[int, DerivedState] | None, base_len: int, parent: Deferred | None = None
     ) -> None:
-        # The states at `base_len` bars; None for a flush child until first settled (then its parent's
-        # state there, flushed).
+        # The states at `base_len` bars; None for a flush child (its parent's state there, flushed). Fixed.
         self.base = base
         self.base_len = base_len
         self.parent = parent
         self.segs: list[LogSegment] = []
         # The 1-minute series length the log covers: the newest snapshot's. Written only by the writer.
         self.end = base_len
-        # The newest few settled versions, newest first (a reader a few versions behind the newest still
-        # finds a start). Replaced whole by whoever settles further, so never seen half-written.
+
+        # `memos` is the readers' cache of settled versions: the newest few (at most `_MEMOS`), newest
+        # first, each the immutable result of settling the version of the log whose count it names
+        # (`Memo.logged`, a snapshot's own bar count less `base_len`). It guards nothing but repeated
+        # work: a reader starts from the newest memo at or before its own version instead of from the
+        # base. Readers on any thread replace the whole tuple in one reference store, without a lock: a
+        # racy but idempotent cache. Two readers settling the same version compute equal states, and when
+        # two replace the tuple at once the last store wins; the loser's memo is lost, which costs a later
+        # reader a recompute and never a wrong answer (memos are never edited, only replaced). The writer
+        # never reads it (`derive` settles from the base and the log) and never writes it; the memory
+        # accounting only measures it.
         self.memos: tuple[Memo, ...] = ()
 
     def owes(self) -> bool:
-        """Whether settling could change anything: bars logged, or a flush owed. O(1)."""
+        """Whether settling could change anything: bars logged, or a flush owed. O(1). Reads only fields
+        the writer wrote: a read never changes the answer."""
         return self.end > self.base_len or self.base is None
 
-    def _resolved_base(self, series: Series[Bar], symbol: str) -> Mapping[int, DerivedState]:
-        base = self.base
-        if base is None:
-            parent = self.parent
-            assert parent is not None
-            head = series.head(self.base_len)
-            states = parent.settled(head, symbol)
-            base = MappingProxyType({k: s.flush(symbol, head) for k, s in states.items()})
-            self.base = base  # idempotent: racing readers store equal states
-        return base
-
     def settled(self, series: Series[Bar], symbol: str) -> Mapping[int, DerivedState]:
-        """The derived states of the snapshot whose 1-minute bars are ``series`` (a version this log covers).
+        """The derived states of the snapshot whose 1-minute bars are ``series`` (a version this log covers),
+        for a reader: starts from the newest memo at or before that version and remembers the result.
 
         O(1) when settled at that version; else O(bars logged since the newest remembered version at or
         before it, or since the base, + k per window built). Thread-safety: any thread, lock-free;
-        concurrent callers may duplicate work, never corrupt it.
+        concurrent callers may duplicate work, never corrupt it. Never called by the writer (`derive`).
         """
         count = series.size - self.base_len
         start: Memo | None = None
@@ -120,14 +130,44 @@ class Deferred:
                 start = memo
                 break
         if start is None:
-            start = Memo(0, self._resolved_base(series, symbol), 0)
+            base = self.base
+            if base is None:  # a flush child: its parent's states at the flush, flushed
+                head = series.head(self.base_len)
+                base = _flushed(self._parent().settled(head, symbol), symbol, head)
+            start = Memo(0, base, 0)
+            if self.base is None:
+                self._remember(start)
         if start.logged == count:
             return start.states
         new = self._run(start, series, symbol, count)
-        memos = self.memos
-        if not memos or memos[0].logged < count:
-            self.memos = (new, *memos[:3])
+        self._remember(new)
         return new.states
+
+    def derive(self, series: Series[Bar], symbol: str) -> Mapping[int, DerivedState]:
+        """`settled`, for the writer: the same states, settled from the base and the log alone. Reads no
+        memo and writes none, so what the writer publishes never depends on who read before.
+
+        O(bars logged + k per window built) (a flush child: plus its parent's). Thread-safety: any
+        thread, lock-free; the writer calls it under the store's lock."""
+        count = series.size - self.base_len
+        base = self.base
+        if base is None:
+            head = series.head(self.base_len)
+            base = _flushed(self._parent().derive(head, symbol), symbol, head)
+        if count == 0:
+            return base
+        return self._run(Memo(0, base, 0), series, symbol, count).states
+
+    def _parent(self) -> Deferred:
+        parent = self.parent
+        assert parent is not None  # a Deferred without a base is a flush child
+        return parent
+
+    def _remember(self, memo: Memo) -> None:
+        """Publish ``memo`` in `memos` unless a newer one is there: one reference store (see `memos`)."""
+        memos = self.memos
+        if not memos or memos[0].logged < memo.logged:
+            self.memos = (memo, *memos[: _MEMOS - 1])
 
     def _run(self, memo: Memo, series: Series[Bar], symbol: str, count: int) -> Memo:
         """The memo after logged bars ``memo.logged..count-1``, in one `advance_in_order`.

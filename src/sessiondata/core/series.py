@@ -483,5 +483,29 @@ class Series(Sequence[T], Generic[T]):
                 assert len(c) == len(seen)
         assert total == self.size
 
+    # ----------------------------------------------- per-version memo (readers' derived read-only views)
+
+    def memo(self, key: object) -> Any:
+        """The value remembered for ``key`` in this version (`remember`), or ``None``. O(1).
+
+        A version never changes, so a remembered view never goes stale; a new version starts with none.
+        Thread-safety: any thread, lock-free."""
+        cache = self._cache
+        return None if cache is None else cache.get(key)
+
+    def remember(self, key: object, value: Any, limit: int) -> None:
+        """Remember ``value`` (a complete, read-only view of this version) for ``key``, unless ``limit``
+        values are remembered already. O(1).
+
+        Thread-safety: any thread, lock-free: a racy but idempotent cache. Two readers may remember at
+        once; both computed the same value from this immutable version, and a lost store only costs a
+        recompute. A value is stored only once complete (one reference assignment), never seen half-built.
+        The writer never reads it."""
+        cache = self._cache
+        if cache is None:
+            self._cache = {key: value}
+        elif len(cache) < limit:
+            cache[key] = value
+
 
 EMPTY: Series[Any] = Series()

@@ -4,10 +4,11 @@ The store publishes a new snapshot on every write; a reader takes the current on
 read and answers from it alone, so everything read from one snapshot is mutually consistent (bars, derived
 bars, metrics, quality, versions) and no read ever waits for a writer.
 
-Derived bars of a symbol nobody has read yet are owed rather than built (see `derived`): the first read
-of them from a snapshot settles that snapshot's derivation, O(1) amortized per bar logged since the last
-settled version, and answers as if the bars had been derived as they arrived. A read never changes how the
-store writes: that is the store's ``derivation`` option.
+With the store's ``derivation="lazy"`` derived bars are owed rather than built: the first read of them
+from a snapshot settles that snapshot's derivation (`read_derived`), O(1) amortized per bar logged since
+the last settled version, and answers as if the bars had been derived as they arrived. A read never
+changes what the store writes: the settled states a reader remembers (`Deferred.memos`) are a cache only
+readers use; the store settles from the log itself (`derived`).
 
 Sequences returned by the read methods are fresh lists (oldest → newest); the store never changes them.
 The fields ``bars_1m``, ``ticks``, ``quotes`` and the values of ``bars_derived`` are `Series`: read-only,
@@ -175,22 +176,31 @@ class SymbolSessionData(NamedTuple):
 
     @property
     def derived(self) -> Mapping[int, DerivedState]:
-        """``{interval: DerivedState}`` at this snapshot, brought up to date on first use (see `derived`),
-        without marking the derived bars as read (the store's own bookkeeping and checks use this).
+        """``{interval: DerivedState}`` at this snapshot, for the store's own use (the writer, history,
+        checks): with lazy derivation, the log settled from the log itself (`Deferred.derive`), reading and
+        remembering nothing a reader remembered, so what the store does with it never depends on reads.
 
-        O(1) once settled; the first call after new bars pays their derivation, O(1) amortized per bar.
+        O(1) when derived as bars arrive; else O(bars logged since the writer last settled, + k per window
+        built), every call. Thread-safety: any thread, lock-free (pure)."""
+        writer = self.writer
+        pending = writer.derived_pending
+        if pending is None:
+            return writer.derived_base
+        return pending.derive(self.bars_1m, self.symbol)
+
+    def read_derived(self) -> Mapping[int, DerivedState]:
+        """`derived`, for a reader of derived bars: with lazy derivation the log is settled from the newest
+        version a reader remembered, and the result remembered for later readers (`Deferred.settled`: a
+        racy but idempotent cache the writer never reads). A read never changes what the store writes:
+        eager or lazy derivation is the store's option (`SessionData`'s ``derivation``).
+
+        O(1) once settled; the first read after new bars pays their derivation, O(1) amortized per bar.
         Thread-safety: any thread, lock-free."""
         writer = self.writer
         pending = writer.derived_pending
         if pending is None:
             return writer.derived_base
         return pending.settled(self.bars_1m, self.symbol)
-
-    def read_derived(self) -> Mapping[int, DerivedState]:
-        """`derived`, for a reader of derived bars. A read never changes how the store writes: eager or
-        lazy derivation is the store's option (`SessionData`'s ``derivation``). Same complexity and
-        thread-safety as `derived`."""
-        return self.derived
 
     # ------------------------------------------------------------ contract fields
 

@@ -4,7 +4,7 @@ Windows are aligned to the session's open in the exchange's zone (09:30, 09:35, 
 window of a session ends at the close even when that makes it shorter (a 7-minute series ends with a
 5-minute window at 16:00). Only regular-session minutes are derived.
 
-A `DerivedState` is immutable: `DerivedState.add` returns the next state (or the same object when nothing
+A `DerivedState` is immutable: a step returns the next state (or the same object when nothing
 changed), so a store write that fails half way simply drops it and a snapshot can hold the state that
 produced its bars.
 
@@ -14,12 +14,15 @@ nothing here (the state is returned as is, no allocation), and the forming bar i
 built once, from the 1-minute series, when it completes: O(k) once per k bars, so O(1) amortized per bar.
 A late or corrected bar re-derives only the window it falls in (O(k + log n)).
 
-Two fast paths give exactly the states `DerivedState.add` gives bar by bar (the tests compare the result
-with a from-scratch derivation, ``tests/reference.py``): `DerivedState.close_newest`, for the in-order bar
-that is its window's last minute (it reads the window from the series' last chunk in place), and
-`advance_in_order`, for a whole in-order batch: the window state machine runs over the batch's stretches
-(bars inside the forming window are skipped by bisection), then each window's bar is built once from the
-batch's own list.
+One window machine moves every window: `window_step`, one step for one stored 1-minute bar (which
+window forms, which completed, which windows to (re)build), O(1) and building nothing. Three drivers run it
+and build each window it names once, from the 1-minute series, each reading the members where that path
+finds them: `advance_newest` for the streamed bar newer than every other (each completed window read in
+place from the series' last chunk), `advance_in_order` for an in-order run (a batch, or a lazy reader
+settling its log: bars inside the forming window are skipped by bisection, then each window's bar is built
+once from the run's own list), and the writer's bar-by-bar path (`DerivedState.step`, then
+`DerivedState.with_windows` once per write). The tests hold all three to a from-scratch derivation
+(``tests/reference.py``) and to each other.
 
 A window completes when its last minute arrives, when a bar of a later window (or any later bar outside the
 session) arrives, or at `flush` (the store's ``end_session``). Completed windows live in a `Series`.
@@ -31,6 +34,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from itertools import pairwise
+from types import MappingProxyType
 from typing import NamedTuple
 
 from sessiondata._models import Bar, trusted_bar
@@ -43,9 +47,8 @@ __all__ = [
     "Segment",
     "Window",
     "advance_in_order",
+    "advance_newest",
     "aggregate",
-    "complete_newest",
-    "inside_span",
     "window_of",
     "window_step",
 ]
@@ -137,35 +140,53 @@ def aggregate(symbol: str, timestamp: datetime, bars: Iterable[Bar]) -> Bar | No
     return _aggregate_range(symbol, timestamp, members, 0, len(members)) if members else None
 
 
-def _window_bar(
-    symbol: str, start: datetime, end: datetime, bars_1m: Series[Bar], span: int | None = None
-) -> Bar | None:
-    """The bar of window ``[start, end)``.
+def _window_bar(symbol: str, start: datetime, end: datetime, bars_1m: Series[Bar]) -> Bar | None:
+    """The bar of window ``[start, end)``, its members found by search. O(k + log n)."""
+    return aggregate(symbol, start, bars_1m.between(start, end))
 
-    ``span`` (the window's length + 1) says the window's bars are the newest ones: read the series' tail
-    instead of searching it, unless the tail does not reach back past ``start`` (bars stamped with seconds).
-    """
-    members: list[Bar] | None = None
-    if span is not None:
-        tail = bars_1m.last_n(span)
-        if len(tail) < span or tail[0].timestamp < start:
-            i = 0
-            j = len(tail)
-            while i < j and tail[i].timestamp < start:
-                i += 1
-            while j > i and tail[j - 1].timestamp >= end:
-                j -= 1
-            members = tail[i:j]
-    if members is None:
-        members = bars_1m.between(start, end)
-    return aggregate(symbol, start, members)
+
+def _newest_bar(
+    symbol: str,
+    window: Window,
+    span: int | None,
+    bars_1m: Series[Bar],
+    anchor: Anchor | None,
+    day: date,
+    offset: int,
+) -> Bar | None:
+    """The bar of ``window``, named by a step for the newest bar of ``bars_1m`` (at minute ``offset`` of
+    ``day``): ``span`` (see `window_step`) bars at the end of the series hold its members and one bar before
+    them, ``None``: search. ``anchor``: the window's anchor when it is the forming window the step completed.
+
+    The members are read in place from the series' last chunk, bounded below by the anchor (checked by
+    identity at its index: no timestamp comparison) or by the bar ``span`` from the end, and above by the
+    newest bar (a member when its minute lies in the window). O(k), or O(k + log n) by search (a late bar's
+    window, members across a chunk boundary, more members than minutes: bars stamped with seconds)."""
+    start = window.start
+    if span is None:
+        return _window_bar(symbol, start, window.end, bars_1m)
+    chunk, n, chunk_start = bars_1m.tail()
+    # The newest bar is a member when its minute is one of the window's, else the first bar past it.
+    b = n if window.first <= offset <= window.last and window.day == day else n - 1
+    a = -1 if anchor is None else anchor.position - chunk_start
+    if 0 <= a < n - 1 and chunk[a] is anchor.bar:  # type: ignore[union-attr]
+        a += 1  # the anchor still stands where it did: every later item up to the newest is a member
+    else:
+        a = n - span
+        if a < 0 or not chunk[a].timestamp < start:
+            return _window_bar(symbol, start, window.end, bars_1m)
+        a += 1
+        while a < b and chunk[a].timestamp < start:
+            a += 1
+    return _aggregate_range(symbol, start, chunk, a, b) if a < b else None
 
 
 class DerivedState(NamedTuple):
     """One derived interval's state: completed bars, the forming window, and the newest completed window.
 
-    Immutable. Safe to read from any thread; `add`, `passed` and `flush` are called by the store's writer
-    under its lock and return a new state (or ``self`` when nothing changed).
+    Immutable. Safe to read from any thread; `stepped_newest`, `moved`, `with_windows`, `passed` and
+    `flush` are called by the store's writer under its lock and return a new state (or ``self`` when
+    nothing changed).
 
     A `NamedTuple` rather than a slotted class because the writer builds one per completed window: a tuple
     is built in one C call, where five slot assignments cost twice as much.
@@ -176,10 +197,10 @@ class DerivedState(NamedTuple):
     forming: Window | None = None
     completed: tuple[date, int] | None = None
     # `Anchor`: the 1-minute bar just before the forming window's first member and its position in the
-    # 1-minute series, set when `close_newest` opened the window. While the series still holds that very
-    # object at that index, the window's members are exactly the items after it, so completing the window
-    # needs no timestamp comparison (aware ones with foreign tzinfos cost ~200 ns each). A writer that
-    # inserts a bar out of order drops it (`without_anchor`).
+    # 1-minute series, set when `stepped_newest` opened the window ahead of the newest bar. While the series
+    # still holds that very object at that index, the window's members are exactly the items after it, so
+    # completing the window needs no timestamp comparison (aware ones with foreign tzinfos cost ~200 ns
+    # each). A writer that inserts a bar out of order drops it (`without_anchor`).
     anchor: Anchor | None = None
 
     def forming_bar(self, symbol: str, bars_1m: Series[Bar]) -> Bar | None:
@@ -202,51 +223,6 @@ class DerivedState(NamedTuple):
             self.interval, bars, None, self.completed if bars is self.bars else (f.day, f.ordinal)
         )
 
-    def close_newest(self, symbol: str, bars_1m: Series[Bar], session_len: int) -> DerivedState:
-        """`add` for its most common non-trivial case: the bar just appended to ``bars_1m`` (newer than
-        every other) is the last minute of the forming window. Builds the window's bar from the series' tail
-        and opens the next window. O(k) (O(k + log n) for a window holding bars stamped with seconds)."""
-        f = self.forming
-        assert f is not None
-        k = self.interval
-        start = f.start
-        # The window's bars are the newest ones: read them in place from the series' last chunk (a hot
-        # path: no slice, no call).
-        chunk, n, chunk_start = bars_1m.tail()
-        anchor = self.anchor
-        a = -1 if anchor is None else anchor.position - chunk_start
-        if 0 <= a < n - 1 and chunk[a] is anchor.bar:  # type: ignore[union-attr]
-            a += 1  # the anchor still stands where it did: every later item is a member
-        else:
-            # Bounded by a bar from before the window, when the last chunk holds one.
-            a = n - k - 1
-            if a < 0 or not chunk[a].timestamp < start:
-                members = _window_members(bars_1m, start, f.end, k)
-                chunk = members
-                a = -1
-                n = len(members)
-            a += 1
-            while chunk[a].timestamp < start:
-                a += 1
-        return self._completed_with(_aggregate_range(symbol, start, chunk, a, n), bars_1m, session_len)
-
-    def _completed_with(self, bar: Bar, bars_1m: Series[Bar], session_len: int) -> DerivedState:
-        """The state after the forming window completed at the newest bar of ``bars_1m`` (its last minute),
-        with ``bar`` as its bar: the next window opened, anchored at that newest bar. O(1) amortized."""
-        f = self.forming
-        assert f is not None
-        k = self.interval
-        # The forming window is newer than every completed one (`add` opens windows only past `completed`),
-        # so its bar sorts last.
-        bars = self.bars.appended(bar)
-        # No check on the newest bar: it is this window's last minute, before the next window's end.
-        nxt = _next_window(f, session_len, k, None)
-        if nxt is None:
-            return _new_tuple(DerivedState, (k, bars, None, (f.day, f.ordinal), None))
-        chunk, n, _ = bars_1m.tail()
-        anchor = _new_tuple(Anchor, (chunk[n - 1], bars_1m.size - 1))  # `Anchor(...)`, one C call
-        return _new_tuple(DerivedState, (k, bars, nxt, (f.day, f.ordinal), anchor))
-
     def without_anchor(self) -> DerivedState:
         """This state without its anchor (see ``anchor``), for a writer that shifted the 1-minute series
         by inserting a bar. O(1)."""
@@ -264,29 +240,40 @@ class DerivedState(NamedTuple):
 
     def is_inside(self, day: date, offset: int) -> bool:
         """True if minute ``offset`` of ``day`` lies in the forming window before its last minute: then
-        `add` would change nothing. O(1); the writer asks it before each bar-by-bar step."""
+        `step` would change nothing. O(1); the writer asks it before each bar-by-bar step."""
         f = self.forming
         return f is not None and f.first <= offset < f.last and f.day == day
 
-    def add(
-        self, bar: Bar, day: date, offset: int, session_len: int, bars_1m: Series[Bar], in_order: bool
+    def stepped_newest(
+        self, bar: Bar, bars_1m: Series[Bar], day: date, offset: int, session_len: int
     ) -> DerivedState:
-        """The state after ``bar`` (already stored in ``bars_1m``) arrived at minute ``offset`` of ``day``:
-        `step`, then each window it completes (re)built from ``bars_1m``.
+        """The state after ``bar``, just appended to ``bars_1m`` (newer than every other), at minute
+        ``offset`` of ``day``: the window machine's `step`, each window it names built once, its
+        members read in place from the series' last chunk (`_newest_bar`). ``self`` when nothing changes
+        (the bar lies inside the forming window before its last minute). The streamed hot lane's step, per
+        interval (see `advance_newest`).
 
-        ``in_order``: ``bar`` is newer than every other stored bar (so its window's bars are the newest).
-        O(1) while the bar stays in the forming window; O(k + log n) when a window completes or a late bar
-        re-derives a completed one.
-        """
-        ts = bar.timestamp
-        moved = self.step(day, offset, session_len, ts, ts if in_order else bars_1m[-1].timestamp)
+        A forming window opened ahead of the newest bar (empty) is anchored at it (see ``anchor``). O(1);
+        O(k) per window built (O(k + log n) for a re-derived window or members not all in the last chunk).
+        Writers only (pure: returns a new state)."""
+        k, bars, f, completed, anchor = self
+        moved = window_step(k, f, completed, day, offset, session_len, bar.timestamp, None)
         if moved is None:
-            return self  # the forming bar is computed on read: nothing to do
+            return self
         forming, completed, built = moved
-        bars = self.bars
+        symbol = bar.symbol
         for window, span in built:
-            bars = _with_window(bars, bar.symbol, window, bars_1m, span if in_order else None)
-        return DerivedState(self.interval, bars, forming, completed)
+            made = _newest_bar(symbol, window, span, bars_1m, anchor if window is f else None, day, offset)
+            if made is None:
+                continue
+            # A span says the window is newer than every completed one (its bar sorts last); None: a late
+            # bar's window re-derived.
+            bars = bars.appended(made) if span is not None else bars.upserted(made)[0]
+        anchor = None
+        if forming is not None and (forming.day != day or forming.first > offset):
+            # Opened ahead, empty: the newest bar is the one just before its first member.
+            anchor = _new_tuple(Anchor, (bar, bars_1m.size - 1))  # `Anchor(...)`, one C call
+        return _new_tuple(DerivedState, (k, bars, forming, completed, anchor))
 
     def step(
         self, day: date, offset: int, session_len: int, ts: datetime, newest: datetime
@@ -331,13 +318,13 @@ def window_step(
     offset: int,
     session_len: int,
     ts: datetime,
-    newest: datetime,
+    newest: datetime | None,
 ) -> tuple[Window | None, tuple[date, int] | None, tuple[tuple[Window, int | None], ...]] | None:
     """The window machine's one step, for a ``k``-minute interval whose forming window is ``f`` and newest
-    completed window ``completed``: see `DerivedState.step`. Every path that moves derived windows (the
-    writer's bar-by-bar path, `DerivedState.add`, the run `_advance` used by batches and lazy readers)
-    goes through here; the hot lane's `DerivedState.close_newest` is this step's common case (the last
-    minute of the forming window) with the bar built in place. O(1).
+    completed window ``completed``: see `DerivedState.step`. ``newest`` None: ``ts`` is the newest stored
+    timestamp (no comparison needed). Every path that moves derived windows goes through here: the streamed
+    bar (`DerivedState.stepped_newest`), the writer's bar-by-bar path (`DerivedState.step`) and the run
+    `_advance` used by batches and lazy readers. O(1).
     """
     index = offset // k
     end_offset = index * k + k
@@ -352,7 +339,7 @@ def window_step(
         _, start, length = window_of(ts, offset, session_len, k)
         new = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
         done: tuple[tuple[Window, int | None], ...] = () if f is None else ((f, k + 2),)
-        if offset == end_offset - 1 or newest >= new.end:
+        if offset == end_offset - 1 or (newest is not None and newest >= new.end):
             # Its last minute is here, or a later bar already is: the window is complete.
             return _next_window(new, session_len, k, newest), key, (*done, (new, 2))
         return new, completed if f is None else (f.day, f.ordinal), done
@@ -362,94 +349,50 @@ def window_step(
     return f, completed, ((redone, None),)
 
 
-def complete_newest(
-    own: dict[int, DerivedState], symbol: str, bars_1m: Series[Bar], offset: int, session_len: int
-) -> tuple[int, int]:
-    """Replace ``own``'s derived states (a writer's own copy) with the states after the bar just appended to
-    ``bars_1m`` (newer than every other), at minute ``offset``, which lies in every forming window (of its
-    day) and is the last minute of at least one.
+def advance_newest(
+    derived: Mapping[int, DerivedState],
+    bar: Bar,
+    bars_1m: Series[Bar],
+    day: date,
+    offset: int,
+    session_len: int,
+) -> tuple[Mapping[int, DerivedState], int, int]:
+    """The derived states after ``bar``, just appended to ``bars_1m`` (newer than every other), at minute
+    ``offset`` of ``day``: `DerivedState.stepped_newest` on each interval (``derived`` itself when no state
+    changes, else a new read-only mapping); and ``(lo, hi)``, the minute offsets ``lo <= x <= hi`` of
+    ``day`` where the next such bar needs no step: ``lo <= x < hi`` lie inside every forming window before
+    its last minute (a step changes nothing there), and ``hi`` is the earliest last minute, where windows
+    complete (``lo >= hi``: no such span, as when a state has no forming window on ``day``).
 
-    The store's hot path for a completing window, all intervals in one pass: the same states as
-    `DerivedState.close_newest` on each completing interval. A window whose interval is a multiple of a
-    smaller one completed by the same bar is aggregated from that interval's newest bars (three 5-minute bars
-    instead of fifteen 1-minute ones) when they are exactly its parts; integer volumes only, so that the sum
-    is the same as bar by bar (float sums depend on the grouping).
-
-    Returns `inside_span` of the new states, computed in the same pass (the writer needs it for every
-    completing bar). O(k) per completed window.
-    """
+    The streamed hot lane's step: the writer calls it only when the bar lies outside that span or at its
+    ``hi``. O(intervals), plus O(k) per window built. Writers only (pure)."""
+    own: dict[int, DerivedState] | None = None
     lo = 0
     hi = session_len
-    part_k = 0
-    parts: Series[Bar] | None = None
-    for k, state in own.items():
+    for k, state in derived.items():
         f = state.forming
-        assert f is not None
-        if f.last != offset:  # inside, before its last minute: unchanged
-            if f.first > lo:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
-                lo = f.first
-            if f.last < hi:  # noqa: PLR1730
-                hi = f.last
-            continue
-        bar: Bar | None = None
-        if parts is not None and k % part_k == 0:
-            r = (f.last - f.first + part_k) // part_k  # the smaller windows inside this one
-            p_chunk, p_n, _ = parts.tail()
-            if p_n >= r:
-                first = p_chunk[p_n - r]
-                if first.timestamp >= f.start:  # all r are this window's: none of its parts is empty
-                    bar = _aggregate_range(symbol, first.timestamp, p_chunk, p_n - r, p_n)
-                    if type(bar.volume) is not int:
-                        bar = None  # float sums depend on the grouping: sum the minutes, as bar by bar
-        now = (
-            state.close_newest(symbol, bars_1m, session_len)
-            if bar is None
-            else state._completed_with(bar, bars_1m, session_len)
-        )
-        own[k] = now
-        part_k = k
-        parts = now.bars
-        nf = now.forming
-        if nf is None:
-            hi = 0
-        else:
-            if nf.first > lo:  # noqa: PLR1730
-                lo = nf.first
-            if nf.last < hi:  # noqa: PLR1730
-                hi = nf.last
-    return lo, hi
-
-
-def inside_span(states: Iterable[DerivedState], day: date, session_len: int) -> tuple[int, int]:
-    """``(lo, hi)``: the minute offsets ``lo <= x < hi`` of ``day`` that lie inside every forming window of
-    ``states`` before its last minute, where a 1-minute bar changes no state (``lo >= hi``: no such span, as
-    when a state has no forming window on ``day``). O(intervals)."""
-    lo = 0
-    hi = session_len
-    for state in states:
-        f = state.forming
-        if f is None or f.day != day:
-            return 0, 0
+        # `is_inside` without its call (this runs for every completing bar): a step would change nothing.
+        if f is None or not (f.first <= offset < f.last and f.day == day):
+            now = state.stepped_newest(bar, bars_1m, day, offset, session_len)
+            if now is not state:
+                if own is None:
+                    # `dict(proxy)` goes through the generic mapping protocol, several times slower.
+                    own = derived.copy() if type(derived) is MappingProxyType else dict(derived)
+                own[k] = now
+                f = now.forming
+            if f is None or f.day != day:
+                hi = 0  # no span; keep stepping the other intervals
+                continue
         if f.first > lo:  # noqa: PLR1730 - a comparison is cheaper than a call to max()
             lo = f.first
         if f.last < hi:  # noqa: PLR1730
             hi = f.last
-    return lo, hi
+    return (derived if own is None else MappingProxyType(own)), lo, hi
 
 
-def _window_members(bars_1m: Series[Bar], start: datetime, end: datetime, k: int) -> list[Bar]:
-    """The bars of window ``[start, end)`` when they are the newest ones (see `_window_bar`). O(k)."""
-    tail = bars_1m.last_n(k + 1)
-    if len(tail) <= k or tail[0].timestamp < start:
-        return [b for b in tail if b.timestamp >= start]
-    return bars_1m.between(start, end)  # more bars than minutes: some stamped with seconds
-
-
-def _with_window(
-    bars: Series[Bar], symbol: str, window: Window, bars_1m: Series[Bar], span: int | None = None
-) -> Series[Bar]:
+def _with_window(bars: Series[Bar], symbol: str, window: Window, bars_1m: Series[Bar]) -> Series[Bar]:
     """``bars`` with ``window``'s bar (re)placed, or unchanged if no 1-minute bar falls in it."""
-    b = _window_bar(symbol, window.start, window.end, bars_1m, span)
+    b = _window_bar(symbol, window.start, window.end, bars_1m)
     if b is None:
         return bars
     appended = bars.appended_if_newer(b)  # a window usually completes after every earlier one
@@ -477,11 +420,12 @@ def _next_window(done: Window, session_len: int, k: int, newest: datetime | None
 def _advance(
     state: DerivedState, stamps: Sequence[datetime], segments: Sequence[Segment], before: Series[Bar]
 ) -> tuple[Window | None, tuple[date, int] | None, list[tuple[Window, int]]]:
-    """`DerivedState.add` / `DerivedState.passed` over an in-order run, without building any bar.
+    """`window_step` (or `DerivedState.passed` outside the session) bar by bar over an in-order run,
+    without building any bar.
 
     Returns the forming window and the newest completed key after the run, and every window whose bar the
-    run (re)builds, in the order `add` would build them, each with how many bars of the run existed when
-    `add` built it: its bar is the aggregate of its 1-minute bars among ``before`` and those. (In order,
+    run (re)builds, in the order the steps name them, each with how many bars of the run existed at that
+    step: its bar is the aggregate of its 1-minute bars among ``before`` and those. (In order,
     a located bar that lands in an already built window re-derives it, so that is nearly always all of
     them; a bar in a break is not located and re-derives nothing.)
     O(windows * log(len(stamps))): bars inside the forming window are skipped by bisection.
@@ -513,15 +457,15 @@ def _advance(
         while p < n:
             offset = offsets[p]
             if f is not None and f.first <= offset < f.last and f.day == day:
-                # Inside the forming window before its last minute: `add` changes nothing. Offsets of a
+                # Inside the forming window before its last minute: a step changes nothing. Offsets of a
                 # segment never decrease, so skip every such bar at once.
                 filled = True
                 p = bisect_left(offsets, f.last, p + 1, n)
                 continue
             ts = stamps[i + p]
             p += 1
-            upto = i + p  # bars of the run stored when `add` handles this one
-            moved = window_step(k, f, completed, day, offset, session_len, ts, ts)
+            upto = i + p  # bars of the run stored when the step handles this one
+            moved = window_step(k, f, completed, day, offset, session_len, ts, None)
             if moved is None:
                 filled = True  # in the forming window, at no last minute
                 continue
@@ -580,7 +524,7 @@ def advance_in_order(
     was appended to ``before``; ``None`` when no state changes. ``stamps`` are the run's timestamps and
     ``segments`` cut the run into stretches (see `Segment`).
 
-    Equal to calling `DerivedState.add` (or `passed` outside the session) bar by bar, but each window's bar
+    Equal to `DerivedState.stepped_newest` (or `passed` outside the session) bar by bar, but each window's bar
     is built once, from ``run`` and the tail of ``before``. O(windows built * k + log n).
     """
     steps = []

@@ -25,7 +25,7 @@ from sessiondata._models import Bar, InvalidDataError, Provenance, Quote, Tick
 from .derived import Deferred
 from .series import Series
 from .snapshot import QualityState, SymbolSessionData, WriterState
-from .windows import DerivedState, Segment, Window, advance_in_order, complete_newest, inside_span
+from .windows import DerivedState, Segment, Window, advance_in_order, advance_newest
 
 __all__ = ["SymbolWriter", "append_newest", "apply_bars", "apply_items", "flushed"]
 
@@ -180,10 +180,7 @@ def append_newest(
             # Inside every forming window (the common case, one check for all intervals): nothing changes
             # before the earliest last minute, and that minute completes windows.
             if offset == skip[2]:
-                own = _copied(derived)
-                lo, hi = complete_newest(own, symbol, appended, offset, session_len)
-                derived = MappingProxyType(own)
-                skip = (derived, lo, hi, day) if lo < hi else None
+                derived, skip = _newest_states(derived, bar, appended, day, offset, session_len)
         else:
             derived, skip = _newest_states(derived, bar, appended, day, offset, session_len)
     else:  # outside every session
@@ -233,24 +230,9 @@ def _newest_states(
     session_len: int,
 ) -> tuple[Mapping[int, DerivedState], _Skip | None]:
     """`append_newest`'s derived states after ``bar`` (just appended, newer than every other) at minute
-    ``offset`` of ``day`` when the skip span does not cover it, and the new skip span. O(intervals), or
-    O(k) per window completed."""
-    own_derived: dict[int, DerivedState] | None = None
-    symbol = bar.symbol
-    for k, state in derived.items():
-        f = state.forming
-        if f is not None and f.day == day and f.first <= offset <= f.last:
-            # Its last minute completes the window; before that, nothing changes.
-            now = state.close_newest(symbol, appended, session_len) if offset == f.last else state
-        else:
-            now = state.add(bar, day, offset, session_len, appended, True)
-        if now is not state:
-            if own_derived is None:
-                own_derived = _copied(derived)
-            own_derived[k] = now
-    if own_derived is not None:
-        derived = MappingProxyType(own_derived)
-    lo, hi = inside_span(derived.values(), day, session_len)
+    ``offset`` of ``day``, the window machine's step for the newest bar (`advance_newest`), and the new
+    skip span. O(intervals), or O(k) per window completed."""
+    derived, lo, hi = advance_newest(derived, bar, appended, day, offset, session_len)
     return derived, ((derived, lo, hi, day) if lo < hi else None)
 
 
@@ -358,7 +340,7 @@ class SymbolWriter:
         self.derived: Mapping[int, DerivedState] = state.derived_base
         if pending is not None and pending.end != self.series.size:
             # Its log runs past this snapshot (after a write that failed): settle, log afresh from here.
-            self.derived = pending.settled(self.series, self.symbol)
+            self.derived = pending.derive(self.series, self.symbol)
             pending = None
         self.pending = pending
         self.own_derived: dict[int, DerivedState] | None = None
@@ -374,9 +356,10 @@ class SymbolWriter:
         return own
 
     def settle(self) -> None:
-        """Derive what the log owes before a write it cannot describe. O(bars logged)."""
+        """Derive what the log owes before a write it cannot describe, from the log itself (never from a
+        reader's memo, see `Deferred.derive`). O(bars logged)."""
         if self.pending is not None:
-            self.derived = self.pending.settled(self.series, self.symbol)
+            self.derived = self.pending.derive(self.series, self.symbol)
             self.pending = None
 
     # ------------------------------------------------------------------ an in-order run
@@ -654,6 +637,7 @@ def flushed(snap: SymbolSessionData, version: int) -> SymbolSessionData:
     if pending is not None and pending.parent is None:
         owed = Deferred(None, snap.bars_1m.size, pending)
         return snap._replace(writer=writer._replace(derived_pending=owed), bars_version=version)
+    # `derived` settles from the log itself: a reader's memo never decides what the writer publishes.
     derived = MappingProxyType({k: s.flush(snap.symbol, snap.bars_1m) for k, s in snap.derived.items()})
     # Lazy: keep logging from here; eager: derive as bars arrive.
     pending = None if pending is None else Deferred(derived, snap.bars_1m.size)
