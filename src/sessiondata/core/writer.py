@@ -176,12 +176,9 @@ def append_newest(
         if pending is not None:
             # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `derived`).
             pending.log_bar(day, session_len, offset)
-        elif skip is not None and skip[0] is derived and skip[1] <= offset <= skip[2] and skip[3] == day:
-            # Inside every forming window (the common case, one check for all intervals): nothing changes
-            # before the earliest last minute, and that minute completes windows.
-            if offset == skip[2]:
-                derived, skip = _newest_states(derived, bar, appended, day, offset, session_len)
-        else:
+        elif not (skip is not None and skip[0] is derived and skip[1] <= offset < skip[2] and skip[3] == day):
+            # Not inside every forming window before the earliest last minute (there, the common case, one
+            # check for all intervals says nothing changes): the window machine steps each interval.
             derived, skip = _newest_states(derived, bar, appended, day, offset, session_len)
     else:  # outside every session
         appended = series.appended_if_newer(bar)
