@@ -39,8 +39,11 @@ Other behaviour:
   publishes each item's writes just before it yields the item, so while it handles an item every read of
   the store (any symbol) answers exactly as the store stood right after that item was written. Session
   boundaries wait for the consumer to catch up, then run directly (listeners read the store as usual).
-  Until a consumer iterates `merged_stream()` the worker publishes each batch as it hands it over; when the
-  replay ends or `stop_worker` is called everything written is published.
+  The clock is read the same way: in every thread but the worker's, `now()` is the known time of the item
+  the consumer handles. Until a consumer iterates `merged_stream()` (or after it left) readers follow the
+  worker's writes and clock; a consumer attaching later, however the worker was started, still reads as of
+  each item it receives. When the replay has ended and nothing is left for a consumer, or at `stop_worker`
+  with nobody attached, everything written is published.
 - **Faults.** An exception in a source, an invalid item, or a failing store write or listener stops the
   worker; items processed before it are still delivered, then `merged_stream()` raises `CoordinatorError`
   with the original error as its ``__cause__``, and `status()` reports it. The worker never dies silently.
@@ -162,6 +165,10 @@ def _no_mark() -> int:
     return 0
 
 
+def _no_step(fn: Callable[[Any], object], value: Any) -> None:
+    return None
+
+
 class _Stopped(Exception):
     """Control flow inside the worker: stop was requested. Never raised to callers."""
 
@@ -239,18 +246,21 @@ class BacktestStreamCoordinator:
         self._seq = 0
         self._ops: list[tuple[str, Source]] = []
         # Each entry: the items, each item's publication mark, and the gate's log segment they index (None
-        # once published: before a consumer attached, or without a gate).
+        # without a gate).
         self._buffer: collections.deque[tuple[list[Any], list[int], list[Any] | None]] = collections.deque()
         self._buffered = 0
         self._max_buffered = 0
         # The worker's batch being gathered (written to the store, not yet handed over) and each item's
         # publication mark (see `publication`); worker only.
         self._pending: tuple[list[Any], list[int]] = ([], [])
-        # The store's publication gate while the worker runs (held from its start, closed by `_release`),
-        # whether a consumer is iterating `merged_stream()`.
+        # The store's publication gate while the worker runs (held from its start, closed by `_close_gate`;
+        # the clock is held with it), whether a consumer is iterating `merged_stream()`, and whether the
+        # worker runs a session boundary with the gate held (nobody attached; an attach waits for its end).
         self._gate: PublicationGate | None = None
         self._gate_mark: Callable[[], int] = _no_mark
+        self._gate_step: Callable[[Callable[[Any], object], Any], None] = _no_step
         self._consumer_attached = False
+        self._in_boundary = False
         self._consumer_waiting = False
         self._worker_waiting = False
         self._paused = False
@@ -413,8 +423,8 @@ class BacktestStreamCoordinator:
         alive = thread is not None and thread.is_alive()
         with self._cond:
             self._finished = True
-            if self._gate is not None:
-                self._gate.close()  # the replay is over: readers see everything written
+            if not self._consumer_attached:
+                self._close_gate()  # the replay is over: readers see everything written
             if not alive and self._state == "stopping":
                 self._state = "stopped"
             self._cond.notify_all()
@@ -483,7 +493,10 @@ class BacktestStreamCoordinator:
         with self._cond:
             if self._consumer_attached:
                 raise RuntimeError("merged_stream() has a consumer already (one consumer per replay)")
+            while self._in_boundary:
+                self._cond.wait()  # listeners of a boundary run with nobody attached read the heads
             self._consumer_attached = True
+            self._follow(False)  # readers go back to the store as of the first item still to hand out
             never_started = self._thread is None and not self._stop
         if never_started:
             self.start_worker()
@@ -501,9 +514,7 @@ class BacktestStreamCoordinator:
             with cond:
                 while not buffer:
                     if self._finished:
-                        gate = self._gate
-                        if gate is not None:
-                            gate.close()
+                        self._close_gate()
                         if self._error is not None:
                             raise CoordinatorError(
                                 f"the stream replay failed: {self._error}"
@@ -526,20 +537,16 @@ class BacktestStreamCoordinator:
                 yield from gate.release(batch, marks, seg)
 
     def _detach_consumer(self) -> None:
-        """The consumer left (exhausted, broke off, or failed): publish what is buffered, and everything once
-        the worker has ended; from now on the worker publishes at each hand-over."""
+        """The consumer left (exhausted, broke off, or failed): publish everything once the worker has
+        ended; until then readers follow the writers (the log is kept for a consumer attaching later)."""
         with self._cond:
             self._consumer_attached = False
-            gate = self._gate
-            if gate is None:
-                return
+            if self._gate is not None:
+                self._gate.apply_rest()  # the rest of the batch in hand is handed out to nobody
             if self._finished:
-                gate.close()
-                return
-            for i, (batch, marks, seg) in enumerate(self._buffer):
-                if seg is not None:
-                    gate.apply(seg, 0, len(seg))
-                    self._buffer[i] = (batch, marks, None)
+                self._close_gate()
+            else:
+                self._follow(True)
 
     def queue_size(self) -> int:
         """Items in the output buffer now: at most ``max_queue_size``, plus the one batch a failed replay
@@ -624,14 +631,41 @@ class BacktestStreamCoordinator:
                 self._cond.notify_all()
 
     def _hold_gate(self) -> None:
-        gate = self._store.hold_publication()
-        self._gate = gate
-        self._gate_mark = gate.mark
+        """Hold the store's publication and the clock (worker thread only): readers follow the writers
+        until a consumer is attached, then see the store and the time as of the consumer's item."""
+        with self._cond:
+            gate = self._store.hold_publication()
+            self._gate = gate
+            self._gate_mark = gate.mark
+            self._gate_step = gate.record_step
+            follow = not self._consumer_attached
+            self._clock.hold(follow=follow)
+            gate.follow(follow)
 
-    def _in_step_with_consumer(self) -> None:
-        """Wait until the consumer has handled every item handed over and asks for the next, then publish
-        everything (close the gate), so that what runs next (a session boundary, its listeners) reads and
-        writes the store directly while no item is in hand (worker thread only; bounded by stop)."""
+    def _follow(self, on: bool) -> None:
+        """Readers see the writers (``True``, nobody consumes) or the consumer's item (``_cond`` held)."""
+        gate = self._gate
+        if gate is not None:
+            gate.follow(on)
+            self._clock.follow(on)
+
+    def _close_gate(self) -> None:
+        """Publish everything and release the clock (``_cond`` held; idempotent)."""
+        gate = self._gate
+        if gate is not None:
+            gate.close()
+            self._clock.release()
+        self._gate = None
+        self._gate_mark = _no_mark
+        self._gate_step = _no_step
+
+    def _in_step_with_consumer(self) -> bool:
+        """Before a session boundary (worker thread only; bounded by stop). With a consumer attached: wait
+        until it has handled every item handed over and asks for the next, then publish everything (close
+        the gate), so that the boundary and its listeners read and write the store directly while no item
+        is in hand; returns True. With nobody attached: keep the gate (readers follow the writers, and a
+        consumer attaching later meets the boundary's writes in log order) and mark the boundary running
+        until `_boundary_done`; returns False."""
         cond = self._cond
         with cond:
             while self._consumer_attached and (self._buffer or not self._consumer_waiting):
@@ -642,20 +676,22 @@ class BacktestStreamCoordinator:
                 self._worker_waiting = True
                 cond.wait()
             self._worker_waiting = False
-            gate = self._gate
-            if gate is not None:
-                gate.close()
-            self._gate = None
-            self._gate_mark = _no_mark
+            if not self._consumer_attached and self._gate is not None:
+                self._in_boundary = True
+                return False
+            self._close_gate()
+            return True
+
+    def _boundary_done(self) -> None:
+        with self._cond:
+            if self._in_boundary:
+                self._in_boundary = False
+                self._cond.notify_all()
 
     def _enqueue(self, batch: list[Any], marks: list[int]) -> None:
-        """Append a batch to the buffer with its log segment; without a consumer, publish it now (worker
-        thread, ``_cond`` held)."""
+        """Append a batch to the buffer with its log segment (worker thread, ``_cond`` held)."""
         gate = self._gate
         seg = None if gate is None else gate.take()
-        if seg is not None and not self._consumer_attached:
-            gate.apply(seg, 0, len(seg))  # type: ignore[union-attr]
-            seg = None
         self._buffer.append((batch, marks, seg))
         self._buffered += len(batch)
         self._max_buffered = max(self._max_buffered, self._buffered)
@@ -686,9 +722,10 @@ class BacktestStreamCoordinator:
                     self._state = "finished"
                 elif self._state == "stopping":
                     self._state = "stopped"
-                gate = self._gate
-                if gate is not None and not (self._consumer_attached and self._buffer):
-                    gate.close()  # nothing is left for a consumer to reach: publish everything
+                # Publish everything unless items are left for a consumer: one attached, or (after a natural
+                # end) one that may attach later; readers meanwhile follow the writers.
+                if not (self._buffer and (self._consumer_attached or not self._stop)):
+                    self._close_gate()
                 self._cond.notify_all()
             self._parked.set()
 
@@ -719,6 +756,8 @@ class BacktestStreamCoordinator:
         batch, marks = self._fresh_batch()
         hand_over = self._hand_over
         mark = self._gate_mark
+        step = self._gate_step
+        show = clock.show
         items = iter(merge)
         while True:
             if self._interrupt:
@@ -744,6 +783,7 @@ class BacktestStreamCoordinator:
                     self._honour_interrupt()  # the boundary writes to the store: not while paused
                 self._session_boundary(cur_day, day)
                 mark = self._gate_mark
+                step = self._gate_step
                 cur_day = day
             known = st.known
             # Every item of one known time after the first: an identity test.
@@ -755,6 +795,7 @@ class BacktestStreamCoordinator:
                             batch, marks = fresh
                     t = key_time(known)
                     clock.advance_to(t)
+                    step(show, t)  # readers' clock moves with the store's view, when the consumer gets here
                     for hook in hooks:
                         hook(t)  # e.g. the upkeep's pass at simulated times, before the items known at t
                 elif known < now_k:
@@ -773,9 +814,12 @@ class BacktestStreamCoordinator:
             self._fresh_batch()
         if self._end_on_exhaustion and cur_day is not None:
             self._in_step_with_consumer()
-            store.end_session()
-            for listener in list(self._listeners):
-                listener.run_once()
+            try:
+                store.end_session()
+                for listener in list(self._listeners):
+                    listener.run_once()
+            finally:
+                self._boundary_done()
         logger.info("stream coordinator finished: %d items delivered", self._delivered)
 
     def _honour_interrupt(self) -> None:
@@ -848,11 +892,15 @@ class BacktestStreamCoordinator:
                 store.start_new_session(day)
         else:
             self._in_step_with_consumer()
-            store.end_session()
-            for listener in list(self._listeners):
-                listener.run_once()
-            store.start_new_session(day)
-            self._hold_gate()
+            try:
+                store.end_session()
+                for listener in list(self._listeners):
+                    listener.run_once()
+                store.start_new_session(day)
+            finally:
+                self._boundary_done()
+            if self._gate is None:
+                self._hold_gate()
         self._sessions.append(day)
         logger.info("replaying session %s", day)
 
