@@ -10,10 +10,11 @@ reader would see those later items. While a gate is held, the store keeps two st
 Every write lands in the heads and appends one entry to the gate's log: ``(symbol, snapshot)`` for a
 one-symbol publication, or a `_Full` record (a copy of the whole dict and the lifecycle) when the set of
 symbols or the lifecycle changes (registration, `end_session`, `start_new_session`, `clear_all`). The worker
-cuts the log into segments (`take`) and tags each item it hands over with the log position right after the
-item's own write (`mark`). The consumer applies the entries up to an item's mark (`apply`) just before it
-yields the item, so while it handles the item every read answers exactly as the store stood right after that
-item was written: nothing later is visible, and the answer does not depend on thread timing.
+cuts the log into segments (`take`) and, each time its known time moves on, records the log position
+(`mark`): the end of the previous known time's writes. The consumer makes the entries up to that position
+visible (`upto`) just before it yields that known time's items, so while it handles an item every read
+answers as the store stood right after the last item of the same known time was written: nothing known
+later is visible (items sharing the known time may be), and the answer does not depend on thread timing.
 
 Because snapshots are immutable, applying an entry is one dict assignment; a `_Full` entry installs a new
 dict (a reader iterating the old one is never disturbed). `close` publishes everything and hands the store
@@ -27,13 +28,14 @@ So a consumer attaching late still reads the store as of each item, and a replay
 visible as it goes.
 
 **Steps.** `record_step(fn, value)` logs a call the consumer makes when it reaches that point of the log
-(the replay's clock uses it to show each known time exactly where the store's view moves).
+(the replay's clock uses it to show each known time where the store's view moves); the calls of one
+application run after its writes are visible, so the clock is never ahead of the store.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -101,10 +103,10 @@ class PublicationGate:
     """A store's publication held back for one consumer (made by `SessionData.hold_publication`).
 
     Writer side (with the store's write lock held, which the store does): `record_full`. Producer side (the
-    replay's worker): `mark` after each item's write, `record_step`, `take` at each hand-over. Consumer
-    side: `apply` / `release` before each item it yields. Any thread: `follow`, `close`. Readers never call
-    the gate; the store reads `session_ended`, `current_session_date` and `version` from it while it is
-    held.
+    replay's worker): `mark` at each cut (a known time's end), `record_step`, `take` at each hand-over.
+    Consumer side: `upto` / `apply` before the items it yields. Any thread: `follow`, `close`. Readers
+    never call the gate; the store reads `session_ended`, `current_session_date` and `version` from it
+    while it is held.
     """
 
     def __init__(
@@ -191,7 +193,7 @@ class PublicationGate:
     # ------------------------------------------------------------ producer side
 
     def mark(self) -> int:
-        """The log position now, within the current segment. O(1); the producer thread."""
+        """The log position now, within the current segment (a cut). O(1); the producer thread."""
         return len(self._log)
 
     def take(self) -> list[Any]:
@@ -206,7 +208,7 @@ class PublicationGate:
 
     def record_step(self, fn: Callable[[Any], object], value: Any) -> None:
         """Log a call of ``fn(value)`` for the consumer to make when it reaches this point of the log (in
-        `apply`/`release`, in order with the writes). O(1); the producer thread (takes the write lock)."""
+        `upto`/`apply`, in order with the writes). O(1); the producer thread (takes the write lock)."""
         with self._lock:
             log = self._log
             log.append(_Step(fn, value, _version_of(log[-1] if log else self._tail, self._version)))
@@ -221,44 +223,29 @@ class PublicationGate:
         """
         self._begin(seg)
         view = self._view
+        steps: list[_Step] = []
         for i in range(start, stop):
             entry = seg[i]
             if type(entry) is tuple:
                 view[entry[0]] = entry[1]  # replacing a value never disturbs a reader iterating the dict
+            elif type(entry) is _Step:
+                steps.append(entry)
             else:
-                view = self._apply_other(entry, view)
+                view = self._install_full(entry)
             self._done = i + 1
+        # Steps run once the writes of the range are visible: a reader that sees the clock at t (read
+        # first) then finds the store at t or later, never behind it.
+        for step in steps:
+            step.fn(step.value)
         self._notify()
 
-    def release(self, items: list[Any], marks: list[int], seg: list[Any]) -> Iterator[Any]:
-        """Yield ``items``, making visible before each one the entries of ``seg`` up to its mark.
-
-        The consumer's loop (one generator per handed-over batch): O(1) per item plus the entries applied.
-        `wait_for_update` callers are woken after the first item's entries and at the end of the batch (and
-        by every write meanwhile), not once per item.
-        """
+    def upto(self, seg: list[Any], stop: int) -> None:
+        """Make the entries of ``seg`` before ``stop`` visible, from where the view stands (`apply` from
+        there on; nothing if it is past ``stop``). The consumer's step: it calls this once per known time
+        with the cut the producer recorded, then hands out that time's items. O(entries applied)."""
         self._begin(seg)
-        view = self._view
-        done = 0
-        notify = self._notify
-        notified = False
-        for item, mark in zip(items, marks, strict=True):
-            while done < mark:
-                entry = seg[done]
-                if type(entry) is tuple:
-                    view[entry[0]] = entry[1]
-                else:
-                    view = self._apply_other(entry, view)
-                done += 1
-            self._done = done
-            if not notified:
-                notified = True
-                notify()
-            yield item
-        if done < len(seg):
-            self.apply(seg, done, len(seg))  # writes after the batch's last item, before the next item
-        else:
-            notify()
+        if stop > self._done:
+            self.apply(seg, self._done, stop)
 
     def apply_rest(self) -> None:
         """Make the rest of the segment being released visible: a consumer left in the middle of a batch,
@@ -275,11 +262,8 @@ class PublicationGate:
             self._done = 0
             self._seg = seg
 
-    def _apply_other(self, entry: Any, view: dict[str, SymbolSessionData]) -> dict[str, SymbolSessionData]:
-        # A `_Step` (a call) or a `_Full` (install a new view dict); returns the view dict now in use.
-        if type(entry) is _Step:
-            entry.fn(entry.value)
-            return view
+    def _install_full(self, entry: _Full) -> dict[str, SymbolSessionData]:
+        # A `_Full`: install a new view dict; returns it.
         view = dict(entry.snapshots)
         with self._lock:
             if not self.closed:
