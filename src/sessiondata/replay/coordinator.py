@@ -759,23 +759,9 @@ class BacktestStreamCoordinator:
     def _replay(self) -> None:
         # The thin wrapper around the merge: session boundaries, the clock and pacing, the store writes,
         # batching, and pause/stop between items. The merge is `KnownTimeMerge` (pure, single-threaded).
-        store = self._store
         clock = self._clock
-        merge = KnownTimeMerge(
-            store.session_clock,
-            regular_only=not self._extended_hours,
-            drop_out_of_order=self._drop_out_of_order,
-            ref_naive=None if not clock.is_set else clock.now().tzinfo is None,
-            poll=self._poll_while_skipping,
-            source_error=_source_error,
-        )
-        self._merge = merge
+        merge = self._start_merge()
         now_k: Any = merge.to_key(clock.now()) if clock.is_set else None
-        with self._cond:
-            initial = [s for s in self._streams.values() if not s.exhausted]
-            self._ops = [op for op in self._ops if op[1] not in initial]
-            self._interrupt = self._paused or self._stop or bool(self._ops)
-        merge.start(initial)
         key_time = merge.key_time
         hooks = [f for f in (getattr(lst, "advance", None) for lst in self._listeners) if callable(f)]
         cur_day: date | None = None
@@ -855,12 +841,31 @@ class BacktestStreamCoordinator:
         if self._end_on_exhaustion and cur_day is not None:
             self._in_step_with_consumer()
             try:
-                store.end_session()
+                self._store.end_session()
                 for listener in list(self._listeners):
                     listener.run_once()
             finally:
                 self._boundary_done()
         logger.info("stream coordinator finished: %d items delivered", self._delivered)
+
+    def _start_merge(self) -> KnownTimeMerge:
+        """The merge over the streams registered now, primed (worker thread only)."""
+        clock = self._clock
+        merge = KnownTimeMerge(
+            self._store.session_clock,
+            regular_only=not self._extended_hours,
+            drop_out_of_order=self._drop_out_of_order,
+            ref_naive=None if not clock.is_set else clock.now().tzinfo is None,
+            poll=self._poll_while_skipping,
+            source_error=_source_error,
+        )
+        self._merge = merge
+        with self._cond:
+            initial = [s for s in self._streams.values() if not s.exhausted]
+            self._ops = [op for op in self._ops if op[1] not in initial]
+            self._interrupt = self._paused or self._stop or bool(self._ops)
+        merge.start(initial)
+        return merge
 
     def _honour_interrupt(self) -> None:
         """Between items: stop (raise `_Stopped`), hand stream changes to the merge, park while paused."""
