@@ -11,6 +11,11 @@ Measured, per bar (median of rounds; each round replays into a fresh store, buil
   the caller's thread: what ``sessiondata replay --db`` runs; ``main job (drop 3)`` with
   ``drop_minutes=3`` (the upkeep fills 900 minutes).
 * ``coordinator only``: `BacktestStreamCoordinator` over the same bars from lists (no repository, no upkeep).
+  Its timestamps are aware (as parsed); ``coordinator only naive`` replays the same bars with naive
+  timestamps, the floor's kind.
+* ``coordinator (no store writes)``: the naive replay into a store whose ``add_bar`` stores nothing: the
+  coordinator's own cost (merge, clock, publication log and cuts, hand-over, consumer) without the store's
+  write lane, so the two can be told apart. ``KnownTimeMerge naive``: the merge alone, in one thread.
 * floor ``heapq.merge naive``: a bare ``heapq.merge`` on ``timestamp`` of the same bars with **naive**
   timestamps (a merge of aware timestamps that each own a ``tzinfo`` is ~9.5x slower and flatters any
   ratio taken to it).
@@ -48,6 +53,7 @@ from sessiondata import (
     SqliteBarRepository,
     StreamType,
 )
+from sessiondata.replay.merge import KnownTimeMerge, Source
 
 SYMBOLS = 100
 DAYS = (date(2024, 3, 4), date(2024, 3, 5), date(2024, 3, 6))
@@ -71,6 +77,25 @@ RATIOS = (
         "floor heapq.merge naive",
         ("<=", 4.0),
         note="speed >= 0.25x a bare naive-timestamp merge",
+    ),
+    Ratio(
+        "coordinator only naive / heapq.merge naive",
+        "coordinator only naive",
+        "floor heapq.merge naive",
+        ("<=", 4.0),
+        note="the same target with naive timestamps on both sides",
+    ),
+    Ratio(
+        "coordinator (no store writes) / heapq.merge naive",
+        "coordinator (no store writes)",
+        "floor heapq.merge naive",
+        note="the coordinator's own cost, without the store's write lane (no target)",
+    ),
+    Ratio(
+        "KnownTimeMerge naive / heapq.merge naive",
+        "KnownTimeMerge naive",
+        "floor heapq.merge naive",
+        note="the merge alone, one thread (no target)",
     ),
     Ratio(
         "main job (drop 3) / coordinator only",
@@ -157,9 +182,32 @@ def test_main_job(benchmark: BenchmarkFixture, results: Results, name: str, drop
     _note(results, name, benchmark)
 
 
+class _NoWrites(SessionData):
+    """A measuring instrument, not a store: ``add_bar`` keeps nothing, so a replay into it costs the
+    coordinator's own work only (the coordinator calls an overridden ``add_bar`` instead of its fast lane)."""
+
+    def add_bar(self, symbol: str, bar: Bar, **_: Any) -> bool:
+        return True
+
+
+@functools.cache
+def _naive_bars() -> dict[str, list[Bar]]:
+    return {symbol: [Bar(*_naive(b)) for b in bars] for symbol, bars in _bars().items()}
+
+
 @pytest.mark.benchmark(group="main job")
-def test_coordinator_only(benchmark: BenchmarkFixture, results: Results) -> None:
-    streams = _bars()
+@pytest.mark.parametrize(
+    ("name", "naive", "store"),
+    [
+        ("coordinator only", False, SessionData),
+        ("coordinator only naive", True, SessionData),
+        ("coordinator (no store writes)", True, _NoWrites),
+    ],
+)
+def test_coordinator_only(
+    benchmark: BenchmarkFixture, results: Results, name: str, naive: bool, store: type[SessionData]
+) -> None:
+    streams = _naive_bars() if naive else _bars()
 
     def run(coord: BacktestStreamCoordinator) -> None:
         count = sum(1 for _ in coord.merged_stream())
@@ -167,19 +215,40 @@ def test_coordinator_only(benchmark: BenchmarkFixture, results: Results) -> None
             raise AssertionError(f"replayed {count} bars")
 
     def setup() -> tuple[tuple[BacktestStreamCoordinator], dict[str, Any]]:
-        coord = BacktestStreamCoordinator(SessionData())
+        coord = BacktestStreamCoordinator(store())
         for symbol, bars in streams.items():
             coord.register_stream(symbol, StreamType.BAR, bars)
         return (coord,), {}
 
     benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
-    results.record("coordinator only", benchmark, ops=BARS)
-    _note(results, "coordinator only", benchmark)
+    results.record(name, benchmark, ops=BARS)
+    _note(results, name, benchmark)
+
+
+@pytest.mark.benchmark(group="main job")
+def test_known_time_merge_naive(benchmark: BenchmarkFixture, results: Results) -> None:
+    streams = _naive_bars()
+    clock = SessionData().session_clock
+
+    def setup() -> tuple[tuple[KnownTimeMerge], dict[str, Any]]:
+        merge = KnownTimeMerge(clock)
+        sources = [Source(s, Bar, iter(bars), (0, s, i)) for i, (s, bars) in enumerate(streams.items())]
+        merge.start(sources)
+        return (merge,), {}
+
+    def run(merge: KnownTimeMerge) -> None:
+        count = sum(1 for _ in merge)
+        if count != BARS:
+            raise AssertionError(f"merged {count} bars")
+
+    benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
+    results.record("KnownTimeMerge naive", benchmark, ops=BARS)
+    _note(results, "KnownTimeMerge naive", benchmark)
 
 
 @pytest.mark.benchmark(group="main job")
 def test_floor_heapq_merge_naive(benchmark: BenchmarkFixture, results: Results) -> None:
-    lists = [[b.__class__(*_naive(b)) for b in bars] for bars in _bars().values()]
+    lists = list(_naive_bars().values())
     key = operator.attrgetter("timestamp")
 
     def merge() -> None:

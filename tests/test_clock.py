@@ -167,3 +167,62 @@ def test_live_wait_until() -> None:
     assert clock.now() >= soon
     # A naive target is read as exchange-local wall time.
     assert clock.wait_until(datetime.now(NY).replace(tzinfo=None) - timedelta(seconds=1), timeout=0)
+
+
+def _in_thread(fn: object) -> object:
+    out: list[object] = []
+    t = threading.Thread(target=lambda: out.append(fn()))  # type: ignore[operator]
+    t.start()
+    t.join(10)
+    return out[0]
+
+
+def test_a_held_clock_shows_other_threads_the_consumers_time() -> None:
+    clock = TimeProvider(start=T0)
+    clock.hold(follow=True)  # this thread is the writer; nobody consumes yet: others follow it
+    clock.advance_to(T0 + timedelta(minutes=5))
+    assert _in_thread(clock.now) == T0 + timedelta(minutes=5)
+    clock.follow(False)  # a consumer attached: others go back to where it stands
+    assert _in_thread(clock.now) == T0
+    assert clock.now() == T0 + timedelta(minutes=5)  # the writer reads its own time
+    waiter = threading.Thread(target=lambda: clock.wait_until(T0 + timedelta(minutes=2), timeout=10))
+    waiter.start()
+    clock.show(T0 + timedelta(minutes=2))  # the consumer reached an item known then: the waiter wakes
+    waiter.join(10)
+    assert not waiter.is_alive()
+    assert _in_thread(clock.now) == T0 + timedelta(minutes=2)
+    assert "09:32" in _in_thread(lambda: repr(clock))  # type: ignore[operator]
+    clock.advance_to(T0 + timedelta(minutes=6))
+    assert _in_thread(clock.now) == T0 + timedelta(minutes=2)
+    clock.release()
+    assert _in_thread(clock.now) == T0 + timedelta(minutes=6)
+    clock.show(T0)  # after release a late show changes nothing
+    assert _in_thread(clock.now) == T0 + timedelta(minutes=6)
+
+
+def test_a_clock_held_before_it_was_set_is_unset_for_readers() -> None:
+    clock = TimeProvider()
+    clock.hold(follow=False)
+    clock.advance_to(T0)
+    assert clock.is_set
+    assert _in_thread(lambda: clock.is_set) is False
+    with pytest.raises(ClockError):
+        _in_thread_raise(clock.now)
+    clock.release()
+    assert _in_thread(clock.now) == T0
+
+
+def _in_thread_raise(fn: object) -> None:
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()  # type: ignore[operator]
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(10)
+    if errors:
+        raise errors[0]

@@ -30,6 +30,7 @@ from sessiondata import (
     Quote,
     SessionData,
     StreamType,
+    SystemManager,
     Tick,
 )
 from sessiondata._csvio import read_csv_bars
@@ -94,16 +95,19 @@ def answers(store: SessionData, symbols: list[str], intervals: tuple[int, ...]) 
 def check_as_of(
     store: SessionData, item: Any, seen: Counter[tuple[str, type]], day: date, intervals: tuple[int, ...]
 ) -> None:
-    """The store, read now, shows exactly what was handed over up to ``item`` (the item included)."""
+    """The store, read now, shows what was handed over up to ``item`` (the item included), and nothing
+    known after ``item``'s known time (items sharing it may be visible before they are handed over)."""
     k = known(item)
     assert store.current_session_date == day
     assert store.session_ended is False
     for sym in {s for s, _ in seen}:
-        assert store.get_bar_count(sym) == seen[sym, Bar], (item, sym)
+        assert store.get_bar_count(sym) >= seen[sym, Bar], (item, sym)
         snap = store.get_symbol_data(sym)
         assert snap is not None
-        assert len(snap.ticks) == seen[sym, Tick], (item, sym)
-        assert len(snap.quotes) == seen[sym, Quote], (item, sym)
+        assert len(snap.ticks) >= seen[sym, Tick], (item, sym)
+        assert len(snap.quotes) >= seen[sym, Quote], (item, sym)
+        quote = store.get_latest_quote(sym)
+        assert quote is None or quote.timestamp <= k
         tick = store.get_latest_tick(sym)
         assert tick is None or tick.timestamp <= k
         last = snap.bars_1m.last()
@@ -118,11 +122,22 @@ def check_as_of(
 
 
 def run_checked(
-    coord: BacktestStreamCoordinator, store: SessionData, intervals: tuple[int, ...], tz: Any
+    coord: BacktestStreamCoordinator,
+    store: SessionData,
+    intervals: tuple[int, ...],
+    tz: Any,
+    before: tuple[Any, ...] = (),
 ) -> list[Any]:
+    """Consume ``coord`` checking the store and the clock at every item (``before``: items an earlier
+    consumer already took, counted, not checked)."""
     seen: Counter[tuple[str, type]] = Counter()
     out = []
     day: date | None = None
+    for item in before:
+        ts = item.timestamp
+        day = (ts if ts.tzinfo is None else ts.astimezone(tz)).date()
+        seen[item.symbol, type(item)] += 1
+    clock = coord.time_provider
     for item in coord.merged_stream():
         ts = item.timestamp
         d = (ts if ts.tzinfo is None else ts.astimezone(tz)).date()
@@ -131,6 +146,7 @@ def run_checked(
             day = d
         seen[item.symbol, type(item)] += 1
         check_as_of(store, item, seen, d, intervals)
+        assert clock.now() == known(item), item  # the clock too reads as of the item in hand
         out.append(item)
     return out
 
@@ -191,6 +207,167 @@ def test_a_replay_nobody_consumes_still_delivers_everything() -> None:
     assert coord.status()["state"] == "finished"
     assert store.get_bars("AAA") == bars
     assert store.session_ended is True
+
+
+def two_day_replay(
+    coord: BacktestStreamCoordinator,
+    symbols: list[str],
+    *,
+    done: threading.Event | None = None,
+    skip: float = 0.1,
+) -> int:
+    """Register bars of ``symbols`` over `DAYS` (the last symbol from a generator that sets ``done`` once
+    it is exhausted); returns how many items the replay has."""
+    total = 0
+    for i, s in enumerate(symbols):
+        bars = [b for d in DAYS for b in session_bars(s, d, aware=True, seed=8 + i, skip=skip)]
+        total += len(bars)
+        if i == len(symbols) - 1 and done is not None:
+
+            def signalling(items: list[Bar] = bars) -> Iterator[Bar]:
+                yield from items
+                done.set()
+
+            coord.register_stream(s, StreamType.BAR, signalling(), blocking=False)
+        else:
+            coord.register_stream(s, StreamType.BAR, bars)
+    return total
+
+
+def test_a_consumer_attaching_after_the_replay_ran_reads_as_of_each_item() -> None:
+    symbols = ["AAA", "BBB", "CCC"]
+    store = SessionData()
+    coord = BacktestStreamCoordinator(store, max_queue_size=10**6)
+    total = two_day_replay(coord, symbols)
+    coord.start_worker()
+    thread = coord._thread
+    assert thread is not None
+    thread.join(DEADLINE)
+    assert coord.status()["state"] == "finished"
+    # Nobody consumes yet: readers see everything the replay wrote, and the clock at its end.
+    assert store.session_ended is True
+    assert store.current_session_date == DAYS[-1]
+    last_day = [s for s in symbols if store.get_bar_count(s)]
+    assert last_day == symbols
+    # A consumer attaching now still reads the store and the clock as of each item (then everything).
+    out = run_checked(coord, store, (5, 15), NY)
+    assert len(out) == total
+    assert store.session_ended is True
+    assert coord.time_provider.now() == known(out[-1])
+
+
+def test_a_consumer_attaching_while_the_worker_waits_on_a_full_buffer_reads_as_of_each_item() -> None:
+    store = SessionData()
+    coord = BacktestStreamCoordinator(store, max_queue_size=64, batch_size=16)
+    pulled = threading.Event()
+
+    def slow_start(items: list[Bar]) -> Iterator[Bar]:
+        for i, item in enumerate(items):
+            if i == 15:
+                pulled.set()  # ~45 items written, two batches of 16 handed over to nobody
+            yield item
+
+    bars = [b for d in DAYS for b in session_bars("ZZZ", d, aware=True, seed=9)]
+    coord.register_stream("ZZZ", StreamType.BAR, slow_start(bars), blocking=False)
+    total = two_day_replay(coord, ["AAA", "BBB"]) + len(bars)
+    try:
+        coord.start_worker()
+        assert pulled.wait(DEADLINE)  # the worker ran ahead of nobody (it stops at a full buffer, 64)
+        assert store.get_bar_count("AAA") > 1  # readers follow the writers while nobody consumes
+        out = run_checked(coord, store, (5,), NY)
+    finally:
+        coord.stop_worker(timeout=DEADLINE)
+    assert len(out) == total
+
+
+def test_a_consumer_taking_over_from_one_that_left_reads_as_of_each_item() -> None:
+    store = SessionData(derived_intervals=())
+    coord = BacktestStreamCoordinator(store, max_queue_size=64, batch_size=16)
+    bars = session_bars("AAA", DAYS[0], aware=False, seed=13, skip=0.0)
+    once = Bar("BBB", bars[2].timestamp, 1.0, 1.0, 1.0, 1.0, 1)  # its one write is in the dropped range
+    pulled = threading.Event()
+
+    def signalling() -> Iterator[Bar]:
+        for i, item in enumerate(bars):
+            if i == 20:
+                pulled.set()  # the first batch (16 items) was handed over to nobody
+            yield item
+
+    coord.register_stream("AAA", StreamType.BAR, signalling(), blocking=False)
+    coord.register_stream("BBB", StreamType.BAR, [once])
+    try:
+        coord.start_worker()
+        assert pulled.wait(DEADLINE)
+        stream = coord.merged_stream()
+        assert next(stream) == bars[0]
+        stream.close()  # leaves with the rest of its batch unhandled: those items are not handed out again
+        assert store.get_bar_count("AAA") > 1  # nobody consumes: readers follow the writers
+        for item in coord.merged_stream():
+            # The store holds every bar up to the item in hand (the dropped ones too), nothing later.
+            assert store.get_bar_count("AAA") == bars.index(item) + 1
+            assert store.get_bar_count("BBB") == 1
+            assert coord.time_provider.now() == known(item)
+    finally:
+        coord.stop_worker(timeout=DEADLINE)
+
+
+def test_a_system_manager_replay_reads_as_of_each_item_however_it_was_started() -> None:
+    symbols = ["AAA", "BBB", "CCC"]
+    # The repository holds what the streams hold: the upkeep (a listener) finds no gap to fill.
+    bars = [
+        b
+        for i, s in enumerate(symbols)
+        for d in DAYS
+        for b in session_bars(s, d, aware=True, seed=8 + i, skip=0.0)
+    ]
+    store = SessionData()
+    done = threading.Event()
+    system = SystemManager(store, repository=InMemoryBarRepository(bars))
+    try:
+        total = two_day_replay(system.coordinator, symbols, done=done, skip=0.0)
+        system.start()  # the worker starts before anybody consumes
+        assert done.wait(DEADLINE)  # every item was pulled (and written) before the consumer comes
+        out = run_checked(system.coordinator, store, (5, 15), NY)
+    finally:
+        system.stop()
+    assert len(out) == total
+
+
+def test_the_clock_reads_as_of_the_consumer_in_other_threads() -> None:
+    symbols = [f"S{i}" for i in range(4)]
+    store = SessionData(derived_intervals=())
+    coord = BacktestStreamCoordinator(store, max_queue_size=256, batch_size=32)
+    for s in symbols:
+        coord.register_stream(s, StreamType.BAR, session_bars(s, DAYS[0], aware=False, seed=12))
+    clock = coord.time_provider
+    finished = threading.Event()
+    errors: list[str] = []
+
+    def reader() -> None:
+        while not finished.is_set():
+            if not clock.is_set or store.session_ended:
+                continue
+            t = clock.now()  # the clock first: the store read after it is as of t or later
+            newest = [b.timestamp + M for s in symbols if (b := store.get_latest_bar(s)) is not None]
+            if not store.session_ended and (not newest or max(newest) < t):
+                errors.append(f"the clock read {t} while the store showed bars known up to {newest}")
+                return
+
+    thread = threading.Thread(target=reader)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        stream = coord.merged_stream()
+        first = next(stream)
+        thread.start()
+        n = 1 + sum(1 for _ in stream if not errors)
+    finally:
+        finished.set()
+        sys.setswitchinterval(old)
+        thread.join(DEADLINE)
+    assert not errors, errors[0]
+    assert first is not None
+    assert n > 1000
 
 
 # ------------------------------------------------------------------------------------------- determinism
@@ -325,3 +502,24 @@ def test_a_consumer_that_leaves_early_publishes_what_was_buffered() -> None:
     assert coord.stop_worker(timeout=DEADLINE)
     assert store.get_bars("AAA") == bars[: store.get_bar_count("AAA")]
     assert store.get_bar_count("AAA") >= coord.status()["delivered"]  # all written, once stopped
+
+
+@pytest.mark.parametrize("sizes", [(2, 4), (7, 64), (128, 4096)], ids=["2", "7", "128"])
+def test_what_an_item_sees_does_not_depend_on_where_batches_end(sizes: tuple[int, int]) -> None:
+    """Items sharing a known time may see each other (the consumer publishes a known time at once), but
+    the view at each item is the same whatever the batch and buffer sizes."""
+
+    def replay(batch: int, size: int) -> list[tuple[Any, tuple[Any, ...]]]:
+        symbols = ["AAA", "BBB", "CCC"]
+        store = SessionData()
+        coord = BacktestStreamCoordinator(store, max_queue_size=size, batch_size=batch)
+        for s in symbols:
+            coord.register_stream(s, StreamType.BAR, session_bars(s, DAYS[0], aware=False, seed=14, skip=0.2))
+        coord.register_stream("AAA", StreamType.TICK, generator(ticks_of("AAA", DAYS[0], aware=False, n=80)))
+        return [(item, answers(store, symbols, (5,))) for item in coord.merged_stream()]
+
+    reference = replay(3, 3)
+    other = replay(*sizes)
+    assert len(reference) == len(other) > 900
+    for i, (a, b) in enumerate(zip(reference, other, strict=True)):
+        assert a == b, i

@@ -11,6 +11,13 @@ Two modes:
 
 The simulated clock holds the timestamps it is given: naive when the replayed data is naive (exchange-local
 wall time), aware when it is aware. Comparing the two kinds is a `ClockError`, never a silent guess.
+
+**As of the consumer.** A replay's worker advances the clock ahead of the strategy that consumes its items,
+the same way it writes the store ahead of it. While the coordinator *holds* the clock (`hold`), only the
+holding thread (the worker, the clock's one writer) reads the time it advanced to; every other thread reads
+the time the consumer has reached, which the consumer sets (`show`) at the same point of the store's
+publication log where the store's view moves, so `now()` and the store agree. Until a consumer is attached
+(`follow(True)`) the shown time follows the worker's, as the store's view follows its writes.
 """
 
 from __future__ import annotations
@@ -60,11 +67,12 @@ class TimeProvider:
     zone (live mode answers in it). ``start`` optionally sets the simulated time before the first advance;
     without it, `now()` in backtest mode is a `ClockError` until the coordinator delivers its first item.
 
-    Thread-safety: every method may be called from any thread. `now()` is one attribute read (an assignment
-    of a reference is atomic), so it never waits; `advance_to` and `wait_until` share one condition variable.
+    Thread-safety: every method may be called from any thread. `now()` is two attribute reads and a thread
+    id (an assignment of a reference is atomic), so it never waits; `advance_to`, `show`, `hold`, `follow`,
+    `release` and `wait_until` share one condition variable.
     """
 
-    __slots__ = ("_cond", "_mode", "_now", "_tz", "_waiters")
+    __slots__ = ("_asof", "_cond", "_follow", "_mode", "_now", "_shown", "_tz", "_waiters", "_writer")
 
     def __init__(
         self,
@@ -82,9 +90,16 @@ class TimeProvider:
             raise ValueError(f"start must be a datetime, got {start!r}")
         if start is not None and self._mode is ClockMode.LIVE:
             raise ValueError("a live clock tells the real time: start= is for backtest mode only")
+        # `_now` is the writer's time (what `advance_to` set); `_shown` what every other thread reads. They
+        # are the same reference unless the clock is held (`_writer` is then the holding thread's id) with
+        # a consumer attached (`_follow` false): `_shown` is then `_asof`, the consumer's time.
         self._now: datetime | None = start
-        # Guards the wake-up of `wait_until` callers and the `_waiters` count. `_now` is written under it
-        # but read without it: a reader sees either the old or the new reference, both valid times.
+        self._shown: datetime | None = start
+        self._asof: datetime | None = start
+        self._writer: int | None = None
+        self._follow = True
+        # Guards the wake-up of `wait_until` callers, the `_waiters` count and every write of the fields
+        # above. They are read without it: a reader sees either the old or the new reference, both valid.
         self._cond = threading.Condition(threading.Lock())
         self._waiters = 0
 
@@ -101,19 +116,69 @@ class TimeProvider:
     @property
     def is_set(self) -> bool:
         """True when `now()` has a time to give (always in live mode). O(1); lock-free."""
-        return self._mode is ClockMode.LIVE or self._now is not None
+        return self._mode is ClockMode.LIVE or self._read() is not None
 
     def now(self) -> datetime:
         """The current time: the simulated time in backtest mode, ``datetime.now(timezone)`` in live mode.
 
-        Raises `ClockError` in backtest mode before the clock was first set. O(1); lock-free, any thread.
+        While a replay holds the clock (see the module documentation), the thread that advances it reads
+        the time it advanced to, and every other thread the known time of the item the consumer handles.
+        Raises `ClockError` in backtest mode before the clock was first set (as that thread sees it).
+        O(1); lock-free, any thread.
         """
         if self._mode is ClockMode.LIVE:
             return datetime.now(self._tz)
-        now = self._now
+        now = self._read()
         if now is None:
             raise ClockError("the backtest clock has not been set yet (no item replayed, no start=)")
         return now
+
+    def _read(self) -> datetime | None:
+        # The writer reads its own time; everyone else the shown one (the same while not held).
+        if self._writer is not None and self._writer == threading.get_ident():
+            return self._now
+        return self._shown
+
+    # ------------------------------------------------------------------ replay
+
+    def hold(self, *, follow: bool) -> None:
+        """Begin holding the clock for a replay whose worker is the calling thread: from now on only it
+        reads the times it advances to; other threads read the shown time, which is the worker's while
+        ``follow`` (see `follow`), else the consumer's (`show`). O(1). Thread-safety: the coordinator's
+        worker."""
+        with self._cond:
+            self._writer = threading.get_ident()
+            self._asof = self._shown = self._now
+            self._follow = follow
+
+    def follow(self, on: bool) -> None:
+        """While held: ``True`` shows the worker's time (nobody consumes), ``False`` the consumer's time
+        (a consumer attached: the shown time goes back to where the consumer stands). O(1) plus waking
+        waiters. Thread-safety: any thread (the coordinator, under its own lock)."""
+        with self._cond:
+            self._follow = on
+            if self._writer is not None:
+                self._shown = self._now if on else self._asof
+                if self._waiters:
+                    self._cond.notify_all()
+
+    def show(self, t: datetime) -> None:
+        """The consumer reached an item known at ``t``: other threads read ``t`` from now on (when a
+        consumer is followed). O(1) plus waking waiters. Thread-safety: the replay's consumer thread."""
+        with self._cond:
+            self._asof = t
+            if self._writer is not None and not self._follow:
+                self._shown = t
+                if self._waiters:
+                    self._cond.notify_all()
+
+    def release(self) -> None:
+        """Stop holding: every thread reads the worker's time again. O(1). Thread-safety: any thread."""
+        with self._cond:
+            self._writer = None
+            self._shown = self._asof = self._now
+            if self._waiters:
+                self._cond.notify_all()
 
     def advance_to(self, t: datetime) -> None:
         """Move the simulated clock to ``t`` (equal to the current time is a no-op) and wake waiters.
@@ -142,6 +207,8 @@ class TimeProvider:
                         f"the backtest clock only moves forward: {t.isoformat()} is before {now.isoformat()}"
                     )
             self._now = t
+            if self._writer is None or self._follow:
+                self._shown = t
             if self._waiters:
                 self._cond.notify_all()
 
@@ -172,7 +239,7 @@ class TimeProvider:
                 self._waiters -= 1
 
     def _reached(self, t: datetime) -> bool:
-        now = self._now
+        now = self._read()
         if now is None:
             return False
         try:
@@ -199,7 +266,8 @@ class TimeProvider:
                 self._cond.wait(left)
 
     def __repr__(self) -> str:
-        shown = "unset" if self._now is None else self._now.isoformat()
+        now = self._read()
+        shown = "unset" if now is None else now.isoformat()
         if self._mode is ClockMode.LIVE:
             shown = "live"
         return f"TimeProvider({self._mode.value}, {self._tz!s}, now={shown})"

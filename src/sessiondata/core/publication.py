@@ -10,20 +10,32 @@ reader would see those later items. While a gate is held, the store keeps two st
 Every write lands in the heads and appends one entry to the gate's log: ``(symbol, snapshot)`` for a
 one-symbol publication, or a `_Full` record (a copy of the whole dict and the lifecycle) when the set of
 symbols or the lifecycle changes (registration, `end_session`, `start_new_session`, `clear_all`). The worker
-cuts the log into segments (`take`) and tags each item it hands over with the log position right after the
-item's own write (`mark`). The consumer applies the entries up to an item's mark (`apply`) just before it
-yields the item, so while it handles the item every read answers exactly as the store stood right after that
-item was written: nothing later is visible, and the answer does not depend on thread timing.
+cuts the log into segments (`take`) and, each time its known time moves on, records the log position
+(`mark`): the end of the previous known time's writes. The consumer makes the entries up to that position
+visible (`upto`) just before it yields that known time's items, so while it handles an item every read
+answers as the store stood right after the last item of the same known time was written: nothing known
+later is visible (items sharing the known time may be), and the answer does not depend on thread timing.
 
 Because snapshots are immutable, applying an entry is one dict assignment; a `_Full` entry installs a new
 dict (a reader iterating the old one is never disturbed). `close` publishes everything and hands the store
 back to direct mode, where the heads and the view are one dict again (today's write path, unchanged).
+
+**Following the writers.** Until a consumer is attached, nobody moves the view, yet other threads should see
+the replay's writes. `follow(True)` points the readers at the heads themselves (every write visible at once,
+the writers' lifecycle) while the log is still kept; `follow(False)` (a consumer attached) points them back
+at the view, which stands where the last consumer left it: before the first item still to be handed out.
+So a consumer attaching late still reads the store as of each item, and a replay nobody consumes is
+visible as it goes.
+
+**Steps.** `record_step(fn, value)` logs a call the consumer makes when it reaches that point of the log
+(the replay's clock uses it to show each known time where the store's view moves); the calls of one
+application run after its writes are visible, so the clock is never ahead of the store.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -53,6 +65,27 @@ class _Full:
         self.version = state.version
 
 
+class _Step:
+    """A log entry that is a call: ``fn(value)`` when the consumer reaches it. ``version`` is the store's
+    version at that point of the log (a step writes nothing)."""
+
+    __slots__ = ("fn", "value", "version")
+
+    def __init__(self, fn: Callable[[Any], object], value: Any, version: int) -> None:
+        self.fn = fn
+        self.value = value
+        self.version = version
+
+
+def _version_of(entry: Any, default: int) -> int:
+    if entry is None:
+        return default
+    if type(entry) is tuple:
+        snap: SymbolSessionData = entry[1]
+        return snap.version
+    return entry.version  # type: ignore[no-any-return]
+
+
 class _Heads(dict[str, SymbolSessionData]):
     """The writers' dict while a gate is held: each assignment also appends ``(symbol, snapshot)`` to
     ``log``, so the store's write paths need no change of their own to be gated."""
@@ -70,9 +103,10 @@ class PublicationGate:
     """A store's publication held back for one consumer (made by `SessionData.hold_publication`).
 
     Writer side (with the store's write lock held, which the store does): `record_full`. Producer side (the
-    replay's worker): `mark` after each item's write, `take` at each hand-over. Consumer side: `apply`
-    before each item it yields. Any thread: `close`. Readers never call the gate; the store reads
-    `session_ended`, `current_session_date` and `version` from it while it is held.
+    replay's worker): `mark` at each cut (a known time's end), `record_step`, `take` at each hand-over.
+    Consumer side: `upto` / `apply` before the items it yields. Any thread: `follow`, `close`. Readers
+    never call the gate; the store reads `session_ended`, `current_session_date` and `version` from it
+    while it is held.
     """
 
     def __init__(
@@ -96,9 +130,13 @@ class PublicationGate:
         self._last: Any = None
         self._seg: list[Any] = []
         self._done = 0
-        self.session_ended = state.session_ended
-        self.current_session_date = state.current_session_date
+        # The lifecycle the view shows (`_view_*`) and the one writers left (`_head_*`); `_tail` is the
+        # last entry of the last segment taken (the writers' version when the log is empty).
+        self._view_ended = self._head_ended = state.session_ended
+        self._view_date = self._head_date = state.current_session_date
         self._version = state.version
+        self._tail: Any = None
+        self._follow = False
         self.closed = False
         heads = _Heads(view)
         heads.log = self._log
@@ -106,18 +144,35 @@ class PublicationGate:
 
     @property
     def version(self) -> int:
-        """The store-wide version the view shows. O(1); any thread (racy, like every lock-free read)."""
+        """The store-wide version readers see. O(1); any thread (racy, like every lock-free read)."""
+        if self._follow:
+            log = self._log
+            return _version_of(log[-1] if log else self._tail, self._version)
         # `_seg` before `_done`: `_begin` resets `_done` before it moves `_seg`, so this pair is consistent
         # but for a reader overtaken by a whole segment switch (then clamped: never an index error).
         seg = self._seg
         done = min(self._done, len(seg))
-        last = seg[done - 1] if done else self._last
-        if last is None:
-            return self._version
-        if type(last) is tuple:
-            snap: SymbolSessionData = last[1]
-            return snap.version
-        return last.version  # type: ignore[no-any-return]
+        return _version_of(seg[done - 1] if done else self._last, self._version)
+
+    @property
+    def session_ended(self) -> bool:
+        """`SessionData.session_ended` as readers see it. O(1); any thread."""
+        return self._head_ended if self._follow else self._view_ended
+
+    @property
+    def current_session_date(self) -> date | None:
+        """`SessionData.current_session_date` as readers see it. O(1); any thread."""
+        return self._head_date if self._follow else self._view_date
+
+    def follow(self, on: bool) -> None:
+        """``True``: readers see every write at once (nobody consumes); ``False``: readers see the view,
+        which the consumer moves (it stands where the last consumer left it). The log is kept either way.
+        O(1). Any thread (takes the write lock)."""
+        with self._lock:
+            self._follow = on
+            if not self.closed:
+                self._install(self.heads if on else self._view)
+        self._notify()
 
     # -------------------------------------------------------------- writer side
 
@@ -129,12 +184,16 @@ class PublicationGate:
         heads.log = self._log
         self._log.append(_Full(dict(snapshots), state))
         self.heads = heads
+        self._head_ended = state.session_ended
+        self._head_date = state.current_session_date
+        if self._follow:
+            self._install(heads)
         return heads
 
     # ------------------------------------------------------------ producer side
 
     def mark(self) -> int:
-        """The log position now, within the current segment. O(1); the producer thread."""
+        """The log position now, within the current segment (a cut). O(1); the producer thread."""
         return len(self._log)
 
     def take(self) -> list[Any]:
@@ -143,7 +202,16 @@ class PublicationGate:
         with self._lock:
             seg = self._log
             self._log = self.heads.log = []  # type: ignore[attr-defined]
+            if seg:
+                self._tail = seg[-1]
         return seg
+
+    def record_step(self, fn: Callable[[Any], object], value: Any) -> None:
+        """Log a call of ``fn(value)`` for the consumer to make when it reaches this point of the log (in
+        `upto`/`apply`, in order with the writes). O(1); the producer thread (takes the write lock)."""
+        with self._lock:
+            log = self._log
+            log.append(_Step(fn, value, _version_of(log[-1] if log else self._tail, self._version)))
 
     # ------------------------------------------------------------ consumer side
 
@@ -155,44 +223,37 @@ class PublicationGate:
         """
         self._begin(seg)
         view = self._view
+        steps: list[_Step] = []
         for i in range(start, stop):
             entry = seg[i]
             if type(entry) is tuple:
                 view[entry[0]] = entry[1]  # replacing a value never disturbs a reader iterating the dict
+            elif type(entry) is _Step:
+                steps.append(entry)
             else:
                 view = self._install_full(entry)
             self._done = i + 1
+        # Steps run once the writes of the range are visible: a reader that sees the clock at t (read
+        # first) then finds the store at t or later, never behind it.
+        for step in steps:
+            step.fn(step.value)
         self._notify()
 
-    def release(self, items: list[Any], marks: list[int], seg: list[Any]) -> Iterator[Any]:
-        """Yield ``items``, making visible before each one the entries of ``seg`` up to its mark.
-
-        The consumer's loop (one generator per handed-over batch): O(1) per item plus the entries applied.
-        `wait_for_update` callers are woken after the first item's entries and at the end of the batch (and
-        by every write meanwhile), not once per item.
-        """
+    def upto(self, seg: list[Any], stop: int) -> None:
+        """Make the entries of ``seg`` before ``stop`` visible, from where the view stands (`apply` from
+        there on; nothing if it is past ``stop``). The consumer's step: it calls this once per known time
+        with the cut the producer recorded, then hands out that time's items. O(entries applied)."""
         self._begin(seg)
-        view = self._view
-        done = 0
-        notify = self._notify
-        notified = False
-        for item, mark in zip(items, marks, strict=True):
-            while done < mark:
-                entry = seg[done]
-                if type(entry) is tuple:
-                    view[entry[0]] = entry[1]
-                else:
-                    view = self._install_full(entry)
-                done += 1
-            self._done = done
-            if not notified:
-                notified = True
-                notify()
-            yield item
-        if done < len(seg):
-            self.apply(seg, done, len(seg))  # writes after the batch's last item, before the next item
-        else:
-            notify()
+        if stop > self._done:
+            self.apply(seg, self._done, stop)
+
+    def apply_rest(self) -> None:
+        """Make the rest of the segment being released visible: a consumer left in the middle of a batch,
+        whose remaining items are handed out to nobody, so the next consumer's view starts after them.
+        O(entries left). The consumer thread."""
+        seg = self._seg
+        if self._done < len(seg):
+            self.apply(seg, self._done, len(seg))
 
     def _begin(self, seg: list[Any]) -> None:
         if seg is not self._seg:
@@ -202,13 +263,15 @@ class PublicationGate:
             self._seg = seg
 
     def _install_full(self, entry: _Full) -> dict[str, SymbolSessionData]:
+        # A `_Full`: install a new view dict; returns it.
         view = dict(entry.snapshots)
         with self._lock:
             if not self.closed:
                 self._view = view
-                self.session_ended = entry.session_ended
-                self.current_session_date = entry.current_session_date
-                self._install(view)
+                self._view_ended = entry.session_ended
+                self._view_date = entry.current_session_date
+                if not self._follow:
+                    self._install(view)
         return view
 
     def close(self) -> None:

@@ -33,14 +33,20 @@ Other behaviour:
 - **Speed.** ``speed=None`` replays as fast as possible; ``speed=60.0`` replays 60 simulated seconds per
   wall-clock second. Waits are on a condition variable, so `pause` and `stop_worker` interrupt them.
 - **Run-ahead, read as of the item.** The worker may run ahead of the consumer by at most
-  ``max_queue_size`` items in the buffer, plus ``batch_size`` items it is gathering and the one batch the
-  consumer is iterating; the clock already reflects them. The store's readers do not see them: while the
-  worker runs it holds the store's `PublicationGate` (see `sessiondata.core.publication`), and the consumer
-  publishes each item's writes just before it yields the item, so while it handles an item every read of
-  the store (any symbol) answers exactly as the store stood right after that item was written. Session
+  ``max_queue_size`` items in the buffer (or one batch, if a batch is larger), plus the batch it is
+  gathering and the one the consumer is iterating; the clock already reflects them. The store's readers do
+  not see them: while the worker runs it holds the store's `PublicationGate` (see
+  `sessiondata.core.publication`), and the consumer publishes each known time's writes just before it
+  yields that time's first item, so while it handles an item every read of the store (any symbol) answers
+  as the store stood right after the last item of the same known time was written (an item of a source
+  that might block: right after itself). Nothing known later is visible, and what is visible at each item
+  does not depend on thread timing or on where batches end. Session
   boundaries wait for the consumer to catch up, then run directly (listeners read the store as usual).
-  Until a consumer iterates `merged_stream()` the worker publishes each batch as it hands it over; when the
-  replay ends or `stop_worker` is called everything written is published.
+  The clock is read the same way: in every thread but the worker's, `now()` is the known time of the item
+  the consumer handles. Until a consumer iterates `merged_stream()` (or after it left) readers follow the
+  worker's writes and clock; a consumer attaching later, however the worker was started, still reads as of
+  each item it receives. When the replay has ended and nothing is left for a consumer, or at `stop_worker`
+  with nobody attached, everything written is published.
 - **Faults.** An exception in a source, an invalid item, or a failing store write or listener stops the
   worker; items processed before it are still delivered, then `merged_stream()` raises `CoordinatorError`
   with the original error as its ``__cause__``, and `status()` reports it. The worker never dies silently.
@@ -59,6 +65,7 @@ import threading
 import time as _time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta
+from itertools import islice
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from sessiondata._clock import ClockMode, TimeProvider
@@ -152,8 +159,8 @@ def _make_source(
     }
     source.write = writers[stream_type]
     may_block = type(it) not in NON_BLOCKING_ITERATORS if blocking is None else blocking
-    # The batch is handed over once it holds this many items, at once after an item of a source that
-    # might block (so no item waits behind a stalled source).
+    # 1: the batch is handed over at once after an item of a source that might block (so no item waits
+    # behind a stalled source); otherwise at the end of a known time once it holds `batch_size` items.
     source.flush_at = 1 if may_block else batch_size
     return source
 
@@ -162,8 +169,16 @@ def _no_mark() -> int:
     return 0
 
 
+def _no_step(fn: Callable[[Any], object], value: Any) -> None:
+    return None
+
+
 class _Stopped(Exception):
     """Control flow inside the worker: stop was requested. Never raised to callers."""
+
+
+class _Exhausted(Exception):
+    """Control flow inside the consumer: the replay ended and the buffer is empty. Never raised to callers."""
 
 
 class BacktestStreamCoordinator:
@@ -177,9 +192,11 @@ class BacktestStreamCoordinator:
     - ``extended_hours``: replay pre- and post-market items too (default: regular session only).
     - ``on_out_of_order``: ``"raise"`` (default) or ``"drop"`` (see the module documentation).
     - ``max_queue_size``: capacity of the output buffer, in items (the backpressure bound).
-    - ``batch_size``: items handed to the buffer at once (at most ``max_queue_size``); the worker hands over
-      a partial batch whenever the consumer is waiting, before pausing or sleeping, and before pulling from
-      a source that might block, so batching never delays an item the consumer could have.
+    - ``batch_size``: items handed to the buffer at once (at most ``max_queue_size``). Batches end where a
+      known time ends (so a batch may hold more: the rest of that time's items); the worker hands over a
+      partial batch at a known time's end whenever the consumer is waiting, before pausing or sleeping,
+      and after each item of a source that might block, so batching delays an item the consumer could
+      have by at most the rest of its known time.
     - ``session_listeners``: objects with ``run_once()`` to call at each session boundary.
     - ``end_session_on_exhaustion``: end the last session when every stream is exhausted (default True).
 
@@ -238,19 +255,24 @@ class BacktestStreamCoordinator:
         self._streams: dict[tuple[str, StreamType], Source] = {}
         self._seq = 0
         self._ops: list[tuple[str, Source]] = []
-        # Each entry: the items, each item's publication mark, and the gate's log segment they index (None
-        # once published: before a consumer attached, or without a gate).
+        # Each entry: the items, their cuts, and the gate's log segment the cuts index (None without a
+        # gate). Cuts are pairs (n, mark): the items before index n are handed out once the segment's
+        # entries before `mark` are visible (one pair per known time, not per item: items sharing a known
+        # time may see each other); the items after the last cut need the whole segment.
         self._buffer: collections.deque[tuple[list[Any], list[int], list[Any] | None]] = collections.deque()
         self._buffered = 0
         self._max_buffered = 0
-        # The worker's batch being gathered (written to the store, not yet handed over) and each item's
-        # publication mark (see `publication`); worker only.
+        # The worker's batch being gathered (written to the store, not yet handed over) and its cuts;
+        # worker only.
         self._pending: tuple[list[Any], list[int]] = ([], [])
-        # The store's publication gate while the worker runs (held from its start, closed by `_release`),
-        # whether a consumer is iterating `merged_stream()`.
+        # The store's publication gate while the worker runs (held from its start, closed by `_close_gate`;
+        # the clock is held with it), whether a consumer is iterating `merged_stream()`, and whether the
+        # worker runs a session boundary with the gate held (nobody attached; an attach waits for its end).
         self._gate: PublicationGate | None = None
         self._gate_mark: Callable[[], int] = _no_mark
+        self._gate_step: Callable[[Callable[[Any], object], Any], None] = _no_step
         self._consumer_attached = False
+        self._in_boundary = False
         self._consumer_waiting = False
         self._worker_waiting = False
         self._paused = False
@@ -413,8 +435,8 @@ class BacktestStreamCoordinator:
         alive = thread is not None and thread.is_alive()
         with self._cond:
             self._finished = True
-            if self._gate is not None:
-                self._gate.close()  # the replay is over: readers see everything written
+            if not self._consumer_attached:
+                self._close_gate()  # the replay is over: readers see everything written
             if not alive and self._state == "stopping":
                 self._state = "stopped"
             self._cond.notify_all()
@@ -483,63 +505,73 @@ class BacktestStreamCoordinator:
         with self._cond:
             if self._consumer_attached:
                 raise RuntimeError("merged_stream() has a consumer already (one consumer per replay)")
+            while self._in_boundary:
+                self._cond.wait()  # listeners of a boundary run with nobody attached read the heads
             self._consumer_attached = True
+            self._follow(False)  # readers go back to the store as of the first item still to hand out
             never_started = self._thread is None and not self._stop
         if never_started:
             self.start_worker()
         try:
-            yield from self._consume()
+            # The consumer's loop, one generator: before yielding each known time's items, publish the
+            # store's writes up to its cut, so that reads made while an item is handled answer as of it
+            # (see `publication`). The items themselves are yielded from a C iterator.
+            while True:
+                batch, cuts, seg = self._next_batch()
+                gate = self._gate
+                if seg is None or gate is None:
+                    yield from batch
+                    continue
+                upto = gate.upto
+                items = iter(batch)
+                start = 0
+                for i in range(0, len(cuts), 2):
+                    end = cuts[i]
+                    if end > start:
+                        upto(seg, cuts[i + 1])
+                        yield from islice(items, end - start)
+                        start = end
+                upto(seg, len(seg))
+                yield from items
+        except _Exhausted:
+            return
         finally:
             self._detach_consumer()
 
-    def _consume(self) -> Iterator[MarketData]:
-        # The consumer's loop: before yielding an item, publish the store's writes up to the item's mark, so
-        # that reads made while the item is handled answer as of it (see `publication`).
+    def _next_batch(self) -> tuple[list[Any], list[int], list[Any] | None]:
+        """The next handed-over batch, waiting for one; `_Exhausted` (or the replay's error) at the end."""
         cond = self._cond
         buffer = self._buffer
-        while True:
-            with cond:
-                while not buffer:
-                    if self._finished:
-                        gate = self._gate
-                        if gate is not None:
-                            gate.close()
-                        if self._error is not None:
-                            raise CoordinatorError(
-                                f"the stream replay failed: {self._error}"
-                            ) from self._error
-                        return
-                    self._consumer_waiting = True
-                    if self._worker_waiting:
-                        cond.notify_all()  # a worker waiting to be in step with the consumer
-                    cond.wait()
-                self._consumer_waiting = False
-                batch, marks, seg = buffer.popleft()
-                self._buffered -= len(batch)
+        with cond:
+            while not buffer:
+                if self._finished:
+                    self._close_gate()
+                    if self._error is not None:
+                        raise CoordinatorError(f"the stream replay failed: {self._error}") from self._error
+                    raise _Exhausted
+                self._consumer_waiting = True
                 if self._worker_waiting:
-                    self._worker_waiting = False  # it is woken; it sets the flag again if still short of room
-                    cond.notify_all()
-            gate = self._gate
-            if seg is None or gate is None:
-                yield from batch
-            else:
-                yield from gate.release(batch, marks, seg)
+                    cond.notify_all()  # a worker waiting to be in step with the consumer
+                cond.wait()
+            self._consumer_waiting = False
+            entry = buffer.popleft()
+            self._buffered -= len(entry[0])
+            if self._worker_waiting:
+                self._worker_waiting = False  # it is woken; it sets the flag again if still short of room
+                cond.notify_all()
+            return entry
 
     def _detach_consumer(self) -> None:
-        """The consumer left (exhausted, broke off, or failed): publish what is buffered, and everything once
-        the worker has ended; from now on the worker publishes at each hand-over."""
+        """The consumer left (exhausted, broke off, or failed): publish everything once the worker has
+        ended; until then readers follow the writers (the log is kept for a consumer attaching later)."""
         with self._cond:
             self._consumer_attached = False
-            gate = self._gate
-            if gate is None:
-                return
+            if self._gate is not None:
+                self._gate.apply_rest()  # the rest of the batch in hand is handed out to nobody
             if self._finished:
-                gate.close()
-                return
-            for i, (batch, marks, seg) in enumerate(self._buffer):
-                if seg is not None:
-                    gate.apply(seg, 0, len(seg))
-                    self._buffer[i] = (batch, marks, None)
+                self._close_gate()
+            else:
+                self._follow(True)
 
     def queue_size(self) -> int:
         """Items in the output buffer now: at most ``max_queue_size``, plus the one batch a failed replay
@@ -586,11 +618,11 @@ class BacktestStreamCoordinator:
             raise _Stopped
         if not self._paused:
             return
-        batch, marks = self._pending
+        batch, cuts = self._pending
         if batch:
-            self._hand_over(list(batch), list(marks))
+            self._hand_over(list(batch), list(cuts))
             batch.clear()
-            marks.clear()
+            cuts.clear()
         self._parked.set()
         logger.info("stream coordinator paused (while skipping items)")
         self._resumed.wait()
@@ -598,17 +630,19 @@ class BacktestStreamCoordinator:
             raise _Stopped
 
     def _fresh_batch(self) -> tuple[list[Any], list[int]]:
-        """A new, empty batch and its marks, remembered as `_pending` (worker thread only)."""
+        """A new, empty batch and its cuts, remembered as `_pending` (worker thread only)."""
         pending: tuple[list[Any], list[int]] = ([], [])
         self._pending = pending
         return pending
 
-    def _hand_over(self, batch: list[Any], marks: list[int]) -> None:
+    def _hand_over(self, batch: list[Any], cuts: list[int]) -> None:
         """Move ``batch`` to the output buffer, waiting for room (worker thread only)."""
         n = len(batch)
         self._delivered += n
         with self._cond:
-            while self._buffered + n > self._maxsize:
+            # A batch ends at a known time's end, so it may be larger than the buffer: then it waits for
+            # an empty buffer.
+            while self._buffered and self._buffered + n > self._maxsize:
                 if self._stop:
                     raise _Stopped
                 if self._paused:
@@ -616,7 +650,7 @@ class BacktestStreamCoordinator:
                 self._worker_waiting = True
                 self._cond.wait()
             self._worker_waiting = False
-            self._enqueue(batch, marks)
+            self._enqueue(batch, cuts)
             if self._consumer_waiting:
                 # Cleared here, not only by the consumer, so the items that follow are batched again
                 # instead of being handed over one by one until the consumer thread gets to run.
@@ -624,14 +658,41 @@ class BacktestStreamCoordinator:
                 self._cond.notify_all()
 
     def _hold_gate(self) -> None:
-        gate = self._store.hold_publication()
-        self._gate = gate
-        self._gate_mark = gate.mark
+        """Hold the store's publication and the clock (worker thread only): readers follow the writers
+        until a consumer is attached, then see the store and the time as of the consumer's item."""
+        with self._cond:
+            gate = self._store.hold_publication()
+            self._gate = gate
+            self._gate_mark = gate.mark
+            self._gate_step = gate.record_step
+            follow = not self._consumer_attached
+            self._clock.hold(follow=follow)
+            gate.follow(follow)
 
-    def _in_step_with_consumer(self) -> None:
-        """Wait until the consumer has handled every item handed over and asks for the next, then publish
-        everything (close the gate), so that what runs next (a session boundary, its listeners) reads and
-        writes the store directly while no item is in hand (worker thread only; bounded by stop)."""
+    def _follow(self, on: bool) -> None:
+        """Readers see the writers (``True``, nobody consumes) or the consumer's item (``_cond`` held)."""
+        gate = self._gate
+        if gate is not None:
+            gate.follow(on)
+            self._clock.follow(on)
+
+    def _close_gate(self) -> None:
+        """Publish everything and release the clock (``_cond`` held; idempotent)."""
+        gate = self._gate
+        if gate is not None:
+            gate.close()
+            self._clock.release()
+        self._gate = None
+        self._gate_mark = _no_mark
+        self._gate_step = _no_step
+
+    def _in_step_with_consumer(self) -> bool:
+        """Before a session boundary (worker thread only; bounded by stop). With a consumer attached: wait
+        until it has handled every item handed over and asks for the next, then publish everything (close
+        the gate), so that the boundary and its listeners read and write the store directly while no item
+        is in hand; returns True. With nobody attached: keep the gate (readers follow the writers, and a
+        consumer attaching later meets the boundary's writes in log order) and mark the boundary running
+        until `_boundary_done`; returns False."""
         cond = self._cond
         with cond:
             while self._consumer_attached and (self._buffer or not self._consumer_waiting):
@@ -642,21 +703,23 @@ class BacktestStreamCoordinator:
                 self._worker_waiting = True
                 cond.wait()
             self._worker_waiting = False
-            gate = self._gate
-            if gate is not None:
-                gate.close()
-            self._gate = None
-            self._gate_mark = _no_mark
+            if not self._consumer_attached and self._gate is not None:
+                self._in_boundary = True
+                return False
+            self._close_gate()
+            return True
 
-    def _enqueue(self, batch: list[Any], marks: list[int]) -> None:
-        """Append a batch to the buffer with its log segment; without a consumer, publish it now (worker
-        thread, ``_cond`` held)."""
+    def _boundary_done(self) -> None:
+        with self._cond:
+            if self._in_boundary:
+                self._in_boundary = False
+                self._cond.notify_all()
+
+    def _enqueue(self, batch: list[Any], cuts: list[int]) -> None:
+        """Append a batch to the buffer with its log segment (worker thread, ``_cond`` held)."""
         gate = self._gate
         seg = None if gate is None else gate.take()
-        if seg is not None and not self._consumer_attached:
-            gate.apply(seg, 0, len(seg))  # type: ignore[union-attr]
-            seg = None
-        self._buffer.append((batch, marks, seg))
+        self._buffer.append((batch, cuts, seg))
         self._buffered += len(batch)
         self._max_buffered = max(self._max_buffered, self._buffered)
 
@@ -670,12 +733,12 @@ class BacktestStreamCoordinator:
             # Items written to the store before the fault still reach the consumer, before the error. They
             # go into the buffer even past its capacity (by at most one batch): waiting for room here would
             # hide the failure from `status()` for as long as nobody reads.
-            pending, marks = self._pending
+            pending, cuts = self._pending
             self._pending = ([], [])
             with self._cond:
                 if pending:
                     self._delivered += len(pending)
-                    self._enqueue(pending, marks)
+                    self._enqueue(pending, cuts)
                 self._error = exc
                 self._state = "failed"
             logger.error("stream coordinator failed after %d items: %s", self._delivered, exc, exc_info=True)
@@ -686,75 +749,76 @@ class BacktestStreamCoordinator:
                     self._state = "finished"
                 elif self._state == "stopping":
                     self._state = "stopped"
-                gate = self._gate
-                if gate is not None and not (self._consumer_attached and self._buffer):
-                    gate.close()  # nothing is left for a consumer to reach: publish everything
+                # Publish everything unless items are left for a consumer: one attached, or (after a natural
+                # end) one that may attach later; readers meanwhile follow the writers.
+                if not (self._buffer and (self._consumer_attached or not self._stop)):
+                    self._close_gate()
                 self._cond.notify_all()
             self._parked.set()
 
     def _replay(self) -> None:
         # The thin wrapper around the merge: session boundaries, the clock and pacing, the store writes,
         # batching, and pause/stop between items. The merge is `KnownTimeMerge` (pure, single-threaded).
-        store = self._store
         clock = self._clock
-        merge = KnownTimeMerge(
-            store.session_clock,
-            regular_only=not self._extended_hours,
-            drop_out_of_order=self._drop_out_of_order,
-            ref_naive=None if not clock.is_set else clock.now().tzinfo is None,
-            poll=self._poll_while_skipping,
-            source_error=_source_error,
-        )
-        self._merge = merge
+        merge = self._start_merge()
         now_k: Any = merge.to_key(clock.now()) if clock.is_set else None
-        with self._cond:
-            initial = [s for s in self._streams.values() if not s.exhausted]
-            self._ops = [op for op in self._ops if op[1] not in initial]
-            self._interrupt = self._paused or self._stop or bool(self._ops)
-        merge.start(initial)
         key_time = merge.key_time
         hooks = [f for f in (getattr(lst, "advance", None) for lst in self._listeners) if callable(f)]
         cur_day: date | None = None
         # Also `self._pending`, so that a fault still hands over the items already written (see `_run`).
-        batch, marks = self._fresh_batch()
+        batch, cuts = self._fresh_batch()
         hand_over = self._hand_over
+        batch_size = self._batch_size
         mark = self._gate_mark
+        step = self._gate_step
+        show = clock.show
         items = iter(merge)
         while True:
             if self._interrupt:
                 if batch:
-                    hand_over(batch, marks)
-                    batch, marks = self._fresh_batch()
+                    hand_over(batch, cuts)
+                    batch, cuts = self._fresh_batch()
                 self._honour_interrupt()
                 continue
             st = next(items, None)  # may wait in a source: pause and stop may have come meanwhile
             if self._interrupt:
                 if batch:
-                    hand_over(batch, marks)
-                    batch, marks = self._fresh_batch()
+                    hand_over(batch, cuts)
+                    batch, cuts = self._fresh_batch()
                 self._honour_interrupt()
             if st is None:
                 break
             day = st.day
             if day is not cur_day and (cur_day is None or day > cur_day):
                 if batch:
-                    hand_over(batch, marks)
-                    batch, marks = self._fresh_batch()
+                    hand_over(batch, cuts)
+                    batch, cuts = self._fresh_batch()
                 if self._interrupt:
                     self._honour_interrupt()  # the boundary writes to the store: not while paused
                 self._session_boundary(cur_day, day)
                 mark = self._gate_mark
+                step = self._gate_step
                 cur_day = day
             known = st.known
             # Every item of one known time after the first: an identity test.
             if known is not now_k:
                 if now_k is None or known > now_k:
+                    # A cut: the items gathered so far are published up to here (their known time ended).
+                    # Batches are handed over at cuts only, so what the consumer sees at an item never
+                    # depends on where a batch happened to end.
+                    n = len(batch)
+                    cuts.append(n)
+                    cuts.append(mark())
+                    if n >= batch_size or (n and self._consumer_waiting):
+                        hand_over(batch, cuts)
+                        batch, cuts = self._fresh_batch()
                     if self._speed is not None:
-                        fresh = self._pace(known, now_k, key_time, batch, marks)
+                        fresh = self._pace(known, now_k, key_time, batch, cuts)
                         if fresh is not None:
-                            batch, marks = fresh
+                            batch, cuts = fresh
                     t = key_time(known)
                     clock.advance_to(t)
+                    step(show, t)  # readers' clock moves with the store's view, when the consumer gets here
                     for hook in hooks:
                         hook(t)  # e.g. the upkeep's pass at simulated times, before the items known at t
                 elif known < now_k:
@@ -764,19 +828,44 @@ class BacktestStreamCoordinator:
             item = st.item
             st.write(st.symbol, item)
             batch.append(item)
-            marks.append(mark())
-            if len(batch) >= st.flush_at or self._consumer_waiting:
-                hand_over(batch, marks)
-                batch, marks = self._fresh_batch()
+            if st.flush_at == 1:
+                # A source that might block: its item goes out now (seeing the store through itself), so
+                # no item waits behind a stalled source.
+                cuts.append(len(batch))
+                cuts.append(mark())
+                hand_over(batch, cuts)
+                batch, cuts = self._fresh_batch()
         if batch:
-            hand_over(batch, marks)
+            hand_over(batch, cuts)
             self._fresh_batch()
         if self._end_on_exhaustion and cur_day is not None:
             self._in_step_with_consumer()
-            store.end_session()
-            for listener in list(self._listeners):
-                listener.run_once()
+            try:
+                self._store.end_session()
+                for listener in list(self._listeners):
+                    listener.run_once()
+            finally:
+                self._boundary_done()
         logger.info("stream coordinator finished: %d items delivered", self._delivered)
+
+    def _start_merge(self) -> KnownTimeMerge:
+        """The merge over the streams registered now, primed (worker thread only)."""
+        clock = self._clock
+        merge = KnownTimeMerge(
+            self._store.session_clock,
+            regular_only=not self._extended_hours,
+            drop_out_of_order=self._drop_out_of_order,
+            ref_naive=None if not clock.is_set else clock.now().tzinfo is None,
+            poll=self._poll_while_skipping,
+            source_error=_source_error,
+        )
+        self._merge = merge
+        with self._cond:
+            initial = [s for s in self._streams.values() if not s.exhausted]
+            self._ops = [op for op in self._ops if op[1] not in initial]
+            self._interrupt = self._paused or self._stop or bool(self._ops)
+        merge.start(initial)
+        return merge
 
     def _honour_interrupt(self) -> None:
         """Between items: stop (raise `_Stopped`), hand stream changes to the merge, park while paused."""
@@ -803,7 +892,7 @@ class BacktestStreamCoordinator:
         now_k: Any,
         key_time: Callable[[Any], datetime],
         batch: list[Any],
-        marks: list[int],
+        cuts: list[int],
     ) -> tuple[list[Any], list[int]] | None:
         """With ``speed``, wait until the wall clock reaches ``known``'s simulated time (pause and stop
         interrupt the wait). Hands ``batch`` over first if it has to wait; then returns the new batch."""
@@ -818,8 +907,8 @@ class BacktestStreamCoordinator:
             if delay <= 0:
                 return fresh
             if batch:
-                self._hand_over(batch, marks)
-                fresh = batch, marks = self._fresh_batch()
+                self._hand_over(batch, cuts)
+                fresh = batch, cuts = self._fresh_batch()
                 continue
             with self._cond:
                 interrupted = self._cond.wait_for(lambda: self._interrupt, delay)
@@ -848,11 +937,15 @@ class BacktestStreamCoordinator:
                 store.start_new_session(day)
         else:
             self._in_step_with_consumer()
-            store.end_session()
-            for listener in list(self._listeners):
-                listener.run_once()
-            store.start_new_session(day)
-            self._hold_gate()
+            try:
+                store.end_session()
+                for listener in list(self._listeners):
+                    listener.run_once()
+                store.start_new_session(day)
+            finally:
+                self._boundary_done()
+            if self._gate is None:
+                self._hold_gate()
         self._sessions.append(day)
         logger.info("replaying session %s", day)
 
