@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -437,18 +436,8 @@ def test_get_bars_equals_filtering_a_plain_list(
 # --- threads ---
 
 
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
-
-
 def test_concurrent_readers_see_whole_transactions_while_a_writer_imports(
-    loaded: SqliteBarRepository, tmp_path: Path, fast_switching: None
+    loaded: SqliteBarRepository, tmp_path: Path, switch_often: None
 ) -> None:
     # BAC is written again under a new name, one transaction per session day; readers must only ever see
     # whole days, in order, while SPY (already stored) always reads back complete.
@@ -503,7 +492,7 @@ def test_concurrent_readers_see_whole_transactions_while_a_writer_imports(
 
 
 def test_concurrent_writers_of_the_same_file_add_each_row_once(
-    sqlite_repo: SqliteBarRepository, lean: Path, fast_switching: None
+    sqlite_repo: SqliteBarRepository, lean: Path, switch_often: None
 ) -> None:
     reports: list[ImportReport] = []
     errors: list[BaseException] = []
@@ -525,7 +514,7 @@ def test_concurrent_writers_of_the_same_file_add_each_row_once(
     assert sum(r.duplicates for r in reports) == 2 * REAL_ROWS["TWX"]
 
 
-def test_csv_repository_concurrent_first_reads_agree(lean: Path, fast_switching: None) -> None:
+def test_csv_repository_concurrent_first_reads_agree(lean: Path, switch_often: None) -> None:
     repo = CsvBarRepository(lean)
     expected = read_csv_bars(lean / "BAC_1m.csv")
     results: list[list[Bar]] = []
@@ -548,7 +537,7 @@ def test_csv_repository_concurrent_first_reads_agree(lean: Path, fast_switching:
     assert all(r == expected for r in results)
 
 
-def test_memory_repository_readers_and_writer(fast_switching: None) -> None:
+def test_memory_repository_readers_and_writer(switch_often: None) -> None:
     t0 = datetime(2020, 1, 2, 9, 30, tzinfo=EST)
     batches = [[bar(t0 + timedelta(minutes=10 * k + i)) for i in range(10)] for k in range(50)]
     repo = InMemoryBarRepository()

@@ -8,9 +8,8 @@ deadlines and the test asserts they finished; nothing sleeps.
 from __future__ import annotations
 
 import itertools
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -31,14 +30,7 @@ def mk(sym: str, i: int, price: float = 100.0, vol: int = 10, day: date = D) -> 
     return Bar(sym, at(i, day), price, price + 1, price - 1, price + 0.5, vol)
 
 
-@pytest.fixture(autouse=True)
-def fast_switching() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
+pytestmark = pytest.mark.usefixtures("switch_often")  # every test here runs its threads switching often
 
 
 class Crew:

@@ -16,7 +16,6 @@ import itertools
 import logging
 import random
 import re
-import sys
 import threading
 import time as _time
 from collections.abc import Iterator
@@ -634,18 +633,8 @@ def test_context_manager_stops_and_leaves_no_thread(no_thread_leak: None) -> Non
     assert DataUpkeepThread(SessionData(), None).stop(timeout=1.0) is True  # never started
 
 
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
-
-
-def test_thread_and_a_writer_under_fast_switching_end_with_the_full_data(
-    lean: Path, sqlite_repo: SqliteBarRepository, fast_switching: None, no_thread_leak: None
+def test_thread_and_a_writer_under_switch_often_end_with_the_full_data(
+    lean: Path, sqlite_repo: SqliteBarRepository, switch_often: None, no_thread_leak: None
 ) -> None:
     day = date(2013, 10, 10)
     full = regular_bars(lean / "SPY_1m.csv", day)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import math
 import random
-import sys
 import threading
 import time as _time
 from collections.abc import Callable, Iterator
@@ -387,19 +386,9 @@ def test_status_counts_only_the_bars_the_fill_actually_stored() -> None:
     assert status["bars_filled"] == filled
 
 
-@pytest.fixture
-def fast_switching() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
-
-
 @pytest.mark.parametrize("seed", range(3))
 def test_writer_and_running_upkeep_race_fills_never_replace_streamed_bars(
-    seed: int, fast_switching: None
+    seed: int, switch_often: None
 ) -> None:
     """A writer streams minutes 0-119 out of order (some late) while the running upkeep fills from a stale
     archive. Whatever the interleaving: every minute the writer wrote ends with the writer's bar (as
