@@ -9,7 +9,10 @@ store's public API.
 
 Detection is incremental: minutes before a symbol's watermark were checked in an earlier pass and a present
 bar never disappears within a session, so a pass looks only at minutes that ended since, plus the gaps still
-open. A pass over symbols with no gaps costs O(symbols), not O(bars).
+open. A pass over symbols with no gaps costs O(symbols), not O(bars), and a small O(symbols): a symbol
+complete up to the pass's time (nothing open, quality 100%, its newest bar in the last due minute) is
+recognised by one or two comparisons and not visited; the rest of the pass costs in proportion to the
+symbols that may miss a minute (``status()["symbols_visited"]`` counts them).
 
 Live mode (a live clock, or none): a background thread wakes on every write to the store and at least every
 ``period`` seconds. Backtest mode (a backtest clock): no thread; passes run at simulated times inside the
@@ -42,7 +45,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
@@ -228,6 +231,8 @@ class DataUpkeepThread:
         # Guards the counters, faults and flags below that `status()` reads from other threads.
         self._status_lock = threading.Lock()
         self._passes = 0
+        # Symbols passes looked at beyond the O(1) completeness test (see `_candidates`), in all.
+        self._visited = 0
         self._last_pass_at: datetime | None = None
         self._last_pass_seconds: float | None = None
         self._faults: deque[dict[str, Any]] = deque(maxlen=100)
@@ -401,13 +406,64 @@ class DataUpkeepThread:
                     now_local = bounds[1] if now_local is None else max(now_local, bounds[1])
             if session is not None and now_local is not None:
                 self._bounds = self._session_bounds(session)
-                for symbol, snap in snaps.items():
-                    if self._symbols is None or symbol in self._symbols:
-                        self._upkeep_symbol(symbol, snap, session, now_local, snaps)
+                visit = self._candidates(snaps, session, now_local)
+                for symbol, st, snap in visit:
+                    self._upkeep_symbol(symbol, st, snap, now_local, snaps)
+                with self._status_lock:
+                    self._visited += len(visit)
             with self._status_lock:
                 self._passes += 1
                 self._last_pass_at = datetime.now().astimezone()
                 self._last_pass_seconds = time.perf_counter() - began
+
+    def _candidates(
+        self, snaps: Mapping[str, SymbolSessionData], session: date, now_local: datetime
+    ) -> list[tuple[str, _SymbolState, SymbolSessionData]]:
+        """The symbols this pass must look at, with their state (new ones get a fresh state for
+        ``session``): all of them but those *complete up to now*, which are marked checked up to
+        ``now_local`` and skipped. A symbol is complete up to now when no minute due by ``now_local`` can
+        be missing: nothing open, every regular minute from the open to its newest bar has a bar (quality
+        100%), and its newest bar, inside the session, is the last due minute or later.
+
+        Why a pre-filter: in a replay every symbol gets a bar each simulated minute and a pass runs each
+        minute, so a pass over complete symbols must cost one or two comparisons per symbol (no timezone
+        conversion, no call). O(symbols) with that constant; the rest of the pass is O(candidates).
+        """
+        wanted = self._symbols
+        states = self._states
+        bounds = self._bounds
+        floor = now_local.replace(second=0, microsecond=0)
+        lo = hi = floor  # an empty range: nothing is complete on a closed day
+        if bounds is not None:
+            lo, hi = max(floor - _MINUTE, bounds[0]), bounds[1]
+        tz = self._store.timezone
+        lo_aware, hi_aware = lo.replace(tzinfo=tz), hi.replace(tzinfo=tz)
+        # Aware bars are compared by instant with the range's ends in the exchange's zone: the same answer
+        # as converting each bar to exchange-local time, unless the UTC offset changes inside the range (a
+        # DST night inside an overnight session); then aware symbols are looked at in full. The ends get
+        # that one offset as a fixed zone: bars parsed from ISO text carry the same offset, and comparing
+        # datetimes of equal offsets skips the subtraction a comparison across offsets makes.
+        offset = lo_aware.utcoffset()
+        exact = offset is not None and offset == hi_aware.utcoffset()
+        if exact:
+            fixed = timezone(offset)  # type: ignore[arg-type]
+            lo_aware, hi_aware = lo.replace(tzinfo=fixed), hi.replace(tzinfo=fixed)
+        out: list[tuple[str, _SymbolState, SymbolSessionData]] = []
+        for symbol, snap in snaps.items():
+            if wanted is not None and symbol not in wanted:
+                continue
+            st = states.get(symbol)
+            if st is None or st.session != session:
+                st = states[symbol] = _SymbolState(session)
+            last = snap.latest_bar
+            if last is not None and not st.open and snap.bar_quality == 100.0:
+                ts = last.timestamp
+                if lo <= ts < hi if ts.tzinfo is None else exact and lo_aware <= ts < hi_aware:
+                    if st.checked_until is None or floor > st.checked_until:
+                        st.checked_until = floor
+                    continue
+            out.append((symbol, st, snap))
+        return out
 
     def _session_bounds(self, session: date) -> tuple[datetime, datetime] | None:
         """``session``'s regular hours as naive exchange-local (open, close), None on a closed day: the one
@@ -448,20 +504,14 @@ class DataUpkeepThread:
     def _upkeep_symbol(
         self,
         symbol: str,
+        state: _SymbolState,
         snap: SymbolSessionData,
-        session: date,
         now_local: datetime,
         snaps: Mapping[str, SymbolSessionData],
     ) -> None:
-        state = self._states.get(symbol)
-        if state is None or state.session != session:
-            state = self._states[symbol] = _SymbolState(session)
+        session = state.session
+        assert session is not None
         aware = snap.tz_aware
-        if aware is not None and not state.open and self._complete_through(snap, now_local):
-            floor = now_local.replace(second=0, microsecond=0)
-            if state.checked_until is None or floor > state.checked_until:
-                state.checked_until = floor
-            return
         if aware is None:
             # No bar yet (a feed that delivers nothing): fill it all the same, in the style of the data.
             if state.aware is None:
@@ -497,21 +547,6 @@ class DataUpkeepThread:
                 self._fault(symbol, "repository_busy", "a previous fetch still hangs; fills wait for it")
                 return
             self._fill(symbol, state, first, end, aware)
-
-    def _complete_through(self, snap: SymbolSessionData, now_local: datetime) -> bool:
-        """True if no minute due by ``now_local`` can be missing: every regular minute from the open to the
-        newest bar has a bar (quality 100%) and the newest bar, inside the session, is the last due minute
-        or later. O(1)."""
-        bounds = self._bounds
-        if snap.bar_quality != 100.0 or bounds is None:
-            return False
-        last = snap.bars_1m.last()
-        if last is None:
-            return False
-        local = to_exchange_local(last.timestamp, self._store.timezone).replace(second=0, microsecond=0)
-        return bounds[0] <= local < bounds[1] and local + _MINUTE >= now_local.replace(
-            second=0, microsecond=0
-        )
 
     def _style_without_bars(self, symbol: str, snaps: Mapping[str, SymbolSessionData]) -> bool:
         """Naive or aware timestamps for a symbol that has no bar yet: the replay clock's (it holds the
@@ -680,7 +715,9 @@ class DataUpkeepThread:
     def status(self) -> dict[str, Any]:
         """A snapshot of the upkeep's state, safe to read from any thread. O(symbols + open gaps).
 
-        Keys: ``running`` (thread alive), ``paused``, ``passes``, ``last_pass_at`` (wall time),
+        Keys: ``running`` (thread alive), ``paused``, ``passes``, ``symbols_visited`` (symbols the passes
+        looked at beyond an O(1) completeness test, in all: a symbol complete up to the pass's time is not
+        visited), ``last_pass_at`` (wall time),
         ``last_pass_seconds``, ``gaps_found``/``bars_filled``/``fill_attempts``/``unfillable`` (totals for the
         current sessions), ``symbols`` (per symbol: ``bar_quality``, ``open_gaps`` as ``(start, end, count)``
         runs, ``gaps_found``, ``bars_filled``, ``fill_attempts``, ``unfillable``), ``fault_count``,
@@ -711,6 +748,7 @@ class DataUpkeepThread:
                 "running": self.is_alive or (self._backtest and self._started and not self._stop.is_set()),
                 "paused": not self._running.is_set(),
                 "passes": self._passes,
+                "symbols_visited": self._visited,
                 "last_pass_at": self._last_pass_at,
                 "last_pass_seconds": self._last_pass_seconds,
                 "gaps_found": sum(s["gaps_found"] for s in symbols.values()),
