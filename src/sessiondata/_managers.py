@@ -28,6 +28,7 @@ from ._calendar import SessionClock
 from ._clock import ClockMode, TimeProvider
 from ._models import Bar, SessionDataError
 from ._repository import BarRepository, ImportReport, SqliteBarRepository, dates_of, time_range_of
+from .core.snapshot import SymbolSessionData
 from .core.store import SessionData, get_session_data
 from .replay.coordinator import BacktestStreamCoordinator, StreamType
 from .replay.upkeep import DataUpkeepThread
@@ -250,9 +251,29 @@ class _SessionCollector:
                 close=bars[-1].close,
                 volume=volume,
                 vwap=weighted / volume if volume else None,
-                derived_bars={k: len(s.bars) for k, s in snap.derived.items()},
+                derived_bars=_derived_counts(store, snap, day),
             )
         self.sessions.append(SessionSummary(day, out))
+
+
+def _derived_counts(store: SessionData, snap: SymbolSessionData, day: date) -> dict[int, int]:
+    """``snap``'s completed derived bars per interval, after the store ended session ``day``.
+
+    Counted without building them when the session is complete from its open: quality 100% and the newest
+    bar a regular minute ``n`` of ``day`` with no break before it, so every minute ``0..n`` holds a bar and
+    each window up to ``n``'s (aligned to the open) was completed, the last one by ``end_session``: ``n // k
+    + 1`` bars of ``k`` minutes. Otherwise the store's own count, which derives the bars nobody read yet.
+    Why: a wide replay's summary would otherwise build every symbol's derived bars (about a tenth of the
+    main job) only to count them. O(1) in the first case; O(bars) in the other.
+    """
+    clock = store.session_clock
+    last = snap.latest_bar
+    found = None if last is None or not store.session_ended else clock.locate(last.timestamp)
+    if found is not None and found[0] == day and snap.bar_quality == 100.0:
+        newest = found[1]
+        if clock.trading_minutes_through(day, newest) == newest + 1:
+            return {k: newest // k + 1 for k in store.derived_intervals}
+    return {k: len(s.bars) for k, s in snap.derived.items()}
 
 
 class DataManager:
