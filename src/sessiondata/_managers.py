@@ -452,19 +452,44 @@ class DataManager:
         seed: int,
         dropped: dict[Any, int],
     ) -> Iterator[Bar]:
-        """Bars of ``symbol`` for ``days``, read from the repository one day at a time (lazily)."""
+        """Bars of ``symbol`` for ``days``, read from the repository lazily.
+
+        Consecutive dates' ranges tile the time line (`SessionClock.date_bounds`), so a run of consecutive
+        dates is one range: one query, streamed in chunks when the repository can (``iter_bars``, as
+        `SqliteBarRepository` does), else one `get_bars` call. With ``drop_minutes`` each date is read on
+        its own, since the minutes to drop are drawn per date.
+        """
         found = _time_range(repo, symbol)
         aware = found is not None and found[0].tzinfo is not None
+        if not drop_minutes:
+            stream = getattr(repo, "iter_bars", None)
+            for start, end in _runs_of_days(clock, days, aware):
+                if callable(stream):
+                    yield from stream(symbol, start, end)
+                else:
+                    yield from repo.get_bars(symbol, start, end)
+            return
         for day in days:
             start, end = clock.date_bounds(day, aware)  # from the evening before for an overnight session
             bars = repo.get_bars(symbol, start, end)
-            if drop_minutes:
-                regular = [i for i, b in enumerate(bars) if clock.locate(b.timestamp) is not None]
-                rng = random.Random(f"{seed}:{symbol}:{day.isoformat()}")
-                skip = set(rng.sample(regular, min(drop_minutes, len(regular))))
-                dropped[symbol, day] = len(skip)
-                bars = [b for i, b in enumerate(bars) if i not in skip]
-            yield from bars
+            regular = [i for i, b in enumerate(bars) if clock.locate(b.timestamp) is not None]
+            rng = random.Random(f"{seed}:{symbol}:{day.isoformat()}")
+            skip = set(rng.sample(regular, min(drop_minutes, len(regular))))
+            dropped[symbol, day] = len(skip)
+            yield from (b for i, b in enumerate(bars) if i not in skip)
+
+
+def _runs_of_days(clock: SessionClock, days: list[date], aware: bool) -> list[tuple[datetime, datetime]]:
+    """The time ranges of ``days`` (ascending) with abutting ranges joined: one per run of consecutive
+    dates. O(days)."""
+    runs: list[tuple[datetime, datetime]] = []
+    for day in days:
+        start, end = clock.date_bounds(day, aware)
+        if runs and runs[-1][1] == start:
+            runs[-1] = (runs[-1][0], end)
+        else:
+            runs.append((start, end))
+    return runs
 
 
 def _time_range(repo: BarRepository, symbol: str) -> tuple[datetime, datetime] | None:
