@@ -231,9 +231,9 @@ class _SessionCollector:
             snap = store.get_symbol_data(symbol)
             if snap is None or not snap.bars_1m:
                 continue
-            bars = list(snap.bars_1m)
+            bars = snap.bars_1m
             volume = snap.session_volume
-            weighted = sum((b.high + b.low + b.close) / 3 * b.volume for b in bars)
+            weighted = sum([(b.high + b.low + b.close) / 3 * b.volume for b in bars])
             up = status.get(symbol, {})
             still_open = sum(run[2] for run in up.get("open_gaps", []))
             out[symbol] = SymbolSummary(

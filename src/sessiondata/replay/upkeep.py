@@ -223,6 +223,10 @@ class DataUpkeepThread:
         self._next_pass: datetime | None = None
         # The current pass's session hours as naive exchange-local (open, close); under the pass lock.
         self._bounds: tuple[datetime, datetime] | None = None
+        # `_session_bounds`'s memo: the last session asked and its bounds, and that session's fixed UTC
+        # offset (None when it changes inside the session, or on a closed day). Under the pass lock.
+        self._bounds_memo: tuple[date, tuple[datetime, datetime] | None] | None = None
+        self._fixed_zone: timezone | None = None
         self._started = False
 
         # Serializes passes (the thread's and any `run_once` caller's) and guards `_states`.
@@ -233,7 +237,7 @@ class DataUpkeepThread:
         self._passes = 0
         # Symbols passes looked at beyond the O(1) completeness test (see `_candidates`), in all.
         self._visited = 0
-        self._last_pass_at: datetime | None = None
+        self._last_pass_wall: float | None = None  # time.time() at the end of the last pass
         self._last_pass_seconds: float | None = None
         self._faults: deque[dict[str, Any]] = deque(maxlen=100)
         self._fault_count = 0
@@ -404,16 +408,17 @@ class DataUpkeepThread:
                 bounds = self._session_bounds(session)
                 if bounds is not None:
                     now_local = bounds[1] if now_local is None else max(now_local, bounds[1])
+            visited = 0
             if session is not None and now_local is not None:
                 self._bounds = self._session_bounds(session)
                 visit = self._candidates(snaps, session, now_local)
                 for symbol, st, snap in visit:
                     self._upkeep_symbol(symbol, st, snap, now_local, snaps)
-                with self._status_lock:
-                    self._visited += len(visit)
+                visited = len(visit)
             with self._status_lock:
+                self._visited += visited
                 self._passes += 1
-                self._last_pass_at = datetime.now().astimezone()
+                self._last_pass_wall = time.time()  # made a datetime by `status()`, not on every pass
                 self._last_pass_seconds = time.perf_counter() - began
 
     def _candidates(
@@ -432,22 +437,19 @@ class DataUpkeepThread:
         wanted = self._symbols
         states = self._states
         bounds = self._bounds
+        fixed = self._fixed_zone
         floor = now_local.replace(second=0, microsecond=0)
         lo = hi = floor  # an empty range: nothing is complete on a closed day
         if bounds is not None:
             lo, hi = max(floor - _MINUTE, bounds[0]), bounds[1]
-        tz = self._store.timezone
-        lo_aware, hi_aware = lo.replace(tzinfo=tz), hi.replace(tzinfo=tz)
-        # Aware bars are compared by instant with the range's ends in the exchange's zone: the same answer
-        # as converting each bar to exchange-local time, unless the UTC offset changes inside the range (a
-        # DST night inside an overnight session); then aware symbols are looked at in full. The ends get
-        # that one offset as a fixed zone: bars parsed from ISO text carry the same offset, and comparing
-        # datetimes of equal offsets skips the subtraction a comparison across offsets makes.
-        offset = lo_aware.utcoffset()
-        exact = offset is not None and offset == hi_aware.utcoffset()
-        if exact:
-            fixed = timezone(offset)  # type: ignore[arg-type]
-            lo_aware, hi_aware = lo.replace(tzinfo=fixed), hi.replace(tzinfo=fixed)
+        # Aware bars are compared by instant with the range's ends in the session's fixed UTC offset (see
+        # `_session_bounds`; bars parsed from ISO text carry that offset, and comparing datetimes of equal
+        # offsets skips the subtraction a comparison across offsets makes): the same answer as converting
+        # each bar to exchange-local time. Without one (a DST change inside the session) aware symbols are
+        # looked at in full.
+        exact = fixed is not None
+        lo_aware = lo.replace(tzinfo=fixed)
+        hi_aware = hi.replace(tzinfo=fixed)
         out: list[tuple[str, _SymbolState, SymbolSessionData]] = []
         for symbol, snap in snaps.items():
             if wanted is not None and symbol not in wanted:
@@ -467,12 +469,25 @@ class DataUpkeepThread:
 
     def _session_bounds(self, session: date) -> tuple[datetime, datetime] | None:
         """``session``'s regular hours as naive exchange-local (open, close), None on a closed day: the one
-        place the upkeep asks the calendar (`SessionClock.hours`) where a session lies."""
+        place the upkeep asks the calendar (`SessionClock.hours`) where a session lies. Remembered for the
+        last session asked, with the session's UTC offset as a fixed zone when it is one from open to close
+        (`_fixed_zone`, else None): a pass runs every simulated minute and must not redo this. O(1)."""
+        memo = self._bounds_memo
+        if memo is not None and memo[0] == session:
+            return memo[1]
         hours = self._store.session_clock.hours(session)
-        if hours is None:
-            return None
-        midnight = datetime.combine(session, datetime.min.time())
-        return midnight + hours[0] * _MINUTE, midnight + (hours[0] + hours[1]) * _MINUTE
+        bounds = None
+        fixed = None
+        if hours is not None:
+            midnight = datetime.combine(session, datetime.min.time())
+            bounds = midnight + hours[0] * _MINUTE, midnight + (hours[0] + hours[1]) * _MINUTE
+            tz = self._store.timezone
+            offset = bounds[0].replace(tzinfo=tz).utcoffset()
+            if offset is not None and offset == bounds[1].replace(tzinfo=tz).utcoffset():
+                fixed = timezone(offset)
+        self._bounds_memo = (session, bounds)
+        self._fixed_zone = fixed
+        return bounds
 
     def _clock_now(self) -> datetime | None:
         """One minute behind the clock, as naive exchange-local time, or None without a (set) clock.
@@ -744,12 +759,14 @@ class DataUpkeepThread:
             if acquired:
                 self._pass_lock.release()
         with self._status_lock:
+            wall = self._last_pass_wall
+            last_pass_at = None if wall is None else datetime.fromtimestamp(wall).astimezone()
             return {
                 "running": self.is_alive or (self._backtest and self._started and not self._stop.is_set()),
                 "paused": not self._running.is_set(),
                 "passes": self._passes,
                 "symbols_visited": self._visited,
-                "last_pass_at": self._last_pass_at,
+                "last_pass_at": last_pass_at,
                 "last_pass_seconds": self._last_pass_seconds,
                 "gaps_found": sum(s["gaps_found"] for s in symbols.values()),
                 "bars_filled": sum(s["bars_filled"] for s in symbols.values()),
