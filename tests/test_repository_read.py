@@ -49,6 +49,11 @@ def repo(tmp_path: Path) -> Iterator[SqliteBarRepository]:
         ("volume", "9e999"),
         ("volume", "x'00'"),  # a blob
         ("ts", "'0001-01-01T00:00:00+00:00'"),  # a year no Bar may hold
+        ("ts", "'9999-01-01T00:00:00+00:00'"),
+        ("high", "'abc'"),
+        ("low", "'abc'"),
+        ("close", "'abc'"),
+        ("volume", "'5'"),  # text, kept as text (the column has no type)
     ],
 )
 def test_a_row_changed_by_another_program_is_refused(

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -452,22 +453,36 @@ class DataManager:
         seed: int,
         dropped: dict[Any, int],
     ) -> Iterator[Bar]:
-        """Bars of ``symbol`` for ``days``, read from the repository lazily.
+        """Bars of ``symbol`` for ``days``, read from the repository lazily (nothing is read before the
+        first item is asked for).
 
         Consecutive dates' ranges tile the time line (`SessionClock.date_bounds`), so a run of consecutive
         dates is one range: one query, streamed in chunks when the repository can (``iter_bars``, as
         `SqliteBarRepository` does), else one `get_bars` call. With ``drop_minutes`` each date is read on
-        its own, since the minutes to drop are drawn per date.
+        its own, since the minutes to drop are drawn per date. The bars are chained from those lists (no
+        Python frame per bar: the coordinator's worker pulls every bar through it).
         """
+        return chain.from_iterable(
+            DataManager._source_parts(repo, clock, symbol, days, drop_minutes, seed, dropped)
+        )
+
+    @staticmethod
+    def _source_parts(
+        repo: BarRepository,
+        clock: SessionClock,
+        symbol: str,
+        days: list[date],
+        drop_minutes: int,
+        seed: int,
+        dropped: dict[Any, int],
+    ) -> Iterator[Iterable[Bar]]:
+        """`_source`'s bars, as one iterable per range read."""
         found = _time_range(repo, symbol)
         aware = found is not None and found[0].tzinfo is not None
         if not drop_minutes:
             stream = getattr(repo, "iter_bars", None)
             for start, end in _runs_of_days(clock, days, aware):
-                if callable(stream):
-                    yield from stream(symbol, start, end)
-                else:
-                    yield from repo.get_bars(symbol, start, end)
+                yield stream(symbol, start, end) if callable(stream) else repo.get_bars(symbol, start, end)
             return
         for day in days:
             start, end = clock.date_bounds(day, aware)  # from the evening before for an overnight session
@@ -476,7 +491,7 @@ class DataManager:
             rng = random.Random(f"{seed}:{symbol}:{day.isoformat()}")
             skip = set(rng.sample(regular, min(drop_minutes, len(regular))))
             dropped[symbol, day] = len(skip)
-            yield from (b for i, b in enumerate(bars) if i not in skip)
+            yield [b for i, b in enumerate(bars) if i not in skip]
 
 
 def _runs_of_days(clock: SessionClock, days: list[date], aware: bool) -> list[tuple[datetime, datetime]]:

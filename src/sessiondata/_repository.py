@@ -40,6 +40,7 @@ import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, timezone
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -435,19 +436,16 @@ _INSERT = (
     "INSERT OR IGNORE INTO bars (symbol, interval, ts_key, ts, open, high, low, close, volume) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# The last column says whether the row passes every check `Bar` makes (numbers, not text or blobs;
-# ``0 < low <= open, close <= high < inf``; ``0 <= volume < inf``; a year in 0002-9998), decided by SQLite in
-# C, so that reading builds a checked row with `trusted_bar` (about half the cost of ``Bar(...)``, the
-# largest part of reading a row). A row that fails is built with ``Bar(...)``, which raises the usual
-# `InvalidDataError` naming the field: a file written by another program is checked all the same.
-_NUMBER = "typeof({0}) IN ('integer', 'real')"
-_CHECKED = " AND ".join(
-    [
-        *(_NUMBER.format(c) for c in ("open", "high", "low", "close", "volume")),
-        "low > 0 AND low <= open AND open <= high AND low <= close AND close <= high AND high < 9e999",
-        "volume >= 0 AND volume < 9e999",
-        "substr(ts, 1, 4) BETWEEN '0002' AND '9998'",
-    ]
+# The last column says whether the row passes every check `Bar` makes, decided by SQLite in C, so that
+# reading builds a checked row with `trusted_bar` (about half the cost of ``Bar(...)``, the largest part of
+# reading a row). A row that fails is built with ``Bar(...)``, which raises the usual `InvalidDataError`
+# naming the field: a file written or changed by another program is checked all the same. SQLite orders
+# every number below every text and blob (and a comparison with NULL is not true), so ``high < 9e999``
+# (infinity) makes ``high`` a finite number, and through ``open <= high``, ``close <= high``, ``low <=
+# open`` the other prices too; ``volume`` likewise. ``ts`` from year 0002 to 9998, as `Bar` wants.
+_CHECKED = (
+    "(low > 0 AND low <= open AND open <= high AND low <= close AND close <= high AND high < 9e999 "
+    "AND volume >= 0 AND volume < 9e999 AND ts >= '0002' AND ts < '9999')"
 )
 _SELECT = (
     f"SELECT ts, open, high, low, close, volume, {_CHECKED} FROM bars "
@@ -701,11 +699,17 @@ class SqliteBarRepository:
         """`get_bars`, streamed: the same bars, read ``chunk`` rows at a time, so a long range (a replay's
         days) is one query and holds one chunk in memory, not the whole range.
 
-        The arguments are checked when iteration starts, on the iterating thread's connection; the query
-        sees one committed state. Iterate it in one thread. O(log n + k) in all; O(chunk) memory.
+        The query runs when iteration starts, on the iterating thread's connection, and sees one committed
+        state; bad arguments raise then, as in `get_bars`. Iterate it in one thread. Each chunk is a list
+        and the iterator chains them (no Python frame per bar). O(log n + k) in all; O(chunk) memory.
         """
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {chunk!r}")
+        return chain.from_iterable(self._chunks(symbol, start, end, interval, chunk))
+
+    def _chunks(
+        self, symbol: str, start: datetime, end: datetime, interval: int, chunk: int
+    ) -> Iterator[list[Bar]]:
         cursor = self._range_cursor(symbol, start, end, interval)
         if cursor is None:
             return
@@ -717,7 +721,7 @@ class SqliteBarRepository:
                     raise _storage_error(self.path, exc) from exc
                 if not rows:
                     return
-                yield from _rows_to_bars(cursor.symbol, rows)
+                yield _rows_to_bars(cursor.symbol, rows)
         finally:
             cursor.close()
 
