@@ -111,3 +111,31 @@ def test_backtest_upkeep_fills_in_the_pipeline_never_ahead_of_the_consumer() -> 
     assert repo.asked
     assert all(end <= now - M for end, now in repo.asked if end != close)
     assert up.status()["symbols"]["AAA"]["bars_filled"] == len(full) - len(streamed)
+
+
+@pytest.mark.parametrize("aware", [False, True], ids=["naive", "aware"])
+def test_a_pass_visits_only_symbols_that_may_miss_a_minute(aware: bool) -> None:
+    """Passes run each simulated minute; a symbol complete up to the pass's time costs a comparison, not a
+    visit: only the symbol with missing minutes is visited, at most twice per missing minute."""
+    symbols = [f"S{i:02d}" for i in range(20)]
+    full = {s: minute_bars(s, 390, aware=aware) for s in symbols}
+    gappy = symbols[7]
+    store = SessionData()
+    clock = TimeProvider("backtest")
+    up = DataUpkeepThread(store, InMemoryBarRepository(full[gappy]), time_provider=clock)
+    coord = BacktestStreamCoordinator(store, time_provider=clock, session_listeners=[up])
+    for s in symbols:
+        streamed = [b for i, b in enumerate(full[s]) if s != gappy or i not in (100, 200, 201)]
+        coord.feed_data_list(s, StreamType.BAR, streamed)
+    up.start()
+    try:
+        assert sum(1 for _ in coord.merged_stream()) == 20 * 390 - 3
+    finally:
+        assert up.stop(timeout=5.0)
+        coord.stop_worker()
+    status = up.status()
+    assert store.get_bars(gappy) == full[gappy]
+    assert status["symbols"][gappy]["bars_filled"] == 3
+    assert status["passes"] >= 390  # a pass each simulated minute
+    # Before: every pass visited every symbol (20 x 390 visits).
+    assert 1 <= status["symbols_visited"] <= 2 * 3, status["symbols_visited"]

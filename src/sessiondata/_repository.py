@@ -35,10 +35,12 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta, timezone
+from itertools import chain
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -47,7 +49,7 @@ import attrs
 from sortedcontainers import SortedDict
 
 from ._csvio import CsvBarReader, PathLike, RejectedRow, interval_from_filename, symbol_from_filename
-from ._models import Bar, InvalidDataError, SessionDataError
+from ._models import Bar, InvalidDataError, SessionDataError, trusted_bar
 
 __all__ = [
     "BarRepository",
@@ -434,16 +436,48 @@ _INSERT = (
     "INSERT OR IGNORE INTO bars (symbol, interval, ts_key, ts, open, high, low, close, volume) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+# The last column says whether the row passes every check `Bar` makes, decided by SQLite in C, so that
+# reading builds a checked row with `trusted_bar` (about half the cost of ``Bar(...)``, the largest part of
+# reading a row). A row that fails is built with ``Bar(...)``, which raises the usual `InvalidDataError`
+# naming the field: a file written or changed by another program is checked all the same. SQLite orders
+# every number below every text and blob (and a comparison with NULL is not true), so ``high < 9e999``
+# (infinity) makes ``high`` a finite number, and through ``open <= high``, ``close <= high``, ``low <=
+# open`` the other prices too; ``volume`` likewise. ``ts`` from year 0002 to 9998, as `Bar` wants.
+_CHECKED = (
+    "(low > 0 AND low <= open AND open <= high AND low <= close AND close <= high AND high < 9e999 "
+    "AND volume >= 0 AND volume < 9e999 AND ts >= '0002' AND ts < '9999')"
+)
 _SELECT = (
-    "SELECT ts, open, high, low, close, volume FROM bars "
+    f"SELECT ts, open, high, low, close, volume, {_CHECKED} FROM bars "
     "WHERE symbol = ? AND interval = ? AND ts_key >= ? AND ts_key < ? ORDER BY ts_key"
 )
+# Rows converted per `fetchmany` when streaming (`SqliteBarRepository.iter_bars`): bounded memory, few calls.
+_CHUNK = 2048
 
 _BUSY_TIMEOUT_S = 30.0
 
 # SQLite's INTEGER is a signed 64-bit integer; a larger Python int cannot be bound (OverflowError).
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
+
+
+class _RangeCursor(sqlite3.Cursor):
+    """A cursor over one `_SELECT`, carrying the (interned, upper-case) symbol its rows belong to."""
+
+    def __init__(self, conn: sqlite3.Connection, symbol: str) -> None:
+        super().__init__(conn)
+        self.symbol = symbol
+
+
+def _rows_to_bars(symbol: str, rows: list[Any]) -> list[Bar]:
+    """Bars from `_SELECT` rows: checked rows through `trusted_bar`, the others through ``Bar(...)`` (which
+    raises `InvalidDataError` for them). ``symbol`` is upper-case and interned, as `Bar` makes it. O(rows)."""
+    parse = datetime.fromisoformat
+    trusted = trusted_bar
+    return [
+        trusted(symbol, parse(ts), o, h, lo, c, v) if ok else Bar(symbol, parse(ts), o, h, lo, c, v)
+        for ts, o, h, lo, c, v, ok in rows
+    ]
 
 
 def _unstorable(bar: Bar) -> str | None:
@@ -648,6 +682,54 @@ class SqliteBarRepository:
         O(log n + k) (one primary-key range scan). Never waits for a writer of this process (WAL); any
         thread.
         """
+        cursor = self._range_cursor(symbol, start, end, interval)
+        if cursor is None:
+            return []
+        try:
+            rows = cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise _storage_error(self.path, exc) from exc
+        finally:
+            cursor.close()
+        return _rows_to_bars(cursor.symbol, rows)
+
+    def iter_bars(
+        self, symbol: str, start: datetime, end: datetime, interval: int = 1, *, chunk: int = _CHUNK
+    ) -> Iterator[Bar]:
+        """`get_bars`, streamed: the same bars, read ``chunk`` rows at a time, so a long range (a replay's
+        days) is one query and holds one chunk in memory, not the whole range.
+
+        The query runs when iteration starts, on the iterating thread's connection, and sees one committed
+        state; bad arguments raise then, as in `get_bars`. Iterate it in one thread. Each chunk is a list
+        and the iterator chains them (no Python frame per bar). O(log n + k) in all; O(chunk) memory.
+        """
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk!r}")
+        return chain.from_iterable(self._chunks(symbol, start, end, interval, chunk))
+
+    def _chunks(
+        self, symbol: str, start: datetime, end: datetime, interval: int, chunk: int
+    ) -> Iterator[list[Bar]]:
+        cursor = self._range_cursor(symbol, start, end, interval)
+        if cursor is None:
+            return
+        try:
+            while True:
+                try:
+                    rows = cursor.fetchmany(chunk)
+                except sqlite3.Error as exc:
+                    raise _storage_error(self.path, exc) from exc
+                if not rows:
+                    return
+                yield _rows_to_bars(cursor.symbol, rows)
+        finally:
+            cursor.close()
+
+    def _range_cursor(
+        self, symbol: str, start: datetime, end: datetime, interval: int
+    ) -> _RangeCursor | None:
+        """The executed range query of `get_bars` on this thread's connection, or None when nothing can
+        match (an unknown symbol, an empty range). Raises as `get_bars` does for bad arguments."""
         symbol = _check_symbol(symbol)
         interval = _check_interval(interval)
         query_aware = _check_range(start, end)
@@ -657,16 +739,17 @@ class SqliteBarRepository:
         except sqlite3.Error as exc:
             raise _storage_error(self.path, exc) from exc
         if stored_aware is None:
-            return []
+            return None
         _check_kind(symbol, stored_aware, query_aware)
         if not start < end:
-            return []
+            return None
+        cursor = _RangeCursor(conn, sys.intern(symbol))
         try:
-            rows = conn.execute(_SELECT, (symbol, interval, _time_key(start), _time_key(end))).fetchall()
+            cursor.execute(_SELECT, (symbol, interval, _time_key(start), _time_key(end)))
         except sqlite3.Error as exc:
+            cursor.close()
             raise _storage_error(self.path, exc) from exc
-        parse = datetime.fromisoformat
-        return [Bar(symbol, parse(ts), o, h, lo, c, v) for ts, o, h, lo, c, v in rows]
+        return cursor
 
     def time_range(self, symbol: str, interval: int = 1) -> tuple[datetime, datetime] | None:
         """``(first, last)`` stored timestamps of ``symbol`` (in its stored style), or ``None``.

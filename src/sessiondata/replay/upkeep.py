@@ -9,7 +9,10 @@ store's public API.
 
 Detection is incremental: minutes before a symbol's watermark were checked in an earlier pass and a present
 bar never disappears within a session, so a pass looks only at minutes that ended since, plus the gaps still
-open. A pass over symbols with no gaps costs O(symbols), not O(bars).
+open. A pass over symbols with no gaps costs O(symbols), not O(bars), and a small O(symbols): a symbol
+complete up to the pass's time (nothing open, quality 100%, its newest bar in the last due minute) is
+recognised by one or two comparisons and not visited; the rest of the pass costs in proportion to the
+symbols that may miss a minute (``status()["symbols_visited"]`` counts them).
 
 Live mode (a live clock, or none): a background thread wakes on every write to the store and at least every
 ``period`` seconds. Backtest mode (a backtest clock): no thread; passes run at simulated times inside the
@@ -42,7 +45,7 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
@@ -220,6 +223,10 @@ class DataUpkeepThread:
         self._next_pass: datetime | None = None
         # The current pass's session hours as naive exchange-local (open, close); under the pass lock.
         self._bounds: tuple[datetime, datetime] | None = None
+        # `_session_bounds`'s memo: the last session asked and its bounds, and that session's fixed UTC
+        # offset (None when it changes inside the session, or on a closed day). Under the pass lock.
+        self._bounds_memo: tuple[date, tuple[datetime, datetime] | None] | None = None
+        self._fixed_zone: timezone | None = None
         self._started = False
 
         # Serializes passes (the thread's and any `run_once` caller's) and guards `_states`.
@@ -228,7 +235,9 @@ class DataUpkeepThread:
         # Guards the counters, faults and flags below that `status()` reads from other threads.
         self._status_lock = threading.Lock()
         self._passes = 0
-        self._last_pass_at: datetime | None = None
+        # Symbols passes looked at beyond the O(1) completeness test (see `_candidates`), in all.
+        self._visited = 0
+        self._last_pass_wall: float | None = None  # time.time() at the end of the last pass
         self._last_pass_seconds: float | None = None
         self._faults: deque[dict[str, Any]] = deque(maxlen=100)
         self._fault_count = 0
@@ -399,24 +408,86 @@ class DataUpkeepThread:
                 bounds = self._session_bounds(session)
                 if bounds is not None:
                     now_local = bounds[1] if now_local is None else max(now_local, bounds[1])
+            visited = 0
             if session is not None and now_local is not None:
                 self._bounds = self._session_bounds(session)
-                for symbol, snap in snaps.items():
-                    if self._symbols is None or symbol in self._symbols:
-                        self._upkeep_symbol(symbol, snap, session, now_local, snaps)
+                visit = self._candidates(snaps, session, now_local)
+                for symbol, st, snap in visit:
+                    self._upkeep_symbol(symbol, st, snap, now_local, snaps)
+                visited = len(visit)
             with self._status_lock:
+                self._visited += visited
                 self._passes += 1
-                self._last_pass_at = datetime.now().astimezone()
+                self._last_pass_wall = time.time()  # made a datetime by `status()`, not on every pass
                 self._last_pass_seconds = time.perf_counter() - began
+
+    def _candidates(
+        self, snaps: Mapping[str, SymbolSessionData], session: date, now_local: datetime
+    ) -> list[tuple[str, _SymbolState, SymbolSessionData]]:
+        """The symbols this pass must look at, with their state (new ones get a fresh state for
+        ``session``): all of them but those *complete up to now*, which are marked checked up to
+        ``now_local`` and skipped. A symbol is complete up to now when no minute due by ``now_local`` can
+        be missing: nothing open, every regular minute from the open to its newest bar has a bar (quality
+        100%), and its newest bar, inside the session, is the last due minute or later.
+
+        Why a pre-filter: in a replay every symbol gets a bar each simulated minute and a pass runs each
+        minute, so a pass over complete symbols must cost one or two comparisons per symbol (no timezone
+        conversion, no call). O(symbols) with that constant; the rest of the pass is O(candidates).
+        """
+        wanted = self._symbols
+        states = self._states
+        bounds = self._bounds
+        fixed = self._fixed_zone
+        floor = now_local.replace(second=0, microsecond=0)
+        lo = hi = floor  # an empty range: nothing is complete on a closed day
+        if bounds is not None:
+            lo, hi = max(floor - _MINUTE, bounds[0]), bounds[1]
+        # Aware bars are compared by instant with the range's ends in the session's fixed UTC offset (see
+        # `_session_bounds`; bars parsed from ISO text carry that offset, and comparing datetimes of equal
+        # offsets skips the subtraction a comparison across offsets makes): the same answer as converting
+        # each bar to exchange-local time. Without one (a DST change inside the session) aware symbols are
+        # looked at in full.
+        exact = fixed is not None
+        lo_aware = lo.replace(tzinfo=fixed)
+        hi_aware = hi.replace(tzinfo=fixed)
+        out: list[tuple[str, _SymbolState, SymbolSessionData]] = []
+        for symbol, snap in snaps.items():
+            if wanted is not None and symbol not in wanted:
+                continue
+            st = states.get(symbol)
+            if st is None or st.session != session:
+                st = states[symbol] = _SymbolState(session)
+            last = snap.latest_bar
+            if last is not None and not st.open and snap.bar_quality == 100.0:
+                ts = last.timestamp
+                if lo <= ts < hi if ts.tzinfo is None else exact and lo_aware <= ts < hi_aware:
+                    if st.checked_until is None or floor > st.checked_until:
+                        st.checked_until = floor
+                    continue
+            out.append((symbol, st, snap))
+        return out
 
     def _session_bounds(self, session: date) -> tuple[datetime, datetime] | None:
         """``session``'s regular hours as naive exchange-local (open, close), None on a closed day: the one
-        place the upkeep asks the calendar (`SessionClock.hours`) where a session lies."""
+        place the upkeep asks the calendar (`SessionClock.hours`) where a session lies. Remembered for the
+        last session asked, with the session's UTC offset as a fixed zone when it is one from open to close
+        (`_fixed_zone`, else None): a pass runs every simulated minute and must not redo this. O(1)."""
+        memo = self._bounds_memo
+        if memo is not None and memo[0] == session:
+            return memo[1]
         hours = self._store.session_clock.hours(session)
-        if hours is None:
-            return None
-        midnight = datetime.combine(session, datetime.min.time())
-        return midnight + hours[0] * _MINUTE, midnight + (hours[0] + hours[1]) * _MINUTE
+        bounds = None
+        fixed = None
+        if hours is not None:
+            midnight = datetime.combine(session, datetime.min.time())
+            bounds = midnight + hours[0] * _MINUTE, midnight + (hours[0] + hours[1]) * _MINUTE
+            tz = self._store.timezone
+            offset = bounds[0].replace(tzinfo=tz).utcoffset()
+            if offset is not None and offset == bounds[1].replace(tzinfo=tz).utcoffset():
+                fixed = timezone(offset)
+        self._bounds_memo = (session, bounds)
+        self._fixed_zone = fixed
+        return bounds
 
     def _clock_now(self) -> datetime | None:
         """One minute behind the clock, as naive exchange-local time, or None without a (set) clock.
@@ -448,20 +519,14 @@ class DataUpkeepThread:
     def _upkeep_symbol(
         self,
         symbol: str,
+        state: _SymbolState,
         snap: SymbolSessionData,
-        session: date,
         now_local: datetime,
         snaps: Mapping[str, SymbolSessionData],
     ) -> None:
-        state = self._states.get(symbol)
-        if state is None or state.session != session:
-            state = self._states[symbol] = _SymbolState(session)
+        session = state.session
+        assert session is not None
         aware = snap.tz_aware
-        if aware is not None and not state.open and self._complete_through(snap, now_local):
-            floor = now_local.replace(second=0, microsecond=0)
-            if state.checked_until is None or floor > state.checked_until:
-                state.checked_until = floor
-            return
         if aware is None:
             # No bar yet (a feed that delivers nothing): fill it all the same, in the style of the data.
             if state.aware is None:
@@ -497,21 +562,6 @@ class DataUpkeepThread:
                 self._fault(symbol, "repository_busy", "a previous fetch still hangs; fills wait for it")
                 return
             self._fill(symbol, state, first, end, aware)
-
-    def _complete_through(self, snap: SymbolSessionData, now_local: datetime) -> bool:
-        """True if no minute due by ``now_local`` can be missing: every regular minute from the open to the
-        newest bar has a bar (quality 100%) and the newest bar, inside the session, is the last due minute
-        or later. O(1)."""
-        bounds = self._bounds
-        if snap.bar_quality != 100.0 or bounds is None:
-            return False
-        last = snap.bars_1m.last()
-        if last is None:
-            return False
-        local = to_exchange_local(last.timestamp, self._store.timezone).replace(second=0, microsecond=0)
-        return bounds[0] <= local < bounds[1] and local + _MINUTE >= now_local.replace(
-            second=0, microsecond=0
-        )
 
     def _style_without_bars(self, symbol: str, snaps: Mapping[str, SymbolSessionData]) -> bool:
         """Naive or aware timestamps for a symbol that has no bar yet: the replay clock's (it holds the
@@ -680,7 +730,9 @@ class DataUpkeepThread:
     def status(self) -> dict[str, Any]:
         """A snapshot of the upkeep's state, safe to read from any thread. O(symbols + open gaps).
 
-        Keys: ``running`` (thread alive), ``paused``, ``passes``, ``last_pass_at`` (wall time),
+        Keys: ``running`` (thread alive), ``paused``, ``passes``, ``symbols_visited`` (symbols the passes
+        looked at beyond an O(1) completeness test, in all: a symbol complete up to the pass's time is not
+        visited), ``last_pass_at`` (wall time),
         ``last_pass_seconds``, ``gaps_found``/``bars_filled``/``fill_attempts``/``unfillable`` (totals for the
         current sessions), ``symbols`` (per symbol: ``bar_quality``, ``open_gaps`` as ``(start, end, count)``
         runs, ``gaps_found``, ``bars_filled``, ``fill_attempts``, ``unfillable``), ``fault_count``,
@@ -707,11 +759,14 @@ class DataUpkeepThread:
             if acquired:
                 self._pass_lock.release()
         with self._status_lock:
+            wall = self._last_pass_wall
+            last_pass_at = None if wall is None else datetime.fromtimestamp(wall).astimezone()
             return {
                 "running": self.is_alive or (self._backtest and self._started and not self._stop.is_set()),
                 "paused": not self._running.is_set(),
                 "passes": self._passes,
-                "last_pass_at": self._last_pass_at,
+                "symbols_visited": self._visited,
+                "last_pass_at": last_pass_at,
                 "last_pass_seconds": self._last_pass_seconds,
                 "gaps_found": sum(s["gaps_found"] for s in symbols.values()),
                 "bars_filled": sum(s["bars_filled"] for s in symbols.values()),
