@@ -226,7 +226,9 @@ def trusted_bar(
     symbol: str, timestamp: datetime, open_: float, high: float, low: float, close: float, volume: float
 ) -> Bar:
     """A `Bar` built without validation, for values that are valid by construction (an aggregate of valid
-    bars, with an upper-case symbol). Half the cost of ``Bar(...)``; never use it on outside input."""
+    bars, with an upper-case symbol) or already checked against every rule of `Bar` (the SQLite repository's
+    rows, which SQLite checks in the query). Half the cost of ``Bar(...)``; never use it on unchecked
+    outside input."""
     b: Bar = _new_object(Bar)
     s_sym, s_ts, s_open, s_high, s_low, s_close, s_vol = _BAR_SETTERS
     s_sym(b, symbol)
