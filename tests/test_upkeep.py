@@ -669,3 +669,35 @@ def test_thread_and_a_writer_under_switch_often_end_with_the_full_data(
     status = up.status()
     assert status["faults"] == []
     assert status["symbols"]["SPY"]["open_gaps"] == []
+
+
+@pytest.mark.parametrize("clock", ["live", "backtest past the session", "none, a stray later bar"])
+def test_gaps_are_looked_for_in_the_store_session_only(clock: str) -> None:
+    # The store holds one session: a clock (or a bar) past its close makes the rest of that session due,
+    # never minutes of a later session (they were filled into this one, with a pass per later weekday).
+    def day_bars(day: date) -> list[Bar]:
+        start = datetime.combine(day, time(9, 30))
+        return [Bar("A", start + timedelta(minutes=m), 10.0, 10.5, 9.5, 10.0, 100) for m in range(390)]
+
+    first, second = date(2024, 1, 2), date(2024, 1, 3)
+    repo = CountingRepo(InMemoryBarRepository(day_bars(first) + day_bars(second)))
+    store = SessionData()
+    store.start_new_session(first)
+    store.add_bar("A", day_bars(first)[0])
+    store.add_bar("A", day_bars(first)[4])
+    if clock == "live":
+        provider: TimeProvider | None = TimeProvider("live")
+    elif clock == "backtest past the session":
+        provider = TimeProvider("backtest", start=datetime(2024, 1, 3, 12, 0))
+    else:
+        provider = None
+        store.add_bar("A", day_bars(second)[100])  # a stray bar of the next day, no new session
+    up = DataUpkeepThread(store, repo, time_provider=provider)
+    up.run_once()
+    bars = store.get_bars("A", start=datetime(2024, 1, 2), end=datetime(2024, 1, 3))
+    assert len(bars) == 390  # the whole first session, filled
+    later = store.get_bars("A", start=datetime(2024, 1, 3), end=datetime(2024, 1, 4))
+    assert len(later) == (1 if provider is None else 0)  # nothing of the second session was filled
+    assert store.current_session_date == first
+    assert {c[1].date() for c in repo.calls} == {first}  # the repository was asked about this session only
+    assert up.status()["gaps_found"] == 388

@@ -403,11 +403,17 @@ class DataUpkeepThread:
             session = state.current_session_date
             if session is None and now_local is not None:
                 session = store.session_clock.session_date(now_local)
-            if session is not None and state.session_ended:
-                # An ended session is due whole, also when no symbol has a bar (nothing else says "now").
+            if session is not None:
                 bounds = self._session_bounds(session)
-                if bounds is not None:
-                    now_local = bounds[1] if now_local is None else max(now_local, bounds[1])
+                if bounds is None:
+                    now_local = None  # a closed day: no minute of it is due
+                elif state.session_ended or now_local is None:
+                    # An ended session is due whole, also when no symbol has a bar (nothing else says "now").
+                    now_local = bounds[1] if state.session_ended else None
+                else:
+                    # The store holds one session: a clock (or a stray bar) past its close makes the whole
+                    # session due, never minutes of a later session.
+                    now_local = min(now_local, bounds[1])
             visited = 0
             if session is not None and now_local is not None:
                 self._bounds = self._session_bounds(session)
