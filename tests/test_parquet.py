@@ -145,6 +145,20 @@ def test_a_flat_file_with_a_symbol_column_answers_like_a_hive_dataset(tmp_path: 
     assert repo.dates("CCC") == []
 
 
+@pytest.mark.parametrize("dictionary", [False, True])
+def test_a_symbol_column_written_in_lower_case_or_padded_is_found(tmp_path: Path, dictionary: bool) -> None:
+    # `symbols()` names them upper-cased, as the store does; a query by that name must find their rows.
+    stamps = _minutes(3)
+    symbols = ["spy"] * 3 + [" Aig "] * 3 + ["BAC"] * 3
+    table = _table(stamps * 3, symbol=pa.array(symbols).dictionary_encode() if dictionary else symbols)
+    repo = ParquetBarRepository(_write(tmp_path / "mixed.parquet", table))
+    assert repo.symbols() == ["AIG", "BAC", "SPY"]
+    for symbol in ("SPY", "spy", "AIG", "BAC"):
+        bars = repo.get_bars(symbol, stamps[0], stamps[-1] + timedelta(minutes=1))
+        assert [b.timestamp for b in bars] == stamps, symbol
+        assert {b.symbol for b in bars} == {symbol.upper()}
+
+
 def test_a_dataset_of_several_files_per_symbol_merges_them_in_path_order(tmp_path: Path) -> None:
     stamps = _minutes(6)
     _write(tmp_path / "symbol=SPY" / "b.parquet", _table(stamps[3:]))
@@ -245,8 +259,8 @@ def test_symbols_of_a_mixed_layout_and_an_unreadable_symbol_column(tmp_path: Pat
     flat = _write(tmp_path / "flat.parquet", _table(_minutes(2), symbol=["flat", "FLAT"]))
     repo = ParquetBarRepository(tmp_path)
     assert repo.symbols() == ["FLAT", "HIVE"]
-    # The column is matched as written, upper-case: the lower-case row is not FLAT's.
-    assert [b.timestamp for b in repo.get_bars("flat", T0, T0 + timedelta(hours=1))] == _minutes(2)[1:]
+    # The column is matched upper-cased, as `symbols()` names it: the lower-case row is FLAT's too.
+    assert [b.timestamp for b in repo.get_bars("flat", T0, T0 + timedelta(hours=1))] == _minutes(2)
     _corrupt_row_group(flat, 0)
     with pytest.raises(InvalidDataError, match=r"flat\.parquet: cannot read column symbol"):
         ParquetBarRepository(tmp_path).symbols()

@@ -162,10 +162,11 @@ class ParquetBarRepository:
 
     Layout: ``path`` is one Parquet file or a directory of them (recursively; names starting with ``.`` or
     ``_`` are skipped). The symbol is a hive partition (``symbol=SPY/...``) or a string ``symbol`` column
-    (matched as written, so store symbols upper-case); an optional ``interval`` partition or integer column
-    gives the bar length in minutes (1 without one). Columns: ``timestamp`` of any Arrow unit (s, ms, us,
-    ns), naive or with a zone; ``open, high, low, close`` floating point; ``volume`` integer or floating
-    point; other columns are ignored. `sessiondata import --parquet` (the command line) writes this layout.
+    (matched upper-cased and stripped, as the store names symbols); an optional ``interval`` partition or
+    integer column gives the bar length in minutes (1 without one). Columns: ``timestamp`` of any Arrow unit
+    (s, ms, us, ns), naive or with a zone; ``open, high, low, close`` floating point; ``volume`` integer or
+    floating point; other columns are ignored. `sessiondata import --parquet` (the command line) writes this
+    layout.
 
     Reads: a query opens only the files of the symbol's partition (in a flat layout, those whose ``symbol``
     statistics admit it), reads only the row groups whose ``timestamp`` statistics overlap the range, and
@@ -324,7 +325,7 @@ class ParquetBarRepository:
             return found, (table.slice(i, j - i) if found and columns else None)
         mask = pc.and_(pc.greater_equal(ts, lo), pc.less(ts, hi))
         if part.symbol_column:
-            mask = pc.and_(mask, pc.equal(table.column("symbol"), symbol))
+            mask = pc.and_(mask, pc.equal(_upper_symbols(pa, table.column("symbol")), symbol))
         if part.interval_column:
             mask = pc.and_(mask, pc.equal(table.column("interval"), interval))
         keys: list[int] = ts.filter(mask).to_pylist()
@@ -484,11 +485,25 @@ def _is_text(types: Any) -> Any:
 
 
 def _may_hold(row_group: Any, column: int, symbol: str) -> bool:
-    """Whether a row group's ``symbol`` statistics admit ``symbol`` (no statistics: it may)."""
+    """Whether a row group's ``symbol`` statistics admit ``symbol`` (no statistics: it may). Symbols are
+    matched upper-cased and stripped, so bounds that are not written that way admit every symbol (upper-
+    casing does not keep the order of the values between them)."""
     stats = row_group.column(column).statistics
     if stats is None or not stats.has_min_max:
         return True
-    return bool(stats.min <= symbol <= stats.max)
+    low, high = stats.min, stats.max
+    if not (isinstance(low, str) and isinstance(high, str)):
+        return True
+    if low != low.strip().upper() or high != high.strip().upper():
+        return True
+    return low <= symbol <= high
+
+
+def _upper_symbols(pa: Any, column: Any) -> Any:
+    """A ``symbol`` column as the store names symbols (upper-cased, stripped), for matching. O(rows)."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(pa.string())
+    return pa.compute.utf8_upper(pa.compute.utf8_trim_whitespace(column))
 
 
 def _range_of(row_group: Any, column: int) -> tuple[int | None, int | None]:
