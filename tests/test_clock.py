@@ -226,3 +226,19 @@ def _in_thread_raise(fn: object) -> None:
     t.join(10)
     if errors:
         raise errors[0]
+
+
+def test_on_advance_listeners_run_after_each_move_until_unregistered() -> None:
+    t0 = datetime(2024, 1, 2, 9, 30)
+    clock = TimeProvider("backtest", start=t0)
+    seen: list[tuple[str, datetime, datetime]] = []
+    off_a = clock.on_advance(lambda t: seen.append(("a", t, clock.now())))
+    clock.on_advance(lambda t: seen.append(("b", t, clock.now())))
+    clock.advance_to(t0)  # not a move
+    clock.advance_to(t0 + timedelta(minutes=1))
+    off_a()
+    off_a()  # idempotent
+    clock.advance_to(t0 + timedelta(minutes=2))
+    t1, t2 = t0 + timedelta(minutes=1), t0 + timedelta(minutes=2)
+    # In registration order, after the move (the listener reads the new time).
+    assert seen == [("a", t1, t1), ("b", t1, t1), ("b", t2, t2)]

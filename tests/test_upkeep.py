@@ -701,3 +701,30 @@ def test_gaps_are_looked_for_in_the_store_session_only(clock: str) -> None:
     assert store.current_session_date == first
     assert {c[1].date() for c in repo.calls} == {first}  # the repository was asked about this session only
     assert up.status()["gaps_found"] == 388
+
+
+def test_a_backtest_upkeep_acts_as_a_hand_driven_clock_passes_missing_minutes() -> None:
+    # No coordinator: whoever moves the simulated clock runs the pass due, at that simulated time, before
+    # `advance_to` returns (no thread, no wall-clock wake-up, nothing to wait for).
+    day = date(2024, 1, 2)
+    start = datetime.combine(day, time(9, 30))
+    repo = CountingRepo(
+        InMemoryBarRepository(
+            [Bar("A", start + timedelta(minutes=m), 10.0, 10.5, 9.5, 10.0, 100) for m in range(390)]
+        )
+    )
+    store = SessionData()
+    store.start_new_session(day)
+    clock = TimeProvider("backtest", start=start + timedelta(minutes=1))
+    up = DataUpkeepThread(store, repo, time_provider=clock, period=0.01)
+    up.start()
+    store.add_bar("A", repo.inner.get_bars("A", start, start + M)[0])
+    store.add_bar("A", repo.inner.get_bars("A", start + 5 * M, start + 6 * M)[0])
+    assert store.get_bar_count("A") == 2
+    clock.advance_to(start + 7 * M)  # 09:37: minutes up to 09:35 are final
+    assert [b.timestamp.minute for b in store.get_bars("A")] == [30, 31, 32, 33, 34, 35]
+    assert up.status()["bars_filled"] == 4
+    assert not up.is_alive  # still no thread
+    assert up.stop(timeout=1.0) is True
+    clock.advance_to(start + 30 * M)  # after stop: no listener left
+    assert store.get_bar_count("A") == 6

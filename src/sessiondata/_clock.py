@@ -26,6 +26,7 @@ import enum
 import logging
 import threading
 import time as _time
+from collections.abc import Callable
 from datetime import datetime, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -72,7 +73,18 @@ class TimeProvider:
     `release` and `wait_until` share one condition variable.
     """
 
-    __slots__ = ("_asof", "_cond", "_follow", "_mode", "_now", "_shown", "_tz", "_waiters", "_writer")
+    __slots__ = (
+        "_asof",
+        "_cond",
+        "_follow",
+        "_listeners",
+        "_mode",
+        "_now",
+        "_shown",
+        "_tz",
+        "_waiters",
+        "_writer",
+    )
 
     def __init__(
         self,
@@ -102,6 +114,9 @@ class TimeProvider:
         # above. They are read without it: a reader sees either the old or the new reference, both valid.
         self._cond = threading.Condition(threading.Lock())
         self._waiters = 0
+        # Called after each move of the simulated clock (`on_advance`); replaced, never mutated, under
+        # `_cond`, so `advance_to` iterates a tuple no other thread changes.
+        self._listeners: tuple[Callable[[datetime], object], ...] = ()
 
     @property
     def mode(self) -> ClockMode:
@@ -183,7 +198,8 @@ class TimeProvider:
     def advance_to(self, t: datetime) -> None:
         """Move the simulated clock to ``t`` (equal to the current time is a no-op) and wake waiters.
 
-        Only the stream coordinator calls this (it is the one place simulated time moves). Raises
+        The stream coordinator calls this as its replay moves (so may a hand-driven backtest); the
+        `on_advance` listeners run after each move, in the calling thread. Raises
         `ClockError` if ``t`` is before the current time, is not comparable with it (naive vs aware), or the
         clock is live; the clock is unchanged then. O(1) plus waking waiters. Thread-safety: any thread; takes
         the clock's lock briefly.
@@ -206,11 +222,32 @@ class TimeProvider:
                     raise ClockError(
                         f"the backtest clock only moves forward: {t.isoformat()} is before {now.isoformat()}"
                     )
+            moved = t != now
             self._now = t
             if self._writer is None or self._follow:
                 self._shown = t
             if self._waiters:
                 self._cond.notify_all()
+            listeners = self._listeners if moved else ()
+        for listener in listeners:
+            listener(t)
+
+    def on_advance(self, listener: Callable[[datetime], object]) -> Callable[[], None]:
+        """Call ``listener(t)`` each time the simulated clock moves to a later ``t``, in the thread that
+        moved it, after the move (in registration order); returns a function that unregisters it
+        (idempotent). What a listener raises reaches the caller of `advance_to`.
+
+        This is how a backtest-mode `DataUpkeepThread` acts at simulated times, whoever moves the clock.
+        O(listeners) per registration. Thread-safety: any thread; takes the clock's lock briefly.
+        """
+        with self._cond:
+            self._listeners = (*self._listeners, listener)
+
+        def unregister() -> None:
+            with self._cond:
+                self._listeners = tuple(f for f in self._listeners if f is not listener)
+
+        return unregister
 
     def wait_until(self, t: datetime, timeout: float | None = None) -> bool:
         """Block until the clock reads ``t`` or later; True if it did, False if ``timeout`` seconds passed.

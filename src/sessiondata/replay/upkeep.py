@@ -16,12 +16,13 @@ symbols that may miss a minute (``status()["symbols_visited"]`` counts them).
 
 Live mode (a live clock, or none): a background thread wakes on every write to the store and at least every
 ``period`` seconds. Backtest mode (a backtest clock): no thread; passes run at simulated times inside the
-replay's pipeline: `DataUpkeepThread.advance`, called by the coordinator as its clock moves, runs a pass when
-a new simulated minute began (a missing minute ``m`` is filled when the replay reaches the first item known at
-or after ``m + 2`` minutes), and `run_once` at each session boundary. Retries are then due in simulated
-seconds, the jitter is seeded and the repository is called in the replay's thread, so the same replay fills
-the same minutes at the same items. A registered symbol with no bars yet is filled too (in the replay
-clock's timestamp style, else the other symbols', else the repository's).
+replay's pipeline: `DataUpkeepThread.advance`, called whenever the clock moves (the upkeep listens to the
+clock, `TimeProvider.on_advance`, so whoever advances it, a coordinator or a hand-driven backtest, runs the
+pass in its own thread), runs a pass when a new simulated minute began (a missing minute ``m`` is filled when
+the replay reaches the first item known at or after ``m + 2`` minutes), and `run_once` at each session
+boundary. Retries are then due in simulated seconds, the jitter is seeded and the repository is called in the
+replay's thread, so the same replay fills the same minutes at the same items. A registered symbol with no bars
+yet is filled too (in the replay clock's timestamp style, else the other symbols', else the repository's).
 
 Retries: a minute the repository did not return is retried after an exponential backoff with jitter
 (``retry_base * 2**attempts``, capped at ``retry_cap``, times a random factor in ``[1 - jitter, 1]``), up to
@@ -228,6 +229,7 @@ class DataUpkeepThread:
         self._bounds_memo: tuple[date, tuple[datetime, datetime] | None] | None = None
         self._fixed_zone: timezone | None = None
         self._started = False
+        self._unsubscribe: Callable[[], None] | None = None  # from the backtest clock's `on_advance`
 
         # Serializes passes (the thread's and any `run_once` caller's) and guards `_states`.
         self._pass_lock = threading.Lock()
@@ -259,9 +261,9 @@ class DataUpkeepThread:
         """Run a first pass at once (in the caller's thread), then, in live mode, start the background thread.
 
         In backtest mode (a backtest clock) no thread is started: later passes run at simulated times, when
-        the replay calls `advance` and `run_once`. Errors in that pass are recorded in `status()`, not
-        raised. Raises `RuntimeError` if already started. Waits for the first pass (bounded by
-        ``fetch_timeout`` per fetch).
+        the clock moves (`advance`, called from `TimeProvider.advance_to`) and at `run_once`. Errors in that
+        pass are recorded in `status()`, not raised. Raises `RuntimeError` if already started. Waits for the
+        first pass (bounded by ``fetch_timeout`` per fetch).
         """
         if self._thread is not None or self._started:
             raise RuntimeError("DataUpkeepThread already started")
@@ -269,6 +271,10 @@ class DataUpkeepThread:
         self._stop.clear()
         if self._backtest:
             self._safe_pass()
+            # Whoever moves the simulated clock (a coordinator's worker, or a hand-driven backtest) runs the
+            # passes due, in its own thread, at the simulated time: never on a wall-clock wake-up.
+            assert self._clock is not None
+            self._unsubscribe = self._clock.on_advance(self.advance)
             logger.info("upkeep started in backtest mode (passes at simulated times)")
             return
         # Read before the first pass: a write made during it must wake the thread for another pass.
@@ -286,6 +292,9 @@ class DataUpkeepThread:
         """
         deadline = time.monotonic() + timeout
         self._stop.set()
+        unsubscribe = self._unsubscribe
+        if unsubscribe is not None:
+            unsubscribe()
         self._running.set()
         done = self._fetch_done
         if done is not None:
