@@ -1123,3 +1123,28 @@ def test_historical_bars_read_like_lists_and_a_datetime_names_its_date() -> None
     assert store.get_historical_bars("AAPL")[date(2025, 1, 2)][-1] == bars[-1]
     with pytest.raises(InvalidDataError):
         store.start_new_session("2025-01-04")  # type: ignore[arg-type]
+
+
+def test_bad_query_arguments_get_clear_errors_and_change_nothing() -> None:
+    s = SessionData()
+    for i in range(3):
+        s.add_bar("AAPL", mk(i))
+    before = s.get_symbol_data("AAPL")
+    aware = datetime(2025, 1, 2, 14, 30, tzinfo=timezone.utc)
+    with pytest.raises(ValueError, match=r"start=.* is timezone-aware, but AAPL's bars are naive"):
+        s.get_bars("AAPL", start=aware)
+    with pytest.raises(ValueError, match=r"end=.* is timezone-aware"):
+        s.get_bars("AAPL", end=aware)
+    with pytest.raises(ValueError, match=r"timestamp=.* is timezone-aware"):
+        s.get_bars_since("AAPL", aware)
+    with pytest.raises(TypeError, match=r"start must be a datetime or None, got '2025'"):
+        s.get_bars("AAPL", start="2025")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"timestamp must be a datetime, got None"):
+        s.get_bars_since("AAPL", None)  # type: ignore[arg-type]
+    for n in (2.5, "2", None):
+        with pytest.raises(TypeError, match=r"n must be an int"):
+            s.get_last_n_bars("AAPL", n)  # type: ignore[arg-type]
+    assert s.get_last_n_bars("AAPL", True) == [mk(2)]  # an int subclass is a count
+    assert s.get_symbol_data("AAPL") is before
+    # Unknown symbols answer as before, whatever the bounds.
+    assert s.get_bars("ZZZ", start=aware) == []

@@ -17,6 +17,7 @@ indexable, iterable sequences shared with other snapshots.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from datetime import date, datetime
 from types import MappingProxyType
@@ -245,18 +246,54 @@ class SymbolSessionData(NamedTuple):
         return self._series(interval).last()
 
     def get_last_n_bars(self, n: int, interval: int = 1) -> list[Bar]:
-        """The last ``n`` bars, oldest → newest; ``[]`` for ``n <= 0``. O(n), not O(len)."""
+        """The last ``n`` bars, oldest → newest; ``[]`` for ``n <= 0``. O(n), not O(len). Raises
+        `TypeError` if ``n`` is not an int."""
+        if type(n) is not int:
+            try:
+                n = operator.index(n)  # an int subclass or an integer-like (numpy) count
+            except TypeError:
+                raise TypeError(f"n must be an int (a count of bars), got {n!r}") from None
         return self._series(interval).last_n(n)
 
     def get_bars_since(self, timestamp: datetime, interval: int = 1) -> list[Bar]:
-        """Bars with ``timestamp >= t``, oldest → newest. O(log n + k)."""
-        return self._series(interval).since(timestamp)
+        """Bars with ``timestamp >= t``, oldest → newest. O(log n + k). Raises `TypeError` for a
+        ``timestamp`` that is not a datetime, `ValueError` for one of the other timezone style than the
+        symbol's bars (naive against aware)."""
+        series = self._series(interval)
+        try:
+            return series.since(timestamp)
+        except TypeError:
+            raise self._query_error(series, False, timestamp=timestamp) from None
 
     def get_bars(
         self, interval: int = 1, start: datetime | None = None, end: datetime | None = None
     ) -> list[Bar]:
-        """Bars with ``start <= timestamp < end`` (half-open; ``None`` is unbounded). O(log n + k)."""
-        return self._series(interval).between(start, end)
+        """Bars with ``start <= timestamp < end`` (half-open; ``None`` is unbounded). O(log n + k). Raises
+        `TypeError` for a bound that is not a datetime or None, `ValueError` for one of the other timezone
+        style than the symbol's bars."""
+        series = self._series(interval)
+        try:
+            return series.between(start, end)
+        except TypeError:
+            raise self._query_error(series, True, start=start, end=end) from None
+
+    def _query_error(self, series: Series[Bar], optional: bool, **bounds: object) -> Exception:
+        """The clear error for query bounds a series could not compare with its bars (off the hot path:
+        only after the comparison failed). ``optional``: ``None`` is a valid bound (unbounded)."""
+        first = series.first()
+        for name, value in bounds.items():
+            if value is None and optional:
+                continue
+            if not isinstance(value, datetime):
+                return TypeError(f"{name} must be a datetime{' or None' if optional else ''}, got {value!r}")
+            if first is not None and (value.tzinfo is None) != (first.timestamp.tzinfo is None):
+                style = "naive" if value.tzinfo is None else "timezone-aware"
+                bars = "timezone-aware" if value.tzinfo is None else "naive"
+                return ValueError(
+                    f"{name}={value.isoformat()} is {style}, but {self.symbol}'s bars are {bars}: "
+                    "query with the bars' timestamp style"
+                )
+        return TypeError(f"cannot compare the query bounds {bounds!r} with {self.symbol}'s bars")
 
     def get_bar_count(self, interval: int = 1) -> int:
         """How many bars the series holds. O(1)."""
