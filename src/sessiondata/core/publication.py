@@ -3,18 +3,21 @@
 A replay's worker thread writes ahead of the strategy that consumes `merged_stream()`; without a gate every
 reader would see those later items. While a gate is held, the store keeps two states:
 
-- the **heads**, what writers build on (a `dict` subclass that logs every assignment), and
+- the **heads**, what writers build on (a plain dict, as in direct mode), and
 - the **view**, what every public read answers from (a plain dict of immutable snapshots, plus the
   lifecycle: ``session_ended``, ``current_session_date``, ``version``).
 
 Every write lands in the heads and appends one entry to the gate's log: ``(symbol, snapshot)`` for a
-one-symbol publication, or a `_Full` record (a copy of the whole dict and the lifecycle) when the set of
-symbols or the lifecycle changes (registration, `end_session`, `start_new_session`, `clear_all`). The worker
-cuts the log into segments (`take`) and, each time its known time moves on, records the log position
-(`mark`): the end of the previous known time's writes. The consumer makes the entries up to that position
-visible (`upto`) just before it yields that known time's items, so while it handles an item every read
-answers as the store stood right after the last item of the same known time was written: nothing known
-later is visible (items sharing the known time may be), and the answer does not depend on thread timing.
+one-symbol publication (the store's one publish step appends it through the log's bound ``append``, which
+the gate hands the store and hands it again whenever `take` starts a new log, so a gated write costs an
+ungated one plus a list append), or a `_Full` record (a copy of the whole dict and the lifecycle) when
+the set of symbols or the lifecycle changes (registration, `end_session`, `start_new_session`,
+`clear_all`). The worker cuts the log into segments (`take`) and, each time its known time moves on,
+records the log position (`mark`): the end of the previous known time's writes. The consumer makes the
+entries up to that position visible (`upto`) just before it yields that known time's items, so while it
+handles an item every read answers as the store stood right after the last item of the same known time
+was written: nothing known later is visible (items sharing the known time may be), and the answer does
+not depend on thread timing.
 
 Because snapshots are immutable, applying an entry is one dict assignment; a `_Full` entry installs a new
 dict (a reader iterating the old one is never disturbed). `close` publishes everything and hands the store
@@ -86,27 +89,15 @@ def _version_of(entry: Any, default: int) -> int:
     return entry.version  # type: ignore[no-any-return]
 
 
-class _Heads(dict[str, SymbolSessionData]):
-    """The writers' dict while a gate is held: each assignment also appends ``(symbol, snapshot)`` to
-    ``log``, so the store's write paths need no change of their own to be gated."""
-
-    __slots__ = ("log",)
-
-    log: list[Any]
-
-    def __setitem__(self, key: str, value: SymbolSessionData) -> None:
-        dict.__setitem__(self, key, value)
-        self.log.append((key, value))
-
-
 class PublicationGate:
     """A store's publication held back for one consumer (made by `SessionData.hold_publication`).
 
-    Writer side (with the store's write lock held, which the store does): `record_full`. Producer side (the
-    replay's worker): `mark` at each cut (a known time's end), `record_step`, `take` at each hand-over.
-    Consumer side: `upto` / `apply` before the items it yields. Any thread: `follow`, `close`. Readers
-    never call the gate; the store reads `session_ended`, `current_session_date` and `version` from it
-    while it is held.
+    Writer side (with the store's write lock held, which the store does): the log's ``append`` handed
+    to the store through ``bind`` for a one-symbol write, `record_full` for a store-wide one. Producer
+    side (the replay's worker): `mark` at each cut (a known time's end), `record_step`, `take` at each
+    hand-over. Consumer side: `upto` / `apply` before the items it yields. Any thread: `follow`,
+    `close`. Readers never call the gate; the store reads `session_ended`, `current_session_date` and
+    `version` from it while it is held.
     """
 
     def __init__(
@@ -117,12 +108,16 @@ class PublicationGate:
         install: Callable[[dict[str, SymbolSessionData]], None],
         detach: Callable[[], None],
         notify: Callable[[], None],
+        bind: Callable[[Callable[[Any], None]], None],
     ) -> None:
         # The store's write lock: `take`, `record_full` and `close` run under it.
         self._lock = lock
         self._install = install
         self._detach = detach
         self._notify = notify
+        # The store's one publish step appends ``(symbol, snapshot)`` through the bound ``append`` given
+        # to `bind`; a new log (`take`) is bound again, with the write lock held, so no write is lost.
+        self._bind = bind
         self._log: list[Any] = []
         self._view = view
         # What the view shows: the entries of `_seg` before `_done`, after `_last` (the entry applied last
@@ -138,9 +133,8 @@ class PublicationGate:
         self._tail: Any = None
         self._follow = False
         self.closed = False
-        heads = _Heads(view)
-        heads.log = self._log
-        self.heads: dict[str, SymbolSessionData] = heads
+        self.heads: dict[str, SymbolSessionData] = dict(view)
+        bind(self._log.append)
 
     @property
     def version(self) -> int:
@@ -176,19 +170,15 @@ class PublicationGate:
 
     # -------------------------------------------------------------- writer side
 
-    def record_full(self, snapshots: dict[str, SymbolSessionData], state: StoreState) -> dict[str, Any]:
-        """Log a store-wide change to ``snapshots`` and ``state``; returns the new heads (logging) dict.
-
-        O(symbols). Called by the store with its write lock held."""
-        heads = _Heads(snapshots)
-        heads.log = self._log
+    def record_full(self, snapshots: dict[str, SymbolSessionData], state: StoreState) -> None:
+        """Log a store-wide change to ``snapshots`` (the writers' new dict, the heads from now on) and
+        ``state``. O(symbols). Called by the store with its write lock held."""
         self._log.append(_Full(dict(snapshots), state))
-        self.heads = heads
+        self.heads = snapshots
         self._head_ended = state.session_ended
         self._head_date = state.current_session_date
         if self._follow:
-            self._install(heads)
-        return heads
+            self._install(snapshots)
 
     # ------------------------------------------------------------ producer side
 
@@ -201,7 +191,10 @@ class PublicationGate:
         lock briefly, so no write is split between two segments."""
         with self._lock:
             seg = self._log
-            self._log = self.heads.log = []  # type: ignore[attr-defined]
+            # A new list rather than clearing this one: a reader of `version` may still hold it.
+            log: list[Any] = []
+            self._log = log
+            self._bind(log.append)
             if seg:
                 self._tail = seg[-1]
         return seg

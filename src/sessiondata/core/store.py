@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, tzinfo
 from types import MappingProxyType
 from typing import Any
@@ -124,6 +124,8 @@ class SessionData:
         self._snapshots: dict[str, SymbolSessionData] = {}
         self._view = self._snapshots
         self._gate: PublicationGate | None = None
+        # While a gate is held, its log's bound ``append``: `_store` logs every one-symbol write with it.
+        self._log_append: Callable[[Any], None] | None = None
         self._version = 0
         self._session_ended = False
         self._current_session_date: date | None = None
@@ -205,7 +207,13 @@ class SessionData:
             if self._gate is not None:
                 raise RuntimeError("a publication gate is already held on this store")
             gate = PublicationGate(
-                self._view, self.writer_state(), self._lock, self._install_view, self._end_gate, self._notify
+                self._view,
+                self.writer_state(),
+                self._lock,
+                self._install_view,
+                self._end_gate,
+                self._notify,
+                self._bind_log,
             )
             self._snapshots = gate.heads
             self._gate = gate
@@ -230,15 +238,20 @@ class SessionData:
             self._snapshots = self._view = snaps
         else:
             state = StoreState(snaps, self._session_ended, self._current_session_date, self._version)
-            self._snapshots = gate.record_full(snaps, state)
+            gate.record_full(snaps, state)
+            self._snapshots = snaps
 
     def _install_view(self, view: dict[str, SymbolSessionData]) -> None:
         self._view = view
+
+    def _bind_log(self, append: Callable[[Any], None]) -> None:
+        self._log_append = append
 
     def _end_gate(self) -> None:
         snaps = dict(self._snapshots)
         self._snapshots = self._view = snaps
         self._gate = None
+        self._log_append = None
 
     def _check_history_config(self) -> None:
         days = self.historical_bars_trailing_days
@@ -269,7 +282,7 @@ class SessionData:
         snaps = self._snapshots
         if all(sym in snaps for sym in changed):
             for sym, snap in changed.items():
-                snaps[sym] = snap  # replacing a value never disturbs a reader iterating the dict
+                self._store(sym, snap)
         else:
             grown = dict(snaps)
             grown.update(changed)
@@ -280,13 +293,22 @@ class SessionData:
         """`_publish` for the one-symbol write, the hot path (called with the lock held)."""
         snaps = self._snapshots
         if symbol in snaps:
-            snaps[symbol] = snap
+            self._store(symbol, snap)
         else:
             grown = dict(snaps)
             grown[symbol] = snap
             self._set_heads(grown)
         if self._waiters:
             self._notify()
+
+    def _store(self, symbol: str, snap: SymbolSessionData) -> None:
+        """The one publish step of a write to a symbol already in the writers' dict (lock held): store
+        it there — the dict readers read, unless a gate is held — and, under a gate, log it for the
+        gate to publish (`PublicationGate`). Every write path publishes a known symbol through here."""
+        self._snapshots[symbol] = snap  # replacing a value never disturbs a reader iterating the dict
+        log = self._log_append
+        if log is not None:
+            log((symbol, snap))
 
     def _notify(self) -> None:
         if self._waiters:
@@ -356,10 +378,10 @@ class SessionData:
         item it pulls). Skips only those checks; anything off the hot lane goes through `add_bar`'s general
         path. Same complexity and thread-safety as `add_bar`.
 
-        The hot lane (`append_newest`, a known symbol's next in-order bar) publishes with one store into
-        the writers' dict: with no publication gate held that dict is the one readers read, and under a
-        gate it is the gate's logging dict, so the one store serves both (`_publish_one` adds what a new
-        symbol needs)."""
+        The hot lane (`append_newest`, a known symbol's next in-order bar) publishes through `_store`, the
+        one publish step every write path shares: a store into the writers' dict (the one readers read
+        when no publication gate is held) plus, under a gate, one append to its log (`_publish_one` adds
+        what a new symbol needs)."""
         with self._lock:
             snaps = self._snapshots
             snap = snaps.get(symbol)
@@ -368,7 +390,7 @@ class SessionData:
                 new = append_newest(snap, bar, version, self._locator)
                 if new is not None:
                     self._version = version
-                    snaps[symbol] = new  # `_publish_one` for a symbol already in `snaps`
+                    self._store(symbol, new)  # `_publish_one` for a symbol already in `snaps`
                     if self._waiters:
                         self._notify()
                     return True
