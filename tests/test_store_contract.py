@@ -1148,3 +1148,16 @@ def test_bad_query_arguments_get_clear_errors_and_change_nothing() -> None:
     assert s.get_symbol_data("AAPL") is before
     # Unknown symbols answer as before, whatever the bounds.
     assert s.get_bars("ZZZ", start=aware) == []
+
+
+def test_an_unknown_provenance_is_refused_and_changes_nothing() -> None:
+    s = SessionData()
+    s.add_bar("AAPL", mk(0))
+    before = s.get_symbol_data("AAPL")
+    with pytest.raises(ValueError, match=r"provenance must be a Provenance .*got 'junk'"):
+        s.add_bar("AAPL", mk(1), provenance="junk")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"provenance must be a Provenance"):
+        s.add_bars_batch("AAPL", [mk(1)], provenance=3)  # type: ignore[arg-type]
+    assert s.get_symbol_data("AAPL") is before
+    assert s.add_bar("AAPL", mk(1), provenance="gap_filled")  # type: ignore[arg-type]  # the value's name
+    assert s.get_provenance("AAPL", at(1)) is Provenance.GAP_FILLED

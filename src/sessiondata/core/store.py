@@ -45,6 +45,17 @@ logger = logging.getLogger("sessiondata.store")
 _STREAMED = Provenance.STREAMED
 
 
+def _provenance(value: object) -> Provenance:
+    """``value`` as a `Provenance` (a member, or its string value); `ValueError` naming the choices."""
+    if type(value) is Provenance:
+        return value
+    try:
+        return Provenance(value)
+    except ValueError:
+        choices = ", ".join(repr(p.value) for p in Provenance)
+        raise ValueError(f"provenance must be a Provenance ({choices}), got {value!r}") from None
+
+
 def _symbol_key(symbol: object) -> str:
     if not isinstance(symbol, str) or not symbol.strip():
         raise InvalidDataError(f"symbol must be a non-empty str, got {symbol!r}")
@@ -346,7 +357,8 @@ class SessionData:
         overwriting streamed data). Returns whether ``bar`` was stored.
 
         Raises `InvalidDataError` (store unchanged) if ``bar`` is not a `Bar`, is for another symbol, or mixes
-        naive and aware timestamps with the symbol's stored data.
+        naive and aware timestamps with the symbol's stored data; `ValueError` for a ``provenance`` that is
+        not a `Provenance` (or its string value).
 
         Complexity: O(1) amortized in time order (plus O(n / 512) when a chunk fills); out of order or a
         replacement O(log n + 512 + n / 512); a replacement that removes the session high or low rescans,
@@ -360,6 +372,7 @@ class SessionData:
 
     def _add_one(self, symbol: str, bar: Bar, provenance: Provenance, replace: bool) -> bool:
         """`add_bar` off the streamed lane: any bar, any provenance, checked here (lock held)."""
+        provenance = _provenance(provenance)
         sym = _symbol_key(symbol)
         if type(bar) is not Bar or bar.symbol != sym:
             check_record(Bar, bar, symbol=sym)
@@ -414,6 +427,7 @@ class SessionData:
         the rest costs what `add_bar` costs per bar. Thread-safety: one write lock acquisition; readers see
         either none or all of the batch.
         """
+        provenance = _provenance(provenance)
         sym = _symbol_key(symbol)
         items = list(bars)
         for bar in items:
