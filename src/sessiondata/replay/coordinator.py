@@ -38,9 +38,11 @@ Other behaviour:
   not see them: while the worker runs it holds the store's `PublicationGate` (see
   `sessiondata.core.publication`), and the consumer publishes each known time's writes just before it
   yields that time's first item, so while it handles an item every read of the store (any symbol) answers
-  as the store stood right after the last item of the same known time was written (an item of a source
-  that might block: right after itself). Nothing known later is visible, and what is visible at each item
-  does not depend on thread timing or on where batches end. Session
+  as the store stood right after the last item of the same known time was written, whatever kind of
+  source each item comes from. Nothing known later is visible, and what is visible at each item does not
+  depend on thread timing, on where batches end, or on which sources are lists or generators. While the
+  worker pulls from a source that might block, a consumer that runs dry takes the worker's batch up to its
+  last cut, so no item whose known time has ended waits behind a stalled source. Session
   boundaries wait for the consumer to catch up, then run directly (listeners read the store as usual).
   The clock is read the same way: in every thread but the worker's, `now()` is the known time of the item
   the consumer handles. Until a consumer iterates `merged_stream()` (or after it left) readers follow the
@@ -191,9 +193,10 @@ class BacktestStreamCoordinator:
     - ``max_queue_size``: capacity of the output buffer, in items (the backpressure bound).
     - ``batch_size``: items handed to the buffer at once (at most ``max_queue_size``). Batches end where a
       known time ends (so a batch may hold more: the rest of that time's items); the worker hands over a
-      partial batch at a known time's end whenever the consumer is waiting, before pausing or sleeping,
-      and after each item of a source that might block, so batching delays an item the consumer could
-      have by at most the rest of its known time.
+      partial batch at a known time's end whenever the consumer is waiting and before pausing or
+      sleeping, and a consumer that runs dry while the worker pulls from a source that might block takes
+      the batch up to its last cut, so batching delays an item the consumer could have by at most the rest
+      of its known time.
     - ``session_listeners``: objects with ``run_once()`` to call at each session boundary.
     - ``end_session_on_exhaustion``: end the last session when every stream is exhausted (default True).
 
@@ -324,11 +327,14 @@ class BacktestStreamCoordinator:
         """Add a stream: ``source`` yields `Bar`, `Tick` or `Quote` records of ``symbol``, in time order.
 
         ``source`` is pulled lazily, one item at a time, by the worker (only ``iter(source)`` is called
-        here). ``blocking`` says whether pulling from it may wait on something outside the process (a
-        socket, a live feed): then the worker hands its batch over before each pull, so no item waits
-        behind a stalled source. ``None`` (default) guesses: in-memory containers do not block, anything
-        else (a generator, a file) might; pass ``False`` for a generator over local data to have its items
-        handed over in batches.
+        here). Every source's items are handed over in batches. ``blocking`` says whether pulling from it
+        may wait on something outside the process (a socket, a live feed): then, for the duration of each
+        pull, the worker offers its batch to the consumer, who takes the items whose known time has ended
+        if it runs dry, so none of them waits behind a stalled source (the items sharing the known time of
+        the source's last item wait for its next item: it might be known then too). The offer costs two
+        list operations per pull, nothing more; ``False`` spares them. ``None`` (default) guesses: in-memory
+        containers do not block, anything else (a generator, a file) might. What the consumer sees at each
+        item is the same whatever ``blocking`` is.
 
         May be called before or while the worker runs; a stream added while running joins the merge at its
         next item. Raises `ValueError` for an unknown stream type, a source that is not iterable, or
