@@ -560,15 +560,18 @@ def test_a_source_that_blocks_forever_does_not_block_stop() -> None:
 
     def stuck() -> Iterator[Bar]:
         yield bar("AAA", at(0))
+        yield bar("AAA", at(1))
         reached.set()
         release.wait()  # blocks until the test lets it go
-        yield bar("AAA", at(1))
+        yield bar("AAA", at(2))
 
     store = SessionData()
     coord = BacktestStreamCoordinator(store)
     coord.register_stream("AAA", StreamType.BAR, stuck())
     stream = coord.merged_stream()
-    assert next(stream) == bar("AAA", at(0))  # handed over before the blocking pull
+    # Its known time ended when the next bar was pulled: offered to the consumer during the blocking pull.
+    # (The bar at 1 waits: the stalled source might still yield another item known when it is.)
+    assert next(stream) == bar("AAA", at(0))
     assert reached.wait(DEADLINE)
     started = _time.monotonic()
     assert coord.stop_worker(timeout=0.2) is False  # abandoned, and said so
@@ -577,7 +580,7 @@ def test_a_source_that_blocks_forever_does_not_block_stop() -> None:
     assert coord.status()["worker_alive"]
     release.set()  # the source returns: the abandoned worker exits without writing more
     assert wait_for(lambda: not coord.status()["worker_alive"])
-    assert store.get_bars("AAA") == [bar("AAA", at(0))]
+    assert store.get_bars("AAA") == [bar("AAA", at(0)), bar("AAA", at(1))]
 
 
 @pytest.mark.parametrize(

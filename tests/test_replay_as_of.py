@@ -75,7 +75,7 @@ def quotes_of(symbol: str, day: date, *, aware: bool, n: int) -> list[Quote]:
 
 
 def generator(items: list[Any]) -> Iterator[Any]:
-    yield from items  # a source that might block: handed over item by item
+    yield from items  # a source that might block: batched like a list, offered to the consumer while pulled
 
 
 def answers(store: SessionData, symbols: list[str], intervals: tuple[int, ...]) -> tuple[Any, ...]:
@@ -523,3 +523,76 @@ def test_what_an_item_sees_does_not_depend_on_where_batches_end(sizes: tuple[int
     assert len(reference) == len(other) > 900
     for i, (a, b) in enumerate(zip(reference, other, strict=True)):
         assert a == b, i
+
+
+# ------------------------------------------------------------------------------- sources that might block
+
+
+def kind_replay(kind: str, batch: int) -> list[tuple[Any, tuple[Any, ...]]]:
+    """Replay bars and ticks from lists, generators, or both, recording the store's answers at every item."""
+    symbols = ["AAA", "BBB", "CCC", "DDD"]
+    store = SessionData()
+    coord = BacktestStreamCoordinator(store, max_queue_size=max(batch, 64), batch_size=batch)
+    for i, s in enumerate(symbols):
+        bars = [b for d in DAYS for b in session_bars(s, d, aware=i % 2 == 0, seed=21, skip=0.2)]
+        as_gen = kind == "generator" or (kind == "mixed" and i % 2 == 0)
+        coord.register_stream(s, StreamType.BAR, generator(bars) if as_gen else bars)
+    ticks = [t for d in DAYS for t in ticks_of("BBB", d, aware=False, n=120)]
+    coord.register_stream("BBB", StreamType.TICK, generator(ticks) if kind != "list" else ticks)
+    return [(item, answers(store, symbols, (5,))) for item in coord.merged_stream()]
+
+
+@pytest.mark.parametrize(("kind", "batch"), [("generator", 128), ("mixed", 7), ("generator", 1)])
+def test_generators_and_lists_give_the_same_items_and_answers(kind: str, batch: int) -> None:
+    """A source that might block is batched like a list: what each item sees is the same for lists and
+    generators (items sharing a known time see each other, whatever kind of source they come from)."""
+    reference = kind_replay("list", 128)
+    other = kind_replay(kind, batch)
+    assert len(reference) == len(other) > 2500
+    for i, (a, b) in enumerate(zip(reference, other, strict=True)):
+        assert a == b, i
+
+
+def test_no_item_whose_known_time_ended_waits_behind_a_stalled_generator() -> None:
+    """A generator stalls (waits for the consumer) after ``k`` bars. Every item known before its last bar
+    reaches the consumer while it is stalled, although the worker gathered them into a batch it had not
+    handed over: the consumer takes them on offer. The stall ends only when they have all arrived (or at a
+    deadline: then the test fails). Items sharing the stalled source's last known time wait for its next
+    item (it might be known then too), then everything is delivered, each item read as of itself."""
+    symbols = ["AAA", "BBB", "CCC"]
+    day = DAYS[0]
+    lists = {s: session_bars(s, day, aware=False, seed=31, skip=0.0)[:60] for s in symbols}
+    stalled = session_bars("GEN", day, aware=False, seed=31, skip=0.0)[:40]
+    k = 25
+    stall_known = known(stalled[k - 1])
+    before = sum(1 for bars in [*lists.values(), stalled] for b in bars if known(b) < stall_known)
+    reached, release = threading.Event(), threading.Event()
+    released_by_consumer: list[bool] = []
+
+    def stalling() -> Iterator[Bar]:
+        yield from stalled[:k]
+        reached.set()
+        released_by_consumer.append(release.wait(DEADLINE))
+        yield from stalled[k:]
+
+    store = SessionData()
+    # Batches far larger than what is written before the stall: without the offer nothing is handed over.
+    coord = BacktestStreamCoordinator(store, max_queue_size=4096, batch_size=1024)
+    for s in symbols:
+        coord.register_stream(s, StreamType.BAR, lists[s])
+    coord.register_stream("GEN", StreamType.BAR, stalling())
+    coord.start_worker()
+    assert reached.wait(DEADLINE)  # the worker is inside the stalled pull before anyone consumes
+    got: list[Any] = []
+    seen: Counter[tuple[str, type]] = Counter()
+    for item in coord.merged_stream():
+        got.append(item)
+        seen[item.symbol, type(item)] += 1
+        check_as_of(store, item, seen, day, ())
+        if len(got) == before:
+            assert not release.is_set()
+            assert all(known(x) < stall_known for x in got)
+            release.set()
+    assert released_by_consumer == [True]
+    assert len(got) == sum(map(len, lists.values())) + len(stalled)
+    assert coord.status()["state"] == "finished"

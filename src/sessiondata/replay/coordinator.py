@@ -38,9 +38,11 @@ Other behaviour:
   not see them: while the worker runs it holds the store's `PublicationGate` (see
   `sessiondata.core.publication`), and the consumer publishes each known time's writes just before it
   yields that time's first item, so while it handles an item every read of the store (any symbol) answers
-  as the store stood right after the last item of the same known time was written (an item of a source
-  that might block: right after itself). Nothing known later is visible, and what is visible at each item
-  does not depend on thread timing or on where batches end. Session
+  as the store stood right after the last item of the same known time was written, whatever kind of
+  source each item comes from. Nothing known later is visible, and what is visible at each item does not
+  depend on thread timing, on where batches end, or on which sources are lists or generators. While the
+  worker pulls from a source that might block, a consumer that runs dry takes the worker's batch up to its
+  last cut, so no item whose known time has ended waits behind a stalled source. Session
   boundaries wait for the consumer to catch up, then run directly (listeners read the store as usual).
   The clock is read the same way: in every thread but the worker's, `now()` is the known time of the item
   the consumer handles. Until a consumer iterates `merged_stream()` (or after it left) readers follow the
@@ -141,10 +143,10 @@ def _make_source(
     it: Iterator[Any],
     seq: int,
     store: SessionData,
-    batch_size: int,
     blocking: bool | None,
 ) -> Source:
-    """A merge `Source` for one registered stream, with the store writer and batch size the worker uses."""
+    """A merge `Source` for one registered stream, with the store writer the worker uses and whether pulling
+    from it might block (then the worker offers its batch to the consumer before each pull)."""
     source = Source(symbol, _RECORD_CLASS[stream_type], it, (_TYPE_ORDER[stream_type], symbol, seq))
     source.key = (symbol, stream_type)
     source.label = f"{symbol}/{stream_type.value}"
@@ -158,10 +160,7 @@ def _make_source(
         StreamType.QUOTE: store.add_quote,
     }
     source.write = writers[stream_type]
-    may_block = type(it) not in NON_BLOCKING_ITERATORS if blocking is None else blocking
-    # 1: the batch is handed over at once after an item of a source that might block (so no item waits
-    # behind a stalled source); otherwise at the end of a known time once it holds `batch_size` items.
-    source.flush_at = 1 if may_block else batch_size
+    source.may_block = type(it) not in NON_BLOCKING_ITERATORS if blocking is None else bool(blocking)
     return source
 
 
@@ -194,9 +193,10 @@ class BacktestStreamCoordinator:
     - ``max_queue_size``: capacity of the output buffer, in items (the backpressure bound).
     - ``batch_size``: items handed to the buffer at once (at most ``max_queue_size``). Batches end where a
       known time ends (so a batch may hold more: the rest of that time's items); the worker hands over a
-      partial batch at a known time's end whenever the consumer is waiting, before pausing or sleeping,
-      and after each item of a source that might block, so batching delays an item the consumer could
-      have by at most the rest of its known time.
+      partial batch at a known time's end whenever the consumer is waiting and before pausing or
+      sleeping, and a consumer that runs dry while the worker pulls from a source that might block takes
+      the batch up to its last cut, so batching delays an item the consumer could have by at most the rest
+      of its known time.
     - ``session_listeners``: objects with ``run_once()`` to call at each session boundary.
     - ``end_session_on_exhaustion``: end the last session when every stream is exhausted (default True).
 
@@ -263,8 +263,13 @@ class BacktestStreamCoordinator:
         self._buffered = 0
         self._max_buffered = 0
         # The worker's batch being gathered (written to the store, not yet handed over) and its cuts;
-        # worker only.
+        # worker only, except while the worker offers it (below).
         self._pending: tuple[list[Any], list[int]] = ([], [])
+        # The offer: holds one token while the worker pulls from a source that might block. Whoever pops
+        # the token owns `_pending` until the pull returns: the consumer (with `_cond` held) to take the
+        # batch up to its last cut when it runs dry, or the worker to take the offer back. `list.pop` is
+        # atomic, so exactly one of them wins, without a lock on the worker's side (see `_replay`).
+        self._offered: list[bool] = []
         # The store's publication gate while the worker runs (held from its start, closed by `_close_gate`;
         # the clock is held with it), whether a consumer is iterating `merged_stream()`, and whether the
         # worker runs a session boundary with the gate held (nobody attached; an attach waits for its end).
@@ -322,11 +327,14 @@ class BacktestStreamCoordinator:
         """Add a stream: ``source`` yields `Bar`, `Tick` or `Quote` records of ``symbol``, in time order.
 
         ``source`` is pulled lazily, one item at a time, by the worker (only ``iter(source)`` is called
-        here). ``blocking`` says whether pulling from it may wait on something outside the process (a
-        socket, a live feed): then the worker hands its batch over before each pull, so no item waits
-        behind a stalled source. ``None`` (default) guesses: in-memory containers do not block, anything
-        else (a generator, a file) might; pass ``False`` for a generator over local data to have its items
-        handed over in batches.
+        here). Every source's items are handed over in batches. ``blocking`` says whether pulling from it
+        may wait on something outside the process (a socket, a live feed): then, for the duration of each
+        pull, the worker offers its batch to the consumer, who takes the items whose known time has ended
+        if it runs dry, so none of them waits behind a stalled source (the items sharing the known time of
+        the source's last item wait for its next item: it might be known then too). The offer costs two
+        list operations per pull, nothing more; ``False`` spares them. ``None`` (default) guesses: in-memory
+        containers do not block, anything else (a generator, a file) might. What the consumer sees at each
+        item is the same whatever ``blocking`` is.
 
         May be called before or while the worker runs; a stream added while running joins the merge at its
         next item. Raises `ValueError` for an unknown stream type, a source that is not iterable, or
@@ -346,7 +354,7 @@ class BacktestStreamCoordinator:
             if self._finished or self._stop:
                 raise RuntimeError("the replay has ended; create a new coordinator to replay more streams")
             self._seq += 1
-            stream = _make_source(sym, kind, it, self._seq, self._store, self._batch_size, blocking)
+            stream = _make_source(sym, kind, it, self._seq, self._store, blocking)
             self._streams[stream.key] = stream
             if self._thread is not None:
                 self._ops.append(("add", stream))
@@ -549,7 +557,11 @@ class BacktestStreamCoordinator:
                     if self._error is not None:
                         raise CoordinatorError(f"the stream replay failed: {self._error}") from self._error
                     raise _Exhausted
+                # Set before looking at the offer: a worker that offers its batch after this look sees the
+                # flag and wakes us (see `_replay`).
                 self._consumer_waiting = True
+                if self._offered and self._take_offered():
+                    break
                 if self._worker_waiting:
                     cond.notify_all()  # a worker waiting to be in step with the consumer
                 cond.wait()
@@ -560,6 +572,31 @@ class BacktestStreamCoordinator:
                 self._worker_waiting = False  # it is woken; it sets the flag again if still short of room
                 cond.notify_all()
             return entry
+
+    def _take_offered(self) -> bool:
+        """The consumer ran dry while the worker pulls from a source that might block: take the worker's
+        batch up to its last cut (the items whose known time has ended), exactly as the worker would hand
+        it over there, so no such item waits behind a stalled pull. True if taken (``_cond`` held)."""
+        if self._stop:
+            return False  # a stopped replay hands out only what was already buffered
+        try:
+            self._offered.pop()
+        except IndexError:
+            return False  # the worker took its offer back: its pull has returned
+        # The token is ours: the worker is inside the pull and, when it returns, waits for `_cond` before
+        # touching its batch again. It offers only a batch with items before its last cut.
+        batch, cuts = self._pending
+        n = cuts[-2]
+        taken = batch[:n]
+        del batch[:n]  # in place: the worker keeps its references; what is left is one known time's items
+        taken_cuts = cuts[:]  # every cut is at or before `n`
+        cuts.clear()
+        self._delivered += n
+        # The segment taken with them also holds the writes after the last cut: the consumer makes them
+        # visible only once it has handled the last taken item, and the items after the cut, handed over
+        # later, see the same store as if the batch had not been split.
+        self._enqueue(taken, taken_cuts)
+        return True
 
     def _detach_consumer(self) -> None:
         """The consumer left (exhausted, broke off, or failed): publish everything once the worker has
@@ -618,6 +655,7 @@ class BacktestStreamCoordinator:
             raise _Stopped
         if not self._paused:
             return
+        self._withdraw_offer()  # this runs inside a pull: the consumer may hold the offer's token
         batch, cuts = self._pending
         if batch:
             self._hand_over(list(batch), list(cuts))
@@ -629,6 +667,20 @@ class BacktestStreamCoordinator:
         if self._stop:
             raise _Stopped
 
+    def _withdraw_offer(self) -> None:
+        """Take back the offer of the batch (worker thread): afterwards the worker owns `_pending` again,
+        whether the consumer took part of it or not. Lock-free unless the consumer took the token."""
+        try:
+            self._offered.pop()
+        except IndexError:
+            with self._cond:
+                pass  # the consumer took the batch up to its last cut, holding `_cond`: it is done now
+
+    def _wake_consumer(self) -> None:
+        """Wake a consumer waiting on the buffer, to take the offered batch (worker thread)."""
+        with self._cond:
+            self._cond.notify_all()
+
     def _fresh_batch(self) -> tuple[list[Any], list[int]]:
         """A new, empty batch and its cuts, remembered as `_pending` (worker thread only)."""
         pending: tuple[list[Any], list[int]] = ([], [])
@@ -638,7 +690,6 @@ class BacktestStreamCoordinator:
     def _hand_over(self, batch: list[Any], cuts: list[int]) -> None:
         """Move ``batch`` to the output buffer, waiting for room (worker thread only)."""
         n = len(batch)
-        self._delivered += n
         with self._cond:
             # A batch ends at a known time's end, so it may be larger than the buffer: then it waits for
             # an empty buffer.
@@ -650,6 +701,7 @@ class BacktestStreamCoordinator:
                 self._worker_waiting = True
                 self._cond.wait()
             self._worker_waiting = False
+            self._delivered += n  # under `_cond`: the consumer counts the batches it takes on offer too
             self._enqueue(batch, cuts)
             if self._consumer_waiting:
                 # Cleared here, not only by the consumer, so the items that follow are batched again
@@ -728,11 +780,13 @@ class BacktestStreamCoordinator:
             self._hold_gate()
             self._replay()
         except _Stopped:
+            self._withdraw_offer()
             logger.info("stream coordinator stopped after %d items", self._delivered)
         except BaseException as exc:
             # Items written to the store before the fault still reach the consumer, before the error. They
             # go into the buffer even past its capacity (by at most one batch): waiting for room here would
             # hide the failure from `status()` for as long as nobody reads.
+            self._withdraw_offer()  # a source may have failed while its pull was on offer
             pending, cuts = self._pending
             self._pending = ([], [])
             with self._cond:
@@ -773,6 +827,8 @@ class BacktestStreamCoordinator:
         step = self._gate_step
         show = clock.show
         items = iter(merge)
+        offered = self._offered
+        pull_may_block = False  # the next pull is from the source of the last item, which might block
         while True:
             if self._interrupt:
                 if batch:
@@ -780,7 +836,22 @@ class BacktestStreamCoordinator:
                     batch, cuts = self._fresh_batch()
                 self._honour_interrupt()
                 continue
-            st = next(items, None)  # may wait in a source: pause and stop may have come meanwhile
+            if pull_may_block and cuts and cuts[-2]:
+                # Items before the last cut (their known time has ended) must not wait behind a stalled
+                # pull: offer them to the consumer for the pull's duration instead of handing them over
+                # now, so batches stay whole when the pull is quick. Posting the token, then reading
+                # `_consumer_waiting`, pairs with the consumer setting that flag, then looking for the
+                # token (both under `_cond`): either it sees the token or we see the flag and wake it.
+                offered.append(True)
+                if self._consumer_waiting:
+                    self._wake_consumer()
+                st = next(items, None)  # may wait in a source: pause and stop may have come meanwhile
+                try:
+                    offered.pop()
+                except IndexError:
+                    self._withdraw_offer()  # taken: wait until the consumer is done with the batch
+            else:
+                st = next(items, None)  # may wait in a source: pause and stop may have come meanwhile
             if self._interrupt:
                 if batch:
                     hand_over(batch, cuts)
@@ -788,6 +859,7 @@ class BacktestStreamCoordinator:
                 self._honour_interrupt()
             if st is None:
                 break
+            pull_may_block = st.may_block
             day = st.day
             if day is not cur_day and (cur_day is None or day > cur_day):
                 if batch:
@@ -828,13 +900,6 @@ class BacktestStreamCoordinator:
             item = st.item
             st.write(st.symbol, item)
             batch.append(item)
-            if st.flush_at == 1:
-                # A source that might block: its item goes out now (seeing the store through itself), so
-                # no item waits behind a stalled source.
-                cuts.append(len(batch))
-                cuts.append(mark())
-                hand_over(batch, cuts)
-                batch, cuts = self._fresh_batch()
         if batch:
             hand_over(batch, cuts)
             self._fresh_batch()

@@ -75,8 +75,8 @@ _LOWEST = _Lowest()
 class Source:
     """One source in the merge and its bookkeeping (touched only by the merging thread once running).
 
-    ``write`` and ``flush_at`` are the owner's (the coordinator's store writer and batch size); the merge
-    never uses them.
+    ``write`` and ``may_block`` are the owner's (the coordinator's store writer, and whether pulling from
+    the source might wait on something outside the process); the merge never uses them.
     """
 
     __slots__ = (
@@ -84,7 +84,6 @@ class Source:
         "day",
         "dropped",
         "exhausted",
-        "flush_at",
         "is_bar",
         "it",
         "item",
@@ -92,6 +91,7 @@ class Source:
         "known",
         "label",
         "last",
+        "may_block",
         "pulled",
         "rank",
         "sort_key",
@@ -111,7 +111,7 @@ class Source:
         self.key: Any = None
         self.rank = 0
         self.write: Callable[..., object] = _no_write
-        self.flush_at = 1
+        self.may_block = True
         # Merge key of the last item pulled (its timestamp's, not its known time's).
         self.last: Any = _LOWEST
         self.pulled = 0
