@@ -838,3 +838,45 @@ def test_no_streams_ends_at_once_and_context_manager_stops() -> None:
     with BacktestStreamCoordinator(SessionData()) as coord:
         assert drain(coord) == []
         assert coord.status()["state"] == "finished"
+
+
+def test_a_stream_registered_as_the_merge_runs_dry_joins_or_is_refused_never_lost() -> None:
+    # The worker has pulled every source while the consumer still holds items: a stream registered now
+    # either joins the replay or is refused with RuntimeError; it was accepted and silently dropped.
+    store = SessionData()
+    coord = BacktestStreamCoordinator(store, max_queue_size=10_000)
+    coord.feed_data_list("AAA", StreamType.BAR, [bar("AAA", at(m)) for m in range(300)])
+    coord.start_worker()
+    items = coord.merged_stream()
+    first = next(items)
+    assert wait_for(lambda: coord.status()["streams"] == 0)  # every source pulled to its end
+    late = [bar("ZZZ", at(2)), bar("ZZZ", at(200))]
+    refused = ""
+    try:
+        coord.register_stream("ZZZ", StreamType.BAR, late)
+    except RuntimeError as exc:
+        refused = str(exc)
+    joined = not refused
+    assert joined or "the replay has ended" in refused
+    rest = [first, *items]
+    zzz = [x for x in rest if x.symbol == "ZZZ"]
+    if joined:
+        assert zzz == [late[1]] or zzz == late  # a late item before the clock is dropped as late
+        assert store.get_bar_count("ZZZ") == len(zzz)
+    else:
+        assert zzz == []
+        assert store.get_bar_count("ZZZ") == 0
+    assert coord.status()["state"] == "finished"
+
+
+def test_registering_after_the_merge_ran_dry_is_refused() -> None:
+    coord = BacktestStreamCoordinator(SessionData(), max_queue_size=10_000)
+    coord.feed_data_list("AAA", StreamType.BAR, [bar("AAA", at(m)) for m in range(300)])
+    coord.start_worker()
+    items = coord.merged_stream()
+    next(items)
+    # The worker has left the merge and waits for the consumer at the end of the session.
+    assert wait_for(lambda: coord.status()["waiting_for_consumer"] and coord.status()["streams"] == 0)
+    with pytest.raises(RuntimeError, match="the replay has ended"):
+        coord.register_stream("ZZZ", StreamType.BAR, [bar("ZZZ", at(250))])
+    assert len(list(items)) == 299

@@ -249,8 +249,9 @@ class BacktestStreamCoordinator:
             self.add_session_listener(listener)
 
         # Guards: `_streams`, `_seq`, `_ops`, the output buffer (`_buffer`, `_buffered`), the flags
-        # `_paused`/`_stop`/`_finished`/`_interrupt`, `_state`, `_error` and `_thread`. The worker reads
-        # `_interrupt` and `_consumer_waiting` without it: a stale read delays by one item, never loses one.
+        # `_paused`/`_stop`/`_finished`/`_merged_all`/`_interrupt`, `_state`, `_error` and `_thread`. The
+        # worker reads `_interrupt` and `_consumer_waiting` without it: a stale read delays by one item,
+        # never loses one.
         self._cond = threading.Condition(threading.Lock())
         self._streams: dict[tuple[str, StreamType], Source] = {}
         self._seq = 0
@@ -284,6 +285,7 @@ class BacktestStreamCoordinator:
         self._stop = False
         self._interrupt = False
         self._finished = False
+        self._merged_all = False  # the merge ran dry with nothing pending: no stream may join any more
         self._state = "idle"
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
@@ -351,7 +353,7 @@ class BacktestStreamCoordinator:
             old = self._streams.get((sym, kind))
             if old is not None and not old.exhausted:
                 raise ValueError(f"stream {sym}/{kind.value} is already registered; deregister it first")
-            if self._finished or self._stop:
+            if self._finished or self._stop or self._merged_all:
                 raise RuntimeError("the replay has ended; create a new coordinator to replay more streams")
             self._seq += 1
             stream = _make_source(sym, kind, it, self._seq, self._store, blocking)
@@ -858,7 +860,15 @@ class BacktestStreamCoordinator:
                     batch, cuts = self._fresh_batch()
                 self._honour_interrupt()
             if st is None:
-                break
+                # The merge ran dry. A stream registered meanwhile must join, not vanish: under `_cond`
+                # either an add is pending (then iterate again) or no later registration is accepted.
+                with self._cond:
+                    more = bool(self._ops) or merge.changes_pending
+                    self._merged_all = not more
+                if not more:
+                    break
+                items = iter(merge)
+                continue
             pull_may_block = st.may_block
             day = st.day
             if day is not cur_day and (cur_day is None or day > cur_day):

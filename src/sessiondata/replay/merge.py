@@ -208,6 +208,12 @@ class KnownTimeMerge:
         """``op`` is ``"add"`` or ``"remove"``: applied before the next item is chosen. O(1) here."""
         self._changes.append((op, source))
 
+    @property
+    def changes_pending(self) -> bool:
+        """Whether changes wait to be applied: after an iteration ran dry, a new ``iter(merge)`` applies
+        them and goes on (a source added just as the last one ended). O(1)."""
+        return bool(self._changes)
+
     def _settle(self, st: Source, item: Any) -> Source | None:
         # `item` was just pulled from `st`: check it, key it, filter it, make it pending; None if skipped.
         if type(item) is not st.cls or item.symbol != st.symbol:
