@@ -454,17 +454,7 @@ class SessionData:
 
     def add_ticks_batch(self, symbol: str, ticks: Iterable[Tick]) -> None:
         """`add_tick` on each tick in order, all or nothing, published as one snapshot."""
-        sym = _symbol_key(symbol)
-        items = list(ticks)
-        for t in items:
-            check_record(Tick, t, symbol=sym)
-        if not items:
-            return
-        with self._lock:
-            version = self._version + 1
-            new = apply_items(self._current(sym), items, "Tick", version)
-            self._version = version
-            self._publish_one(sym, new)
+        self._add_records(symbol, ticks, Tick)
 
     def add_quote(self, symbol: str, quote: Quote) -> None:
         """Store ``quote`` in time order (after stored quotes with the same timestamp).
@@ -475,15 +465,19 @@ class SessionData:
 
     def add_quotes_batch(self, symbol: str, quotes: Iterable[Quote]) -> None:
         """`add_quote` on each quote in order, all or nothing, published as one snapshot."""
+        self._add_records(symbol, quotes, Quote)
+
+    def _add_records(self, symbol: str, records: Iterable[Tick | Quote], cls: type[Tick | Quote]) -> None:
+        """The tick and quote batch write: check every record, then one snapshot under the lock."""
         sym = _symbol_key(symbol)
-        items = list(quotes)
-        for q in items:
-            check_record(Quote, q, symbol=sym)
+        items = list(records)
+        for r in items:
+            check_record(cls, r, symbol=sym)
         if not items:
             return
         with self._lock:
             version = self._version + 1
-            new = apply_items(self._current(sym), items, "Quote", version)
+            new = apply_items(self._current(sym), items, cls.__name__, version)
             self._version = version
             self._publish_one(sym, new)
 

@@ -607,7 +607,7 @@ def apply_bars(
 
 
 def apply_items(
-    snap: SymbolSessionData, items: Iterable[Tick] | Iterable[Quote], kind: str, version: int
+    snap: SymbolSessionData, items: Iterable[Tick | Quote], kind: str, version: int
 ) -> SymbolSessionData:
     """``snap`` with ticks (``kind="Tick"``) or quotes (``"Quote"``) inserted in time order, equal times
     in arrival order. Pure, like `apply_bars`. O(1) amortized per in-order item."""
