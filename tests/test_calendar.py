@@ -234,7 +234,26 @@ def test_session_cursor_agrees_with_the_clock(
             assert got is None
         else:
             assert got == (*want, clock.trading_minutes_through(want[0], want[1]))
+        # Another symbol's bar of the same minute (an equal, distinct object): the remembered answer.
+        assert cursor.place(t.replace(second=t.second)) == got
         assert cursor.locate(t) == want
+
+
+def test_session_cursor_place_remembers_only_equal_timestamps() -> None:
+    # A merged replay places each minute once per symbol, then the next minute; a late bar goes back.
+    clock = SessionClock(_Lunch())
+    cursor = SessionCursor(clock)
+    own = timezone(timedelta(hours=-5))
+    for minutes in (0, 1, 1, 2, 1, 150, 151, 149, 151):
+        naive = datetime(2025, 3, 10, 9, 30) + minutes * M
+        want = clock.locate(naive)
+        expected = None if want is None else (*want, clock.trading_minutes_through(want[0], want[1]))
+        for t in (naive, naive.replace(second=0), naive.replace(tzinfo=NY), naive.replace(tzinfo=NY)):
+            assert cursor.place(t) == expected
+        # Equal instants in tzinfo objects of their own: placed afresh, the same answers.
+        for _ in range(2):
+            t = naive.replace(tzinfo=NY).astimezone(timezone(own.utcoffset(None)))
+            assert cursor.place(t) == expected
 
 
 def test_session_cursor_spans_and_named_records() -> None:
