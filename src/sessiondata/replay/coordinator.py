@@ -72,7 +72,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from sessiondata._clock import ClockMode, TimeProvider
 from sessiondata._models import Bar, InvalidDataError, MarketData, Quote, SessionDataError, Tick
-from sessiondata.core.publication import PublicationGate
+from sessiondata.core.publication import PublicationGate, Segment
 from sessiondata.core.store import SessionData, get_session_data
 
 from .merge import NON_BLOCKING_ITERATORS, KnownTimeMerge, Source, check_item
@@ -260,7 +260,7 @@ class BacktestStreamCoordinator:
         # gate). Cuts are pairs (n, mark): the items before index n are handed out once the segment's
         # entries before `mark` are visible (one pair per known time, not per item: items sharing a known
         # time may see each other); the items after the last cut need the whole segment.
-        self._buffer: collections.deque[tuple[list[Any], list[int], list[Any] | None]] = collections.deque()
+        self._buffer: collections.deque[tuple[list[Any], list[int], Segment | None]] = collections.deque()
         self._buffered = 0
         self._max_buffered = 0
         # The worker's batch being gathered (written to the store, not yet handed over) and its cuts;
@@ -548,7 +548,7 @@ class BacktestStreamCoordinator:
         finally:
             self._detach_consumer()
 
-    def _next_batch(self) -> tuple[list[Any], list[int], list[Any] | None]:
+    def _next_batch(self) -> tuple[list[Any], list[int], Segment | None]:
         """The next handed-over batch, waiting for one; `_Exhausted` (or the replay's error) at the end."""
         cond = self._cond
         buffer = self._buffer
