@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from sessiondata import Bar, SessionData, Tick
 from sessiondata.core.publication import PublicationGate
+from sessiondata.core.snapshot import SymbolSessionData
 
 DAY = date(2025, 1, 6)
 SYMBOLS = ("A", "B", "C")
@@ -155,9 +156,9 @@ def test_a_write_racing_take_lands_in_exactly_one_segment() -> None:
     finally:
         sys.setswitchinterval(old)
     entries = [e for seg in segments for e in seg]
-    assert all(type(e) is tuple for e in entries)
+    assert all(type(e) is SymbolSessionData for e in entries)
     assert len(entries) == minutes * len(SYMBOLS)
-    versions = [snap.version for _, snap in entries]
+    versions = [snap.version for snap in entries]
     assert versions == sorted(versions)
     assert len(set(versions)) == len(versions)
     expected = _writers_left(store)

@@ -7,8 +7,9 @@ reader would see those later items. While a gate is held, the store keeps two st
 - the **view**, what every public read answers from (a plain dict of immutable snapshots, plus the
   lifecycle: ``session_ended``, ``current_session_date``, ``version``).
 
-Every write lands in the heads and appends one entry to the gate's log: ``(symbol, snapshot)`` for a
-one-symbol publication (the store's one publish step appends it through the log's bound ``append``, which
+Every write lands in the heads and appends one entry to the gate's log: the new snapshot for a
+one-symbol publication (its key is ``snapshot.symbol``; the store's one publish step appends it through the
+log's bound ``append``, which
 the gate hands the store and hands it again whenever `take` starts a new log, so a gated write costs an
 ungated one plus a list append), or a `_Full` record (a copy of the whole dict and the lifecycle) when
 the set of symbols or the lifecycle changes (registration, `end_session`, `start_new_session`,
@@ -21,8 +22,12 @@ not depend on thread timing.
 
 Because snapshots are immutable, applying an entry is one dict assignment; a `_Full` entry installs a new
 dict (a reader iterating the old one is never disturbed). Each log segment (`Segment`) also lists where
-its entries that are not pairs are, so the consumer installs each run of pairs between them with one
-C-level ``dict.update`` of a slice: ~0.05 µs per write instead of ~0.15 µs for a Python-level step each.
+its entries that are not snapshots are, so the consumer installs each run of snapshots between them with
+one C-level ``dict.update``: ~0.05 µs per write instead of ~0.15 µs for a Python-level step each. The
+entry is the snapshot itself, not a ``(symbol, snapshot)`` pair: a write already leaves a few tracked
+objects alive until the consumer gets there (today the snapshot, its `WriterState` and its bars
+`Series`), and a pair would add one more for CPython's cyclic collector to count and scan (see "Garbage
+collection" in the performance guide).
 `close` publishes everything and hands the store back to direct mode, where the heads and the view are one
 dict again (today's write path, unchanged).
 
@@ -41,6 +46,7 @@ application run after its writes are visible, so the clock is never ahead of the
 from __future__ import annotations
 
 import bisect
+import operator
 import threading
 from collections.abc import Callable, Mapping
 from datetime import date
@@ -74,9 +80,9 @@ class _Full:
 
 class Segment(list[Any]):
     """One segment of the gate's log (what `PublicationGate.take` returns): its entries, and
-    ``specials``, the ascending indices of the entries that are not ``(symbol, snapshot)`` pairs (`_Full`
-    and `_Step`). Knowing where they are lets the consumer install each run of pairs between them with
-    one C-level ``dict.update`` instead of a Python-level step per entry. A list subclass so that the
+    ``specials``, the ascending indices of the entries that are not snapshots (`_Full` and `_Step`).
+    Knowing where they are lets the consumer install each run of snapshots between them with one C-level
+    ``dict.update`` instead of a Python-level step per entry. A list subclass so that the
     store's bound ``append`` stays list's own."""
 
     __slots__ = ("specials",)
@@ -99,12 +105,20 @@ class _Step:
 
 
 def _version_of(entry: Any, default: int) -> int:
+    # Every kind of entry (a snapshot, `_Full`, `_Step`) has the store's version after it.
     if entry is None:
         return default
-    if type(entry) is tuple:
-        snap: SymbolSessionData = entry[1]
-        return snap.version
-    return entry.version  # type: ignore[no-any-return]
+    version: int = entry.version
+    return version
+
+
+_symbol_of = operator.attrgetter("symbol")
+
+
+def _install_run(view: dict[str, SymbolSessionData], run: list[SymbolSessionData]) -> None:
+    # A run of snapshots, in C: replacing values never disturbs a reader iterating the dict, and a later
+    # snapshot of a symbol replaces an earlier one of the same run, as one assignment each would.
+    view.update(zip(map(_symbol_of, run), run, strict=True))
 
 
 class PublicationGate:
@@ -133,7 +147,7 @@ class PublicationGate:
         self._install = install
         self._detach = detach
         self._notify = notify
-        # The store's one publish step appends ``(symbol, snapshot)`` through the bound ``append`` given
+        # The store's one publish step appends each snapshot through the bound ``append`` given
         # to `bind`; a new log (`take`) is bound again, with the write lock held, so no write is lost.
         self._bind = bind
         self._log = Segment()
@@ -233,7 +247,7 @@ class PublicationGate:
         """Make ``seg[start:stop]`` visible to readers, in order, and wake `wait_for_update` callers.
 
         ``seg`` is a segment `take` returned. O(stop - start), plus O(symbols) per store-wide entry; each
-        run of ``(symbol, snapshot)`` pairs is installed by one C-level ``dict.update``. The consumer
+        run of snapshots is installed by one C-level ``dict.update``. The consumer
         thread (one at a time). After `close` it changes nothing readers see: the store no longer reads
         this gate's view.
         """
@@ -247,7 +261,7 @@ class PublicationGate:
             if at >= stop:
                 break
             if at > i:
-                view.update(seg[i:at])  # replacing values never disturbs a reader iterating the dict
+                _install_run(view, seg[i:at])
             entry = seg[at]
             if type(entry) is _Step:
                 steps.append(entry)
@@ -256,7 +270,7 @@ class PublicationGate:
             i = at + 1
             self._done = i
         if stop > i:
-            view.update(seg[i:stop])
+            _install_run(view, seg[i:stop])
         # Readers' `version` follows the view: moved once the entries it counts are visible.
         self._done = stop
         # Steps run once the writes of the range are visible: a reader that sees the clock at t (read
