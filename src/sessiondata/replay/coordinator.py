@@ -190,7 +190,13 @@ class BacktestStreamCoordinator:
     - ``speed``: ``None`` (as fast as possible) or simulated seconds per wall-clock second (> 0).
     - ``extended_hours``: replay pre- and post-market items too (default: regular session only).
     - ``on_out_of_order``: ``"raise"`` (default) or ``"drop"`` (see the module documentation).
-    - ``max_queue_size``: capacity of the output buffer, in items (the backpressure bound).
+    - ``max_queue_size``: capacity of the output buffer, in items (the backpressure bound). The default,
+      512, keeps the worker's run-ahead short enough that CPython's cyclic collector stays nearly idle:
+      every item in flight keeps a few tracked objects alive (its snapshot, until the consumer installs
+      it), and a worker that runs thousands of items ahead fills the collector's young generation again
+      and again (measured on 117,000 bars of 100 symbols: ~130 collections and 12-17% of the replay's
+      time at 4096, ~6 and under 1% at 512; see "Garbage collection" in the performance guide). A larger
+      buffer only pays when the consumer releases the GIL for long stretches.
     - ``batch_size``: items handed to the buffer at once (at most ``max_queue_size``). Batches end where a
       known time ends (so a batch may hold more: the rest of that time's items); the worker hands over a
       partial batch at a known time's end whenever the consumer is waiting and before pausing or
@@ -211,7 +217,7 @@ class BacktestStreamCoordinator:
         speed: float | None = None,
         extended_hours: bool = False,
         on_out_of_order: Literal["raise", "drop"] = "raise",
-        max_queue_size: int = 4096,
+        max_queue_size: int = 512,
         batch_size: int = 128,
         session_listeners: Iterable[SessionBoundaryListener] = (),
         end_session_on_exhaustion: bool = True,
