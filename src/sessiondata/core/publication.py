@@ -23,11 +23,11 @@ not depend on thread timing.
 Because snapshots are immutable, applying an entry is one dict assignment; a `_Full` entry installs a new
 dict (a reader iterating the old one is never disturbed). Each log segment (`Segment`) also lists where
 its entries that are not snapshots are, so the consumer installs each run of snapshots between them with
-one C-level ``dict.update``: ~0.05 µs per write instead of ~0.15 µs for a Python-level step each. The
+one C-level ``dict.update``: ~0.07 µs per write instead of ~0.17 µs for a Python-level step each. The
 entry is the snapshot itself, not a ``(symbol, snapshot)`` pair: a write already leaves a few tracked
 objects alive until the consumer gets there (today the snapshot, its `WriterState` and its bars
-`Series`), and a pair would add one more for CPython's cyclic collector to count and scan (see "Garbage
-collection" in the performance guide).
+`Series`), and a pair would add one more for CPython's cyclic collector to count and scan (see "The
+run-ahead and the garbage collector" in the performance guide).
 `close` publishes everything and hands the store back to direct mode, where the heads and the view are one
 dict again (today's write path, unchanged).
 

@@ -194,9 +194,9 @@ class BacktestStreamCoordinator:
       512, keeps the worker's run-ahead short enough that CPython's cyclic collector stays nearly idle:
       every item in flight keeps a few tracked objects alive (its snapshot, until the consumer installs
       it), and a worker that runs thousands of items ahead fills the collector's young generation again
-      and again (measured on 117,000 bars of 100 symbols: ~130 collections and 12-17% of the replay's
-      time at 4096, ~6 and under 1% at 512; see "Garbage collection" in the performance guide). A larger
-      buffer only pays when the consumer releases the GIL for long stretches.
+      and again (measured on 117,000 bars of 100 symbols: ~130 collections and 6-19% of the replay's
+      time at 4096, ~6 and under 1% at 512; see "The run-ahead and the garbage collector" in the
+      performance guide). A larger buffer only pays when the consumer releases the GIL for long stretches.
     - ``batch_size``: items handed to the buffer at once (at most ``max_queue_size``). Batches end where a
       known time ends (so a batch may hold more: the rest of that time's items); the worker hands over a
       partial batch at a known time's end whenever the consumer is waiting and before pausing or
