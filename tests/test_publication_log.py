@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from sessiondata import Bar, SessionData, Tick
 from sessiondata.core.publication import PublicationGate
+from sessiondata.core.snapshot import SymbolSessionData
 
 DAY = date(2025, 1, 6)
 SYMBOLS = ("A", "B", "C")
@@ -155,9 +156,9 @@ def test_a_write_racing_take_lands_in_exactly_one_segment() -> None:
     finally:
         sys.setswitchinterval(old)
     entries = [e for seg in segments for e in seg]
-    assert all(type(e) is tuple for e in entries)
+    assert all(type(e) is SymbolSessionData for e in entries)
     assert len(entries) == minutes * len(SYMBOLS)
-    versions = [snap.version for _, snap in entries]
+    versions = [snap.version for snap in entries]
     assert versions == sorted(versions)
     assert len(set(versions)) == len(versions)
     expected = _writers_left(store)
@@ -165,3 +166,47 @@ def test_a_write_racing_take_lands_in_exactly_one_segment() -> None:
         gate.upto(seg, len(seg))
     assert _readers_see(store) == expected
     gate.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(st.tuples(_OPS, st.booleans(), st.booleans()), min_size=1, max_size=40),
+    takes=st.sets(st.integers(0, 39)),
+)
+def test_each_mark_shows_the_writers_state_there_and_runs_the_steps_before_it(
+    steps: list[tuple[tuple[str, int], bool, bool]], takes: set[int]
+) -> None:
+    """The consumer's step: marks recorded between writes (a logged call after some of them, a `take`
+    after some), then each segment installed mark by mark with `upto`. At each mark readers see exactly
+    the writers' state when it was recorded, and exactly the logged calls made before it have run, in
+    order: runs of pairs between store-wide entries and steps are installed in bulk, never past a mark."""
+    store = SessionData(derived_intervals=(5,))
+    store.start_new_session(DAY)
+    gate = store.hold_publication()
+    ran: list[int] = []
+    # Per segment: (mark, the writers' state then, the calls logged before it).
+    plan: list[tuple[Any, list[tuple[int, dict[str, Any], int]]]] = []
+    marks: list[tuple[int, dict[str, Any], int]] = []
+    logged = 0
+    try:
+        for minute, (op, cut, call) in enumerate(steps):
+            _writes(store, op, minute * 2)
+            if cut:
+                marks.append((gate.mark(), _writers_left(store), logged))
+            if call:
+                gate.record_step(ran.append, logged)
+                logged += 1
+            if minute in takes:
+                plan.append((gate.take(), marks))
+                marks = []
+        plan.append((gate.take(), marks))
+        for seg, seg_marks in plan:
+            for mark, expected, calls in seg_marks:
+                gate.upto(seg, mark)
+                assert _readers_see(store) == expected
+                assert ran == list(range(calls))
+            gate.upto(seg, len(seg))
+        assert _readers_see(store) == _writers_left(store)
+        assert ran == list(range(logged))
+    finally:
+        gate.close()

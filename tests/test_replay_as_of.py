@@ -322,7 +322,10 @@ def test_a_system_manager_replay_reads_as_of_each_item_however_it_was_started() 
     ]
     store = SessionData()
     done = threading.Event()
-    system = SystemManager(store, repository=InMemoryBarRepository(bars))
+    # A buffer that holds the whole replay (2,340 items), so the worker finishes before the consumer comes.
+    system = SystemManager(
+        store, repository=InMemoryBarRepository(bars), coordinator_options={"max_queue_size": 10**4}
+    )
     try:
         total = two_day_replay(system.coordinator, symbols, done=done, skip=0.0)
         system.start()  # the worker starts before anybody consumes

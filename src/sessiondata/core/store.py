@@ -135,7 +135,8 @@ class SessionData:
         self._snapshots: dict[str, SymbolSessionData] = {}
         self._view = self._snapshots
         self._gate: PublicationGate | None = None
-        # While a gate is held, its log's bound ``append``: `_store` logs every one-symbol write with it.
+        # While a gate is held, its log's bound ``append``: `_store` logs every one-symbol write's snapshot
+        # with it.
         self._log_append: Callable[[Any], None] | None = None
         self._version = 0
         self._session_ended = False
@@ -319,7 +320,9 @@ class SessionData:
         self._snapshots[symbol] = snap  # replacing a value never disturbs a reader iterating the dict
         log = self._log_append
         if log is not None:
-            log((symbol, snap))
+            # The snapshot alone (its key is ``snap.symbol``): no pair tuple per write, one tracked
+            # object fewer kept alive until the consumer gets there (see `PublicationGate`).
+            log(snap)
 
     def _notify(self) -> None:
         if self._waiters:
