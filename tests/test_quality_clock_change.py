@@ -13,9 +13,12 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from sessiondata import Bar, RegularHoursCalendar, SessionData
 
@@ -153,3 +156,30 @@ def test_a_batch_opening_a_session_after_a_clock_change_counts_only_that_session
     assert store.get_session_metrics("BTC")["bar_quality"] == pytest.approx(
         expected_quality(bars[1440:], NY, day)
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    present=st.lists(st.booleans(), min_size=150, max_size=150),
+    cuts=st.lists(st.integers(min_value=1, max_value=149), max_size=4),
+    late=st.integers(min_value=0, max_value=10),
+    stamp_zone=st.sampled_from([UTC, TOKYO]),
+)
+def test_quality_through_a_repeated_hour_counts_wall_minutes_whatever_the_writes(
+    present: list[bool], cuts: list[int], late: int, stamp_zone: tzinfo
+) -> None:
+    # 150 real minutes from 00:45 EDT to 01:14 EST (the hour 01:00-01:59 twice): any subset of them, written
+    # in batches cut anywhere, with the last `late` bars of the subset written first (out of order after).
+    start = datetime(2018, 11, 4, 4, 45, tzinfo=UTC)
+    bars = make_bars([start + i * M for i, keep in enumerate(present) if keep], stamp_zone)
+    assume(bars)
+    store = SessionData(calendar=RegularHoursCalendar(time(0), time(0), NY, weekends=True))
+    early, rest = bars[len(bars) - late :], bars[: len(bars) - late]
+    for bar in early:
+        store.add_bar("BTC", bar)
+    edges = [0, *sorted({c for c in cuts if c < len(rest)}), len(rest)]
+    for lo, hi in pairwise(edges):
+        if hi > lo:
+            store.add_bars_batch("BTC", rest[lo:hi])
+    quality = store.get_session_metrics("BTC")["bar_quality"]
+    assert quality == pytest.approx(expected_quality(bars, NY, date(2018, 11, 4)))
