@@ -470,7 +470,12 @@ def _advance(
                 filled = True  # in the forming window, at no last minute
                 continue
             moved_to, completed, built = moved
-            windows.extend((w, upto) for w, _ in built)
+            for w, _ in built:
+                # The bar that completes a window it lies past is no member, even when its timestamp is
+                # inside the window's span (a window opened in the wall hour clocks going forward skip,
+                # stamped in another zone), as in `_newest_bar`.
+                inside = w.first <= offset <= w.last and w.day == day
+                windows.append((w, upto if inside else upto - 1))
             if moved_to is not f:
                 # A new forming window holds this bar only when it opened at it (not ahead, empty).
                 filled = moved_to is not None and moved_to.day == day and moved_to.first <= offset

@@ -10,9 +10,9 @@ runs only under the store's write lock.
 from __future__ import annotations
 
 import operator
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import reduce
 from itertools import islice
 from operator import attrgetter
@@ -103,18 +103,46 @@ def _quality_of_day(
 ) -> QualityState:
     """Quality state for the first regular bar of a newer session date: count what that date already
     holds (usually nothing but ``bar``). O(log n + k)."""
-    ts = bar.timestamp
-    open_ts = ts - timedelta(seconds=ts.second, microseconds=ts.microsecond) - offset * _MINUTE
-    hours = clock.hours(day)
-    assert hours is not None
+    # The session's bounds from the calendar, as wall time in the exchange zone (naive for naive bars):
+    # not ``bar``'s timestamp less its offset, which is off by the hour a clock change skips or repeats.
+    bounds = clock.session_bounds(day, aware=bar.timestamp.tzinfo is not None)
+    assert bounds is not None
     offsets = {offset}
-    for m in series.between(open_ts, open_ts + hours[1] * _MINUTE):
+    for m in series.between(*bounds):
         found = clock.locate(m.timestamp)
-        if found is not None:
+        if found is not None and found[0] == day:
             offsets.add(found[1])
     return QualityState(day, len(offsets), max(offsets), None)
 
 
+def _other_pass_has_bar(series: Series[Bar], tz: tzinfo, ts: datetime) -> bool:
+    """Whether ``series`` holds a bar in the other pass of ``ts``'s exchange-local wall minute, when clocks
+    going back in zone ``tz`` repeat that minute (an aware ``ts`` only: naive wall time cannot tell the two
+    passes apart). Bar quality counts wall minutes, so such a minute is present once. O(log n)."""
+    if ts.tzinfo is None:
+        return False
+    local = ts.astimezone(tz)
+    other = local.replace(fold=1 - local.fold, second=0, microsecond=0)
+    if other.utcoffset() == local.utcoffset():
+        return False  # not a repeated wall minute: the common case
+    # In UTC, so that the bisection compares instants whatever zone the stored bars are stamped in.
+    start = other.astimezone(_UTC)
+    return series.count_between(start, start + _MINUTE) > 0
+
+
+def _first_of_wall_minute(series: Series[Bar], tz: tzinfo, ts: datetime, stored_after: bool) -> bool:
+    """Whether the bar stamped ``ts`` (stored in ``series``) is the only bar of its exchange-local wall
+    minute, or, with ``stored_after=False`` (bars later than it in ``series`` are not its rivals: an in-order
+    run just stored), the first. O(log n)."""
+    minute = ts.replace(second=0, microsecond=0)
+    if stored_after:
+        alone = series.count_between(minute, minute + _MINUTE) == 1
+    else:
+        alone = series.count_between(minute, ts) == 0
+    return alone and not _other_pass_has_bar(series, tz, ts)
+
+
+_UTC = timezone.utc
 _ts_of = attrgetter("timestamp")
 _tz_of = attrgetter("tzinfo")
 _volume_of = attrgetter("volume")
@@ -160,6 +188,10 @@ def append_newest(
             # A newer session day (never an earlier one: the bar is the newest). The quality day is the newest
             # day located, so the series holds none of this one: the count starts here (`_quality_of_day`).
             q_day, q_minutes, q_newest, q_marker = day, 0, -1, None
+        elif offset < q_newest:
+            # Newer, yet at an earlier wall minute: clocks went back inside the session. The general path
+            # counts the repeated minute once and keeps ``q_newest`` the greatest minute.
+            return None
         if q_marker is series and offset > q_newest:
             # This path stored the newest bar, at minute q_newest: a bar of a later minute is newer, which
             # needs no timestamp comparison (an aware one with a foreign tzinfo costs ~200 ns).
@@ -417,6 +449,12 @@ class SymbolWriter:
                 q_changed = True
                 first_new = 1
             if day == q_day:
+                back = bisect_left(offsets, q_newest, first_new)
+                if back > first_new:  # earlier wall minutes than counted: clocks went back in the session
+                    added = self._repeated_minutes(i + first_new, i + back, stamps)
+                    q_count += added
+                    q_changed = q_changed or added > 0
+                    first_new = back
                 first_new = bisect_right(offsets, q_newest, first_new)
                 if first_new < len(offsets):
                     q_count += len(set(offsets[first_new:]))
@@ -428,6 +466,13 @@ class SymbolWriter:
             self.qs = QualityState(q_day, q_count, q_newest, None)
             self.quality = _quality_of(self.qs, self.clock)
         return segments
+
+    def _repeated_minutes(self, lo: int, hi: int, stamps: list[datetime]) -> int:
+        """How many of the bars stamped ``stamps[lo:hi]`` (a run just stored, in order, in wall minutes that
+        clocks going back repeat) are the first bar of their wall minute: the minutes they add to bar
+        quality. O((hi - lo) log n)."""
+        series, tz = self.series, self.clock.tz
+        return sum(_first_of_wall_minute(series, tz, stamps[j], False) for j in range(lo, hi))
 
     # ---------------------------------------------------------------------- one bar
 
@@ -496,12 +541,10 @@ class SymbolWriter:
             self.qs = _quality_of_day(self.series, self.clock, day, bar, offset)
             self.quality = _quality_of(self.qs, self.clock)
         elif added and day == qs.day:
-            if in_order:
+            if in_order and offset >= qs.newest:
                 new_minute = offset > qs.newest
-            else:
-                ts = bar.timestamp
-                minute = ts - timedelta(seconds=ts.second, microseconds=ts.microsecond)
-                new_minute = self.series.count_between(minute, minute + _MINUTE) == 1
+            else:  # a late bar, or a newer one in a wall minute that clocks going back repeat
+                new_minute = _first_of_wall_minute(self.series, self.clock.tz, bar.timestamp, not in_order)
             if new_minute:
                 self.qs = QualityState(day, qs.minutes + 1, max(offset, qs.newest), None)
                 self.quality = _quality_of(self.qs, self.clock)
