@@ -169,3 +169,31 @@ def test_concurrent_updates_are_not_lost(st: ModuleType) -> None:
         sys.setswitchinterval(old)
     m = tracker.get_session_metrics("AAPL", DAY)
     assert (m.session_volume, m.session_high, m.session_low) == (2000, 103.0, 47.0)
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (("", DAY, 2.0, 1.0, 1, T0), "symbol"),
+        (("A", T0, 2.0, 1.0, 1, T0), "session_date"),
+        (("A", "2025-01-02", 2.0, 1.0, 1, T0), "session_date"),
+        (("A", DAY, float("nan"), 1.0, 1, T0), "bar_high"),
+        (("A", DAY, 2.0, 0.0, 1, T0), "bar_low"),
+        (("A", DAY, 2.0, float("inf"), 1, T0), "bar_low"),
+        (("A", DAY, 1.0, 2.0, 1, T0), "bar_high=1.0 is below bar_low=2.0"),
+        (("A", DAY, 2.0, 1.0, -5, T0), "bar_volume"),
+        (("A", DAY, 2.0, 1.0, float("nan"), T0), "bar_volume"),
+        (("A", DAY, 2.0, 1.0, 1, "09:30"), "timestamp"),
+    ],
+)
+def test_update_session_refuses_impossible_values_and_changes_nothing(
+    st: ModuleType, args: tuple[Any, ...], names: str
+) -> None:
+    from sessiondata import InvalidDataError
+
+    tracker = st.SessionTracker()
+    tracker.update_session("A", DAY, 3.0, 2.0, 10, T0)
+    before = tracker.get_session_metrics("A", DAY)
+    with pytest.raises(InvalidDataError, match=names):
+        tracker.update_session(*args)
+    assert tracker.get_session_metrics("A", DAY) == before

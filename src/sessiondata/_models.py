@@ -72,7 +72,7 @@ _YEAR_MIN = 2
 _YEAR_MAX = 9998
 
 
-def _check_timestamp(kind: str, value: object) -> None:
+def check_timestamp(kind: str, value: object) -> None:
     if not isinstance(value, datetime):
         raise InvalidDataError(f"{kind}.timestamp must be a datetime, got {value!r}")
     if not _YEAR_MIN <= value.year <= _YEAR_MAX:
@@ -82,7 +82,7 @@ def _check_timestamp(kind: str, value: object) -> None:
         )
 
 
-def _check_price(kind: str, field: str, value: object) -> None:
+def check_price(kind: str, field: str, value: object) -> None:
     # `type(...) is float` first: the common case must cost one comparison.
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if 0 < value < _INF:
@@ -91,7 +91,7 @@ def _check_price(kind: str, field: str, value: object) -> None:
     raise InvalidDataError(f"{kind}.{field} must be a number, got {value!r}")
 
 
-def _check_amount(kind: str, field: str, value: object) -> None:
+def check_amount(kind: str, field: str, value: object) -> None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if 0 <= value < _INF:
             return
@@ -146,12 +146,12 @@ class Bar:
             and 0 <= v < _INF
         ):
             return
-        _check_timestamp("Bar", self.timestamp)
-        _check_price("Bar", "open", o)
-        _check_price("Bar", "high", h)
-        _check_price("Bar", "low", lo)
-        _check_price("Bar", "close", c)
-        _check_amount("Bar", "volume", v)
+        check_timestamp("Bar", self.timestamp)
+        check_price("Bar", "open", o)
+        check_price("Bar", "high", h)
+        check_price("Bar", "low", lo)
+        check_price("Bar", "close", c)
+        check_amount("Bar", "volume", v)
         if h < lo:
             raise InvalidDataError(f"Bar.high={h!r} is below Bar.low={lo!r}")
         if not lo <= o <= h:
@@ -180,9 +180,9 @@ class Tick:
     size: float
 
     def __attrs_post_init__(self) -> None:
-        _check_timestamp("Tick", self.timestamp)
-        _check_price("Tick", "price", self.price)
-        _check_amount("Tick", "size", self.size)
+        check_timestamp("Tick", self.timestamp)
+        check_price("Tick", "price", self.price)
+        check_amount("Tick", "size", self.size)
 
 
 @attrs.frozen(slots=True)
@@ -209,11 +209,11 @@ class Quote:
     ask_size: float
 
     def __attrs_post_init__(self) -> None:
-        _check_timestamp("Quote", self.timestamp)
-        _check_price("Quote", "bid", self.bid)
-        _check_price("Quote", "ask", self.ask)
-        _check_amount("Quote", "bid_size", self.bid_size)
-        _check_amount("Quote", "ask_size", self.ask_size)
+        check_timestamp("Quote", self.timestamp)
+        check_price("Quote", "bid", self.bid)
+        check_price("Quote", "ask", self.ask)
+        check_amount("Quote", "bid_size", self.bid_size)
+        check_amount("Quote", "ask_size", self.ask_size)
 
 
 _BAR_SETTERS = tuple(

@@ -35,6 +35,7 @@ from datetime import date, datetime
 
 import attrs
 
+from ._models import InvalidDataError, check_amount, check_price, check_timestamp
 from .core.store import get_session_data
 
 __all__ = [
@@ -140,7 +141,21 @@ class SessionTracker:
         timestamp: datetime,
     ) -> SessionMetrics:
         """Fold one bar into ``symbol``'s metrics for ``session_date`` (created on first update) and return
-        a copy of the updated metrics. O(1); takes the tracker's lock."""
+        a copy of the updated metrics. O(1); takes the tracker's lock.
+
+        Raises `InvalidDataError` (nothing changed) for what `Bar` refuses: an empty symbol, a NaN, infinite
+        or non-positive high or low, ``bar_high < bar_low``, a negative or non-finite volume, a timestamp
+        that is not a `datetime`; and for a ``session_date`` that is not a `date`."""
+        if not isinstance(symbol, str) or not symbol.strip():
+            raise InvalidDataError(f"update_session: symbol must be a non-empty str, got {symbol!r}")
+        if not isinstance(session_date, date) or isinstance(session_date, datetime):
+            raise InvalidDataError(f"update_session: session_date must be a date, got {session_date!r}")
+        check_price("update_session", "bar_high", bar_high)
+        check_price("update_session", "bar_low", bar_low)
+        check_amount("update_session", "bar_volume", bar_volume)
+        check_timestamp("update_session", timestamp)
+        if bar_high < bar_low:
+            raise InvalidDataError(f"update_session: bar_high={bar_high!r} is below bar_low={bar_low!r}")
         key = (symbol.upper(), session_date)
         with self._lock:
             metrics = self._sessions.get(key)
