@@ -50,6 +50,7 @@ from sortedcontainers import SortedDict
 
 from ._csvio import CsvBarReader, PathLike, RejectedRow, interval_from_filename, symbol_from_filename
 from ._models import Bar, InvalidDataError, SessionDataError, trusted_bar
+from ._zones import IsoParser
 
 __all__ = [
     "BarRepository",
@@ -469,13 +470,17 @@ class _RangeCursor(sqlite3.Cursor):
         self.symbol = symbol
 
 
-def _rows_to_bars(symbol: str, rows: list[Any]) -> list[Bar]:
+def _rows_to_bars(symbol: str, rows: list[Any], parse: IsoParser) -> list[Bar]:
     """Bars from `_SELECT` rows: checked rows through `trusted_bar`, the others through ``Bar(...)`` (which
-    raises `InvalidDataError` for them). ``symbol`` is upper-case and interned, as `Bar` makes it. O(rows)."""
-    parse = datetime.fromisoformat
+    raises `InvalidDataError` for them). ``symbol`` is upper-case and interned, as `Bar` makes it; ``parse``
+    reads the timestamps (each distinct text once: the other symbols of a replay ask for the same minutes).
+    O(rows)."""
+    known = parse.lookup
     trusted = trusted_bar
     return [
-        trusted(symbol, parse(ts), o, h, lo, c, v) if ok else Bar(symbol, parse(ts), o, h, lo, c, v)
+        trusted(symbol, known(ts) or parse(ts), o, h, lo, c, v)
+        if ok
+        else Bar(symbol, known(ts) or parse(ts), o, h, lo, c, v)
         for ts, o, h, lo, c, v, ok in rows
     ]
 
@@ -555,6 +560,9 @@ class SqliteBarRepository:
         self._conns: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._closed = False
         self._aware: dict[str, bool] = {}  # cache of table `symbols`; entries never change once written
+        # Timestamps read back, by their stored text: a replay's symbols share every minute's text, and bars
+        # sharing one `datetime` (and zone object) compare fast in the merge and the upkeep.
+        self._parse = IsoParser()
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"no such directory: {self.path.parent}")
         if read_only and not self.path.is_file():
@@ -691,7 +699,7 @@ class SqliteBarRepository:
             raise _storage_error(self.path, exc) from exc
         finally:
             cursor.close()
-        return _rows_to_bars(cursor.symbol, rows)
+        return _rows_to_bars(cursor.symbol, rows, self._parse)
 
     def iter_bars(
         self, symbol: str, start: datetime, end: datetime, interval: int = 1, *, chunk: int = _CHUNK
@@ -721,7 +729,7 @@ class SqliteBarRepository:
                     raise _storage_error(self.path, exc) from exc
                 if not rows:
                     return
-                yield _rows_to_bars(cursor.symbol, rows)
+                yield _rows_to_bars(cursor.symbol, rows, self._parse)
         finally:
             cursor.close()
 
@@ -766,7 +774,7 @@ class SqliteBarRepository:
             )
             if not row:
                 return None
-            found.append(datetime.fromisoformat(row[0][0]))
+            found.append(self._parse(row[0][0]))
         return found[0], found[1]
 
     def dates(self, symbol: str, interval: int = 1) -> list[date]:
