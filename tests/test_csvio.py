@@ -301,3 +301,16 @@ def test_an_unterminated_quote_names_the_line_it_opens_on(tmp_path: Path) -> Non
     reader = CsvBarReader(path, skip_bad_rows=True)
     assert len(list(reader)) == 1
     assert [r.line for r in reader.rejected] == [3]
+
+
+def test_rows_of_one_offset_share_one_zone_object(tmp_path: Path) -> None:
+    # The values fromisoformat gives, but one zone object per offset (shared with other files and the
+    # repositories): a replay compares these timestamps with each other, and equal zone objects compare fast.
+    path = tmp_path / "SPY_1m.csv"
+    path.write_text("\n".join([",".join(HEADER), *GOOD]) + "\n")
+    other = tmp_path / "AIG_1m.csv"
+    other.write_text("\n".join([",".join(HEADER), *GOOD[:1]]) + "\n")
+    bars = read_csv_bars(path) + read_csv_bars(other)
+    assert [b.timestamp for b in bars] == [datetime.fromisoformat(r.split(",")[0]) for r in GOOD + GOOD[:1]]
+    assert len({id(b.timestamp.tzinfo) for b in bars}) == 1
+    assert bars[0].timestamp.tzinfo == timezone(timedelta(hours=-4))

@@ -3,14 +3,18 @@ cancellation, and the small `SystemManager` accessors."""
 
 from __future__ import annotations
 
+import random
 import threading
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 
 from sessiondata import (
     Bar,
     DataManager,
     InMemoryBarRepository,
+    RegularHoursCalendar,
     SessionData,
+    SqliteBarRepository,
     SystemManager,
     SystemState,
     TimeProvider,
@@ -82,3 +86,42 @@ def test_system_manager_accessors() -> None:
     system.start()
     assert system.coordinator is fresh
     assert system.stop()
+
+
+def test_dropped_minutes_are_drawn_from_the_regular_minutes_only(tmp_path: Path) -> None:
+    # Bars from 8:00 to 17:00 (pre-market, a lunch break, after hours) in a fixed-offset zone, two days:
+    # with a seed the replay drops exactly the minutes drawn from the regular, non-break minutes as
+    # `SessionClock.locate` defines them, whatever is used to tell them apart.
+    calendar = RegularHoursCalendar(time(9, 30), time(16, 0), breaks=[(time(12, 0), time(13, 0))])
+    store = SessionData(calendar=calendar)
+    clock = store.session_clock
+    est = timezone(timedelta(hours=-5))
+    days = [date(2025, 1, 2), date(2025, 1, 3)]
+    bars = [
+        Bar(
+            "X",
+            datetime(d.year, d.month, d.day, 8, 0, tzinfo=est) + timedelta(minutes=m),
+            10.0,
+            11.0,
+            9.0,
+            10.5,
+            1,
+        )
+        for d in days
+        for m in range(9 * 60)
+    ]
+    with SqliteBarRepository(tmp_path / "bars.db") as repo:
+        repo.add_bars(bars)
+        seen: list[Bar] = []
+        report = DataManager(store, repository=repo).replay(
+            ["X"], days, drop_minutes=30, seed=5, upkeep=False, extended_hours=True, on_item=seen.append
+        )
+    expected = set()
+    for d in days:
+        of_day = [b for b in bars if b.timestamp.date() == d]
+        regular = [i for i, b in enumerate(of_day) if clock.locate(b.timestamp) is not None]
+        assert len(regular) == 330  # 390 minutes less the hour's break
+        rng = random.Random(f"5:X:{d.isoformat()}")
+        expected |= {of_day[i].timestamp for i in rng.sample(regular, 30)}
+    assert {b.timestamp for b in bars} - {b.timestamp for b in seen} == expected
+    assert [s.symbols["X"].dropped for s in report.sessions] == [30, 30]

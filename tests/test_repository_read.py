@@ -130,3 +130,16 @@ def test_a_replay_reads_consecutive_dates_in_one_query_per_symbol() -> None:
     report = DataManager(SessionData(), repository=repo).replay(["AAA", "BBB"], days, upkeep=False)
     assert report.bars == len(bars)
     assert repo.calls == {"get_bars": 0, "iter_bars": 2 * 2}  # per symbol: the run of 3 dates, then 1
+
+
+def test_symbols_read_back_share_each_minutes_timestamp(tmp_path: Path) -> None:
+    # A replay reads 100 symbols of the same minutes: each minute's text is parsed once, and bars sharing
+    # one timestamp object (and one zone object) compare fast in the merge, the store and the upkeep.
+    with SqliteBarRepository(tmp_path / "bars.db") as r:
+        r.add_bars(_bars("SPY", 5) + _bars("QQQ", 5))
+        spy = r.get_bars("SPY", PAST, FUTURE)
+        qqq = list(r.iter_bars("QQQ", PAST, FUTURE))
+    assert [b.timestamp for b in spy] == [OPEN + i * M for i in range(5)]
+    assert all(a.timestamp is b.timestamp for a, b in zip(spy, qqq, strict=True))
+    assert len({id(b.timestamp.tzinfo) for b in spy + qqq}) == 1
+    assert spy[0].timestamp.tzinfo == EST

@@ -25,7 +25,7 @@ from typing import Any
 
 import attrs
 
-from ._calendar import SessionClock
+from ._calendar import SessionClock, SessionCursor
 from ._clock import ClockMode, TimeProvider
 from ._models import Bar, SessionDataError
 from ._repository import BarRepository, ImportReport, SqliteBarRepository, dates_of, time_range_of
@@ -484,10 +484,13 @@ class DataManager:
             for start, end in _runs_of_days(clock, days, aware):
                 yield stream(symbol, start, end) if callable(stream) else repo.get_bars(symbol, start, end)
             return
+        # `SessionClock.locate`'s answers, from the cursor that remembers the stretch of minutes the last
+        # bar fell in (the store's writer uses it the same way): a bar costs a few comparisons, not a lookup.
+        place = SessionCursor(clock).place
         for day in days:
             start, end = clock.date_bounds(day, aware)  # from the evening before for an overnight session
             bars = repo.get_bars(symbol, start, end)
-            regular = [i for i, b in enumerate(bars) if clock.locate(b.timestamp) is not None]
+            regular = [i for i, b in enumerate(bars) if place(b.timestamp) is not None]
             rng = random.Random(f"{seed}:{symbol}:{day.isoformat()}")
             skip = set(rng.sample(regular, min(drop_minutes, len(regular))))
             dropped[symbol, day] = len(skip)

@@ -54,6 +54,7 @@ from ._repository import _check_interval as check_interval
 from ._repository import _check_kind as check_kind
 from ._repository import _check_range as check_range
 from ._repository import _check_symbol as check_symbol
+from ._zones import fixed_zone
 
 __all__ = ["ParquetBarRepository", "write_parquet_bars"]
 
@@ -91,7 +92,8 @@ def _zone(name: str | None) -> tzinfo | None:
     fixed = _OFFSET.match(name)
     if fixed:
         sign = -1 if fixed.group(1) == "-" else 1
-        return timezone(sign * timedelta(hours=int(fixed.group(2)), minutes=int(fixed.group(3))))
+        # The shared zone object of the offset: the replay compares bars of many reads and symbols.
+        return fixed_zone(sign * timedelta(hours=int(fixed.group(2)), minutes=int(fixed.group(3))))
     return ZoneInfo(name)
 
 

@@ -50,6 +50,7 @@ from sortedcontainers import SortedDict
 
 from ._csvio import CsvBarReader, PathLike, RejectedRow, interval_from_filename, symbol_from_filename
 from ._models import Bar, InvalidDataError, SessionDataError, trusted_bar
+from ._zones import IsoParser
 
 __all__ = [
     "BarRepository",
@@ -469,13 +470,17 @@ class _RangeCursor(sqlite3.Cursor):
         self.symbol = symbol
 
 
-def _rows_to_bars(symbol: str, rows: list[Any]) -> list[Bar]:
+def _rows_to_bars(symbol: str, rows: list[Any], parse: IsoParser) -> list[Bar]:
     """Bars from `_SELECT` rows: checked rows through `trusted_bar`, the others through ``Bar(...)`` (which
-    raises `InvalidDataError` for them). ``symbol`` is upper-case and interned, as `Bar` makes it. O(rows)."""
-    parse = datetime.fromisoformat
+    raises `InvalidDataError` for them). ``symbol`` is upper-case and interned, as `Bar` makes it; ``parse``
+    reads the timestamps (each distinct text once: the other symbols of a replay ask for the same minutes).
+    O(rows)."""
+    known = parse.lookup
     trusted = trusted_bar
     return [
-        trusted(symbol, parse(ts), o, h, lo, c, v) if ok else Bar(symbol, parse(ts), o, h, lo, c, v)
+        trusted(symbol, known(ts) or parse(ts), o, h, lo, c, v)
+        if ok
+        else Bar(symbol, known(ts) or parse(ts), o, h, lo, c, v)
         for ts, o, h, lo, c, v, ok in rows
     ]
 
@@ -506,7 +511,10 @@ class SqliteBarRepository:
     and ranges the rows: microseconds since 1970-01-01 UTC of the instant for an aware timestamp, so queries
     are right across offsets and DST changes; for a naive timestamp, of its wall-clock value read as if it
     were UTC, which orders naive timestamps as Python does (one symbol never mixes the two: table
-    ``symbols`` records which kind each symbol holds). Volumes keep their type (int or float).
+    ``symbols`` records which kind each symbol holds). Volumes keep their type (int or float). Reads parse
+    each distinct ``ts`` text once (a memo of at most 16,384 texts), so bars of one minute read for several
+    symbols share one `datetime`, and aware ones share one zone object per UTC offset: the values
+    ``datetime.fromisoformat`` gives, and cheaper comparisons downstream.
 
     Durability: WAL journal with ``synchronous=NORMAL``: a committed write survives a crash of the process,
     but the last commits may be lost (never corrupted) on a power cut.
@@ -555,6 +563,9 @@ class SqliteBarRepository:
         self._conns: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
         self._closed = False
         self._aware: dict[str, bool] = {}  # cache of table `symbols`; entries never change once written
+        # Timestamps read back, by their stored text: a replay's symbols share every minute's text, and bars
+        # sharing one `datetime` (and zone object) compare fast in the merge and the upkeep.
+        self._parse = IsoParser()
         if not self.path.parent.is_dir():
             raise FileNotFoundError(f"no such directory: {self.path.parent}")
         if read_only and not self.path.is_file():
@@ -691,7 +702,7 @@ class SqliteBarRepository:
             raise _storage_error(self.path, exc) from exc
         finally:
             cursor.close()
-        return _rows_to_bars(cursor.symbol, rows)
+        return _rows_to_bars(cursor.symbol, rows, self._parse)
 
     def iter_bars(
         self, symbol: str, start: datetime, end: datetime, interval: int = 1, *, chunk: int = _CHUNK
@@ -721,7 +732,7 @@ class SqliteBarRepository:
                     raise _storage_error(self.path, exc) from exc
                 if not rows:
                     return
-                yield _rows_to_bars(cursor.symbol, rows)
+                yield _rows_to_bars(cursor.symbol, rows, self._parse)
         finally:
             cursor.close()
 
@@ -766,7 +777,7 @@ class SqliteBarRepository:
             )
             if not row:
                 return None
-            found.append(datetime.fromisoformat(row[0][0]))
+            found.append(self._parse(row[0][0]))
         return found[0], found[1]
 
     def dates(self, symbol: str, interval: int = 1) -> list[date]:

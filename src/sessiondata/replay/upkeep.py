@@ -55,6 +55,7 @@ from sessiondata._clock import ClockMode, TimeProvider
 from sessiondata._gaps import detect_gaps
 from sessiondata._models import Bar, InvalidDataError, Provenance
 from sessiondata._repository import BarRepository
+from sessiondata._zones import fixed_zone
 from sessiondata.core.snapshot import SymbolSessionData
 from sessiondata.core.store import SessionData
 
@@ -458,9 +459,10 @@ class DataUpkeepThread:
         if bounds is not None:
             lo, hi = max(floor - _MINUTE, bounds[0]), bounds[1]
         # Aware bars are compared by instant with the range's ends in the session's fixed UTC offset (see
-        # `_session_bounds`; bars parsed from ISO text carry that offset, and comparing datetimes of equal
-        # offsets skips the subtraction a comparison across offsets makes): the same answer as converting
-        # each bar to exchange-local time. Without one (a DST change inside the session) aware symbols are
+        # `_session_bounds`; bars parsed from ISO text carry that offset, those read from a repository as
+        # the very zone object used here, `fixed_zone`, and Python compares datetimes sharing a zone object
+        # without asking either for its offset): the same answer as converting each bar to exchange-local
+        # time. Without one (a DST change inside the session) aware symbols are
         # looked at in full.
         exact = fixed is not None
         lo_aware = lo.replace(tzinfo=fixed)
@@ -499,7 +501,7 @@ class DataUpkeepThread:
             tz = self._store.timezone
             offset = bounds[0].replace(tzinfo=tz).utcoffset()
             if offset is not None and offset == bounds[1].replace(tzinfo=tz).utcoffset():
-                fixed = timezone(offset)
+                fixed = fixed_zone(offset)  # the zone object bars read from text share: fast compares
         self._bounds_memo = (session, bounds)
         self._fixed_zone = fixed
         return bounds
