@@ -2,26 +2,16 @@
 daylight saving, bars stamped in UTC): the minute before the skipped hour is due one real minute after it
 ends, like any other, so a complete replay finds no gap and every bar stays as streamed.
 
-Known defect, not fixed here (`replay/upkeep.py` belongs to another branch): `DataUpkeepThread._clock_now`
-takes one minute off the clock in exchange-local *wall* time (``to_exchange_local(now, tz) - 1 minute``);
-at 03:00 EDT that is 02:59, a wall minute that does not exist, so 01:59 EST counts as due an hour early in
-wall terms, while its bar (known at 03:00 EDT) may not be written yet: the upkeep fetches and "fills" it,
-and the streamed bar then replaces the fill as a correction. The fix (checked: this test then passes and
-the upkeep and replay tests still do): take the minute off the instant, in UTC (the clock's own zone is the
-exchange's, where subtracting is wall arithmetic again)::
-
-    now = clock.now()
-    if now.tzinfo is not None:
-        now = now.astimezone(timezone.utc)
-    return to_exchange_local(now - _MINUTE, self._store.timezone)
+`DataUpkeepThread._clock_now` used to take the minute off the clock in exchange-local *wall* time: at
+03:00 EDT that is 02:59, a wall minute that does not exist, so 01:59 EST counted as final while its bar
+(known at 03:00 EDT) might not be written yet; the upkeep fetched and "filled" it, and the streamed bar then
+replaced the fill as a correction. It now takes the minute off the instant.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from sessiondata import Bar, DataManager, InMemoryBarRepository, Provenance, RegularHoursCalendar, SessionData
 
@@ -30,11 +20,6 @@ M = timedelta(minutes=1)
 NY = ZoneInfo("America/New_York")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect in replay/upkeep.py (_clock_now subtracts a wall minute): fix described in the "
-    "module docstring, for the integrator",
-)
 def test_a_complete_replay_across_a_skipped_hour_finds_no_gap() -> None:
     calendar = RegularHoursCalendar(time(0), time(0), NY, weekends=True)
     store = SessionData(calendar=calendar)

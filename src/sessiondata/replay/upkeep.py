@@ -515,7 +515,12 @@ class DataUpkeepThread:
         """
         clock = self._clock
         if clock is not None and clock.is_set:
-            return to_exchange_local(clock.now(), self._store.timezone) - _MINUTE
+            now = clock.now()
+            if now.tzinfo is not None:
+                # A real minute back, then to wall time: a wall minute back from 03:00 on the day clocks go
+                # forward is 02:59, which does not exist, and would make 01:59 final before its bar came.
+                now = now.astimezone(timezone.utc)
+            return to_exchange_local(now - _MINUTE, self._store.timezone)
         return None
 
     def _newest_local(self, snaps: Mapping[str, SymbolSessionData]) -> datetime | None:
