@@ -17,6 +17,7 @@ from sessiondata import (
     DataUpkeepThread,
     SessionData,
     StreamType,
+    TimeProvider,
 )
 
 M = timedelta(minutes=1)
@@ -113,3 +114,79 @@ def test_upkeep_stop_keeps_its_bound_while_sifting_a_huge_answer() -> None:
     starter.join(DEADLINE)
     assert not starter.is_alive()
     assert store.get_bar_count("AAA") == 2
+
+
+class BlockingRepository:
+    """A repository whose first answer waits (bounded) until the test releases it: a pass stuck in a fetch."""
+
+    def __init__(self) -> None:
+        self.called = threading.Event()
+        self.release = threading.Event()
+
+    def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
+        self.called.set()
+        self.release.wait(DEADLINE)
+        return []
+
+
+@pytest.mark.parametrize("mode", ["backtest", "live"])
+def test_upkeep_stopped_during_its_first_pass_starts_nothing_after(mode: str) -> None:
+    # `start` runs the first pass in its caller; a `stop` from another thread meanwhile must win: no thread
+    # started and no clock subscription made after `stop` returned (a later clock move runs no pass).
+    store = SessionData()
+    store.start_new_session(date(2024, 3, 4))
+    store.add_bar("AAA", Bar("AAA", datetime(2024, 3, 4, 9, 30), 1.0, 1.0, 1.0, 1.0, 1))
+    store.add_bar("AAA", Bar("AAA", datetime(2024, 3, 4, 9, 45), 1.0, 1.0, 1.0, 1.0, 1))
+    clock = TimeProvider(mode, start=datetime(2024, 3, 4, 10, 0)) if mode == "backtest" else None
+    repo = BlockingRepository()
+    up = DataUpkeepThread(store, repo, time_provider=clock, fetch_timeout=DEADLINE)
+    starter = threading.Thread(target=up.start, daemon=True)
+    starter.start()
+    assert repo.called.wait(DEADLINE)
+    up.stop(timeout=0.5)
+    repo.release.set()
+    starter.join(DEADLINE)
+    assert not starter.is_alive()
+    passes = up.status()["passes"]
+    if clock is not None:
+        clock.advance_to(datetime(2024, 3, 4, 10, 30))
+    assert up.status()["passes"] == passes
+    assert up.status()["running"] is False
+    assert up.is_alive is False
+    assert up.stop(timeout=DEADLINE) is True
+
+
+def test_upkeep_stop_racing_the_thread_start_waits_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `stop` from another thread just as `start` creates the background thread (after the first pass):
+    # `stop` must neither fail ("cannot join thread before it is started") nor miss the thread.
+    entered, stop_called = threading.Event(), threading.Event()
+    real_thread = threading.Thread
+
+    class PausingThread(real_thread):
+        def start(self) -> None:
+            if self.name == "sessiondata-upkeep":
+                entered.set()
+                stop_called.wait(0.5)  # bounded: with `stop` waiting for the start, this just times out
+            super().start()
+
+    store = SessionData()
+    up = DataUpkeepThread(store, None)
+    monkeypatch.setattr(threading, "Thread", PausingThread)
+    starter = real_thread(target=up.start, daemon=True)
+    starter.start()
+    assert entered.wait(DEADLINE)
+    outcome: list[object] = []
+
+    def stopper() -> None:
+        stop_called.set()
+        try:
+            outcome.append(up.stop(timeout=DEADLINE))
+        except Exception as exc:
+            outcome.append(exc)
+
+    t = real_thread(target=stopper, daemon=True)
+    t.start()
+    t.join(DEADLINE)
+    starter.join(DEADLINE)
+    assert outcome == [True]
+    assert up.is_alive is False

@@ -232,6 +232,10 @@ class DataUpkeepThread:
         self._started = False
         self._unsubscribe: Callable[[], None] | None = None  # from the backtest clock's `on_advance`
 
+        # Guards the lifecycle against a `stop` racing `start`'s first pass: `_thread` and `_unsubscribe` are
+        # set, and `_stop` is set, only under it, so `stop` sees either nothing started (and `start`, after
+        # its first pass, sees the stop and starts nothing) or a started thread / a subscription.
+        self._lifecycle_lock = threading.Lock()
         # Serializes passes (the thread's and any `run_once` caller's) and guards `_states`.
         self._pass_lock = threading.Lock()
         self._states: dict[str, _SymbolState] = {}
@@ -268,21 +272,29 @@ class DataUpkeepThread:
         """
         if self._thread is not None or self._started:
             raise RuntimeError("DataUpkeepThread already started")
-        self._started = True
-        self._stop.clear()
+        with self._lifecycle_lock:
+            self._started = True
+            self._stop.clear()
         if self._backtest:
             self._safe_pass()
             # Whoever moves the simulated clock (a coordinator's worker, or a hand-driven backtest) runs the
             # passes due, in its own thread, at the simulated time: never on a wall-clock wake-up.
             assert self._clock is not None
-            self._unsubscribe = self._clock.on_advance(self.advance)
+            with self._lifecycle_lock:
+                if self._stop.is_set():
+                    return  # stopped during the first pass: never subscribe after `stop` returned
+                self._unsubscribe = self._clock.on_advance(self.advance)
             logger.info("upkeep started in backtest mode (passes at simulated times)")
             return
         # Read before the first pass: a write made during it must wake the thread for another pass.
         self._seen = self._store.version
         self._safe_pass()
-        self._thread = threading.Thread(target=self._run, name="sessiondata-upkeep", daemon=True)
-        self._thread.start()
+        with self._lifecycle_lock:
+            if self._stop.is_set():
+                return  # stopped during the first pass: start no thread `stop` would not wait for
+            thread = threading.Thread(target=self._run, name="sessiondata-upkeep", daemon=True)
+            thread.start()
+            self._thread = thread
         logger.info("upkeep thread started (period %.3gs)", self._period)
 
     def stop(self, timeout: float = 5.0) -> bool:
@@ -292,8 +304,10 @@ class DataUpkeepThread:
         up (a fetch hanging in the repository: it is abandoned and reported in `status()`). Idempotent.
         """
         deadline = time.monotonic() + timeout
-        self._stop.set()
-        unsubscribe = self._unsubscribe
+        with self._lifecycle_lock:
+            self._stop.set()
+            unsubscribe = self._unsubscribe
+            thread = self._thread
         if unsubscribe is not None:
             unsubscribe()
         self._running.set()
@@ -301,7 +315,6 @@ class DataUpkeepThread:
         if done is not None:
             done.set()
         self._store.wake_waiters()
-        thread = self._thread
         if thread is not None:
             thread.join(max(0.0, deadline - time.monotonic()))
         worker = self._worker
