@@ -223,6 +223,11 @@ class DataUpkeepThread:
         self._monotonic = monotonic or (self._simulated_seconds if self._backtest else time.monotonic)
         # The simulated time from which `advance` runs its next pass (backtest mode).
         self._next_pass: datetime | None = None
+        # Set by a pass that visited no symbol (every one complete, nothing open): its session and number of
+        # symbols, for `advance`'s quick test; None after any other pass. Under the pass lock.
+        self._quiet: tuple[date, int] | None = None
+        # Passes `advance` settled by the quick test (counted by the one thread that moves the clock).
+        self._quick_passes = 0
         # The current pass's session hours as naive exchange-local (open, close); under the pass lock.
         self._bounds: tuple[datetime, datetime] | None = None
         # `_session_bounds`'s memo: the last session asked and its bounds, and that session's fixed UTC
@@ -336,8 +341,16 @@ class DataUpkeepThread:
         after ``m + 2`` minutes: one minute for the bar to end, one of grace for bars of the same minute
         still on their way). A no-op in live mode, while paused, or before `start`.
 
-        O(1) when no pass is due. Thread-safety: the replay's worker thread (see
-        `BacktestStreamCoordinator`), which waits for the pass; its writes reach readers in replay order.
+        A new minute right after a pass that visited no symbol is first given a quick test, `_all_complete`:
+        if every symbol is still complete up to now (the test `_candidates` makes) and no symbol appeared
+        and the session neither ended nor changed, nothing is due and the pass ends there (it counts in
+        ``status()["passes"]``, not in ``last_pass_at``). Otherwise, and whenever the pass before visited a
+        symbol, the full pass runs: the same fills at the same simulated minutes either way.
+
+        O(1) within a minute; at a new minute with nothing due, O(symbols) with a small constant (one read
+        of the store's writer state, one comparison or two per symbol). Thread-safety: the replay's worker
+        thread (see `BacktestStreamCoordinator`), which waits for the pass; its writes reach readers in
+        replay order.
         """
         due = self._next_pass
         if due is not None and now < due:
@@ -345,7 +358,37 @@ class DataUpkeepThread:
         if not self._backtest or not self._started or self._stop.is_set() or not self._running.is_set():
             return
         self._next_pass = now.replace(second=0, microsecond=0) + _MINUTE
+        if self._quiet is not None and self._all_complete():
+            self._quick_passes += 1
+            return
         self._safe_pass()
+
+    def _all_complete(self) -> bool:
+        """`advance`'s quick test: True if a pass now would visit no symbol, as the last pass did not, and
+        would not change a symbol's state but its checked minute (left behind: the next visit, if any,
+        looks at the minutes from there, where a complete symbol has no gap). O(symbols)."""
+        with self._pass_lock:
+            quiet = self._quiet
+            bounds = self._bounds
+            if quiet is None or bounds is None:
+                return False
+            clock_now = self._clock_now()  # the clock first, the data second, as in `_pass`
+            state = self._store.writer_state()
+            snaps = state.snapshots
+            if (
+                clock_now is None
+                or state.session_ended
+                or state.current_session_date != quiet[0]
+                or len(snaps) != quiet[1]
+            ):
+                return False
+            limits = self._limits(min(clock_now, bounds[1]).replace(second=0, microsecond=0))
+            wanted = self._symbols
+            complete = self._complete
+            for symbol, snap in snaps.items():
+                if (wanted is None or symbol in wanted) and not complete(snap, limits):
+                    return False
+            return True
 
     def _simulated_seconds(self) -> float:
         clock = self._clock
@@ -425,12 +468,16 @@ class DataUpkeepThread:
                     # session due, never minutes of a later session.
                     now_local = min(now_local, bounds[1])
             visited = 0
+            self._quiet = None
             if session is not None and now_local is not None:
                 self._bounds = self._session_bounds(session)
                 visit = self._candidates(snaps, session, now_local)
                 for symbol, st, snap in visit:
                     self._upkeep_symbol(symbol, st, snap, now_local, snaps)
                 visited = len(visit)
+                if not visit and state.current_session_date is not None and not state.session_ended:
+                    # No symbol had a minute open (a symbol with one is always visited).
+                    self._quiet = (state.current_session_date, len(snaps))
             with self._status_lock:
                 self._visited += visited
                 self._passes += 1
@@ -452,21 +499,9 @@ class DataUpkeepThread:
         """
         wanted = self._symbols
         states = self._states
-        bounds = self._bounds
-        fixed = self._fixed_zone
         floor = now_local.replace(second=0, microsecond=0)
-        lo = hi = floor  # an empty range: nothing is complete on a closed day
-        if bounds is not None:
-            lo, hi = max(floor - _MINUTE, bounds[0]), bounds[1]
-        # Aware bars are compared by instant with the range's ends in the session's fixed UTC offset (see
-        # `_session_bounds`; bars parsed from ISO text carry that offset, those read from a repository as
-        # the very zone object used here, `fixed_zone`, and Python compares datetimes sharing a zone object
-        # without asking either for its offset): the same answer as converting each bar to exchange-local
-        # time. Without one (a DST change inside the session) aware symbols are
-        # looked at in full.
-        exact = fixed is not None
-        lo_aware = lo.replace(tzinfo=fixed)
-        hi_aware = hi.replace(tzinfo=fixed)
+        limits = self._limits(floor)
+        complete = self._complete
         out: list[tuple[str, _SymbolState, SymbolSessionData]] = []
         for symbol, snap in snaps.items():
             if wanted is not None and symbol not in wanted:
@@ -474,15 +509,43 @@ class DataUpkeepThread:
             st = states.get(symbol)
             if st is None or st.session != session:
                 st = states[symbol] = _SymbolState(session)
-            last = snap.latest_bar
-            if last is not None and not st.open and snap.bar_quality == 100.0:
-                ts = last.timestamp
-                if lo <= ts < hi if ts.tzinfo is None else exact and lo_aware <= ts < hi_aware:
-                    if st.checked_until is None or floor > st.checked_until:
-                        st.checked_until = floor
-                    continue
+            if not st.open and complete(snap, limits):
+                if st.checked_until is None or floor > st.checked_until:
+                    st.checked_until = floor
+                continue
             out.append((symbol, st, snap))
         return out
+
+    def _limits(self, floor: datetime) -> tuple[datetime, datetime, datetime, datetime, bool]:
+        """The range a complete symbol's newest bar lies in at the due minute ``floor`` (naive
+        exchange-local), for `_complete`: ``(lo, hi)`` naive, the same in the session's fixed offset, and
+        whether there is one. O(1)."""
+        bounds = self._bounds
+        fixed = self._fixed_zone
+        lo = hi = floor  # an empty range: nothing is complete on a closed day
+        if bounds is not None:
+            lo, hi = max(floor - _MINUTE, bounds[0]), bounds[1]
+        # Aware bars are compared by instant with the range's ends in the session's fixed UTC offset (see
+        # `_session_bounds`; bars parsed from ISO text carry that offset, those read from a repository as
+        # the very zone object used here, `fixed_zone`, and Python compares datetimes sharing a zone object
+        # without asking either for its offset): the same answer as converting each bar to exchange-local
+        # time. Without one (a DST change inside the session) aware symbols are looked at in full.
+        return lo, hi, lo.replace(tzinfo=fixed), hi.replace(tzinfo=fixed), fixed is not None
+
+    @staticmethod
+    def _complete(
+        snap: SymbolSessionData, limits: tuple[datetime, datetime, datetime, datetime, bool]
+    ) -> bool:
+        """Whether ``snap``'s bars leave no minute missing up to the due minute `_limits` was made for
+        (given nothing open for it): every regular minute from the open to its newest bar has a bar
+        (quality 100%) and its newest bar, inside the session, is the last due minute or later. The one
+        place this test is made (`_candidates`, `_all_complete`). O(1)."""
+        last = snap.latest_bar
+        if last is None or snap.bar_quality != 100.0:
+            return False
+        ts = last.timestamp
+        lo, hi, lo_aware, hi_aware, exact = limits
+        return lo <= ts < hi if ts.tzinfo is None else exact and lo_aware <= ts < hi_aware
 
     def _session_bounds(self, session: date) -> tuple[datetime, datetime] | None:
         """``session``'s regular hours as naive exchange-local (open, close), None on a closed day: the one
@@ -516,9 +579,10 @@ class DataUpkeepThread:
         clock = self._clock
         if clock is not None and clock.is_set:
             now = clock.now()
-            if now.tzinfo is not None:
+            if now.tzinfo is not None and type(now.tzinfo) is not timezone:
                 # A real minute back, then to wall time: a wall minute back from 03:00 on the day clocks go
                 # forward is 02:59, which does not exist, and would make 01:59 final before its bar came.
+                # (In a fixed offset, as stamps parsed from text carry, a wall minute is a real one.)
                 now = now.astimezone(timezone.utc)
             return to_exchange_local(now - _MINUTE, self._store.timezone)
         return None
@@ -786,7 +850,7 @@ class DataUpkeepThread:
             return {
                 "running": self.is_alive or (self._backtest and self._started and not self._stop.is_set()),
                 "paused": not self._running.is_set(),
-                "passes": self._passes,
+                "passes": self._passes + self._quick_passes,
                 "symbols_visited": self._visited,
                 "last_pass_at": last_pass_at,
                 "last_pass_seconds": self._last_pass_seconds,
