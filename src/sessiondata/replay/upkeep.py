@@ -64,6 +64,9 @@ __all__ = ["DataUpkeepThread"]
 logger = logging.getLogger("sessiondata.upkeep")
 
 _MINUTE = timedelta(minutes=1)
+# A symbol whose newest bar starts in minute L can miss a due minute only from L + 3 minutes on: minute
+# L + 1 ends at L + 2 and is due a minute of grace later (see `advance`).
+_DUE_AFTER = timedelta(minutes=3)
 _LOCAL_EPOCH = datetime(1970, 1, 1)
 
 
@@ -223,9 +226,10 @@ class DataUpkeepThread:
         self._monotonic = monotonic or (self._simulated_seconds if self._backtest else time.monotonic)
         # The simulated time from which `advance` runs its next pass (backtest mode).
         self._next_pass: datetime | None = None
-        # Set by a pass that visited no symbol (every one complete, nothing open): its session and number of
-        # symbols, for `advance`'s quick test; None after any other pass. Under the pass lock.
-        self._quiet: tuple[date, int] | None = None
+        # Set by a pass that visited no symbol (every one complete, nothing open): its session, number of
+        # symbols and the session's close (naive, and in the fixed offset or None, see `_limits`), for
+        # `advance`'s quick test; None after any other pass. Under the pass lock.
+        self._quiet: tuple[date, int, datetime, datetime | None] | None = None
         # Passes `advance` settled by the quick test (counted by the one thread that moves the clock).
         self._quick_passes = 0
         # The current pass's session hours as naive exchange-local (open, close); under the pass lock.
@@ -365,30 +369,44 @@ class DataUpkeepThread:
 
     def _all_complete(self) -> bool:
         """`advance`'s quick test: True if a pass now would visit no symbol, as the last pass did not, and
-        would not change a symbol's state but its checked minute (left behind: the next visit, if any,
-        looks at the minutes from there, where a complete symbol has no gap). O(symbols)."""
+        would change no symbol's state but its checked minute (left behind: the next visit, if any, looks
+        at the minutes from there, where a complete symbol has no gap). O(symbols), one comparison or two
+        each, and no conversion of the clock's time.
+
+        Why it equals `_candidates`' test: every symbol was complete at the last pass, so its newest bar
+        ``L`` is inside the session, at or after the open, and only moves later; it stays complete while
+        its quality is 100% and ``L`` is before the close and at or after the last due minute but one,
+        i.e. while the clock's exchange-local time is before ``L``'s minute plus three minutes (one to end,
+        one of grace, see `advance`). One comparison of the clock's time against the oldest ``L`` plus
+        three minutes (an instant, in ``L``'s fixed offset) answers for all. Any doubt (a symbol appeared,
+        the session ended or changed, timestamp styles differ, no fixed offset) means False: a full pass.
+        """
         with self._pass_lock:
             quiet = self._quiet
-            bounds = self._bounds
-            if quiet is None or bounds is None:
+            clock = self._clock
+            if quiet is None or clock is None:
                 return False
-            clock_now = self._clock_now()  # the clock first, the data second, as in `_pass`
+            now = clock.now()  # the clock first, the data second, as in `_pass`
             state = self._store.writer_state()
             snaps = state.snapshots
-            if (
-                clock_now is None
-                or state.session_ended
-                or state.current_session_date != quiet[0]
-                or len(snaps) != quiet[1]
-            ):
+            session, count, hi, hi_aware = quiet
+            if state.session_ended or state.current_session_date != session or len(snaps) != count:
                 return False
-            limits = self._limits(min(clock_now, bounds[1]).replace(second=0, microsecond=0))
             wanted = self._symbols
-            complete = self._complete
-            for symbol, snap in snaps.items():
-                if (wanted is None or symbol in wanted) and not complete(snap, limits):
-                    return False
-            return True
+            settled = self._settled
+            oldest: datetime | None = None
+            try:
+                for symbol, snap in snaps.items():
+                    if wanted is not None and symbol not in wanted:
+                        continue
+                    ts = settled(snap, hi, hi_aware)
+                    if ts is None:
+                        return False
+                    if oldest is None or ts < oldest:
+                        oldest = ts
+                return oldest is not None and now < oldest.replace(second=0, microsecond=0) + _DUE_AFTER
+            except TypeError:  # naive and aware stamps (or clock) side by side: the full pass sorts it out
+                return False
 
     def _simulated_seconds(self) -> float:
         clock = self._clock
@@ -477,7 +495,8 @@ class DataUpkeepThread:
                 visited = len(visit)
                 if not visit and state.current_session_date is not None and not state.session_ended:
                     # No symbol had a minute open (a symbol with one is always visited).
-                    self._quiet = (state.current_session_date, len(snaps))
+                    _, _, hi, hi_aware = self._limits(now_local)
+                    self._quiet = (state.current_session_date, len(snaps), hi, hi_aware)
             with self._status_lock:
                 self._visited += visited
                 self._passes += 1
@@ -516,10 +535,10 @@ class DataUpkeepThread:
             out.append((symbol, st, snap))
         return out
 
-    def _limits(self, floor: datetime) -> tuple[datetime, datetime, datetime, datetime, bool]:
-        """The range a complete symbol's newest bar lies in at the due minute ``floor`` (naive
-        exchange-local), for `_complete`: ``(lo, hi)`` naive, the same in the session's fixed offset, and
-        whether there is one. O(1)."""
+    def _limits(self, floor: datetime) -> tuple[datetime, datetime | None, datetime, datetime | None]:
+        """The range ``[lo, hi)`` a complete symbol's newest bar lies in at the due minute ``floor`` (naive
+        exchange-local), for `_complete`: ``(lo, lo_aware, hi, hi_aware)``, the aware ends in the session's
+        fixed offset (None without one). O(1)."""
         bounds = self._bounds
         fixed = self._fixed_zone
         lo = hi = floor  # an empty range: nothing is complete on a closed day
@@ -530,22 +549,34 @@ class DataUpkeepThread:
         # the very zone object used here, `fixed_zone`, and Python compares datetimes sharing a zone object
         # without asking either for its offset): the same answer as converting each bar to exchange-local
         # time. Without one (a DST change inside the session) aware symbols are looked at in full.
-        return lo, hi, lo.replace(tzinfo=fixed), hi.replace(tzinfo=fixed), fixed is not None
+        if fixed is None:
+            return lo, None, hi, None
+        return lo, lo.replace(tzinfo=fixed), hi, hi.replace(tzinfo=fixed)
 
     @staticmethod
-    def _complete(
-        snap: SymbolSessionData, limits: tuple[datetime, datetime, datetime, datetime, bool]
-    ) -> bool:
-        """Whether ``snap``'s bars leave no minute missing up to the due minute `_limits` was made for
-        (given nothing open for it): every regular minute from the open to its newest bar has a bar
-        (quality 100%) and its newest bar, inside the session, is the last due minute or later. The one
-        place this test is made (`_candidates`, `_all_complete`). O(1)."""
+    def _settled(snap: SymbolSessionData, hi: datetime, hi_aware: datetime | None) -> datetime | None:
+        """The newest bar's timestamp if every regular minute from the open to it has a bar (quality 100%)
+        and it starts before ``hi`` (the close; ``hi_aware`` for aware bars, None: never), else None. The
+        part of the completeness test `_complete` and `_all_complete` share. O(1)."""
         last = snap.latest_bar
         if last is None or snap.bar_quality != 100.0:
-            return False
+            return None
         ts = last.timestamp
-        lo, hi, lo_aware, hi_aware, exact = limits
-        return lo <= ts < hi if ts.tzinfo is None else exact and lo_aware <= ts < hi_aware
+        if ts.tzinfo is None:
+            return ts if ts < hi else None
+        return ts if hi_aware is not None and ts < hi_aware else None
+
+    @classmethod
+    def _complete(
+        cls, snap: SymbolSessionData, limits: tuple[datetime, datetime | None, datetime, datetime | None]
+    ) -> bool:
+        """Whether ``snap``'s bars leave no minute missing up to the due minute `_limits` was made for
+        (given nothing open for it): `_settled`, and its newest bar is the last due minute or later. O(1)."""
+        lo, lo_aware, hi, hi_aware = limits
+        ts = cls._settled(snap, hi, hi_aware)
+        if ts is None:
+            return False
+        return lo <= ts if ts.tzinfo is None else lo_aware is not None and lo_aware <= ts
 
     def _session_bounds(self, session: date) -> tuple[datetime, datetime] | None:
         """``session``'s regular hours as naive exchange-local (open, close), None on a closed day: the one
