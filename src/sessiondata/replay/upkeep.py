@@ -20,8 +20,11 @@ replay's pipeline: `DataUpkeepThread.advance`, called whenever the clock moves (
 clock, `TimeProvider.on_advance`, so whoever advances it, a coordinator or a hand-driven backtest, runs the
 pass in its own thread), runs a pass when a new simulated minute began (a missing minute ``m`` is filled when
 the replay reaches the first item known at or after ``m + 2`` minutes), and `run_once` at each session
-boundary. Retries are then due in simulated seconds, the jitter is seeded and the repository is called in the
-replay's thread, so the same replay fills the same minutes at the same items. A registered symbol with no bars
+boundary. Right after a pass that visited no symbol, a new minute costs a quick test instead of a pass: one
+read of the store's writer state and, per symbol, its newest bar's stamp against the clock (a symbol whose
+newest bar starts in minute ``L`` cannot miss a due minute before the clock reaches ``L + 3`` minutes).
+Retries are then due in simulated seconds, the jitter is seeded and the repository is called in the replay's
+thread, so the same replay fills the same minutes at the same items. A registered symbol with no bars
 yet is filled too (in the replay clock's timestamp style, else the other symbols', else the repository's).
 
 Retries: a minute the repository did not return is retried after an exponential backoff with jitter
@@ -847,7 +850,8 @@ class DataUpkeepThread:
     def status(self) -> dict[str, Any]:
         """A snapshot of the upkeep's state, safe to read from any thread. O(symbols + open gaps).
 
-        Keys: ``running`` (thread alive), ``paused``, ``passes``, ``symbols_visited`` (symbols the passes
+        Keys: ``running`` (thread alive), ``paused``, ``passes`` (including those a backtest-mode `advance`
+        settled by its quick test), ``symbols_visited`` (symbols the passes
         looked at beyond an O(1) completeness test, in all: a symbol complete up to the pass's time is not
         visited), ``last_pass_at`` (wall time),
         ``last_pass_seconds``, ``gaps_found``/``bars_filled``/``fill_attempts``/``unfillable`` (totals for the
