@@ -8,6 +8,8 @@ import threading
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 from sessiondata import (
     Bar,
     DataManager,
@@ -125,3 +127,39 @@ def test_dropped_minutes_are_drawn_from_the_regular_minutes_only(tmp_path: Path)
         expected |= {of_day[i].timestamp for i in rng.sample(regular, 30)}
     assert {b.timestamp for b in bars} - {b.timestamp for b in seen} == expected
     assert [s.symbols["X"].dropped for s in report.sessions] == [30, 30]
+
+
+@pytest.mark.parametrize("drop", [25, 390])
+@pytest.mark.parametrize("aware", [False, True], ids=["naive", "aware"])
+@pytest.mark.parametrize(
+    "days", [[date(2025, 1, 2), date(2025, 1, 3)], [date(2025, 3, 7), date(2025, 3, 10)]]
+)
+def test_dropped_minutes_of_one_stretch_sessions_are_the_placed_ones(
+    tmp_path: Path, aware: bool, days: list[date], drop: int
+) -> None:
+    # Sessions without a break (found by two binary searches, not by placing every bar): the same minutes
+    # as drawn from the bars `SessionClock.locate` places, also around a clock change (2025-03-09) and with
+    # pre-market and after-hours bars in the repository.
+    store = SessionData()
+    clock = store.session_clock
+    zone = store.timezone if aware else None
+    bars = [
+        Bar("X", datetime(d.year, d.month, d.day, 7, 0, tzinfo=zone) + timedelta(minutes=m), 10, 11, 9, 10, 1)
+        for d in days
+        for m in range(11 * 60)
+    ]
+    with SqliteBarRepository(tmp_path / "bars.db") as repo:
+        repo.add_bars(bars)
+        seen: list[Bar] = []
+        report = DataManager(store, repository=repo).replay(
+            ["X"], days, drop_minutes=drop, seed=3, upkeep=False, extended_hours=True, on_item=seen.append
+        )
+    expected = set()
+    for d in days:
+        of_day = [b for b in bars if b.timestamp.date() == d]
+        regular = [i for i, b in enumerate(of_day) if clock.locate(b.timestamp) is not None]
+        assert len(regular) == 390
+        rng = random.Random(f"3:X:{d.isoformat()}")
+        expected |= {of_day[i].timestamp for i in rng.sample(regular, drop)}
+    assert {b.timestamp for b in bars} - {b.timestamp for b in seen} == expected
+    assert [s.symbols["X"].dropped for s in report.sessions] == [drop, drop]

@@ -16,9 +16,11 @@ import logging
 import random
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -200,6 +202,24 @@ class ReplayReport:
             "upkeep_faults": self.upkeep_faults,
             "sessions": [s.as_dict() for s in self.sessions],
         }
+
+
+class _AtSessionEnds:
+    """A backtest-mode upkeep as a session-boundary listener only: ``run_once``, no ``advance``.
+
+    The coordinator calls a listener's ``advance`` at every move of the clock, but the upkeep already runs
+    its passes from the clock it was given (`TimeProvider.on_advance`, which also serves hand-driven
+    backtests): handed to the coordinator whole, it was called twice per move, the second call a no-op.
+    """
+
+    __slots__ = ("_upkeep",)
+
+    def __init__(self, upkeep: DataUpkeepThread) -> None:
+        self._upkeep = upkeep
+
+    def run_once(self) -> None:
+        """The upkeep's pass at a session boundary (the coordinator's worker thread)."""
+        self._upkeep.run_once()
 
 
 class _SessionCollector:
@@ -401,7 +421,7 @@ class DataManager:
             else None
         )
         collector = _SessionCollector(store, keeper, wanted, dropped)
-        listeners: list[Any] = [keeper, collector] if keeper is not None else [collector]
+        listeners: list[Any] = [_AtSessionEnds(keeper), collector] if keeper is not None else [collector]
         coordinator = BacktestStreamCoordinator(
             store,
             time_provider=time_provider,
@@ -490,11 +510,30 @@ class DataManager:
         for day in days:
             start, end = clock.date_bounds(day, aware)  # from the evening before for an overnight session
             bars = repo.get_bars(symbol, start, end)
-            regular = [i for i, b in enumerate(bars) if place(b.timestamp) is not None]
+            regular = _regular_indices(clock, day, bars, aware)
+            if regular is None:
+                regular = [i for i, b in enumerate(bars) if place(b.timestamp) is not None]
             rng = random.Random(f"{seed}:{symbol}:{day.isoformat()}")
             skip = set(rng.sample(regular, min(drop_minutes, len(regular))))
             dropped[symbol, day] = len(skip)
             yield [b for i, b in enumerate(bars) if i not in skip]
+
+
+def _regular_indices(clock: SessionClock, day: date, bars: list[Bar], aware: bool) -> list[int] | None:
+    """The indices of ``bars`` (``day``'s, oldest first as `BarRepository.get_bars` returns them) inside its
+    regular session, found by two binary searches when the session is one stretch of minutes in one UTC
+    offset (no break, no clock change inside); None otherwise (then each bar is placed). The same indices
+    as placing each bar (`SessionCursor.place` is not None), without ~1 µs a bar. O(log bars)."""
+    segments = clock.segments(day)
+    if len(segments) != 1:
+        return None if segments else []
+    midnight = datetime(day.year, day.month, day.day, tzinfo=clock.tz if aware else None)
+    first = midnight + timedelta(minutes=segments[0][0])
+    end = midnight + timedelta(minutes=segments[0][1])
+    if aware and first.utcoffset() != end.utcoffset():
+        return None
+    stamp = attrgetter("timestamp")
+    return list(range(bisect_left(bars, first, key=stamp), bisect_left(bars, end, key=stamp)))
 
 
 def _runs_of_days(clock: SessionClock, days: list[date], aware: bool) -> list[tuple[datetime, datetime]]:
@@ -574,7 +613,7 @@ class SystemManager:
         )
         self._coordinator = None
         if self._mode is ClockMode.BACKTEST:
-            listeners = [self._upkeep] if self._upkeep is not None else []
+            listeners = [_AtSessionEnds(self._upkeep)] if self._upkeep is not None else []
             self._coordinator = BacktestStreamCoordinator(
                 store, time_provider=clock, session_listeners=listeners, **self._coordinator_options
             )

@@ -20,8 +20,11 @@ replay's pipeline: `DataUpkeepThread.advance`, called whenever the clock moves (
 clock, `TimeProvider.on_advance`, so whoever advances it, a coordinator or a hand-driven backtest, runs the
 pass in its own thread), runs a pass when a new simulated minute began (a missing minute ``m`` is filled when
 the replay reaches the first item known at or after ``m + 2`` minutes), and `run_once` at each session
-boundary. Retries are then due in simulated seconds, the jitter is seeded and the repository is called in the
-replay's thread, so the same replay fills the same minutes at the same items. A registered symbol with no bars
+boundary. Right after a pass that visited no symbol, a new minute costs a quick test instead of a pass: one
+read of the store's writer state and, per symbol, its newest bar's stamp against the clock (a symbol whose
+newest bar starts in minute ``L`` cannot miss a due minute before the clock reaches ``L + 3`` minutes).
+Retries are then due in simulated seconds, the jitter is seeded and the repository is called in the replay's
+thread, so the same replay fills the same minutes at the same items. A registered symbol with no bars
 yet is filled too (in the replay clock's timestamp style, else the other symbols', else the repository's).
 
 Retries: a minute the repository did not return is retried after an exponential backoff with jitter
@@ -64,6 +67,9 @@ __all__ = ["DataUpkeepThread"]
 logger = logging.getLogger("sessiondata.upkeep")
 
 _MINUTE = timedelta(minutes=1)
+# A symbol whose newest bar starts in minute L can miss a due minute only from L + 3 minutes on: minute
+# L + 1 ends at L + 2 and is due a minute of grace later (see `advance`).
+_DUE_AFTER = timedelta(minutes=3)
 _LOCAL_EPOCH = datetime(1970, 1, 1)
 
 
@@ -223,6 +229,12 @@ class DataUpkeepThread:
         self._monotonic = monotonic or (self._simulated_seconds if self._backtest else time.monotonic)
         # The simulated time from which `advance` runs its next pass (backtest mode).
         self._next_pass: datetime | None = None
+        # Set by a pass that visited no symbol (every one complete, nothing open): its session, number of
+        # symbols and the session's close (naive, and in the fixed offset or None, see `_limits`), for
+        # `advance`'s quick test; None after any other pass. Under the pass lock.
+        self._quiet: tuple[date, int, datetime, datetime | None] | None = None
+        # Passes `advance` settled by the quick test (counted by the one thread that moves the clock).
+        self._quick_passes = 0
         # The current pass's session hours as naive exchange-local (open, close); under the pass lock.
         self._bounds: tuple[datetime, datetime] | None = None
         # `_session_bounds`'s memo: the last session asked and its bounds, and that session's fixed UTC
@@ -349,8 +361,16 @@ class DataUpkeepThread:
         after ``m + 2`` minutes: one minute for the bar to end, one of grace for bars of the same minute
         still on their way). A no-op in live mode, while paused, or before `start`.
 
-        O(1) when no pass is due. Thread-safety: the replay's worker thread (see
-        `BacktestStreamCoordinator`), which waits for the pass; its writes reach readers in replay order.
+        A new minute right after a pass that visited no symbol is first given a quick test, `_all_complete`:
+        if every symbol is still complete up to now (the test `_candidates` makes) and no symbol appeared
+        and the session neither ended nor changed, nothing is due and the pass ends there (it counts in
+        ``status()["passes"]``, not in ``last_pass_at``). Otherwise, and whenever the pass before visited a
+        symbol, the full pass runs: the same fills at the same simulated minutes either way.
+
+        O(1) within a minute; at a new minute with nothing due, O(symbols) with a small constant (one read
+        of the store's writer state, one comparison or two per symbol). Thread-safety: the replay's worker
+        thread (see `BacktestStreamCoordinator`), which waits for the pass; its writes reach readers in
+        replay order.
         """
         due = self._next_pass
         if due is not None and now < due:
@@ -358,7 +378,51 @@ class DataUpkeepThread:
         if not self._backtest or not self._started or self._stop.is_set() or not self._running.is_set():
             return
         self._next_pass = now.replace(second=0, microsecond=0) + _MINUTE
+        if self._quiet is not None and self._all_complete():
+            self._quick_passes += 1
+            return
         self._safe_pass()
+
+    def _all_complete(self) -> bool:
+        """`advance`'s quick test: True if a pass now would visit no symbol, as the last pass did not, and
+        would change no symbol's state but its checked minute (left behind: the next visit, if any, looks
+        at the minutes from there, where a complete symbol has no gap). O(symbols), one comparison or two
+        each, and no conversion of the clock's time.
+
+        Why it equals `_candidates`' test: every symbol was complete at the last pass, so its newest bar
+        ``L`` is inside the session, at or after the open, and only moves later; it stays complete while
+        its quality is 100% and ``L`` is before the close and at or after the last due minute but one,
+        i.e. while the clock's exchange-local time is before ``L``'s minute plus three minutes (one to end,
+        one of grace, see `advance`). One comparison of the clock's time against the oldest ``L`` plus
+        three minutes (an instant, in ``L``'s fixed offset) answers for all. Any doubt (a symbol appeared,
+        the session ended or changed, timestamp styles differ, no fixed offset) means False: a full pass.
+        """
+        with self._pass_lock:
+            quiet = self._quiet
+            clock = self._clock
+            if quiet is None or clock is None:
+                return False
+            now = clock.now()  # the clock first, the data second, as in `_pass`
+            state = self._store.writer_state()
+            snaps = state.snapshots
+            session, count, hi, hi_aware = quiet
+            if state.session_ended or state.current_session_date != session or len(snaps) != count:
+                return False
+            wanted = self._symbols
+            settled = self._settled
+            oldest: datetime | None = None
+            try:
+                for symbol, snap in snaps.items():
+                    if wanted is not None and symbol not in wanted:
+                        continue
+                    ts = settled(snap, hi, hi_aware)
+                    if ts is None:
+                        return False
+                    if oldest is None or ts < oldest:
+                        oldest = ts
+                return oldest is not None and now < oldest.replace(second=0, microsecond=0) + _DUE_AFTER
+            except TypeError:  # naive and aware stamps (or clock) side by side: the full pass sorts it out
+                return False
 
     def _simulated_seconds(self) -> float:
         clock = self._clock
@@ -438,12 +502,17 @@ class DataUpkeepThread:
                     # session due, never minutes of a later session.
                     now_local = min(now_local, bounds[1])
             visited = 0
+            self._quiet = None
             if session is not None and now_local is not None:
                 self._bounds = self._session_bounds(session)
                 visit = self._candidates(snaps, session, now_local)
                 for symbol, st, snap in visit:
                     self._upkeep_symbol(symbol, st, snap, now_local, snaps)
                 visited = len(visit)
+                if not visit and state.current_session_date is not None and not state.session_ended:
+                    # No symbol had a minute open (a symbol with one is always visited).
+                    _, _, hi, hi_aware = self._limits(now_local)
+                    self._quiet = (state.current_session_date, len(snaps), hi, hi_aware)
             with self._status_lock:
                 self._visited += visited
                 self._passes += 1
@@ -465,21 +534,9 @@ class DataUpkeepThread:
         """
         wanted = self._symbols
         states = self._states
-        bounds = self._bounds
-        fixed = self._fixed_zone
         floor = now_local.replace(second=0, microsecond=0)
-        lo = hi = floor  # an empty range: nothing is complete on a closed day
-        if bounds is not None:
-            lo, hi = max(floor - _MINUTE, bounds[0]), bounds[1]
-        # Aware bars are compared by instant with the range's ends in the session's fixed UTC offset (see
-        # `_session_bounds`; bars parsed from ISO text carry that offset, those read from a repository as
-        # the very zone object used here, `fixed_zone`, and Python compares datetimes sharing a zone object
-        # without asking either for its offset): the same answer as converting each bar to exchange-local
-        # time. Without one (a DST change inside the session) aware symbols are
-        # looked at in full.
-        exact = fixed is not None
-        lo_aware = lo.replace(tzinfo=fixed)
-        hi_aware = hi.replace(tzinfo=fixed)
+        limits = self._limits(floor)
+        complete = self._complete
         out: list[tuple[str, _SymbolState, SymbolSessionData]] = []
         for symbol, snap in snaps.items():
             if wanted is not None and symbol not in wanted:
@@ -487,15 +544,55 @@ class DataUpkeepThread:
             st = states.get(symbol)
             if st is None or st.session != session:
                 st = states[symbol] = _SymbolState(session)
-            last = snap.latest_bar
-            if last is not None and not st.open and snap.bar_quality == 100.0:
-                ts = last.timestamp
-                if lo <= ts < hi if ts.tzinfo is None else exact and lo_aware <= ts < hi_aware:
-                    if st.checked_until is None or floor > st.checked_until:
-                        st.checked_until = floor
-                    continue
+            if not st.open and complete(snap, limits):
+                if st.checked_until is None or floor > st.checked_until:
+                    st.checked_until = floor
+                continue
             out.append((symbol, st, snap))
         return out
+
+    def _limits(self, floor: datetime) -> tuple[datetime, datetime | None, datetime, datetime | None]:
+        """The range ``[lo, hi)`` a complete symbol's newest bar lies in at the due minute ``floor`` (naive
+        exchange-local), for `_complete`: ``(lo, lo_aware, hi, hi_aware)``, the aware ends in the session's
+        fixed offset (None without one). O(1)."""
+        bounds = self._bounds
+        fixed = self._fixed_zone
+        lo = hi = floor  # an empty range: nothing is complete on a closed day
+        if bounds is not None:
+            lo, hi = max(floor - _MINUTE, bounds[0]), bounds[1]
+        # Aware bars are compared by instant with the range's ends in the session's fixed UTC offset (see
+        # `_session_bounds`; bars parsed from ISO text carry that offset, those read from a repository as
+        # the very zone object used here, `fixed_zone`, and Python compares datetimes sharing a zone object
+        # without asking either for its offset): the same answer as converting each bar to exchange-local
+        # time. Without one (a DST change inside the session) aware symbols are looked at in full.
+        if fixed is None:
+            return lo, None, hi, None
+        return lo, lo.replace(tzinfo=fixed), hi, hi.replace(tzinfo=fixed)
+
+    @staticmethod
+    def _settled(snap: SymbolSessionData, hi: datetime, hi_aware: datetime | None) -> datetime | None:
+        """The newest bar's timestamp if every regular minute from the open to it has a bar (quality 100%)
+        and it starts before ``hi`` (the close; ``hi_aware`` for aware bars, None: never), else None. The
+        part of the completeness test `_complete` and `_all_complete` share. O(1)."""
+        last = snap.latest_bar
+        if last is None or snap.bar_quality != 100.0:
+            return None
+        ts = last.timestamp
+        if ts.tzinfo is None:
+            return ts if ts < hi else None
+        return ts if hi_aware is not None and ts < hi_aware else None
+
+    @classmethod
+    def _complete(
+        cls, snap: SymbolSessionData, limits: tuple[datetime, datetime | None, datetime, datetime | None]
+    ) -> bool:
+        """Whether ``snap``'s bars leave no minute missing up to the due minute `_limits` was made for
+        (given nothing open for it): `_settled`, and its newest bar is the last due minute or later. O(1)."""
+        lo, lo_aware, hi, hi_aware = limits
+        ts = cls._settled(snap, hi, hi_aware)
+        if ts is None:
+            return False
+        return lo <= ts if ts.tzinfo is None else lo_aware is not None and lo_aware <= ts
 
     def _session_bounds(self, session: date) -> tuple[datetime, datetime] | None:
         """``session``'s regular hours as naive exchange-local (open, close), None on a closed day: the one
@@ -529,9 +626,10 @@ class DataUpkeepThread:
         clock = self._clock
         if clock is not None and clock.is_set:
             now = clock.now()
-            if now.tzinfo is not None:
+            if now.tzinfo is not None and type(now.tzinfo) is not timezone:
                 # A real minute back, then to wall time: a wall minute back from 03:00 on the day clocks go
                 # forward is 02:59, which does not exist, and would make 01:59 final before its bar came.
+                # (In a fixed offset, as stamps parsed from text carry, a wall minute is a real one.)
                 now = now.astimezone(timezone.utc)
             return to_exchange_local(now - _MINUTE, self._store.timezone)
         return None
@@ -765,7 +863,8 @@ class DataUpkeepThread:
     def status(self) -> dict[str, Any]:
         """A snapshot of the upkeep's state, safe to read from any thread. O(symbols + open gaps).
 
-        Keys: ``running`` (thread alive), ``paused``, ``passes``, ``symbols_visited`` (symbols the passes
+        Keys: ``running`` (thread alive), ``paused``, ``passes`` (including those a backtest-mode `advance`
+        settled by its quick test), ``symbols_visited`` (symbols the passes
         looked at beyond an O(1) completeness test, in all: a symbol complete up to the pass's time is not
         visited), ``last_pass_at`` (wall time),
         ``last_pass_seconds``, ``gaps_found``/``bars_filled``/``fill_attempts``/``unfillable`` (totals for the
@@ -799,7 +898,7 @@ class DataUpkeepThread:
             return {
                 "running": self.is_alive or (self._backtest and self._started and not self._stop.is_set()),
                 "paused": not self._running.is_set(),
-                "passes": self._passes,
+                "passes": self._passes + self._quick_passes,
                 "symbols_visited": self._visited,
                 "last_pass_at": last_pass_at,
                 "last_pass_seconds": self._last_pass_seconds,

@@ -1,0 +1,172 @@
+"""The backtest upkeep's per-minute cost (issue 14): `advance` settles a minute with nothing due by a quick
+test, and the library's replays call it once per move of the clock.
+
+The quick test must not change what the upkeep does or when: an upkeep driven by its clock (`advance`, quick
+test included) is compared, minute by minute, with one that runs a full pass (`run_once`) at every minute
+of the same replay: same repository calls, same store, same counts.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sessiondata import (
+    Bar,
+    DataManager,
+    DataUpkeepThread,
+    InMemoryBarRepository,
+    SessionData,
+    StreamType,
+    SystemManager,
+    TimeProvider,
+)
+
+NY = ZoneInfo("America/New_York")
+M = timedelta(minutes=1)
+DAY = date(2024, 3, 4)
+MINUTES = 40  # replayed minutes from the open
+
+
+class CountingRepository(InMemoryBarRepository):
+    """Records every `get_bars` call with its arguments."""
+
+    def __init__(self, bars: list[Bar]) -> None:
+        super().__init__(bars)
+        self.calls: list[tuple[str, datetime, datetime]] = []
+
+    def get_bars(self, symbol: str, start: datetime, end: datetime) -> list[Bar]:
+        self.calls.append((symbol, start, end))
+        return list(super().get_bars(symbol, start, end))
+
+
+def _bar(symbol: str, i: int, aware: bool) -> Bar:
+    start = datetime(2024, 3, 4, 9, 30, tzinfo=NY if aware else None)
+    return Bar(symbol, start + i * M, 10.0, 10.5, 9.5, 10.0, 100 + i)
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    """Symbols whose streams miss random minutes (some start late, some stop early), a repository that
+    holds a random part of what the streams miss, naive or aware stamps."""
+    aware = draw(st.booleans())
+    n = draw(st.integers(1, 4))
+    streamed: dict[str, set[int]] = {}
+    stored: dict[str, set[int]] = {}
+    for k in range(n):
+        first = draw(st.sampled_from([0, 0, 0, 3, 17]))
+        last = draw(st.sampled_from([MINUTES, MINUTES, MINUTES - 6]))
+        missing = draw(st.sets(st.integers(first, last - 1), max_size=4))
+        streamed[f"S{k}"] = set(range(first, last)) - missing
+        stored[f"S{k}"] = {m for m in range(MINUTES) if draw(st.booleans()) or m in streamed[f"S{k}"]}
+    return {"aware": aware, "streamed": streamed, "stored": stored}
+
+
+def _replay_by_hand(scenario: dict[str, Any], *, full_passes: bool) -> list[Any]:
+    """Move a backtest clock minute by minute, writing each minute's bars after the move as a coordinator
+    does; the upkeep passes from its clock (`advance`), or with ``full_passes`` a `run_once` at every
+    move. Returns what the upkeep did at each minute."""
+    aware = scenario["aware"]
+    store = SessionData()
+    store.start_new_session(DAY)
+    clock = TimeProvider("backtest")
+    repo = CountingRepository(
+        [_bar(s, i, aware) for s, minutes in scenario["stored"].items() for i in sorted(minutes)]
+    )
+    up = DataUpkeepThread(store, repo, time_provider=clock, retry_base=30.0)
+    trace: list[Any] = []
+    for i in range(MINUTES + 3):
+        # The bar of minute i - 1 is known at its end: the clock reaches it first, then it is written.
+        t = _bar("X", i, aware).timestamp
+        clock.advance_to(t)
+        if i == 0 and not full_passes:
+            up.start()
+        elif full_passes:
+            up.run_once()
+        for symbol, minutes in scenario["streamed"].items():
+            if i - 1 in minutes:
+                store.add_bar(symbol, _bar(symbol, i - 1, aware))
+        status = up.status()
+        trace.append(
+            (
+                list(repo.calls),
+                {s: [b.timestamp for b in store.get_bars(s)] for s in store.get_active_symbols()},
+                status["passes"],
+                status["gaps_found"],
+                status["bars_filled"],
+                status["fill_attempts"],
+                status["unfillable"],
+                {s: v["open_gaps"] for s, v in status["symbols"].items()},
+            )
+        )
+    store.end_session()
+    up.run_once()
+    trace.append((list(repo.calls), {s: store.get_bars(s) for s in store.get_active_symbols()}))
+    up.stop()
+    return trace
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_quick_test_changes_nothing_the_upkeep_does_or_when(scenario: dict[str, Any]) -> None:
+    """Same fetches (symbol and range) at the same minute, same store, same counts and open gaps at every
+    minute, as an upkeep that runs a full pass at every minute."""
+    by_clock = _replay_by_hand(scenario, full_passes=False)
+    full = _replay_by_hand(scenario, full_passes=True)
+    for minute, (a, b) in enumerate(zip(by_clock, full, strict=True)):
+        assert a == b, (minute, scenario)
+
+
+def test_a_complete_replay_fetches_nothing_and_counts_a_pass_each_minute() -> None:
+    """Every minute is a pass (``passes``), quick or full; complete streams make no repository call."""
+    scenario = {
+        "aware": True,
+        "streamed": {"A": set(range(MINUTES)), "B": set(range(MINUTES))},
+        "stored": {"A": set(range(MINUTES)), "B": set(range(MINUTES))},
+    }
+    trace = _replay_by_hand(scenario, full_passes=False)
+    assert trace[MINUTES][0] == []  # no fetch while the streams last (then the minutes after them are due)
+    assert [row[2] for row in trace[:-1]] == list(range(1, MINUTES + 4))
+
+
+def _count_advance_calls(monkeypatch: Any) -> Counter[datetime]:
+    calls: Counter[datetime] = Counter()
+    original = DataUpkeepThread.advance
+
+    def counting(self: DataUpkeepThread, now: datetime) -> None:
+        calls[now] += 1
+        original(self, now)
+
+    monkeypatch.setattr(DataUpkeepThread, "advance", counting)
+    return calls
+
+
+def test_data_manager_replay_advances_the_upkeep_once_per_clock_move(monkeypatch: Any) -> None:
+    """`DataManager.replay` (what ``sessiondata replay`` runs): the upkeep hears each move of the clock
+    once (it was called twice, by the clock and again as a coordinator listener), and still fills."""
+    calls = _count_advance_calls(monkeypatch)
+    full = [_bar("SPY", i, True) for i in range(MINUTES)]
+    report = DataManager(SessionData(), repository=InMemoryBarRepository(full)).replay(
+        ["SPY"], [DAY], drop_minutes=3, seed=1
+    )
+    assert report.sessions[0].symbols["SPY"].gaps_filled == 3
+    assert calls
+    assert set(calls.values()) == {1}, calls.most_common(3)
+
+
+def test_system_manager_advances_the_upkeep_once_per_clock_move(monkeypatch: Any) -> None:
+    calls = _count_advance_calls(monkeypatch)
+    full = [_bar("SPY", i, False) for i in range(MINUTES)]
+    store = SessionData()
+    system = SystemManager(store, repository=InMemoryBarRepository(full))
+    system.coordinator.register_stream("SPY", StreamType.BAR, full[:7] + full[8:])
+    with system:
+        assert len(list(system.coordinator.merged_stream())) == MINUTES - 1
+    assert store.get_bars("SPY") == full
+    assert calls
+    assert set(calls.values()) == {1}, calls.most_common(3)
