@@ -34,7 +34,7 @@ from typing import IO, Union
 import attrs
 
 from ._models import Bar, InvalidDataError
-from ._zones import fixed_zone
+from ._zones import shared_zone
 
 __all__ = [
     "HEADER",
@@ -132,11 +132,9 @@ def _parse_timestamp(text: str) -> datetime:
     # Python 3.10's fromisoformat does not read a trailing "Z"; later versions do, identically.
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
-    ts = datetime.fromisoformat(text)
-    offset = ts.utcoffset()
     # The offset's shared zone object (the same value): a replay compares these bars with each other, with
     # other symbols' and with the store's bounds, and datetimes sharing a zone object compare fast.
-    return ts if offset is None else ts.replace(tzinfo=fixed_zone(offset))
+    return shared_zone(datetime.fromisoformat(text))
 
 
 def _parse_volume(text: str) -> float:

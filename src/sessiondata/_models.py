@@ -54,7 +54,7 @@ _INF = math.inf
 _FAST_NUMBERS = frozenset({float, int})
 
 
-def _symbol(value: object) -> str:
+def check_symbol(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidDataError(f"symbol must be a str, got {value!r}")
     upper = value.strip().upper()
@@ -121,7 +121,7 @@ class Bar:
         volume: Shares (or units) traded in the bar: an `int`, or a `float` for fractional units.
     """
 
-    symbol: str = attrs.field(converter=_symbol)
+    symbol: str = attrs.field(converter=check_symbol)
     timestamp: datetime
     open: float
     high: float
@@ -174,7 +174,7 @@ class Tick:
         size: The trade size (0 is allowed).
     """
 
-    symbol: str = attrs.field(converter=_symbol)
+    symbol: str = attrs.field(converter=check_symbol)
     timestamp: datetime
     price: float
     size: float
@@ -201,7 +201,7 @@ class Quote:
         ask_size: The size at the ask.
     """
 
-    symbol: str = attrs.field(converter=_symbol)
+    symbol: str = attrs.field(converter=check_symbol)
     timestamp: datetime
     bid: float
     ask: float

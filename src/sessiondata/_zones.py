@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["IsoParser", "fixed_zone"]
+__all__ = ["IsoParser", "fixed_zone", "shared_zone"]
 
 # Offsets seen in real data are a handful; the bound only keeps hostile text from growing the table.
 _MAX_ZONES = 256
@@ -33,6 +33,13 @@ def fixed_zone(offset: timedelta) -> timezone:
         if len(_ZONES) < _MAX_ZONES:
             zone = _ZONES.setdefault(offset, zone)
     return zone
+
+
+def shared_zone(ts: datetime) -> datetime:
+    """``ts`` carrying the shared `fixed_zone` of its UTC offset (the same value), or ``ts`` itself when it is
+    naive. For a timestamp just parsed from ISO text, whose zone is a fixed offset. O(1)."""
+    offset = ts.utcoffset()
+    return ts if offset is None else ts.replace(tzinfo=fixed_zone(offset))
 
 
 class IsoParser:
@@ -63,10 +70,7 @@ class IsoParser:
         found = self._parsed.get(text)
         if found is not None:
             return found
-        ts = datetime.fromisoformat(text)
-        offset = ts.utcoffset()
-        if offset is not None:
-            ts = ts.replace(tzinfo=fixed_zone(offset))
+        ts = shared_zone(datetime.fromisoformat(text))
         parsed = self._parsed
         if len(parsed) >= self._max:
             parsed.clear()

@@ -35,7 +35,7 @@ from datetime import date, datetime
 
 import attrs
 
-from ._models import InvalidDataError, check_amount, check_price, check_timestamp
+from ._models import InvalidDataError, check_amount, check_price, check_symbol, check_timestamp
 from .core.store import get_session_data
 
 __all__ = [
@@ -146,8 +146,7 @@ class SessionTracker:
         Raises `InvalidDataError` (nothing changed) for what `Bar` refuses: an empty symbol, a NaN, infinite
         or non-positive high or low, ``bar_high < bar_low``, a negative or non-finite volume, a timestamp
         that is not a `datetime`; and for a ``session_date`` that is not a `date`."""
-        if not isinstance(symbol, str) or not symbol.strip():
-            raise InvalidDataError(f"update_session: symbol must be a non-empty str, got {symbol!r}")
+        check_symbol(symbol)
         if not isinstance(session_date, date) or isinstance(session_date, datetime):
             raise InvalidDataError(f"update_session: session_date must be a date, got {session_date!r}")
         check_price("update_session", "bar_high", bar_high)
