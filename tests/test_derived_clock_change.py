@@ -17,6 +17,8 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from sessiondata import Bar, RegularHoursCalendar, SessionData
 
@@ -98,12 +100,6 @@ def test_no_derived_bar_before_its_window_completes_across_a_skipped_hour(
             assert derived_rows(store, k) == completed_windows(bars[: i + len(part)], k), (k, part[-1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect, not fixed: with foreign-zone stamps, a bar of the second pass of the wall hour "
-    "clocks going back repeat lands in a window that completed in the first pass; it is re-derived as a "
-    "late window from that bar's own instant, so a derived bar shows after one minute of its window",
-)
 @pytest.mark.parametrize("derivation", ["lazy", "eager"])
 def test_no_derived_bar_before_its_window_completes_across_a_repeated_hour(derivation: str) -> None:
     # Whatever the windows of the repeated hour are (shared wall windows or windows by real time), a derived
@@ -120,13 +116,6 @@ def test_no_derived_bar_before_its_window_completes_across_a_repeated_hour(deriv
             assert latest is None or latest.timestamp + (k - 1) * M <= ts, (k, ts, latest)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect, not fixed: with foreign-zone stamps, the window opened after the first pass of "
-    "the wall hour clocks going back repeat is placed by real-time arithmetic one hour early (on the second "
-    "pass), so the windows after the repeated hour are lost (lazy) or stamped an hour early, out of order "
-    "(eager)",
-)
 @pytest.mark.parametrize("derivation", ["lazy", "eager"])
 def test_windows_after_a_repeated_hour_are_the_real_windows(derivation: str) -> None:
     calendar = RegularHoursCalendar(time(0), time(0), NY, weekends=True)
@@ -149,12 +138,6 @@ def test_windows_after_a_repeated_hour_are_the_real_windows(derivation: str) -> 
         assert [(b.timestamp, b.volume) for b in derived if b.timestamp >= after] == expected, k
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect, not fixed: with foreign-zone stamps, window bounds are timedelta arithmetic in the "
-    "bar's own zone, not the exchange's: a window that straddles the wall hour clocks going forward skip, "
-    "or one placed from a bar after it, spans real minutes of its neighbours (bars counted twice)",
-)
 def test_windows_around_a_skipped_hour_hold_each_bar_once() -> None:
     # 7 does not divide the 120 minutes from the open to 02:00: the window 01:59-02:06 straddles the skip.
     calendar = RegularHoursCalendar(time(0), time(0), NY, weekends=True)
@@ -168,3 +151,127 @@ def test_windows_around_a_skipped_hour_hold_each_bar_once() -> None:
     stamps = [b.timestamp for b in derived]
     assert stamps == sorted(set(stamps))
     assert sum(b.volume for b in derived) == sum(b.volume for b in bars)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The rule, as a property. Windows are wall-clock windows of the session's minute offsets in the exchange
+# zone, whatever zone the bars are stamped in: the skipped wall hour is cut out (a window starting in it
+# starts at its end), and the repeated wall hour shares its windows, which hold the bars of both passes and
+# start at the first. So bars stamped in UTC derive the same windows, as instants, as the same instants
+# stamped in the exchange zone (where Python compares by wall time: the store can hold one bar per wall
+# minute, so the streams below put each repeated wall minute in one pass only).
+
+CHANGE_DAYS = {"spring": date(2018, 3, 11), "fall": date(2018, 11, 4)}
+PROPERTY_INTERVALS = (5, 7, 15)
+
+
+def day_instants(day: date) -> list[datetime]:
+    """Every real minute of ``day`` in New York, as UTC instants."""
+    start = datetime.combine(day, time(0), NY).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), NY).astimezone(UTC)
+    return [start + i * M for i in range(int((end - start) / M))]
+
+
+def wall_minute(ts: datetime, day: date) -> int:
+    return int((ts.astimezone(NY).replace(tzinfo=None) - datetime.combine(day, time(0))) / M)
+
+
+def window_start(day: date, first: int) -> datetime:
+    """The instant a window of wall offsets from ``first`` starts: its first pass, or the end of the
+    skipped hour when its wall start does not exist."""
+    wall = datetime.combine(day, time(0)) + first * M
+    while wall.replace(tzinfo=NY).astimezone(UTC).astimezone(NY).replace(tzinfo=None) != wall:
+        wall += M  # clocks going forward skip it
+    return wall.replace(tzinfo=NY, fold=0).astimezone(UTC)
+
+
+def rule_windows(
+    bars: Sequence[Bar], day: date, k: int
+) -> list[tuple[datetime, float, float, float, float, float]]:
+    """``(start instant, open, high, low, close, volume)`` of every window by the rule, from scratch: the
+    members of a window in time order."""
+    groups: dict[int, list[Bar]] = {}
+    for b in sorted(bars, key=lambda b: b.timestamp.astimezone(UTC)):
+        groups.setdefault(wall_minute(b.timestamp, day) // k, []).append(b)
+    return [
+        (
+            window_start(day, index * k),
+            members[0].open,
+            max(b.high for b in members),
+            min(b.low for b in members),
+            members[-1].close,
+            sum(b.volume for b in members),
+        )
+        for index, members in sorted(groups.items())
+    ]
+
+
+def as_instants(store: SessionData, k: int) -> list[tuple[datetime, float, float, float]]:
+    return [(b.timestamp.astimezone(UTC), b.high, b.low, b.volume) for b in store.get_bars("BTC", k)]
+
+
+@st.composite
+def change_day_streams(draw: st.DrawFn) -> tuple[date, list[datetime]]:
+    """A change day and an in-order stream of its instants around the change (00:00 to about 05:00 wall),
+    each repeated wall minute in one pass only."""
+    day = CHANGE_DAYS[draw(st.sampled_from(sorted(CHANGE_DAYS)))]
+    instants = day_instants(day)[: 5 * 60]
+    keep = draw(st.lists(st.booleans(), min_size=len(instants), max_size=len(instants)))
+    second_pass = draw(st.booleans())  # which pass keeps a repeated wall minute both passes drew
+    by_wall: dict[int, datetime] = {}
+    for t, kept in zip(instants, keep, strict=True):
+        if kept:
+            w = wall_minute(t, day)
+            if w not in by_wall or second_pass:
+                by_wall[w] = t
+    chosen = sorted(by_wall.values())
+    assume(chosen)
+    return day, chosen
+
+
+def fed(
+    day: date, instants: Sequence[datetime], zone: tzinfo, derivation: str, chunk: int
+) -> tuple[SessionData, list[Bar]]:
+    calendar = RegularHoursCalendar(time(0), time(0), NY, weekends=True)
+    store = SessionData(calendar=calendar, derived_intervals=PROPERTY_INTERVALS, derivation=derivation)
+    store.start_new_session(day)
+    bars = [
+        Bar("BTC", t.astimezone(zone), 100.0 + n % 5, 105.0 + n % 7, 99.0 - n % 3, 100.5, n + 1)
+        for n, t in enumerate(instants)
+    ]
+    for i in range(0, len(bars), chunk):
+        if chunk == 1:
+            store.add_bar("BTC", bars[i])
+        else:
+            store.add_bars_batch("BTC", bars[i : i + chunk])
+    return store, bars
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    stream=change_day_streams(),
+    derivation=st.sampled_from(["lazy", "eager"]),
+    chunk=st.sampled_from([1, 1, 13, 400]),
+)
+def test_foreign_stamps_derive_the_windows_of_exchange_stamps(
+    stream: tuple[date, list[datetime]], derivation: str, chunk: int
+) -> None:
+    day, instants = stream
+    utc, bars = fed(day, instants, UTC, derivation, chunk)
+    exchange, _ = fed(day, instants, NY, derivation, chunk)
+    tokyo, _ = fed(day, instants, TOKYO, "eager" if derivation == "lazy" else "lazy", 1)
+    for k in PROPERTY_INTERVALS:
+        assert as_instants(utc, k) == as_instants(exchange, k) == as_instants(tokyo, k), k
+    for store in (utc, exchange, tokyo):
+        store.end_session()
+    volume = sum(b.volume for b in bars)
+    for k in PROPERTY_INTERVALS:
+        assert as_instants(utc, k) == as_instants(exchange, k) == as_instants(tokyo, k), k
+        derived = utc.get_bars("BTC", k)
+        assert [(b.timestamp, b.open, b.high, b.low, b.close, b.volume) for b in derived] == rule_windows(
+            bars, day, k
+        ), k
+        stamps = [b.timestamp for b in derived]
+        assert stamps == sorted(set(stamps)), k
+        assert sum(b.volume for b in derived) == volume, k
+        assert sum(b.volume for b in exchange.get_bars("BTC", k)) == volume, k

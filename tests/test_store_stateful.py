@@ -85,6 +85,8 @@ class SymbolModel:
         self.ticks: list[Tick] = []
         self.quotes: list[Quote] = []
         self.flushed: set[tuple[int, tuple[date, int]]] = set()
+        # The session ended: every window is complete, also one opened by late data.
+        self.ended = False
         self.history: dict[int, dict[date, tuple[Bar, ...]]] = {k: {} for k in HISTORY_TYPES}
 
     def has_data(self) -> bool:
@@ -110,7 +112,8 @@ class SymbolModel:
             start, end = window_bounds(key[0], key[1], k)
             last_minute = end - timedelta(minutes=1)
             complete = (
-                (k, key) in self.flushed
+                self.ended
+                or (k, key) in self.flushed
                 or any(b.timestamp.replace(second=0) == last_minute for b in members)
                 or (newest is not None and newest >= end)
             )
@@ -145,6 +148,7 @@ class SymbolModel:
         items.insert(i, item)
 
     def end_session(self) -> None:
+        self.ended = True
         for k in INTERVALS:
             for key in self.windows(k):
                 self.flushed.add((k, key))
@@ -206,7 +210,10 @@ class StoreMachine(RuleBasedStateMachine):
         self.symbol_versions: dict[str, int] = {}
 
     def sym_model(self, symbol: str) -> SymbolModel:
-        return self.model.setdefault(symbol.upper(), SymbolModel())
+        if symbol.upper() not in self.model:
+            self.model[symbol.upper()] = m = SymbolModel()
+            m.ended = self.ended  # registered after end_session: its windows are complete too
+        return self.model[symbol.upper()]
 
     @initialize(day=st.sampled_from(SESSION_DATES))
     def begin(self, day: date) -> None:

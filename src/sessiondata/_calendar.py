@@ -43,6 +43,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "ClockChange",
     "ExchangeCalendar",
     "RegularHoursCalendar",
     "SessionCalendar",
@@ -376,6 +377,70 @@ class _Piece(NamedTuple):
 _UTC = timezone.utc
 
 
+class ClockChange(NamedTuple):
+    """Where the exchange zone's clocks change inside one session (`SessionClock.clock_change`), and how
+    wall-clock windows of that session map to instants (`bounds`).
+
+    The rule (see docs/architecture.md, "Derived windows across a clock change"): windows are wall-clock
+    windows of the session's minute offsets, whatever zone the bars are stamped in. The hour clocks going
+    forward skip is cut out (a window's bounds that fall in it move to the first minute after it); the hour
+    clocks going back repeat shares its wall windows, so a window there holds the bars of both passes: it
+    starts at its first pass and ends at its second, less the real time between (its ``hole``). Immutable."""
+
+    #: The exchange's zone.
+    tz: tzinfo
+    #: The session's open, naive exchange wall time (offset 0).
+    open_wall: datetime
+    #: The zone's UTC offset before the change, and after it.
+    before: timedelta
+    after: timedelta
+    #: The instant the clocks change, naive UTC.
+    at: datetime
+
+    def bounds(
+        self, first: int, stop: int, tz: tzinfo
+    ) -> tuple[datetime, datetime, tuple[datetime, datetime] | None]:
+        """``(start, end, hole)`` of the window of wall minute offsets ``first <= x < stop``, for bars
+        stamped with ``tz``: the window holds the bars with ``start <= timestamp < end`` outside ``hole``
+        (half-open; ``None`` but for a window of the repeated hour, stamped in a zone other than the
+        exchange's). Bars stamped in the exchange zone itself compare by wall time (Python compares datetimes
+        of one tzinfo so), so theirs are wall times, moved out of a skipped hour; else instants, as ``tz``.
+        O(1)."""
+        a = self.open_wall + timedelta(minutes=first)
+        b = self.open_wall + timedelta(minutes=stop)
+        if tz is self.tz:
+            return self._existing(a).replace(tzinfo=tz), self._existing(b).replace(tzinfo=tz), None
+        # The instants whose wall time lies in [a, b): before the change at offset `before`, after it at
+        # `after`. Clocks going forward leave the two pieces adjacent (or one empty); going back, they
+        # overlap in wall time and stand an hour apart in real time (the hole).
+        at = self.at
+        s1, e1 = a - self.before, min(b - self.before, at)
+        s2, e2 = max(a - self.after, at), b - self.after
+        hole = None
+        if s1 >= e1:
+            start, end = (s2, e2) if s2 < e2 else (at, at)
+        elif s2 >= e2:
+            start, end = s1, e1
+        else:
+            start, end = s1, e2
+            if e1 != s2:
+                hole = (_instant(e1, tz), _instant(s2, tz))
+        return _instant(start, tz), _instant(end, tz), hole
+
+    def _existing(self, wall: datetime) -> datetime:
+        """``wall`` (naive exchange wall time), or the end of the skipped hour when clocks going forward skip
+        it. O(1)."""
+        if self.after > self.before and self.at + self.before <= wall < self.at + self.after:
+            return self.at + self.after
+        return wall
+
+
+def _instant(utc: datetime, tz: tzinfo) -> datetime:
+    """The naive UTC ``utc`` as an aware datetime in ``tz``. O(1)."""
+    aware = utc.replace(tzinfo=_UTC)
+    return aware if tz is _UTC else aware.astimezone(tz)
+
+
 class SessionClock:
     """Fast session arithmetic over a calendar, keyed by session date: cached opens, lengths, trading
     segments and keys, and the session (date, offset) of any timestamp.
@@ -394,7 +459,7 @@ class SessionClock:
         tz: The calendar's time zone.
     """
 
-    __slots__ = ("_breaks", "_cache", "_keys", "_pieces", "_segments", "calendar", "tz")
+    __slots__ = ("_breaks", "_cache", "_changes", "_keys", "_pieces", "_segments", "calendar", "tz")
 
     def __init__(self, calendar: SessionCalendar) -> None:
         self.calendar = calendar
@@ -405,6 +470,8 @@ class SessionClock:
         self._pieces: dict[date, tuple[_Piece, ...]] = {}
         # Per date: the break minutes as half-open offset ranges from the open, or None (the common case).
         self._breaks: dict[date, tuple[tuple[int, int], ...] | None] = {}
+        # Per date: the clock change inside its session, or None (the common case).
+        self._changes: dict[date, ClockChange | None] = {}
         # Bounded: a long backtest touches many dates, each key tuple holds one int per session minute.
         self._keys: Callable[[date, tzinfo | None], tuple[int, ...]] = functools.lru_cache(maxsize=256)(
             self._build_keys
@@ -507,6 +574,42 @@ class SessionClock:
                 raise
             hours = None
         return 0 if hours is None else min(0, hours[0])
+
+    def clock_change(self, day: date) -> ClockChange | None:
+        """The change of the exchange zone's UTC offset inside session date ``day``'s session (clocks going
+        forward or back), or ``None`` when the offset holds all session long (the common case) or there is
+        no session. A session is assumed to hold at most one change (every zone's rules space them months
+        apart). O(1) after the date's first lookup, which is O(log session minutes) on a change day."""
+        try:
+            return self._changes[day]
+        except KeyError:
+            pass
+        value = None
+        hours = self.hours(day)
+        if hours is not None:
+            tz = self.tz
+            open_wall = datetime(day.year, day.month, day.day) + timedelta(minutes=hours[0])
+            close_wall = open_wall + timedelta(minutes=hours[1])
+            before = open_wall.replace(tzinfo=tz).utcoffset()
+            after = (close_wall - _MINUTE).replace(tzinfo=tz).utcoffset()
+            if before is not None and after is not None and before != after:
+                at = self._change_instant(open_wall - before, after)
+                value = ClockChange(tz, open_wall, before, after, at)
+        self._changes[day] = value
+        return value
+
+    def _change_instant(self, lo: datetime, after: timedelta) -> datetime:
+        """The first whole minute (naive UTC) from ``lo`` on, within a day, whose UTC offset in the exchange
+        zone is ``after``: the instant its clocks change. O(log 1440)."""
+        tz = self.tz
+        low, high = 0, _MINUTES_PER_DAY + 60
+        while low < high:
+            mid = (low + high) // 2
+            if (lo + timedelta(minutes=mid)).replace(tzinfo=_UTC).astimezone(tz).utcoffset() == after:
+                high = mid
+            else:
+                low = mid + 1
+        return lo + timedelta(minutes=low)
 
     def _break_offsets(self, day: date) -> tuple[tuple[int, int], ...] | None:
         try:

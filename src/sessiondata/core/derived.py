@@ -29,6 +29,7 @@ from itertools import pairwise
 from types import MappingProxyType
 from typing import NamedTuple
 
+from sessiondata._calendar import SessionClock
 from sessiondata._models import Bar
 
 from .series import Series
@@ -85,15 +86,23 @@ class Deferred:
     while ``end`` equals the length of the series it extends (so two versions never both extend one log).
     """
 
-    __slots__ = ("base", "base_len", "end", "memos", "parent", "segs")
+    __slots__ = ("base", "base_len", "clock", "end", "memos", "parent", "segs")
 
     def __init__(
-        self, base: Mapping[int, DerivedState] | None, base_len: int, parent: Deferred | None = None
+        self,
+        base: Mapping[int, DerivedState] | None,
+        base_len: int,
+        parent: Deferred | None = None,
+        *,
+        clock: SessionClock | None = None,
     ) -> None:
         # The states at `base_len` bars; None for a flush child (its parent's state there, flushed). Fixed.
         self.base = base
         self.base_len = base_len
         self.parent = parent
+        # The session clock that places windows on a day whose clocks change (see `window_step`); a flush
+        # child settles with its parent's. Fixed.
+        self.clock: SessionClock | None = clock if clock is not None or parent is None else parent.clock
         self.segs: list[LogSegment] = []
         # The 1-minute series length the log covers: the newest snapshot's. Written only by the writer.
         self.end = base_len
@@ -197,7 +206,7 @@ class Deferred:
         lo = self.base_len + m
         run = series.items_at(lo, self.base_len + count)
         advanced = advance_in_order(
-            states, symbol, [b.timestamp for b in run], segments, series.head(lo), run
+            states, symbol, [b.timestamp for b in run], segments, series.head(lo), run, self.clock
         )
         if advanced is not None:
             states = MappingProxyType(advanced)

@@ -23,6 +23,7 @@ from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from sessiondata._calendar import SessionClock
 from sessiondata._models import Bar, Provenance, Quote, Tick
 
 from .derived import Deferred
@@ -148,10 +149,19 @@ class SymbolSessionData(NamedTuple):
     writer: WriterState
 
     @classmethod
-    def empty(cls, symbol: str, intervals: tuple[int, ...], lazy: bool = True) -> SymbolSessionData:
+    def empty(
+        cls,
+        symbol: str,
+        intervals: tuple[int, ...],
+        lazy: bool = True,
+        clock: SessionClock | None = None,
+        ended: bool = False,
+    ) -> SymbolSessionData:
         """A snapshot with no data for ``symbol`` and an empty series per derived interval, derived by the
-        first reader (``lazy``, see `_deferred`) or by the writer as bars arrive. O(k)."""
-        base = MappingProxyType({k: DerivedState(k) for k in intervals})
+        first reader (``lazy``, see `_deferred`; ``clock``: the store's session clock, see `Deferred`) or by
+        the writer as bars arrive; ``ended``: registered after the session ended (see
+        `DerivedState.ended`). O(k)."""
+        base = MappingProxyType({k: DerivedState(k, ended=ended) for k in intervals})
         return cls(
             symbol=symbol,
             bars_1m=Series(),
@@ -171,7 +181,7 @@ class SymbolSessionData(NamedTuple):
                 provenance_overrides=EMPTY_PROVENANCE,
                 tz_aware=None,
                 derived_skip=None,
-                derived_pending=Deferred(base, 0) if intervals and lazy else None,
+                derived_pending=Deferred(base, 0, clock=clock) if intervals and lazy else None,
             ),
         )
 

@@ -284,9 +284,9 @@ class SessionData:
         snap = self._snapshots.get(symbol)
         if snap is None:
             v = self._version + 1
-            snap = SymbolSessionData.empty(symbol, self._intervals, self._lazy)._replace(
-                bars_version=v, ticks_version=v, quotes_version=v
-            )
+            snap = SymbolSessionData.empty(
+                symbol, self._intervals, self._lazy, self._clock, self._session_ended
+            )._replace(bars_version=v, ticks_version=v, quotes_version=v)
         return snap
 
     def _publish(self, changed: Mapping[str, SymbolSessionData]) -> None:
@@ -501,7 +501,7 @@ class SessionData:
             for sym, snap in self._snapshots.items():
                 pending = snap.writer.derived_pending
                 if (pending is not None and pending.owes()) or any(
-                    s.forming is not None for s in snap.writer.derived_base.values()
+                    not s.ended for s in snap.writer.derived_base.values()
                 ):
                     changed[sym] = flushed(snap, self._version)
             self._session_ended = True
@@ -534,7 +534,7 @@ class SessionData:
             version = self._version
             fresh = {}
             for sym, snap in self._snapshots.items():
-                new = SymbolSessionData.empty(sym, self._intervals, self._lazy)
+                new = SymbolSessionData.empty(sym, self._intervals, self._lazy, self._clock)
                 fresh[sym] = new._replace(
                     historical_bars=self._rolled_history(snap, ended),
                     bars_version=version,

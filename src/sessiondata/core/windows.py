@@ -35,11 +35,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from itertools import pairwise
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from sessiondata._models import Bar, trusted_bar
 
 from .series import EMPTY, Series
+
+if TYPE_CHECKING:
+    from sessiondata._calendar import ClockChange, SessionClock
 
 __all__ = [
     "Anchor",
@@ -63,7 +66,11 @@ _MINUTES = tuple(timedelta(minutes=i) for i in range(24 * 60 + 1))
 class Window(NamedTuple):
     """A derived window of one session: where it is (``day``, ``ordinal``: the ``ordinal``-th window of
     the session, from 0), its timestamps ``[start, end)``, and its minute offsets ``first..last`` from the
-    open. The writer builds them with ``tuple.__new__`` (`_window`) on its hot paths."""
+    open. The writer builds them with ``tuple.__new__`` (`_window`) on its hot paths.
+
+    On a session whose clocks change (``zone``, see `ClockChange`), aware bounds come from the session
+    clock, not from arithmetic on a bar's timestamp; a window of the repeated wall hour stamped in another
+    zone then spans both passes of it, less the real time between them (``hole``, half-open)."""
 
     day: date
     ordinal: int
@@ -71,12 +78,46 @@ class Window(NamedTuple):
     end: datetime
     first: int
     last: int
+    hole: tuple[datetime, datetime] | None = None
+    zone: ClockChange | None = None
 
 
-def _window(day: date, ordinal: int, start: datetime, end: datetime, first: int, last: int) -> Window:
+def _window(
+    day: date,
+    ordinal: int,
+    start: datetime,
+    end: datetime,
+    first: int,
+    last: int,
+    hole: tuple[datetime, datetime] | None,
+    zone: ClockChange | None,
+) -> Window:
     """`Window(...)` without its Python-level ``__new__``. O(1)."""
-    window: Window = _new_tuple(Window, (day, ordinal, start, end, first, last))
+    window: Window = _new_tuple(Window, (day, ordinal, start, end, first, last, hole, zone))
     return window
+
+
+def _placed(
+    day: date,
+    index: int,
+    k: int,
+    end_offset: int,
+    ts: datetime,
+    offset: int,
+    session_len: int,
+    clock: SessionClock | None,
+) -> Window:
+    """Window ``index`` (minute offsets ``index * k .. end_offset - 1``) of ``day``, placed from the bar
+    stamped ``ts`` at minute ``offset``: by the session clock when the day's clocks change and ``ts`` is
+    aware (`ClockChange.bounds`), else by minute arithmetic on ``ts`` (`window_of`). O(1)."""
+    first = index * k
+    tz = ts.tzinfo
+    zone = None if clock is None or tz is None else clock.clock_change(day)
+    if zone is None or tz is None:
+        _, start, length = window_of(ts, offset, session_len, k)
+        return _window(day, index, start, start + _MINUTES[length], first, end_offset - 1, None, None)
+    start, end, hole = zone.bounds(first, end_offset, tz)
+    return _window(day, index, start, end, first, end_offset - 1, hole, zone)
 
 
 class Segment(NamedTuple):
@@ -128,7 +169,8 @@ def _aggregate_range(symbol: str, timestamp: datetime, bars: Sequence[Bar], a: i
     # Share the 1-minute bar's datetime (48 bytes less per derived bar) when it is the window's start. Only
     # compared when both have one tzinfo (or none): aware datetimes with different tzinfo objects (as each
     # parsed ISO string has) cost ~200 ns to compare, more than the saving is worth on the writer's path.
-    if ft.tzinfo is timestamp.tzinfo and ft == timestamp:
+    # One tzinfo compares wall time, blind to `fold`: the second pass of a repeated hour is another instant.
+    if ft.tzinfo is timestamp.tzinfo and ft == timestamp and ft.fold == timestamp.fold:
         timestamp = ft
     return trusted_bar(symbol, timestamp, first.open, high, low, bars[b - 1].close, volume)
 
@@ -140,9 +182,12 @@ def aggregate(symbol: str, timestamp: datetime, bars: Iterable[Bar]) -> Bar | No
     return _aggregate_range(symbol, timestamp, members, 0, len(members)) if members else None
 
 
-def _window_bar(symbol: str, start: datetime, end: datetime, bars_1m: Series[Bar]) -> Bar | None:
-    """The bar of window ``[start, end)``, its members found by search. O(k + log n)."""
-    return aggregate(symbol, start, bars_1m.between(start, end))
+def _window_bar(symbol: str, window: Window, bars_1m: Series[Bar]) -> Bar | None:
+    """The bar of ``window``, its members found by search. O(k + log n)."""
+    start, end, hole = window.start, window.end, window.hole
+    if hole is None:
+        return aggregate(symbol, start, bars_1m.between(start, end))
+    return aggregate(symbol, start, bars_1m.between(start, hole[0]) + bars_1m.between(hole[1], end))
 
 
 def _newest_bar(
@@ -164,7 +209,10 @@ def _newest_bar(
     window, members across a chunk boundary, more members than minutes: bars stamped with seconds)."""
     start = window.start
     if span is None:
-        return _window_bar(symbol, start, window.end, bars_1m)
+        return _window_bar(symbol, window, bars_1m)
+    # A window with a hole (see `Window`) needs no check here: the newest bar steps only forward in wall
+    # minutes (a bar of the repeated hour's second pass takes the writer's general path), so the bars from
+    # the window's first member up to the newest are all its members, whichever pass they are in.
     chunk, n, chunk_start = bars_1m.tail()
     # The newest bar is a member when its minute is one of the window's, else the first bar past it.
     b = n if window.first <= offset <= window.last and window.day == day else n - 1
@@ -174,7 +222,7 @@ def _newest_bar(
     else:
         a = n - span
         if a < 0 or not chunk[a].timestamp < start:
-            return _window_bar(symbol, start, window.end, bars_1m)
+            return _window_bar(symbol, window, bars_1m)
         a += 1
         while a < b and chunk[a].timestamp < start:
             a += 1
@@ -202,6 +250,9 @@ class DerivedState(NamedTuple):
     # completing the window needs no timestamp comparison (aware ones with foreign tzinfos cost ~200 ns
     # each). A writer that inserts a bar out of order drops it (`without_anchor`).
     anchor: Anchor | None = None
+    # The session ended (`flush`, the store's ``end_session``): a window a late bar opens completes at once,
+    # so that every window stays complete until the next session (whose states start afresh).
+    ended: bool = False
 
     def forming_bar(self, symbol: str, bars_1m: Series[Bar]) -> Bar | None:
         """The partial bar of the window still forming (aggregated from ``bars_1m``), or ``None``.
@@ -210,18 +261,23 @@ class DerivedState(NamedTuple):
         f = self.forming
         if f is None:
             return None
-        return aggregate(symbol, f.start, bars_1m.between(f.start, f.end))
+        return _window_bar(symbol, f, bars_1m)
 
     def flush(self, symbol: str, bars_1m: Series[Bar]) -> DerivedState:
-        """Complete the forming window (end of session). O(k + log n)."""
+        """Complete the forming window at the end of the session: from here on, a window a late bar opens
+        completes at once (``ended``). O(k + log n)."""
+        done = self._completed_forming(symbol, bars_1m)
+        return done if done.ended else done._replace(ended=True)
+
+    def _completed_forming(self, symbol: str, bars_1m: Series[Bar]) -> DerivedState:
+        """This state with its forming window completed. O(k + log n)."""
         f = self.forming
         if f is None:
             return self
         bars = _with_window(self.bars, symbol, f, bars_1m)
         # An empty window (opened ahead by `_next_window`) never held a bar: it has not completed.
-        return DerivedState(
-            self.interval, bars, None, self.completed if bars is self.bars else (f.day, f.ordinal)
-        )
+        completed = self.completed if bars is self.bars else (f.day, f.ordinal)
+        return DerivedState(self.interval, bars, None, completed, None, self.ended)
 
     def without_anchor(self) -> DerivedState:
         """This state without its anchor (see ``anchor``), for a writer that shifted the 1-minute series
@@ -236,7 +292,7 @@ class DerivedState(NamedTuple):
         f = self.forming
         if f is None or ts < f.end:
             return self
-        return self.flush(symbol, bars_1m)
+        return self._completed_forming(symbol, bars_1m)
 
     def is_inside(self, day: date, offset: int) -> bool:
         """True if minute ``offset`` of ``day`` lies in the forming window before its last minute: then
@@ -245,7 +301,13 @@ class DerivedState(NamedTuple):
         return f is not None and f.first <= offset < f.last and f.day == day
 
     def stepped_newest(
-        self, bar: Bar, bars_1m: Series[Bar], day: date, offset: int, session_len: int
+        self,
+        bar: Bar,
+        bars_1m: Series[Bar],
+        day: date,
+        offset: int,
+        session_len: int,
+        clock: SessionClock | None = None,
     ) -> DerivedState:
         """The state after ``bar``, just appended to ``bars_1m`` (newer than every other), at minute
         ``offset`` of ``day``: the window machine's `step`, each window it names built once, its
@@ -255,9 +317,9 @@ class DerivedState(NamedTuple):
 
         A forming window opened ahead of the newest bar (empty) is anchored at it (see ``anchor``). O(1);
         O(k) per window built (O(k + log n) for a re-derived window or members not all in the last chunk).
-        Writers only (pure: returns a new state)."""
-        k, bars, f, completed, anchor = self
-        moved = window_step(k, f, completed, day, offset, session_len, bar.timestamp, None)
+        Writers only (pure: returns a new state). ``clock``: see `window_step`."""
+        k, bars, f, completed, anchor, ended = self
+        moved = window_step(k, f, completed, day, offset, session_len, bar.timestamp, None, clock, ended)
         if moved is None:
             return self
         forming, completed, built = moved
@@ -273,10 +335,16 @@ class DerivedState(NamedTuple):
         if forming is not None and (forming.day != day or forming.first > offset):
             # Opened ahead, empty: the newest bar is the one just before its first member.
             anchor = _new_tuple(Anchor, (bar, bars_1m.size - 1))  # `Anchor(...)`, one C call
-        return _new_tuple(DerivedState, (k, bars, forming, completed, anchor))
+        return _new_tuple(DerivedState, (k, bars, forming, completed, anchor, ended))
 
     def step(
-        self, day: date, offset: int, session_len: int, ts: datetime, newest: datetime
+        self,
+        day: date,
+        offset: int,
+        session_len: int,
+        ts: datetime,
+        newest: datetime,
+        clock: SessionClock | None = None,
     ) -> tuple[Window | None, tuple[date, int] | None, tuple[tuple[Window, int | None], ...]] | None:
         """The window machine's step for one stored 1-minute bar stamped ``ts`` at minute ``offset`` of
         ``day`` (``newest``: the newest stored timestamp), without building any bar: ``None`` when nothing
@@ -284,12 +352,13 @@ class DerivedState(NamedTuple):
         (re)builds, each with how many of the newest 1-minute bars hold its members when ``ts`` is the
         newest (a hint for `_window_bar`; ``None``: search). O(1). See `window_step`.
         """
-        return window_step(self.interval, self.forming, self.completed, day, offset, session_len, ts, newest)
+        k, _, f, completed, _, ended = self
+        return window_step(k, f, completed, day, offset, session_len, ts, newest, clock, ended)
 
     def moved(self, forming: Window | None, completed: tuple[date, int] | None) -> DerivedState:
         """This state with the window machine moved to ``forming``/``completed`` (see `step`), its bars
         not yet rebuilt (see `with_windows`). O(1)."""
-        return DerivedState(self.interval, self.bars, forming, completed)
+        return DerivedState(self.interval, self.bars, forming, completed, None, self.ended)
 
     def with_windows(self, symbol: str, windows: Sequence[Window], bars_1m: Series[Bar]) -> DerivedState:
         """This state with the bar of each of ``windows`` (distinct, in time order) (re)built from
@@ -319,12 +388,19 @@ def window_step(
     session_len: int,
     ts: datetime,
     newest: datetime | None,
+    clock: SessionClock | None = None,
+    ended: bool = False,
 ) -> tuple[Window | None, tuple[date, int] | None, tuple[tuple[Window, int | None], ...]] | None:
     """The window machine's one step, for a ``k``-minute interval whose forming window is ``f`` and newest
     completed window ``completed``: see `DerivedState.step`. ``newest`` None: ``ts`` is the newest stored
     timestamp (no comparison needed). Every path that moves derived windows goes through here: the streamed
     bar (`DerivedState.stepped_newest`), the writer's bar-by-bar path (`DerivedState.step`) and the run
-    `_advance` used by batches and lazy readers. O(1).
+    `_advance` used by batches and lazy readers.
+
+    A window the step places from a bar gets its bounds from ``clock`` when the day's clocks change and the
+    bar is aware (`_placed`; ``None``: by arithmetic on the bar's timestamp, right on any other day); the
+    windows after it in the session inherit that (`_next_window`). ``ended`` (the session ended): a window
+    the step opens completes at once, none opens ahead. O(1).
     """
     index = offset // k
     end_offset = index * k + k
@@ -336,16 +412,14 @@ def window_step(
         return _next_window(f, session_len, k, newest), (day, index), ((f, k + 1),)
     key = (day, index)
     if (f is None or key > (f.day, f.ordinal)) and (completed is None or key > completed):
-        _, start, length = window_of(ts, offset, session_len, k)
-        new = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+        new = _placed(day, index, k, end_offset, ts, offset, session_len, clock)
         done: tuple[tuple[Window, int | None], ...] = () if f is None else ((f, k + 2),)
-        if offset == end_offset - 1 or (newest is not None and newest >= new.end):
-            # Its last minute is here, or a later bar already is: the window is complete.
-            return _next_window(new, session_len, k, newest), key, (*done, (new, 2))
+        if ended or offset == end_offset - 1 or (newest is not None and newest >= new.end):
+            # Its last minute is here, or a later bar already is, or the session ended: it is complete.
+            return None if ended else _next_window(new, session_len, k, newest), key, (*done, (new, 2))
         return new, completed if f is None else (f.day, f.ordinal), done
     # A late or corrected bar for a window that has already completed: re-derive that window only.
-    _, start, length = window_of(ts, offset, session_len, k)
-    redone = _window(day, index, start, start + _MINUTES[length], index * k, end_offset - 1)
+    redone = _placed(day, index, k, end_offset, ts, offset, session_len, clock)
     return f, completed, ((redone, None),)
 
 
@@ -356,9 +430,11 @@ def advance_newest(
     day: date,
     offset: int,
     session_len: int,
+    clock: SessionClock | None = None,
 ) -> tuple[Mapping[int, DerivedState], int, int]:
     """The derived states after ``bar``, just appended to ``bars_1m`` (newer than every other), at minute
-    ``offset`` of ``day``: `DerivedState.stepped_newest` on each interval (``derived`` itself when no state
+    ``offset`` of ``day`` (``clock``: the session clock, see `window_step`): `DerivedState.stepped_newest` on
+    each interval (``derived`` itself when no state
     changes, else a new read-only mapping); and ``(lo, hi)``, the minute offsets ``lo <= x <= hi`` of
     ``day`` where the next such bar needs no step: ``lo <= x < hi`` lie inside every forming window before
     its last minute (a step changes nothing there), and ``hi`` is the earliest last minute, where windows
@@ -373,7 +449,7 @@ def advance_newest(
         f = state.forming
         # `is_inside` without its call (this runs for every completing bar): a step would change nothing.
         if f is None or not (f.first <= offset < f.last and f.day == day):
-            now = state.stepped_newest(bar, bars_1m, day, offset, session_len)
+            now = state.stepped_newest(bar, bars_1m, day, offset, session_len, clock)
             if now is not state:
                 if own is None:
                     # `dict(proxy)` goes through the generic mapping protocol, several times slower.
@@ -392,7 +468,7 @@ def advance_newest(
 
 def _with_window(bars: Series[Bar], symbol: str, window: Window, bars_1m: Series[Bar]) -> Series[Bar]:
     """``bars`` with ``window``'s bar (re)placed, or unchanged if no 1-minute bar falls in it."""
-    b = _window_bar(symbol, window.start, window.end, bars_1m)
+    b = _window_bar(symbol, window, bars_1m)
     if b is None:
         return bars
     appended = bars.appended_if_newer(b)  # a window usually completes after every earlier one
@@ -410,15 +486,25 @@ def _next_window(done: Window, session_len: int, k: int, newest: datetime | None
     stop = first + k
     if stop > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
         stop = session_len
-    last = stop - 1
-    end = done.end + _MINUTES[stop - first]
+    zone = done.zone
+    if zone is None:
+        start = done.end
+        end = start + _MINUTES[stop - first]
+        hole = None
+    else:  # the day's clocks change: its bounds from the session clock, in the tzinfo of the bars
+        # A window gets a zone only from an aware bar (`_placed`), so its start has a tzinfo.
+        start, end, hole = zone.bounds(first, stop, done.start.tzinfo)  # type: ignore[arg-type]
     if newest is not None and newest >= end:
         return None
-    return _window(done.day, done.ordinal + 1, done.end, end, first, last)
+    return _window(done.day, done.ordinal + 1, start, end, first, stop - 1, hole, zone)
 
 
 def _advance(
-    state: DerivedState, stamps: Sequence[datetime], segments: Sequence[Segment], before: Series[Bar]
+    state: DerivedState,
+    stamps: Sequence[datetime],
+    segments: Sequence[Segment],
+    before: Series[Bar],
+    clock: SessionClock | None,
 ) -> tuple[Window | None, tuple[date, int] | None, list[tuple[Window, int]]]:
     """`window_step` (or `DerivedState.passed` outside the session) bar by bar over an in-order run,
     without building any bar.
@@ -433,6 +519,7 @@ def _advance(
     k = state.interval
     f = state.forming
     completed = state.completed
+    ended = state.ended
     windows: list[tuple[Window, int]] = []
     # Whether a bar of the run fell in the forming window (then it holds one): `flush` needs to know.
     filled = False
@@ -465,7 +552,7 @@ def _advance(
             ts = stamps[i + p]
             p += 1
             upto = i + p  # bars of the run stored when the step handles this one
-            moved = window_step(k, f, completed, day, offset, session_len, ts, None)
+            moved = window_step(k, f, completed, day, offset, session_len, ts, None, clock, ended)
             if moved is None:
                 filled = True  # in the forming window, at no last minute
                 continue
@@ -509,7 +596,15 @@ def _rebuilt(
         prev_end = w.end
         b = bisect_left(src_ts, prev_end, a, cut)
         if a != b:
-            built.append(_aggregate_range(symbol, start, src, a, b))
+            hole = w.hole
+            if hole is None:
+                built.append(_aggregate_range(symbol, start, src, a, b))
+                continue
+            # Both passes of a repeated wall hour (see `Window`): the members on either side of the hole.
+            h = bisect_left(src_ts, hole[0], a, b)
+            members = src[a:h] + src[bisect_left(src_ts, hole[1], h, b) : b]
+            if members:
+                built.append(_aggregate_range(symbol, start, members, 0, len(members)))
     if all(x.timestamp < y.timestamp for x, y in pairwise(built)):
         return bars.upserted_run(built)  # appends them when they are all newer
     for bar in built:  # a window re-derived after a later one (a bar stamped with seconds, late)
@@ -524,10 +619,11 @@ def advance_in_order(
     segments: Sequence[Segment],
     before: Series[Bar],
     run: Sequence[Bar],
+    clock: SessionClock | None = None,
 ) -> dict[int, DerivedState] | None:
     """The derived states after ``run`` (1-minute bars, each newer than every bar in ``before``, in order)
     was appended to ``before``; ``None`` when no state changes. ``stamps`` are the run's timestamps and
-    ``segments`` cut the run into stretches (see `Segment`).
+    ``segments`` cut the run into stretches (see `Segment`); ``clock``: see `window_step`.
 
     Equal to `DerivedState.stepped_newest` (or `passed` outside the session) bar by bar, but each window's bar
     is built once, from ``run`` and the tail of ``before``. O(windows built * k + log n).
@@ -536,7 +632,7 @@ def advance_in_order(
     min_start: datetime | None = None
     changed = False
     for k, state in derived.items():
-        f, completed, windows = _advance(state, stamps, segments, before)
+        f, completed, windows = _advance(state, stamps, segments, before, clock)
         if windows:
             first = min(w.start for w, _ in windows)
             if min_start is None or first < min_start:
@@ -561,5 +657,5 @@ def advance_in_order(
         bars = (
             _rebuilt(state.bars, symbol, windows, src, src_ts, len(src) - len(run)) if windows else state.bars
         )
-        out[k] = DerivedState(k, bars, f, completed)
+        out[k] = DerivedState(k, bars, f, completed, None, state.ended)
     return out

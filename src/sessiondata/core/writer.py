@@ -211,7 +211,7 @@ def append_newest(
         elif not (skip is not None and skip[0] is derived and skip[1] <= offset < skip[2] and skip[3] == day):
             # Not inside every forming window before the earliest last minute (there, the common case, one
             # check for all intervals says nothing changes): the window machine steps each interval.
-            derived, skip = _newest_states(derived, bar, appended, day, offset, session_len)
+            derived, skip = _newest_states(derived, bar, appended, day, offset, session_len, locator.clock)
     else:  # outside every session
         appended = series.appended_if_newer(bar)
         if appended is None:
@@ -257,11 +257,12 @@ def _newest_states(
     day: date,
     offset: int,
     session_len: int,
+    clock: SessionClock,
 ) -> tuple[Mapping[int, DerivedState], _Skip | None]:
     """`append_newest`'s derived states after ``bar`` (just appended, newer than every other) at minute
     ``offset`` of ``day``, the window machine's step for the newest bar (`advance_newest`), and the new
     skip span. O(intervals), or O(k) per window completed."""
-    derived, lo, hi = advance_newest(derived, bar, appended, day, offset, session_len)
+    derived, lo, hi = advance_newest(derived, bar, appended, day, offset, session_len, clock)
     return derived, ((derived, lo, hi, day) if lo < hi else None)
 
 
@@ -418,10 +419,10 @@ class SymbolWriter:
         segments = self._segments(run, stamps, before)
         if self.lazy:
             if self.pending is None:
-                self.pending = Deferred(self.derived, before.size)
+                self.pending = Deferred(self.derived, before.size, clock=self.clock)
             self.pending.log_run(segments)  # derivation owed to the first reader
         elif self.derived:
-            advanced = advance_in_order(self.derived, self.symbol, stamps, segments, before, run)
+            advanced = advance_in_order(self.derived, self.symbol, stamps, segments, before, run, self.clock)
             if advanced is not None:
                 self.derived = self.own_derived = advanced
 
@@ -562,7 +563,7 @@ class SymbolWriter:
             if w is not None and w.first <= offset <= w.last and w.day == day:
                 # In a window this write already rebuilds: completed, so `step` would re-derive it again.
                 continue
-            moved = state.step(day, offset, session_len, ts, last_ts)
+            moved = state.step(day, offset, session_len, ts, last_ts, self.clock)
             if moved is not None:
                 self._own()[k] = state.moved(moved[0], moved[1])
                 if moved[2]:
@@ -585,7 +586,8 @@ class SymbolWriter:
             derived = MappingProxyType(own)
         pending = self.pending
         if self.lazy and pending is None:
-            pending = Deferred(derived, self.series.size)  # still nobody reading: log from here
+            # Still nobody reading: log from here.
+            pending = Deferred(derived, self.series.size, clock=self.clock)
         snap = self.snap
         return _new_tuple(
             SymbolSessionData,
@@ -680,7 +682,7 @@ def flushed(snap: SymbolSessionData, version: int) -> SymbolSessionData:
     # `derived` settles from the log itself: a reader's memo never decides what the writer publishes.
     derived = MappingProxyType({k: s.flush(snap.symbol, snap.bars_1m) for k, s in snap.derived.items()})
     # Lazy: keep logging from here; eager: derive as bars arrive.
-    pending = None if pending is None else Deferred(derived, snap.bars_1m.size)
+    pending = None if pending is None else Deferred(derived, snap.bars_1m.size, clock=pending.clock)
     return snap._replace(
         writer=writer._replace(derived_base=derived, derived_pending=pending), bars_version=version
     )
