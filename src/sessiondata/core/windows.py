@@ -25,7 +25,13 @@ once from the run's own list), and the writer's bar-by-bar path (`DerivedState.s
 (``tests/reference.py``) and to each other.
 
 A window completes when its last minute arrives, when a bar of a later window (or any later bar outside the
-session) arrives, or at `flush` (the store's ``end_session``). Completed windows live in a `Series`.
+session) arrives, or at `flush` (the store's ``end_session``; after it, a window a late bar opens completes at
+once). Completed windows live in a `Series`.
+
+On a day whose clocks change, windows stay wall-clock windows of the minute offsets: their aware bounds come
+from the session clock (`ClockChange.bounds`: the skipped hour cut out, the repeated hour's windows shared
+by both passes), not from arithmetic on a bar's timestamp, which is right on every other day and stays the
+only work done there (see docs/architecture.md, "Derived windows across a clock change").
 """
 
 from __future__ import annotations
