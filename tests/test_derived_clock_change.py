@@ -229,22 +229,28 @@ def change_day_streams(draw: st.DrawFn) -> tuple[date, list[datetime]]:
     return day, chosen
 
 
-def fed(
-    day: date, instants: Sequence[datetime], zone: tzinfo, derivation: str, chunk: int
-) -> tuple[SessionData, list[Bar]]:
+def new_store(day: date, derivation: str) -> SessionData:
     calendar = RegularHoursCalendar(time(0), time(0), NY, weekends=True)
     store = SessionData(calendar=calendar, derived_intervals=PROPERTY_INTERVALS, derivation=derivation)
     store.start_new_session(day)
-    bars = [
+    return store
+
+
+def stamped(instants: Sequence[datetime], zone: tzinfo) -> list[Bar]:
+    return [
         Bar("BTC", t.astimezone(zone), 100.0 + n % 5, 105.0 + n % 7, 99.0 - n % 3, 100.5, n + 1)
         for n, t in enumerate(instants)
     ]
-    for i in range(0, len(bars), chunk):
-        if chunk == 1:
-            store.add_bar("BTC", bars[i])
-        else:
-            store.add_bars_batch("BTC", bars[i : i + chunk])
-    return store, bars
+
+
+def answers(store: SessionData) -> list[object]:
+    """Every derived bar and forming bar of ``store``, as instants, highs, lows and volumes."""
+    out: list[object] = []
+    for k in PROPERTY_INTERVALS:
+        forming = store.get_forming_bar("BTC", k)
+        out.append(as_instants(store, k))
+        out.append(None if forming is None else (forming.timestamp.astimezone(UTC), forming.volume))
+    return out
 
 
 @settings(max_examples=40, deadline=None)
@@ -257,16 +263,28 @@ def test_foreign_stamps_derive_the_windows_of_exchange_stamps(
     stream: tuple[date, list[datetime]], derivation: str, chunk: int
 ) -> None:
     day, instants = stream
-    utc, bars = fed(day, instants, UTC, derivation, chunk)
-    exchange, _ = fed(day, instants, NY, derivation, chunk)
-    tokyo, _ = fed(day, instants, TOKYO, "eager" if derivation == "lazy" else "lazy", 1)
-    for k in PROPERTY_INTERVALS:
-        assert as_instants(utc, k) == as_instants(exchange, k) == as_instants(tokyo, k), k
-    for store in (utc, exchange, tokyo):
+    # UTC and the exchange zone the same way; Tokyo bar by bar, derived the other way.
+    other = "eager" if derivation == "lazy" else "lazy"
+    feeds = [
+        (new_store(day, derivation), stamped(instants, UTC), chunk),
+        (new_store(day, derivation), stamped(instants, NY), chunk),
+        (new_store(day, other), stamped(instants, TOKYO), 1),
+    ]
+    for i in range(0, len(instants), chunk):
+        for store, bars, size in feeds:
+            for j in range(i, min(i + chunk, len(bars)), size):
+                if size == 1:
+                    store.add_bar("BTC", bars[j])
+                else:
+                    store.add_bars_batch("BTC", bars[j : j + size])
+        # As each write is seen, every reader of each store sees the same windows and forming bars.
+        assert answers(feeds[0][0]) == answers(feeds[1][0]) == answers(feeds[2][0]), instants[i]
+    (utc, bars, _), (exchange, _, _), (tokyo, _, _) = feeds
+    for store, _, _ in feeds:
         store.end_session()
+    assert answers(utc) == answers(exchange) == answers(tokyo)
     volume = sum(b.volume for b in bars)
     for k in PROPERTY_INTERVALS:
-        assert as_instants(utc, k) == as_instants(exchange, k) == as_instants(tokyo, k), k
         derived = utc.get_bars("BTC", k)
         assert [(b.timestamp, b.open, b.high, b.low, b.close, b.volume) for b in derived] == rule_windows(
             bars, day, k
@@ -275,3 +293,28 @@ def test_foreign_stamps_derive_the_windows_of_exchange_stamps(
         assert stamps == sorted(set(stamps)), k
         assert sum(b.volume for b in derived) == volume, k
         assert sum(b.volume for b in exchange.get_bars("BTC", k)) == volume, k
+
+
+@settings(max_examples=30, deadline=None)
+@given(stream=change_day_streams(), data=st.data(), derivation=st.sampled_from(["lazy", "eager"]))
+def test_late_bars_on_a_change_day_re_derive_windows_by_the_rule(
+    stream: tuple[date, list[datetime]], data: st.DataObject, derivation: str
+) -> None:
+    day, instants = stream
+    # Some bars arrive late, after every other, in any order (out-of-order inserts on the general path).
+    late = data.draw(st.sets(st.sampled_from(range(len(instants))), max_size=12))
+    order = [i for i in range(len(instants)) if i not in late]
+    order += data.draw(st.permutations(sorted(late)))
+    stores = []
+    for zone in (UTC, NY):
+        store = new_store(day, derivation)
+        bars = stamped(instants, zone)
+        for i in order:
+            store.add_bar("BTC", bars[i])
+        store.end_session()
+        stores.append((store, bars))
+    (utc, bars), (exchange, _) = stores
+    assert answers(utc) == answers(exchange)
+    for k in PROPERTY_INTERVALS:
+        derived = [(b.timestamp, b.high, b.low, b.volume) for b in utc.get_bars("BTC", k)]
+        assert derived == [(t, h, lo, v) for t, _, h, lo, _, v in rule_windows(bars, day, k)], k
