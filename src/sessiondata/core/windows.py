@@ -440,11 +440,11 @@ def advance_newest(
 ) -> tuple[Mapping[int, DerivedState], int, int]:
     """The derived states after ``bar``, just appended to ``bars_1m`` (newer than every other), at minute
     ``offset`` of ``day`` (``clock``: the session clock, see `window_step`): `DerivedState.stepped_newest` on
-    each interval (``derived`` itself when no state
-    changes, else a new read-only mapping); and ``(lo, hi)``, the minute offsets ``lo <= x <= hi`` of
-    ``day`` where the next such bar needs no step: ``lo <= x < hi`` lie inside every forming window before
-    its last minute (a step changes nothing there), and ``hi`` is the earliest last minute, where windows
-    complete (``lo >= hi``: no such span, as when a state has no forming window on ``day``).
+    each interval (``derived`` itself when no state changes, else a new read-only mapping); and
+    ``(lo, hi)``, the minute offsets ``lo <= x <= hi`` of ``day`` where the next such bar needs no step:
+    ``lo <= x < hi`` lie inside every forming window before its last minute (a step changes nothing there),
+    and ``hi`` is the earliest last minute, where windows complete (``lo >= hi``: no such span, as when a
+    state has no forming window on ``day``).
 
     The streamed hot lane's step: the writer calls it only when the bar lies outside that span or at its
     ``hi``. O(intervals), plus O(k) per window built. Writers only (pure)."""
