@@ -8,7 +8,9 @@ of the same replay: same repository calls, same store, same counts.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sessiondata import (
+    BacktestStreamCoordinator,
     Bar,
     DataManager,
     DataUpkeepThread,
@@ -134,22 +137,26 @@ def test_a_complete_replay_fetches_nothing_and_counts_a_pass_each_minute() -> No
     assert [row[2] for row in trace[:-1]] == list(range(1, MINUTES + 4))
 
 
-def _count_advance_calls(monkeypatch: Any) -> Counter[datetime]:
+def _count_clock_calls(monkeypatch: Any) -> Counter[datetime]:
+    """Count, per time, the calls every backtest clock makes into its listeners (the upkeep's passes)."""
     calls: Counter[datetime] = Counter()
-    original = DataUpkeepThread.advance
+    original = TimeProvider.on_advance
 
-    def counting(self: DataUpkeepThread, now: datetime) -> None:
-        calls[now] += 1
-        original(self, now)
+    def on_advance(self: TimeProvider, listener: Callable[[datetime], object]) -> Callable[[], None]:
+        def counted(t: datetime) -> object:
+            calls[t] += 1
+            return listener(t)
 
-    monkeypatch.setattr(DataUpkeepThread, "advance", counting)
+        return original(self, counted)
+
+    monkeypatch.setattr(TimeProvider, "on_advance", on_advance)
     return calls
 
 
 def test_data_manager_replay_advances_the_upkeep_once_per_clock_move(monkeypatch: Any) -> None:
     """`DataManager.replay` (what ``sessiondata replay`` runs): the upkeep hears each move of the clock
     once (it was called twice, by the clock and again as a coordinator listener), and still fills."""
-    calls = _count_advance_calls(monkeypatch)
+    calls = _count_clock_calls(monkeypatch)
     full = [_bar("SPY", i, True) for i in range(MINUTES)]
     report = DataManager(SessionData(), repository=InMemoryBarRepository(full)).replay(
         ["SPY"], [DAY], drop_minutes=3, seed=1
@@ -160,7 +167,7 @@ def test_data_manager_replay_advances_the_upkeep_once_per_clock_move(monkeypatch
 
 
 def test_system_manager_advances_the_upkeep_once_per_clock_move(monkeypatch: Any) -> None:
-    calls = _count_advance_calls(monkeypatch)
+    calls = _count_clock_calls(monkeypatch)
     full = [_bar("SPY", i, False) for i in range(MINUTES)]
     store = SessionData()
     system = SystemManager(store, repository=InMemoryBarRepository(full))
@@ -170,3 +177,70 @@ def test_system_manager_advances_the_upkeep_once_per_clock_move(monkeypatch: Any
     assert store.get_bars("SPY") == full
     assert calls
     assert set(calls.values()) == {1}, calls.most_common(3)
+
+
+def test_an_upkeep_handed_whole_to_a_coordinator_hears_each_clock_move_once() -> None:
+    """Given to a coordinator as a session listener (for its `run_once`), the upkeep still hears each move of
+    the clock once: the coordinator also calls any ``advance(now)`` its listeners have, and the upkeep's
+    clock listener was that public ``advance``, so every move reached it twice. It still fills the gap."""
+    full = [_bar("SPY", i, True) for i in range(MINUTES)]
+    store = SessionData()
+    clock = TimeProvider("backtest")
+    up = DataUpkeepThread(store, InMemoryBarRepository(full), time_provider=clock)
+    coordinator = BacktestStreamCoordinator(store, time_provider=clock, session_listeners=[up])
+    coordinator.register_stream("SPY", StreamType.BAR, full[:7] + full[8:])
+    calls: Counter[datetime] = Counter()
+    clock.on_advance(lambda t: calls.update([t]))  # the clock's own calls: one per move
+    hook = getattr(up, "advance", None)
+    if callable(hook):  # what the coordinator calls on top (before the fix: the upkeep's `advance`)
+
+        def counted(t: datetime) -> None:
+            calls[t] += 1
+            hook(t)
+
+        up.advance = counted  # type: ignore[attr-defined]
+    up.start()
+    coordinator.start_worker()
+    try:
+        assert len(list(coordinator.merged_stream())) == MINUTES - 1
+    finally:
+        assert coordinator.stop_worker(timeout=10.0)
+        assert up.stop(timeout=10.0)
+    assert store.get_bars("SPY") == full
+    assert len(calls) == MINUTES - 1
+    assert set(calls.values()) == {1}, calls.most_common(3)
+
+
+def test_a_quiet_minute_does_not_wait_for_a_writer() -> None:
+    """A new minute with nothing due is settled without the store's write lock (no copy of the writer
+    state): it completes while another thread holds the lock. Before, it waited for the lock."""
+    store = SessionData()
+    store.start_new_session(DAY)
+    clock = TimeProvider("backtest")
+    up = DataUpkeepThread(store, InMemoryBarRepository(), time_provider=clock)
+    clock.advance_to(_bar("A", 0, False).timestamp)
+    up.start()
+    for i in range(3):  # complete minutes: the pass at the third visits no symbol
+        store.add_bar("A", _bar("A", i, False))
+        clock.advance_to(_bar("A", i + 1, False).timestamp)
+    passes = up.status()["passes"]
+    held = threading.Event()
+    done = threading.Event()
+    waited: list[bool] = []
+
+    def hold_the_lock() -> None:
+        with store.write_lock:
+            held.set()
+            waited.append(not done.wait(timeout=10.0))  # the deadline: True if nobody got past the lock
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    assert held.wait(timeout=10.0)
+    clock.advance_to(_bar("A", 4, False).timestamp)  # a new minute, A complete up to the due one
+    done.set()
+    holder.join(timeout=10.0)
+    assert waited == [False]
+    status = up.status()
+    assert status["passes"] == passes + 1
+    assert status["gaps_found"] == 0
+    up.stop()
