@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,11 +24,13 @@ from sessiondata import (
     DataManager,
     DataUpkeepThread,
     InMemoryBarRepository,
+    RegularHoursCalendar,
     SessionData,
     StreamType,
     SystemManager,
     TimeProvider,
 )
+from sessiondata._zones import fixed_zone
 
 NY = ZoneInfo("America/New_York")
 M = timedelta(minutes=1)
@@ -48,52 +50,98 @@ class CountingRepository(InMemoryBarRepository):
         return list(super().get_bars(symbol, start, end))
 
 
-def _bar(symbol: str, i: int, aware: bool) -> Bar:
-    start = datetime(2024, 3, 4, 9, 30, tzinfo=NY if aware else None)
-    return Bar(symbol, start + i * M, 10.0, 10.5, 9.5, 10.0, 100 + i)
+# Timestamp styles: naive exchange-local, the exchange's zone, a fixed offset (as parsed from ISO text; the
+# shared zone object), UTC. One replay may mix them: the clock in one, each symbol in one.
+STYLES: dict[str, Any] = {
+    "naive": None,
+    "zone": NY,
+    "fixed": fixed_zone(timedelta(hours=-5)),  # EST on DAY
+    "utc": timezone.utc,
+}
+# A 24/7 session in New York on the day clocks go forward (no fixed offset from open to close), replayed
+# from 10:00 EDT, after the skipped hour; its fixed-offset style is EDT.
+DST_DAY = date(2018, 3, 11)
+DST_CALENDAR = RegularHoursCalendar(time(0), time(0), NY, weekends=True)
+
+
+def _stamp(i: int, style: bool | str, dst: bool = False) -> datetime:
+    name = ("zone" if style else "naive") if isinstance(style, bool) else style
+    if dst:
+        start = datetime(2018, 3, 11, 14, 0, tzinfo=timezone.utc) + i * M
+        if name == "naive":
+            return start.astimezone(NY).replace(tzinfo=None)
+        zone = fixed_zone(timedelta(hours=-4)) if name == "fixed" else STYLES[name]
+        return start.astimezone(zone)
+    local = datetime(2024, 3, 4, 9, 30) + i * M
+    if name == "naive":
+        return local
+    return local.replace(tzinfo=NY).astimezone(STYLES[name])
+
+
+def _bar(symbol: str, i: int, style: bool | str, dst: bool = False) -> Bar:
+    return Bar(symbol, _stamp(i, style, dst), 10.0, 10.5, 9.5, 10.0, 100 + i)
 
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     """Symbols whose streams miss random minutes (some start late, some stop early), a repository that
-    holds a random part of what the streams miss, naive or aware stamps."""
-    aware = draw(st.booleans())
+    holds a random part of what the streams miss; the clock's and each symbol's timestamp style; the clock
+    moved at the minute or half a minute later, and maybe once more inside each minute; a regular session
+    or a 24/7 one across a clock change."""
+    clock = draw(st.sampled_from(sorted(STYLES)))
     n = draw(st.integers(1, 4))
     streamed: dict[str, set[int]] = {}
     stored: dict[str, set[int]] = {}
+    styles: dict[str, str] = {}
     for k in range(n):
         first = draw(st.sampled_from([0, 0, 0, 3, 17]))
         last = draw(st.sampled_from([MINUTES, MINUTES, MINUTES - 6]))
         missing = draw(st.sets(st.integers(first, last - 1), max_size=4))
         streamed[f"S{k}"] = set(range(first, last)) - missing
         stored[f"S{k}"] = {m for m in range(MINUTES) if draw(st.booleans()) or m in streamed[f"S{k}"]}
-    return {"aware": aware, "streamed": streamed, "stored": stored}
+        styles[f"S{k}"] = draw(st.sampled_from([clock, clock, *sorted(STYLES)]))
+    return {
+        "clock": clock,
+        "styles": styles,
+        "offset": draw(st.sampled_from([0, 30])),
+        "extra_move": draw(st.booleans()),
+        "dst": draw(st.booleans()),
+        "streamed": streamed,
+        "stored": stored,
+    }
 
 
 def _replay_by_hand(scenario: dict[str, Any], *, full_passes: bool) -> list[Any]:
     """Move a backtest clock minute by minute, writing each minute's bars after the move as a coordinator
-    does; the upkeep passes from its clock (`advance`), or with ``full_passes`` a `run_once` at every
-    move. Returns what the upkeep did at each minute."""
-    aware = scenario["aware"]
-    store = SessionData()
-    store.start_new_session(DAY)
+    does; the upkeep passes from its clock, or with ``full_passes`` a `run_once` at the first move into
+    each minute. Returns what the upkeep did at each minute."""
+    dst = scenario.get("dst", False)
+    clock_style = scenario.get("clock", scenario.get("aware", False))
+    styles = scenario.get("styles") or dict.fromkeys(scenario["streamed"], clock_style)
+    offset = timedelta(seconds=scenario.get("offset", 0))
+    store = SessionData(calendar=DST_CALENDAR) if dst else SessionData()
+    store.start_new_session(DST_DAY if dst else DAY)
     clock = TimeProvider("backtest")
     repo = CountingRepository(
-        [_bar(s, i, aware) for s, minutes in scenario["stored"].items() for i in sorted(minutes)]
+        [_bar(s, i, styles[s], dst) for s, minutes in scenario["stored"].items() for i in sorted(minutes)]
     )
     up = DataUpkeepThread(store, repo, time_provider=clock, retry_base=30.0)
     trace: list[Any] = []
+    ran: datetime | None = None
     for i in range(MINUTES + 3):
         # The bar of minute i - 1 is known at its end: the clock reaches it first, then it is written.
-        t = _bar("X", i, aware).timestamp
-        clock.advance_to(t)
-        if i == 0 and not full_passes:
-            up.start()
-        elif full_passes:
-            up.run_once()
+        t = _stamp(i, clock_style, dst) + offset
+        moves = [t - timedelta(seconds=20), t] if scenario.get("extra_move") and i else [t]
+        for move in moves:  # the extra move is inside the minute before (or this one)
+            clock.advance_to(move)
+            if i == 0 and not full_passes:
+                up.start()
+            elif full_passes and move.replace(second=0) != ran:
+                up.run_once()  # the reference: a full pass at the first move into each minute
+                ran = move.replace(second=0)
         for symbol, minutes in scenario["streamed"].items():
             if i - 1 in minutes:
-                store.add_bar(symbol, _bar(symbol, i - 1, aware))
+                store.add_bar(symbol, _bar(symbol, i - 1, styles[symbol], dst))
         status = up.status()
         trace.append(
             (

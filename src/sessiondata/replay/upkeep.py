@@ -330,14 +330,19 @@ class DataUpkeepThread:
             self._started = True
             self._stop.clear()
         if self._backtest:
+            clock = self._clock
+            assert clock is not None
             self._safe_pass()
+            if clock.is_set:
+                # The first pass covered the clock's minute: a later move inside it runs none.
+                now = clock.now()
+                self._next_pass = now.replace(second=0, microsecond=0) + _MINUTE
             # Whoever moves the simulated clock (a coordinator's worker, or a hand-driven backtest) runs the
             # passes due, in its own thread, at the simulated time: never on a wall-clock wake-up.
-            assert self._clock is not None
             with self._lifecycle_lock:
                 if self._stop.is_set():
                     return  # stopped during the first pass: never subscribe after `stop` returned
-                self._unsubscribe = self._clock.on_advance(self._on_clock)
+                self._unsubscribe = clock.on_advance(self._on_clock)
                 self._acting = self._running.is_set()
             logger.info("upkeep started in backtest mode (passes at simulated times)")
             return
