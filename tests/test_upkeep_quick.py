@@ -106,6 +106,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "offset": draw(st.sampled_from([0, 30])),
         "extra_move": draw(st.booleans()),
         "dst": draw(st.booleans()),
+        "wanted": draw(st.none() | st.sets(st.sampled_from(sorted(streamed)), min_size=1)),
         "streamed": streamed,
         "stored": stored,
     }
@@ -125,7 +126,8 @@ def _replay_by_hand(scenario: dict[str, Any], *, full_passes: bool) -> list[Any]
     repo = CountingRepository(
         [_bar(s, i, styles[s], dst) for s, minutes in scenario["stored"].items() for i in sorted(minutes)]
     )
-    up = DataUpkeepThread(store, repo, time_provider=clock, retry_base=30.0)
+    wanted = scenario.get("wanted")
+    up = DataUpkeepThread(store, repo, time_provider=clock, retry_base=30.0, symbols=wanted)
     trace: list[Any] = []
     ran: datetime | None = None
     for i in range(MINUTES + 3):
@@ -171,6 +173,44 @@ def test_quick_test_changes_nothing_the_upkeep_does_or_when(scenario: dict[str, 
     full = _replay_by_hand(scenario, full_passes=True)
     for minute, (a, b) in enumerate(zip(by_clock, full, strict=True)):
         assert a == b, (minute, scenario)
+
+
+def _same_as_full_passes(scenario: dict[str, Any]) -> None:
+    by_clock = _replay_by_hand(scenario, full_passes=False)
+    full = _replay_by_hand(scenario, full_passes=True)
+    for minute, (a, b) in enumerate(zip(by_clock, full, strict=True)):
+        assert a == b, (minute, scenario)
+
+
+def test_complete_symbols_of_the_other_style_than_the_clock_get_full_passes() -> None:
+    """A naive clock with complete aware symbols (or the reverse): the quick test cannot compare them and
+    leaves the minute to a full pass, which finds nothing either."""
+    every = set(range(MINUTES))
+    for clock, style in (("naive", "fixed"), ("fixed", "naive")):
+        _same_as_full_passes(
+            {
+                "clock": clock,
+                "styles": {"A": style},
+                "streamed": {"A": every},
+                "stored": {"A": every},
+            }
+        )
+
+
+def test_only_the_wanted_symbols_are_tested() -> None:
+    """An upkeep for some symbols: a store symbol it does not keep (here one that misses minutes) never
+    stops its quick test, and the others are kept as with full passes."""
+    every = set(range(MINUTES))
+    scenario = {
+        "clock": "fixed",
+        "wanted": {"A"},
+        "streamed": {"A": every, "B": every - {5, 6}},
+        "stored": {"A": every, "B": every},
+    }
+    _same_as_full_passes(scenario)
+    trace = _replay_by_hand(scenario, full_passes=False)
+    assert trace[MINUTES][0] == []  # nothing fetched while A's stream lasts (then later minutes are due)
+    assert {call[0] for call in trace[-1][0]} == {"A"}  # and never anything for B, which is not kept
 
 
 def test_a_complete_replay_fetches_nothing_and_counts_a_pass_each_minute() -> None:
