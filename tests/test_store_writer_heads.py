@@ -115,3 +115,15 @@ def test_read_while_another_thread_holds_the_write_lock() -> None:
     done.set()
     holder.join(timeout=10.0)
     assert timed_out == [False]
+
+
+def test_a_dict_replaced_behind_its_back_never_passes_an_identity_test() -> None:
+    """Should a write path replace the writers' dict without renewing the view, every read is a new object
+    (a caller's identity test fails, so it looks closer) over the current dict."""
+    store = SessionData()
+    store.add_bar("A", _bar("A", 0))
+    with store.write_lock:
+        store._snapshots = dict(store._snapshots)  # what a careless write path would do
+    first = store.writer_heads
+    assert first is not store.writer_heads
+    assert dict(first) == dict(store.writer_state().snapshots)

@@ -137,6 +137,7 @@ class SessionData:
         # `writer_heads`: a read-only view of `_snapshots`, a new one whenever that dict is replaced or the
         # lifecycle changes (see `_new_heads`), so that its identity tells "nothing structural changed".
         self._heads: Mapping[str, SymbolSessionData] = MappingProxyType(self._snapshots)
+        self._heads_of = self._snapshots  # the dict `_heads` shows
         self._gate: PublicationGate | None = None
         # While a gate is held, its log's bound ``append``: `_store` logs every one-symbol write's snapshot
         # with it.
@@ -249,12 +250,18 @@ class SessionData:
         before a structural change is outdated at once. Thread-safety: any thread; exact in the writers'
         own thread (e.g. the backtest upkeep, which runs in the replay's worker).
         """
-        return self._heads
+        heads = self._heads
+        if self._heads_of is self._snapshots:
+            return heads
+        # A write path replaced the writers' dict without `_new_heads`: a fresh view each time, so an
+        # identity test never passes on it (slower for such a caller, never wrong).
+        return MappingProxyType(self._snapshots)
 
     def _new_heads(self, snaps: dict[str, SymbolSessionData]) -> None:
         """Make ``snaps`` the writers' dict and give `writer_heads` a new identity (lock held)."""
         self._snapshots = snaps
         self._heads = MappingProxyType(snaps)
+        self._heads_of = snaps
 
     def writer_state(self) -> StoreState:
         """Every symbol's newest snapshot and the lifecycle as writers left them, including writes a
