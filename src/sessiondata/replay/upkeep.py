@@ -270,7 +270,8 @@ class DataUpkeepThread:
         # The simulated time from which `_on_clock` runs its next pass (backtest mode).
         self._next_pass: datetime | None = None
         # Set by a backtest pass that visited no symbol (every one complete, nothing open) for `_on_clock`'s
-        # quick test; None after any other pass. Under the pass lock.
+        # quick test; None after any other pass. Written under the pass lock, read without it (a record is
+        # never changed once made).
         self._quiet: _Quiet | None = None
         # Passes `_on_clock` settled by the quick test (counted by the one thread that moves the clock).
         self._quick_passes = 0
