@@ -12,6 +12,13 @@ Issue 4 asks for two figures:
   bars each against 500 holding 390 each: the ratio shows whether a pass grows with the bars stored (it
   must not). Floor: reading every symbol's snapshot and its last bar, the least a pass must look at.
 
+Issue 14 adds one:
+
+* **A simulated minute with nothing due, backtest mode, 100 symbols** (naive and aware stamps): the clock
+  moves one minute with a backtest upkeep listening, every symbol complete (the quick test settles it).
+  Floors: the same clock move with no upkeep, and reading every symbol's newest snapshot, bar and quality
+  from the store's writer heads (the least any test of "nothing due" must look at).
+
 Run (from the repository root)::
 
     .venv/bin/python -m pytest benchmarks/bench_upkeep.py -p no:cacheprovider --benchmark-only
@@ -38,8 +45,10 @@ from sessiondata import (
     Provenance,
     SessionData,
     SqliteBarRepository,
+    TimeProvider,
 )
 from sessiondata._csvio import read_csv_bars
+from sessiondata._zones import fixed_zone
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "quantconnect_lean"
 SPY_CSV = REAL / "SPY_1m.csv"
@@ -82,6 +91,27 @@ RATIOS = (
         "upkeep.pass500_30bars",
         ("<=", 1.5),
         note="a pass with no gaps must not grow with the bars stored",
+    ),
+    Ratio(
+        "upkeep quiet minute 100 symbols naive / floor newest-bar scan",
+        "upkeep.minute100_naive",
+        "upkeep.minute100_floor_scan",
+        ("<=", 3.0),
+        note="the clock's move plus the upkeep's quick test over reading what it must read",
+    ),
+    Ratio(
+        "upkeep quiet minute 100 symbols aware / floor newest-bar scan",
+        "upkeep.minute100_aware",
+        "upkeep.minute100_floor_scan",
+        ("<=", 3.0),
+        note="the same with fixed-offset stamps (as parsed from ISO text)",
+    ),
+    Ratio(
+        "upkeep quiet minute 100 symbols naive / clock move alone",
+        "upkeep.minute100_naive",
+        "upkeep.minute100_clock_only",
+        None,
+        note="what the upkeep adds to a minute's clock move",
     ),
     Ratio(
         "upkeep pass 500 symbols x30 / floor snapshot scan",
@@ -246,3 +276,87 @@ def test_pass500(benchmark: BenchmarkFixture, results: Results, bars_per_symbol:
     assert status["fill_attempts"] == 0
     assert len(status["symbols"]) == SYMBOLS
     results.record(f"upkeep.pass500_{bars_per_symbol}bars", benchmark, symbols=SYMBOLS)
+
+
+# ------------------------------------------------------------- a quiet simulated minute, 100 symbols
+
+MINUTE_SYMBOLS = [f"M{s:03d}" for s in range(100)]
+MINUTE_ROUNDS = 300  # rounds of one minute each, inside the 390-minute session
+MINUTE_DAY = date(2024, 3, 5)
+
+
+class _MinuteReplay:
+    """A hand-driven backtest: each round's setup writes every symbol's bar of the minute just ended (as
+    a coordinator does after moving the clock), and the timed call moves the clock to the next minute."""
+
+    def __init__(self, upkeep: bool, aware: bool) -> None:
+        zone = fixed_zone(timedelta(hours=-5)) if aware else None
+        self.open = datetime(2024, 3, 5, 9, 30, tzinfo=zone)
+        self.store = SessionData()
+        self.store.start_new_session(MINUTE_DAY)
+        self.clock = TimeProvider("backtest")
+        self.clock.advance_to(self.open)
+        for sym in MINUTE_SYMBOLS:
+            self.store.register_symbol(sym)
+        self.upkeep = (
+            DataUpkeepThread(self.store, InMemoryBarRepository(), time_provider=self.clock)
+            if upkeep
+            else None
+        )
+        if self.upkeep is not None:
+            self.upkeep.start()
+        self.minute = 0
+
+    def setup(self) -> tuple[tuple[datetime], dict[str, Any]]:
+        start = self.open + self.minute * M
+        for sym in MINUTE_SYMBOLS:
+            self.store.add_checked_bar(sym, Bar(sym, start, 10.0, 10.5, 9.5, 10.0, 100))
+        self.minute += 1
+        return (self.open + (self.minute + 1) * M,), {}
+
+    def check(self) -> None:
+        if self.upkeep is None:
+            return
+        status = self.upkeep.status()
+        self.upkeep.stop()
+        assert status["gaps_found"] == 0
+        assert status["fill_attempts"] == 0
+        # Complete symbols: no pass after the first few visited one (the quick test settled the minutes).
+        assert status["symbols_visited"] <= 2 * len(MINUTE_SYMBOLS), status["symbols_visited"]
+
+
+@pytest.mark.benchmark(group="upkeep-minute100")
+def test_minute100_clock_only(benchmark: BenchmarkFixture, results: Results) -> None:
+    replay = _MinuteReplay(upkeep=False, aware=False)
+    benchmark.pedantic(
+        replay.clock.advance_to, setup=replay.setup, rounds=MINUTE_ROUNDS, iterations=1, warmup_rounds=0
+    )
+    results.record("upkeep.minute100_clock_only", benchmark)
+
+
+@pytest.mark.benchmark(group="upkeep-minute100")
+def test_minute100_floor_scan(benchmark: BenchmarkFixture, results: Results) -> None:
+    replay = _MinuteReplay(upkeep=False, aware=False)
+    replay.setup()
+    heads = replay.store.writer_heads
+
+    def scan() -> int:
+        n = 0
+        for snap in heads.values():
+            if snap.latest_bar is not None and snap.bar_quality:
+                n += 1
+        return n
+
+    assert benchmark(scan) == len(MINUTE_SYMBOLS)
+    results.record("upkeep.minute100_floor_scan", benchmark)
+
+
+@pytest.mark.parametrize("stamps", ["naive", "aware"])
+@pytest.mark.benchmark(group="upkeep-minute100")
+def test_minute100(benchmark: BenchmarkFixture, results: Results, stamps: str) -> None:
+    replay = _MinuteReplay(upkeep=True, aware=stamps == "aware")
+    benchmark.pedantic(
+        replay.clock.advance_to, setup=replay.setup, rounds=MINUTE_ROUNDS, iterations=1, warmup_rounds=0
+    )
+    replay.check()
+    results.record(f"upkeep.minute100_{stamps}", benchmark, symbols=len(MINUTE_SYMBOLS))

@@ -190,3 +190,32 @@ def test_upkeep_stop_racing_the_thread_start_waits_for_it(monkeypatch: pytest.Mo
     starter.join(DEADLINE)
     assert outcome == [True]
     assert up.is_alive is False
+
+
+def test_upkeep_stop_keeps_its_bound_while_a_live_pass_waits_for_the_write_lock() -> None:
+    """`stop` takes neither the store's write lock nor the pass lock: with a live pass blocked on the write
+    lock (held here), it returns at its deadline, reporting the thread still running; once the lock is
+    free the pass ends and a second `stop` reports everything finished."""
+    entered = threading.Event()
+
+    class Store(SessionData):
+        def writer_state(self) -> Any:
+            if threading.current_thread().name == "sessiondata-upkeep":
+                entered.set()
+            return super().writer_state()
+
+    store = Store()
+    store.start_new_session(date(2024, 3, 4))
+    up = DataUpkeepThread(store, None, period=DEADLINE)
+    up.start()
+    results: list[bool] = []
+    with store.write_lock:
+        store.add_bar("AAA", Bar("AAA", datetime(2024, 3, 4, 9, 30), 1.0, 1.0, 1.0, 1.0, 1))  # wakes it
+        assert entered.wait(DEADLINE)
+        stopper = threading.Thread(target=lambda: results.append(up.stop(timeout=0.05)))
+        stopper.start()
+        stopper.join(DEADLINE)
+        assert not stopper.is_alive()
+        assert results == [False]  # returned while the pass still waited for the lock held here
+    assert up.stop(timeout=DEADLINE) is True
+    assert not up.is_alive

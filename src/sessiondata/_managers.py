@@ -204,24 +204,6 @@ class ReplayReport:
         }
 
 
-class _AtSessionEnds:
-    """A backtest-mode upkeep as a session-boundary listener only: ``run_once``, no ``advance``.
-
-    The coordinator calls a listener's ``advance`` at every move of the clock, but the upkeep already runs
-    its passes from the clock it was given (`TimeProvider.on_advance`, which also serves hand-driven
-    backtests): handed to the coordinator whole, it was called twice per move, the second call a no-op.
-    """
-
-    __slots__ = ("_upkeep",)
-
-    def __init__(self, upkeep: DataUpkeepThread) -> None:
-        self._upkeep = upkeep
-
-    def run_once(self) -> None:
-        """The upkeep's pass at a session boundary (the coordinator's worker thread)."""
-        self._upkeep.run_once()
-
-
 class _SessionCollector:
     """Session-boundary listener that records each symbol's summary when the coordinator ends a session.
 
@@ -421,7 +403,9 @@ class DataManager:
             else None
         )
         collector = _SessionCollector(store, keeper, wanted, dropped)
-        listeners: list[Any] = [_AtSessionEnds(keeper), collector] if keeper is not None else [collector]
+        # The upkeep as a session listener: its `run_once` at each boundary. Its per-minute passes come from
+        # the clock it listens to (it has no `advance` for the coordinator to call as well).
+        listeners: list[Any] = [keeper, collector] if keeper is not None else [collector]
         coordinator = BacktestStreamCoordinator(
             store,
             time_provider=time_provider,
@@ -613,7 +597,7 @@ class SystemManager:
         )
         self._coordinator = None
         if self._mode is ClockMode.BACKTEST:
-            listeners = [_AtSessionEnds(self._upkeep)] if self._upkeep is not None else []
+            listeners = [self._upkeep] if self._upkeep is not None else []
             self._coordinator = BacktestStreamCoordinator(
                 store, time_provider=clock, session_listeners=listeners, **self._coordinator_options
             )

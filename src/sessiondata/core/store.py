@@ -134,6 +134,10 @@ class SessionData:
         # `hold_publication`); `_gate` is that gate, and the lifecycle readers see is then the gate's.
         self._snapshots: dict[str, SymbolSessionData] = {}
         self._view = self._snapshots
+        # `writer_heads`: a read-only view of `_snapshots`, a new one whenever that dict is replaced or the
+        # lifecycle changes (see `_new_heads`), so that its identity tells "nothing structural changed".
+        self._heads: Mapping[str, SymbolSessionData] = MappingProxyType(self._snapshots)
+        self._heads_of = self._snapshots  # the dict `_heads` shows
         self._gate: PublicationGate | None = None
         # While a gate is held, its log's bound ``append``: `_store` logs every one-symbol write's snapshot
         # with it.
@@ -227,9 +231,37 @@ class SessionData:
                 self._notify,
                 self._bind_log,
             )
-            self._snapshots = gate.heads
+            self._new_heads(gate.heads)
             self._gate = gate
             return gate
+
+    @property
+    def writer_heads(self) -> Mapping[str, SymbolSessionData]:
+        """Every symbol's newest snapshot as writers left them (what `writer_state` copies, including writes
+        a `PublicationGate` holds back from readers), as a live read-only view: no copy, no lock. O(1).
+
+        The same object is returned until the store's structure changes: a symbol registered (also by its
+        first write), `start_new_session`, `end_session`, `clear_all`, or a publication gate held or
+        closed; then a new one. So a writer-side caller that kept the object it read can tell "the same
+        symbols, the same session, not ended since" with one identity test, and read each symbol's newest
+        snapshot from it. Racy by nature, like `queue.Queue.qsize`: from another thread than the writers',
+        the values may move on while it is iterated (each value is a consistent snapshot; the keys never
+        change under an iteration, a structural change installs a new dict), and an object read just
+        before a structural change is outdated at once. Thread-safety: any thread; exact in the writers'
+        own thread (e.g. the backtest upkeep, which runs in the replay's worker).
+        """
+        heads = self._heads
+        if self._heads_of is self._snapshots:
+            return heads
+        # A write path replaced the writers' dict without `_new_heads`: a fresh view each time, so an
+        # identity test never passes on it (slower for such a caller, never wrong).
+        return MappingProxyType(self._snapshots)
+
+    def _new_heads(self, snaps: dict[str, SymbolSessionData]) -> None:
+        """Make ``snaps`` the writers' dict and give `writer_heads` a new identity (lock held)."""
+        self._snapshots = snaps
+        self._heads = MappingProxyType(snaps)
+        self._heads_of = snaps
 
     def writer_state(self) -> StoreState:
         """Every symbol's newest snapshot and the lifecycle as writers left them, including writes a
@@ -247,11 +279,12 @@ class SessionData:
         """Replace the writers' dict (lock held): published at once, or logged as one step under a gate."""
         gate = self._gate
         if gate is None:
-            self._snapshots = self._view = snaps
+            self._new_heads(snaps)
+            self._view = snaps
         else:
             state = StoreState(snaps, self._session_ended, self._current_session_date, self._version)
             gate.record_full(snaps, state)
-            self._snapshots = snaps
+            self._new_heads(snaps)
 
     def _install_view(self, view: dict[str, SymbolSessionData]) -> None:
         self._view = view
@@ -261,7 +294,8 @@ class SessionData:
 
     def _end_gate(self) -> None:
         snaps = dict(self._snapshots)
-        self._snapshots = self._view = snaps
+        self._new_heads(snaps)
+        self._view = snaps
         self._gate = None
         self._log_append = None
 
@@ -508,6 +542,8 @@ class SessionData:
             self._publish(changed)
             if self._gate is not None:
                 self._set_heads(self._snapshots)
+            else:
+                self._new_heads(self._snapshots)  # the lifecycle changed: `writer_heads` says so
             logger.info("session %s ended", self._current_session_date)
 
     def start_new_session(self, session_date: date) -> None:

@@ -16,13 +16,15 @@ symbols that may miss a minute (``status()["symbols_visited"]`` counts them).
 
 Live mode (a live clock, or none): a background thread wakes on every write to the store and at least every
 ``period`` seconds. Backtest mode (a backtest clock): no thread; passes run at simulated times inside the
-replay's pipeline: `DataUpkeepThread.advance`, called whenever the clock moves (the upkeep listens to the
-clock, `TimeProvider.on_advance`, so whoever advances it, a coordinator or a hand-driven backtest, runs the
-pass in its own thread), runs a pass when a new simulated minute began (a missing minute ``m`` is filled when
-the replay reaches the first item known at or after ``m + 2`` minutes), and `run_once` at each session
-boundary. Right after a pass that visited no symbol, a new minute costs a quick test instead of a pass: one
-read of the store's writer state and, per symbol, its newest bar's stamp against the clock (a symbol whose
-newest bar starts in minute ``L`` cannot miss a due minute before the clock reaches ``L + 3`` minutes).
+replay's pipeline. The upkeep listens to the clock (`TimeProvider.on_advance`), so whoever advances it, a
+coordinator or a hand-driven backtest, runs the pass in its own thread, once per move: a pass when a new
+simulated minute began (a missing minute ``m`` is filled when the replay reaches the first item known at or
+after ``m + 2`` minutes), and `run_once` at each session boundary (a coordinator calls it when the upkeep is
+one of its session listeners; the upkeep has no ``advance`` for a coordinator to call as well). Right after
+a pass that visited no symbol, a new minute costs a quick test instead of a pass, lock-free and without a
+copy: one identity test of the store's `SessionData.writer_heads` (the same symbols, session, not ended)
+and, per symbol, its quality and newest bar's stamp against the due range (a symbol complete from the open
+whose newest bar starts in minute ``L`` cannot miss a due minute before the clock reaches ``L + 3``).
 Retries are then due in simulated seconds, the jitter is seeded and the repository is called in the replay's
 thread, so the same replay fills the same minutes at the same items. A registered symbol with no bars
 yet is filled too (in the replay clock's timestamp style, else the other symbols', else the repository's).
@@ -67,9 +69,9 @@ __all__ = ["DataUpkeepThread"]
 logger = logging.getLogger("sessiondata.upkeep")
 
 _MINUTE = timedelta(minutes=1)
-# A symbol whose newest bar starts in minute L can miss a due minute only from L + 3 minutes on: minute
-# L + 1 ends at L + 2 and is due a minute of grace later (see `advance`).
-_DUE_AFTER = timedelta(minutes=3)
+# At a clock in minute F, minutes up to F - 2 are due (a minute ends, then a minute of grace, see
+# `_on_clock`): a symbol complete from the open whose newest bar starts at F - 2 or later misses none.
+_TWO_MINUTES = timedelta(minutes=2)
 _LOCAL_EPOCH = datetime(1970, 1, 1)
 
 
@@ -172,14 +174,52 @@ def _runs(minutes: list[datetime]) -> list[tuple[datetime, datetime]]:
     return out
 
 
+def _all_settled(snaps: Iterable[SymbolSessionData], lo: datetime, hi: datetime) -> bool:
+    """Whether every snapshot is *settled in* ``[lo, hi)``: its newest bar starts there and every regular
+    minute from the open to it has a bar (quality 100%). The one completeness test: a full pass asks it of
+    one symbol (`DataUpkeepThread._complete`), the quick test of all at once. O(snapshots), a few attribute
+    reads and comparisons each, no call. Raises `TypeError` if a bar's timestamp is naive and ``lo`` aware,
+    or the reverse (the caller then looks closer)."""
+    for snap in snaps:
+        last = snap.latest_bar
+        if last is None or snap.bar_quality != 100.0 or not lo <= last.timestamp < hi:
+            return False
+    return True
+
+
+class _Quiet:
+    """What a pass that visited no symbol leaves the quick test (`DataUpkeepThread._quick_test`): the
+    store's `SessionData.writer_heads` object it saw (the same object later = the same symbols, session
+    and lifecycle), the snapshots to test (a live view of it, or the wanted symbols' keys), and the
+    session's close and its last minute, naive and in the session's fixed offset (``None`` without one)."""
+
+    __slots__ = ("close", "close_aware", "fixed", "heads", "keys", "last", "last_aware", "snaps")
+
+    def __init__(
+        self,
+        heads: Mapping[str, SymbolSessionData],
+        wanted: set[str] | None,
+        close: datetime,
+        fixed: timezone | None,
+    ) -> None:
+        self.heads = heads
+        self.snaps = heads.values()  # a live view: each test reads the newest snapshots
+        self.keys = None if wanted is None else tuple(k for k in heads if k in wanted)
+        self.close = close
+        self.last = close - _MINUTE
+        self.fixed = fixed
+        self.close_aware = None if fixed is None else close.replace(tzinfo=fixed)
+        self.last_aware = None if fixed is None else self.last.replace(tzinfo=fixed)
+
+
 class DataUpkeepThread:
     """Keeps a `SessionData` complete: detects missing minutes and fills them from a repository.
 
     ``repository=None`` detects and reports gaps without filling them. ``time_provider`` is the clock gaps
     are looked for up to. Live mode: the thread wakes on every write to the store and at least every
     ``period`` seconds; ``min_interval`` (default 0) spaces passes out when writes come faster than that.
-    Backtest mode (a backtest clock): no thread; passes run at simulated times (`advance`, `run_once`),
-    called by the replay that owns the clock (see the module documentation).
+    Backtest mode (a backtest clock): no thread; passes run at simulated times (the clock's moves,
+    `run_once`), in the thread of the replay that owns the clock (see the module documentation).
 
     Thread-safety: `start`, `stop`, `pause`, `resume`, `status` may be called from any thread. `run_once`
     may be called from any thread too (e.g. the stream coordinator at a session boundary); passes are
@@ -222,18 +262,18 @@ class DataUpkeepThread:
         self._jitter = jitter
         self._fetch_timeout = fetch_timeout
         self._symbols = None if symbols is None else {s.strip().upper() for s in symbols}
-        # Backtest mode: passes run only at simulated times (`advance`, `run_once`), retries are due in
-        # simulated seconds and the jitter is seeded, so the same replay fills the same minutes.
+        # Backtest mode: passes run only at simulated times (the clock's moves, `run_once`), retries are
+        # due in simulated seconds and the jitter is seeded, so the same replay fills the same minutes.
         self._backtest = time_provider is not None and time_provider.mode is ClockMode.BACKTEST
         self._rng = rng or (random.Random(0) if self._backtest else random.Random())
         self._monotonic = monotonic or (self._simulated_seconds if self._backtest else time.monotonic)
-        # The simulated time from which `advance` runs its next pass (backtest mode).
+        # The simulated time from which `_on_clock` runs its next pass (backtest mode).
         self._next_pass: datetime | None = None
-        # Set by a pass that visited no symbol (every one complete, nothing open): its session, number of
-        # symbols and the session's close (naive, and in the fixed offset or None, see `_limits`), for
-        # `advance`'s quick test; None after any other pass. Under the pass lock.
-        self._quiet: tuple[date, int, datetime, datetime | None] | None = None
-        # Passes `advance` settled by the quick test (counted by the one thread that moves the clock).
+        # Set by a backtest pass that visited no symbol (every one complete, nothing open) for `_on_clock`'s
+        # quick test; None after any other pass. Written under the pass lock, read without it (a record is
+        # never changed once made).
+        self._quiet: _Quiet | None = None
+        # Passes `_on_clock` settled by the quick test (counted by the one thread that moves the clock).
         self._quick_passes = 0
         # The current pass's session hours as naive exchange-local (open, close); under the pass lock.
         self._bounds: tuple[datetime, datetime] | None = None
@@ -242,6 +282,9 @@ class DataUpkeepThread:
         self._bounds_memo: tuple[date, tuple[datetime, datetime] | None] | None = None
         self._fixed_zone: timezone | None = None
         self._started = False
+        # Backtest mode: True while the clock's moves may run passes (started, subscribed, neither paused nor
+        # stopped). One flag for `_on_clock`, read at each new minute; set only under `_lifecycle_lock`.
+        self._acting = False
         self._unsubscribe: Callable[[], None] | None = None  # from the backtest clock's `on_advance`
 
         # Guards the lifecycle against a `stop` racing `start`'s first pass: `_thread` and `_unsubscribe` are
@@ -278,9 +321,9 @@ class DataUpkeepThread:
         """Run a first pass at once (in the caller's thread), then, in live mode, start the background thread.
 
         In backtest mode (a backtest clock) no thread is started: later passes run at simulated times, when
-        the clock moves (`advance`, called from `TimeProvider.advance_to`) and at `run_once`. Errors in that
-        pass are recorded in `status()`, not raised. Raises `RuntimeError` if already started. Waits for the
-        first pass (bounded by ``fetch_timeout`` per fetch).
+        the clock moves (`TimeProvider.advance_to` calls the upkeep, which listens to it) and at `run_once`.
+        Errors in that pass are recorded in `status()`, not raised. Raises `RuntimeError` if already
+        started. Waits for the first pass (bounded by ``fetch_timeout`` per fetch).
         """
         if self._thread is not None or self._started:
             raise RuntimeError("DataUpkeepThread already started")
@@ -288,14 +331,20 @@ class DataUpkeepThread:
             self._started = True
             self._stop.clear()
         if self._backtest:
+            clock = self._clock
+            assert clock is not None
             self._safe_pass()
+            if clock.is_set:
+                # The first pass covered the clock's minute: a later move inside it runs none.
+                now = clock.now()
+                self._next_pass = now.replace(second=0, microsecond=0) + _MINUTE
             # Whoever moves the simulated clock (a coordinator's worker, or a hand-driven backtest) runs the
             # passes due, in its own thread, at the simulated time: never on a wall-clock wake-up.
-            assert self._clock is not None
             with self._lifecycle_lock:
                 if self._stop.is_set():
                     return  # stopped during the first pass: never subscribe after `stop` returned
-                self._unsubscribe = self._clock.on_advance(self.advance)
+                self._unsubscribe = clock.on_advance(self._on_clock)
+                self._acting = self._running.is_set()
             logger.info("upkeep started in backtest mode (passes at simulated times)")
             return
         # Read before the first pass: a write made during it must wake the thread for another pass.
@@ -310,14 +359,26 @@ class DataUpkeepThread:
         logger.info("upkeep thread started (period %.3gs)", self._period)
 
     def stop(self, timeout: float = 5.0) -> bool:
-        """Stop the thread and wait for it (and any fetch it started) for at most ``timeout`` seconds.
+        """Stop running passes of its own (the live thread's, or those the backtest clock's moves start; an
+        explicit `run_once` still runs one) and wait for the live-mode thread and any fetch thread it
+        started, all against one deadline ``timeout`` seconds from the call.
 
-        Returns True if every thread it started has finished; False if one is still running when the time is
-        up (a fetch hanging in the repository: it is abandoned and reported in `status()`). Idempotent.
+        Bound: returns within ``timeout`` seconds plus a few brief lock hand-offs (the upkeep's lifecycle
+        and status locks, the clock's lock to unsubscribe, the store's wake-up condition); it never takes
+        the store's write lock or the pass lock, and never waits past the deadline for a pass or a
+        repository call. A live pass in progress is told to stop (a fetch it waits for is given up at once)
+        and ends at its next check: before each fetch, and every 1,024 bars of an answer it sifts. A
+        backtest pass runs in the thread that moves the clock (a replay's worker), not in one of the
+        upkeep's: it is not waited for, and ends at the same checks.
+
+        Returns True if every thread it started has finished (in backtest mode it starts none, so True);
+        False if one is still running at the deadline (the live thread still in a pass, or a fetch hanging
+        in the repository: abandoned and reported in `status()`). Idempotent; any thread.
         """
         deadline = time.monotonic() + timeout
         with self._lifecycle_lock:
             self._stop.set()
+            self._acting = False
             unsubscribe = self._unsubscribe
             thread = self._thread
         if unsubscribe is not None:
@@ -343,11 +404,15 @@ class DataUpkeepThread:
 
     def pause(self) -> None:
         """Stop running passes until `resume` (a pass in progress completes). O(1); any thread."""
-        self._running.clear()
+        with self._lifecycle_lock:
+            self._running.clear()
+            self._acting = False
 
     def resume(self) -> None:
         """Resume after `pause`. O(1); any thread."""
-        self._running.set()
+        with self._lifecycle_lock:
+            self._running.set()
+            self._acting = self._unsubscribe is not None and not self._stop.is_set()
         self._store.wake_waiters()
 
     @property
@@ -355,74 +420,76 @@ class DataUpkeepThread:
         """True while the background thread runs. Racy by nature. O(1)."""
         return self._thread is not None and self._thread.is_alive()
 
-    def advance(self, now: datetime) -> None:
-        """The replay's clock reached ``now``: in backtest mode, run a pass if a new minute began since the
-        last one (so a missing minute ``m`` is filled when the replay reaches the first item known at or
-        after ``m + 2`` minutes: one minute for the bar to end, one of grace for bars of the same minute
-        still on their way). A no-op in live mode, while paused, or before `start`.
+    def _on_clock(self, now: datetime) -> None:
+        """The backtest clock moved to ``now`` (`TimeProvider.on_advance`; the only caller): run a pass if a
+        new simulated minute began since the last one (so a missing minute ``m`` is filled when the replay
+        reaches the first item known at or after ``m + 2`` minutes: one minute for the bar to end, one of
+        grace for bars of the same minute still on their way). Nothing while paused, or after `stop`.
 
-        A new minute right after a pass that visited no symbol is first given a quick test, `_all_complete`:
-        if every symbol is still complete up to now (the test `_candidates` makes) and no symbol appeared
-        and the session neither ended nor changed, nothing is due and the pass ends there (it counts in
-        ``status()["passes"]``, not in ``last_pass_at``). Otherwise, and whenever the pass before visited a
-        symbol, the full pass runs: the same fills at the same simulated minutes either way.
+        A new minute right after a pass that visited no symbol is first given the quick test
+        (`_quick_test`): if nothing is due, the pass ends there (it counts in ``status()["passes"]``, not in
+        ``last_pass_at``). Otherwise, and whenever the pass before visited a symbol, the full pass runs:
+        the same fills at the same simulated minutes either way.
 
-        O(1) within a minute; at a new minute with nothing due, O(symbols) with a small constant (one read
-        of the store's writer state, one comparison or two per symbol). Thread-safety: the replay's worker
-        thread (see `BacktestStreamCoordinator`), which waits for the pass; its writes reach readers in
-        replay order.
+        Private on purpose: a listener with an ``advance(now)`` method is also called by a
+        `BacktestStreamCoordinator` at every move of its clock, so an upkeep handed to one whole (as a
+        session listener, for its `run_once`) would hear every move twice. The clock is the one driver.
+
+        O(1) within a minute; at a new minute with nothing due, O(symbols) with a small constant (see
+        `_quick_test`). Thread-safety: the thread that moves the clock (a coordinator's worker, or a
+        hand-driven backtest), which waits for the pass; its writes reach readers in replay order.
         """
         due = self._next_pass
         if due is not None and now < due:
             return
-        if not self._backtest or not self._started or self._stop.is_set() or not self._running.is_set():
+        if not self._acting:
             return
-        self._next_pass = now.replace(second=0, microsecond=0) + _MINUTE
-        if self._quiet is not None and self._all_complete():
+        floor = now.replace(second=0, microsecond=0) if now.second or now.microsecond else now
+        self._next_pass = floor + _MINUTE
+        if self._quiet is not None and self._quick_test(now, floor):
             self._quick_passes += 1
             return
         self._safe_pass()
 
-    def _all_complete(self) -> bool:
-        """`advance`'s quick test: True if a pass now would visit no symbol, as the last pass did not, and
-        would change no symbol's state but its checked minute (left behind: the next visit, if any, looks
-        at the minutes from there, where a complete symbol has no gap). O(symbols), one comparison or two
-        each, and no conversion of the clock's time.
+    def _quick_test(self, now: datetime, floor: datetime) -> bool:
+        """True if a full pass at the clock's time ``now`` (``floor``: its minute) would visit no symbol, as
+        the last pass did not, and change no symbol's state but its checked minute (left behind: the next
+        visit, if any, looks at the minutes from there, where a complete symbol has no gap).
 
-        Why it equals `_candidates`' test: every symbol was complete at the last pass, so its newest bar
-        ``L`` is inside the session, at or after the open, and only moves later; it stays complete while
-        its quality is 100% and ``L`` is before the close and at or after the last due minute but one,
-        i.e. while the clock's exchange-local time is before ``L``'s minute plus three minutes (one to end,
-        one of grace, see `advance`). One comparison of the clock's time against the oldest ``L`` plus
-        three minutes (an instant, in ``L``'s fixed offset) answers for all. Any doubt (a symbol appeared,
-        the session ended or changed, timestamp styles differ, no fixed offset) means False: a full pass.
+        Why it equals `_candidates`' test: nothing structural changed since the quiet pass (the store's
+        `SessionData.writer_heads` is the object it saw: the same symbols, session, not ended), and each
+        symbol must still be settled (`_all_settled`) in the due range ``[lo, close)``, ``lo`` the last due
+        minute but one: ``F - 2`` minutes at a clock in minute ``F``, capped at the session's last minute
+        (a clock past the close makes the whole session due). The range is built in the clock's style once
+        (an aware clock in the session's fixed offset, the zone object stamps parsed from text share, so
+        no comparison asks a zone for its offset); a symbol of the other style raises `TypeError`: a full
+        pass sorts it out, as it does any doubt (no fixed offset, a new symbol, a session change).
+
+        O(symbols) at a few attribute reads and comparisons each, no call, no conversion, no copy; O(1)
+        with nothing to look at. Thread-safety: takes no lock (neither the store's nor the pass lock): it
+        reads the immutable `_Quiet` record a quiet pass left and the store's live heads, and changes
+        nothing, so a `run_once` in another thread neither waits for it nor is disturbed by it (the record
+        proves "nothing due" on its own, whichever pass left it).
         """
-        with self._pass_lock:
-            quiet = self._quiet
-            clock = self._clock
-            if quiet is None or clock is None:
+        quiet = self._quiet  # one read: a concurrent pass may replace it, never change it
+        if quiet is None or self._store.writer_heads is not quiet.heads:
+            return False
+        if now.tzinfo is None:
+            hi, last = quiet.close, quiet.last
+        else:
+            fixed = quiet.fixed
+            if fixed is None or quiet.close_aware is None or quiet.last_aware is None:
                 return False
-            now = clock.now()  # the clock first, the data second, as in `_pass`
-            state = self._store.writer_state()
-            snaps = state.snapshots
-            session, count, hi, hi_aware = quiet
-            if state.session_ended or state.current_session_date != session or len(snaps) != count:
-                return False
-            wanted = self._symbols
-            settled = self._settled
-            oldest: datetime | None = None
-            try:
-                for symbol, snap in snaps.items():
-                    if wanted is not None and symbol not in wanted:
-                        continue
-                    ts = settled(snap, hi, hi_aware)
-                    if ts is None:
-                        return False
-                    if oldest is None or ts < oldest:
-                        oldest = ts
-                return oldest is not None and now < oldest.replace(second=0, microsecond=0) + _DUE_AFTER
-            except TypeError:  # naive and aware stamps (or clock) side by side: the full pass sorts it out
-                return False
+            if now.tzinfo is not fixed:
+                floor = now.astimezone(fixed).replace(second=0, microsecond=0)
+            hi, last = quiet.close_aware, quiet.last_aware
+        lo = min(floor - _TWO_MINUTES, last)
+        keys = quiet.keys
+        snaps = quiet.snaps if keys is None else [quiet.heads[k] for k in keys]
+        try:
+            return _all_settled(snaps, lo, hi)
+        except TypeError:  # naive and aware stamps (or clock) side by side: the full pass sorts it out
+            return False
 
     def _simulated_seconds(self) -> float:
         clock = self._clock
@@ -484,6 +551,8 @@ class DataUpkeepThread:
             # call a bar missing that was written between the two reads.
             clock_now = self._clock_now()
             # What writers wrote, also what a replay still holds back from readers: the upkeep is a writer.
+            # The heads object first: a structural change after the copy then fails the next quick test.
+            heads = store.writer_heads
             state = store.writer_state()
             snaps = state.snapshots
             now_local = clock_now if clock_now is not None else self._newest_local(snaps)
@@ -509,10 +578,10 @@ class DataUpkeepThread:
                 for symbol, st, snap in visit:
                     self._upkeep_symbol(symbol, st, snap, now_local, snaps)
                 visited = len(visit)
-                if not visit and state.current_session_date is not None and not state.session_ended:
+                quiet = not visit and state.current_session_date is not None and not state.session_ended
+                if quiet and self._backtest and self._bounds is not None:
                     # No symbol had a minute open (a symbol with one is always visited).
-                    _, _, hi, hi_aware = self._limits(now_local)
-                    self._quiet = (state.current_session_date, len(snaps), hi, hi_aware)
+                    self._quiet = _Quiet(heads, self._symbols, self._bounds[1], self._fixed_zone)
             with self._status_lock:
                 self._visited += visited
                 self._passes += 1
@@ -570,29 +639,19 @@ class DataUpkeepThread:
         return lo, lo.replace(tzinfo=fixed), hi, hi.replace(tzinfo=fixed)
 
     @staticmethod
-    def _settled(snap: SymbolSessionData, hi: datetime, hi_aware: datetime | None) -> datetime | None:
-        """The newest bar's timestamp if every regular minute from the open to it has a bar (quality 100%)
-        and it starts before ``hi`` (the close; ``hi_aware`` for aware bars, None: never), else None. The
-        part of the completeness test `_complete` and `_all_complete` share. O(1)."""
-        last = snap.latest_bar
-        if last is None or snap.bar_quality != 100.0:
-            return None
-        ts = last.timestamp
-        if ts.tzinfo is None:
-            return ts if ts < hi else None
-        return ts if hi_aware is not None and ts < hi_aware else None
-
-    @classmethod
     def _complete(
-        cls, snap: SymbolSessionData, limits: tuple[datetime, datetime | None, datetime, datetime | None]
+        snap: SymbolSessionData, limits: tuple[datetime, datetime | None, datetime, datetime | None]
     ) -> bool:
         """Whether ``snap``'s bars leave no minute missing up to the due minute `_limits` was made for
-        (given nothing open for it): `_settled`, and its newest bar is the last due minute or later. O(1)."""
-        lo, lo_aware, hi, hi_aware = limits
-        ts = cls._settled(snap, hi, hi_aware)
-        if ts is None:
+        (given nothing open for it): `_all_settled` in the range of its timestamps' style (an aware one
+        needs the session's fixed offset). O(1)."""
+        last = snap.latest_bar
+        if last is None:
             return False
-        return lo <= ts if ts.tzinfo is None else lo_aware is not None and lo_aware <= ts
+        lo, lo_aware, hi, hi_aware = limits
+        if last.timestamp.tzinfo is None:
+            return _all_settled((snap,), lo, hi)
+        return lo_aware is not None and hi_aware is not None and _all_settled((snap,), lo_aware, hi_aware)
 
     def _session_bounds(self, session: date) -> tuple[datetime, datetime] | None:
         """``session``'s regular hours as naive exchange-local (open, close), None on a closed day: the one
@@ -863,7 +922,7 @@ class DataUpkeepThread:
     def status(self) -> dict[str, Any]:
         """A snapshot of the upkeep's state, safe to read from any thread. O(symbols + open gaps).
 
-        Keys: ``running`` (thread alive), ``paused``, ``passes`` (including those a backtest-mode `advance`
+        Keys: ``running`` (thread alive), ``paused``, ``passes`` (including those a backtest-mode clock move
         settled by its quick test), ``symbols_visited`` (symbols the passes
         looked at beyond an O(1) completeness test, in all: a symbol complete up to the pass's time is not
         visited), ``last_pass_at`` (wall time),
