@@ -68,13 +68,16 @@ class LogSegment:
     count). The writer extends the newest stretch's offsets in place; slots a snapshot can see are never
     written again."""
 
-    __slots__ = ("day", "offsets", "session_len", "start")
+    __slots__ = ("day", "last", "offsets", "session_len", "start")
 
     def __init__(self, day: date | None, session_len: int, start: int, offsets: list[int] | None) -> None:
         self.day = day
         self.session_len = session_len
         self.start = start
         self.offsets = offsets
+        # ``offsets[-1]`` (-1 without offsets), kept by the writer: a negative index is a generic lookup
+        # on the streamed bar's path.
+        self.last = offsets[-1] if offsets else -1
 
 
 class Deferred:
@@ -86,7 +89,7 @@ class Deferred:
     while ``end`` equals the length of the series it extends (so two versions never both extend one log).
     """
 
-    __slots__ = ("base", "base_len", "clock", "end", "memos", "parent", "segs")
+    __slots__ = ("base", "base_len", "clock", "end", "memos", "newest", "parent", "segs")
 
     def __init__(
         self,
@@ -104,6 +107,8 @@ class Deferred:
         # child settles with its parent's. Fixed.
         self.clock: SessionClock | None = clock if clock is not None or parent is None else parent.clock
         self.segs: list[LogSegment] = []
+        # ``segs[-1]``, or None while the log is empty (writer only).
+        self.newest: LogSegment | None = None
         # The 1-minute series length the log covers: the newest snapshot's. Written only by the writer.
         self.end = base_len
 
@@ -215,37 +220,44 @@ class Deferred:
     def log_bar(self, day: date | None, session_len: int, offset: int) -> None:
         """Log the in-order bar just appended at the log's end (writer only, under the store's lock): at
         minute ``offset`` of ``day``, or outside any session when ``day`` is None. O(1) amortized."""
-        segs = self.segs
-        i = self.end - self.base_len
-        self.end += 1
-        if segs:
-            last = segs[-1]
+        end = self.end
+        self.end = end + 1
+        last = self.newest
+        if last is not None:
             offsets = last.offsets
             if day is None:
                 if offsets is None:
                     return
-            elif offsets is not None and offsets[-1] <= offset and last.day == day:
+            # ``is`` first: the locator hands out one date object per session stretch, and comparing two
+            # dates costs a rich comparison.
+            elif offsets is not None and last.last <= offset and (last.day is day or last.day == day):
                 offsets.append(offset)
+                last.last = offset
                 return
-        segs.append(LogSegment(day, session_len, i, None if day is None else [offset]))
+        self._open(LogSegment(day, session_len, end - self.base_len, None if day is None else [offset]))
+
+    def _open(self, segment: LogSegment) -> None:
+        """Start a new newest stretch of the log (writer only)."""
+        self.segs.append(segment)
+        self.newest = segment
 
     def log_run(self, segments: list[Segment]) -> None:
         """Log an in-order run just appended at the log's end, cut into ``segments`` as `advance_in_order`
         takes them (writer only, under the store's lock). O(len(run))."""
         shift = self.end - self.base_len
-        segs = self.segs
         for segment in segments:
             day, offsets = segment.day, segment.offsets
-            last = segs[-1] if segs else None
+            last = self.newest
             if day is None:
                 if last is None or last.offsets is not None:
-                    segs.append(LogSegment(None, 0, shift + segment.start, None))
+                    self._open(LogSegment(None, 0, shift + segment.start, None))
             else:
                 prev = None if last is None else last.offsets
-                if prev is not None and last is not None and last.day == day and prev[-1] <= offsets[0]:
+                if prev is not None and last is not None and last.day == day and last.last <= offsets[0]:
                     prev.extend(offsets)
+                    last.last = offsets[-1]
                 else:
-                    segs.append(LogSegment(day, segment.session_len, shift + segment.start, list(offsets)))
+                    self._open(LogSegment(day, segment.session_len, shift + segment.start, list(offsets)))
             self.end = self.base_len + shift + segment.stop
 
 
@@ -256,7 +268,11 @@ def check_deferred(cell: Deferred, series: Series[Bar]) -> None:
     assert cell.base is not None or cell.parent is not None
     count = series.size - cell.base_len
     assert 0 <= count <= cell.end - cell.base_len, "a snapshot sees past its log"
-    segs = [seg for seg in list(cell.segs) if seg.start < count]
+    every = list(cell.segs)
+    # Only closed stretches: the writer may be between extending the newest one and noting its last offset.
+    for seg in every[:-1]:
+        assert seg.last == (seg.offsets[-1] if seg.offsets else -1), "a stretch's last offset is stale"
+    segs = [seg for seg in every if seg.start < count]
     for n, seg in enumerate(segs):
         stop = segs[n + 1].start if n + 1 < len(segs) else count
         assert seg.start < stop, "an empty log segment"

@@ -44,6 +44,9 @@ class Timestamped(Protocol):
     def timestamp(self) -> datetime: ...
 
 
+# ``Series.__new__(Series)`` is a generic class-attribute lookup on every call (CPython cannot specialize
+# it: the metaclass defines ``__new__`` too), ~300 machine instructions of a ~4,000-instruction `appended`.
+_alloc = object.__new__
 T = TypeVar("T", bound=Timestamped)
 
 _key = attrgetter("timestamp")
@@ -98,7 +101,7 @@ class Series(Sequence[T], Generic[T]):
 
     @classmethod
     def _make(cls, chunks: tuple[list[T], ...], tail_len: int) -> Series[T]:
-        new = cls.__new__(cls)
+        new = _alloc(cls)
         new._set(chunks, tail_len)
         return new
 
@@ -295,7 +298,7 @@ class Series(Sequence[T], Generic[T]):
             if n < LOAD:
                 if len(tail) == n:
                     tail.append(item)  # owned slots below n never change: older versions are unaffected
-                    new = Series.__new__(Series)
+                    new = _alloc(Series)
                     new._chunks = chunks
                     new._mins = self._mins
                     new._starts = self._starts
@@ -306,7 +309,7 @@ class Series(Sequence[T], Generic[T]):
                 copied = tail[:n]
                 copied.append(item)
                 return Series._make((*chunks[:-1], copied), n + 1)
-            new = Series.__new__(Series)
+            new = _alloc(Series)
             new._chunks = (*chunks[:-1], tail if len(tail) == n else tail[:n], [item])
             new._mins = (*self._mins, item.timestamp)
             new._starts = (*self._starts, self.size)
@@ -349,7 +352,7 @@ class Series(Sequence[T], Generic[T]):
             rest = data[room:]
             if not rest:
                 if head is tail:
-                    new = Series.__new__(Series)
+                    new = _alloc(Series)
                     new._chunks = chunks
                     new._mins = self._mins
                     new._starts = self._starts
