@@ -10,8 +10,9 @@ from __future__ import annotations
 import enum
 import math
 import sys
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import attrs
 
@@ -216,29 +217,43 @@ class Quote:
         check_amount("Quote", "ask_size", self.ask_size)
 
 
-_BAR_SETTERS = tuple(
-    Bar.__dict__[f].__set__ for f in ("symbol", "timestamp", "open", "high", "low", "close", "volume")
-)
-_new_object = object.__new__
+class _BarDraft:
+    """`trusted_bar`: a `Bar` built without validation, for values that are valid by construction (an
+    aggregate of valid bars, with an upper-case symbol) or already checked against every rule of `Bar` (the
+    SQLite repository's rows, which its table's constraint checked). Never use it on unchecked outside
+    input.
+
+    How: this class has `Bar`'s slots in `Bar`'s order (the same memory layout) and no frozen
+    ``__setattr__``, so its ``__init__`` fills them with plain attribute stores, then makes the object a
+    `Bar` by assigning ``__class__`` (which CPython allows between classes of one layout). The result is an
+    ordinary `Bar` (``type(b) is Bar``, frozen, equal and hashing as any other). About 0.2 us against 0.35
+    for setting each slot through `Bar`'s descriptors and 0.9 for ``Bar(...)``: a replay builds one per bar
+    it reads.
+    """
+
+    __slots__ = Bar.__slots__
+
+    def __init__(
+        self,
+        symbol: str,
+        timestamp: datetime,
+        open_: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+    ) -> None:
+        self.symbol = symbol
+        self.timestamp = timestamp
+        self.open = open_
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+        self.__class__ = Bar  # type: ignore[assignment]
 
 
-def trusted_bar(
-    symbol: str, timestamp: datetime, open_: float, high: float, low: float, close: float, volume: float
-) -> Bar:
-    """A `Bar` built without validation, for values that are valid by construction (an aggregate of valid
-    bars, with an upper-case symbol) or already checked against every rule of `Bar` (the SQLite repository's
-    rows, which SQLite checks in the query). Half the cost of ``Bar(...)``; never use it on unchecked
-    outside input."""
-    b: Bar = _new_object(Bar)
-    s_sym, s_ts, s_open, s_high, s_low, s_close, s_vol = _BAR_SETTERS
-    s_sym(b, symbol)
-    s_ts(b, timestamp)
-    s_open(b, open_)
-    s_high(b, high)
-    s_low(b, low)
-    s_close(b, close)
-    s_vol(b, volume)
-    return b
+trusted_bar = cast("Callable[[str, datetime, float, float, float, float, float], Bar]", _BarDraft)
 
 
 MarketData = Union[Bar, Tick, Quote]  # noqa: UP007 - a runtime alias must work on 3.10
