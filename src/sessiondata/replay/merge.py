@@ -36,7 +36,6 @@ __all__ = ["NON_BLOCKING_ITERATORS", "KnownTimeMerge", "Source", "SourceError", 
 
 _MINUTE = timedelta(minutes=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_END = object()
 _NO_DATE = date.min
 
 # Iterators over in-memory containers never block, so items pulled from them may wait in a batch; any
@@ -92,6 +91,7 @@ class Source:
         "label",
         "last",
         "may_block",
+        "next_item",
         "pulled",
         "rank",
         "sort_key",
@@ -106,6 +106,9 @@ class Source:
         self.cls = cls
         self.is_bar = cls is Bar
         self.it = it
+        # The iterator's own ``__next__``: a call of it costs about half of ``next(it, default)`` (the end
+        # is its `StopIteration`).
+        self.next_item: Callable[[], Any] = it.__next__
         self.sort_key = sort_key
         self.label = symbol
         self.key: Any = None
@@ -276,11 +279,11 @@ class KnownTimeMerge:
         skipped = 0
         while True:
             try:
-                item: Any = next(st.it, _END)
+                item: Any = st.next_item()
+            except StopIteration:
+                return None
             except Exception as exc:
                 raise self._source_error(st, exc) from exc
-            if item is _END:
-                return None
             if self._settle(st, item) is not None:
                 return st
             skipped += 1
@@ -317,7 +320,7 @@ class KnownTimeMerge:
     def __iter__(self) -> Iterator[Source]:
         # One hot loop with locals bound up front: per-item cost is what limits replay speed.
         heappop, heappush, heappushpop = heapq.heappop, heapq.heappush, heapq.heappushpop
-        bar_cls, end = Bar, _END
+        bar_cls = Bar
         settle, pull, source_error = self._settle, self._pull, self._source_error
         kheap = self._kheap
         cur: list[Source] = []
@@ -356,12 +359,12 @@ class KnownTimeMerge:
             yield st
             # The next item of `st`: a bar equal to the last bar keyed (see `hit`) takes its keys here.
             try:
-                item = next(st.it, end)
-            except Exception as exc:
-                raise source_error(st, exc) from exc
-            if item is end:
+                item = st.next_item()
+            except StopIteration:
                 st.exhausted = True
                 continue
+            except Exception as exc:
+                raise source_error(st, exc) from exc
             h = self.hit
             if (
                 h is not None
