@@ -173,9 +173,11 @@ class KnownTimeMerge:
         # [f_lo, f_hi) needs neither test.
         self._c: tuple[Any, ...] = (None, None, None, None, None)
         self._f: tuple[Any, Any] = (None, None)
-        # The last bar keyed with a `timezone` or `ZoneInfo`: (wall time, fold, date, tzinfo, key, known
-        # key). The bars of one minute of many symbols come one after another; an equal bar reuses the keys
-        # (equal is the same tzinfo, or an equal fixed offset). Cleared whenever the date range moves.
+        # The last bar keyed, naive or with a `timezone` or `ZoneInfo`: (wall time, fold, date, tzinfo, key,
+        # known key, session date, timestamp). The bars of one minute of many symbols come one after
+        # another; an equal bar reuses the keys (equal is the same timestamp object, as a repository reads
+        # one minute for every symbol, or the same wall time and fold with the same tzinfo, or an equal
+        # fixed offset). Cleared whenever the date range moves.
         self.hit: tuple[Any, ...] | None = None
 
     # ------------------------------------------------------------------ keys
@@ -267,8 +269,8 @@ class KnownTimeMerge:
         st.day = c_day
         if st.is_bar:
             st.known = known = k + _MINUTE
-            if type(tzi := ts.tzinfo) is timezone or type(tzi) is ZoneInfo:
-                self.hit = (ts.time(), ts.fold, ts.date(), tzi, k, known, c_day)
+            if (tzi := ts.tzinfo) is None or type(tzi) is timezone or type(tzi) is ZoneInfo:
+                self.hit = (ts.time(), ts.fold, ts.date(), tzi, k, known, c_day, ts)
         else:
             st.known = k
         return st
@@ -371,10 +373,15 @@ class KnownTimeMerge:
                 and st.is_bar
                 and type(item) is bar_cls
                 and item.symbol == st.symbol
-                and (ts := item.timestamp).time() == h[0]
-                and ((tzi := ts.tzinfo) is h[3] or (type(tzi) is timezone and tzi == h[3]))
-                and ts.fold == h[1]
-                and ts.date() == h[2]
+                and (
+                    (ts := item.timestamp) is h[7]
+                    or (
+                        ts.time() == h[0]
+                        and ((tzi := ts.tzinfo) is h[3] or (type(tzi) is timezone and tzi == h[3]))
+                        and ts.fold == h[1]
+                        and ts.date() == h[2]
+                    )
+                )
                 and not h[4] < st.last
             ):
                 st.pulled += 1
