@@ -468,7 +468,10 @@ _SELECT_CHECKED = f"SELECT ts, open, high, low, close, volume {_RANGE}"
 # failing one with ``Bar(...)``, which raises the usual `InvalidDataError` naming the field.
 _SELECT_UNCHECKED = f"SELECT ts, open, high, low, close, volume, {_CHECKED} {_RANGE}"
 # Rows converted per `fetchmany` when streaming (`SqliteBarRepository.iter_bars`): bounded memory, few calls.
-_CHUNK = 2048
+# 512 rather than more: a chunk's row tuples and its bars (two objects the cyclic collector tracks per row)
+# then stay below the collector's young-generation threshold (2,000), so the rows are mostly freed before a
+# collection finds them alive (the main job: 98 -> 59 young collections, 2% fewer instructions than 2048).
+_CHUNK = 512
 
 _BUSY_TIMEOUT_S = 30.0
 
