@@ -23,6 +23,9 @@ moved its figure by 2x in earlier runs):
 * ``coordinator (no store writes)``: the naive replay into a store whose ``add_bar`` stores nothing: the
   coordinator's own cost (merge, clock, publication log and cuts, hand-over, consumer) without the store's
   write lane, so the two can be told apart. ``KnownTimeMerge naive``: the merge alone, in one thread.
+* ``repository read``: the main job's reading part alone, every symbol's sessions streamed from the SQLite
+  repository as `Bar` objects; its floor ``bare sqlite3 select``: the same rows as tuples from a bare
+  ``sqlite3`` SELECT (no `Bar`, no timestamp parsed).
 * floor ``heapq.merge naive``: a bare ``heapq.merge`` on ``timestamp`` of the same bars with **naive**
   timestamps (a merge of aware timestamps that each own a ``tzinfo`` is ~9.5x slower and flatters any
   ratio taken to it).
@@ -43,6 +46,7 @@ import gc
 import heapq
 import operator
 import random
+import sqlite3
 import tempfile
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -117,6 +121,12 @@ RATIOS = (
         "main job (drop 3)",
         "coordinator only",
         note="the upkeep filling 3 dropped minutes per symbol and session (no target)",
+    ),
+    Ratio(
+        "repository read / bare sqlite3 select",
+        "repository read",
+        "floor bare sqlite3 select",
+        note="the main job's reading part: rows made Bars (no target)",
     ),
     Ratio(
         "main job / nautilus BacktestEngine",
@@ -272,6 +282,52 @@ def test_known_time_merge_naive(benchmark: BenchmarkFixture, results: Results) -
     benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
     results.record("KnownTimeMerge naive", benchmark, ops=BARS)
     _note(results, "KnownTimeMerge naive", benchmark)
+
+
+@pytest.mark.benchmark(group="main job")
+def test_repository_read(benchmark: BenchmarkFixture, results: Results) -> None:
+    """The main job's reading part: every symbol's three sessions streamed from the SQLite repository as
+    `Bar`s (`SqliteBarRepository.iter_bars`, one query per symbol as `DataManager.replay` makes it)."""
+    path = _repository()
+    start = datetime(DAYS[0].year, DAYS[0].month, DAYS[0].day, tzinfo=NY)
+    end = datetime(DAYS[-1].year, DAYS[-1].month, DAYS[-1].day, tzinfo=NY) + timedelta(days=1)
+
+    def setup() -> tuple[tuple[SqliteBarRepository], dict[str, Any]]:
+        gc.collect()
+        return (SqliteBarRepository(path, read_only=True),), {}
+
+    def run(repo: SqliteBarRepository) -> None:
+        count = sum(len(list(repo.iter_bars(symbol, start, end))) for symbol in _bars())
+        repo.close()
+        if count != BARS:
+            raise AssertionError(f"read {count} bars")
+
+    benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
+    results.record("repository read", benchmark, ops=BARS)
+
+
+@pytest.mark.benchmark(group="main job")
+def test_floor_bare_sqlite3_select(benchmark: BenchmarkFixture, results: Results) -> None:
+    """The floor of reading: the same rows' columns as tuples from a bare ``sqlite3`` SELECT (no `Bar`, no
+    timestamp parsed)."""
+    path = _repository()
+    sql = (
+        "SELECT ts, open, high, low, close, volume FROM bars "
+        "WHERE symbol = ? AND interval = 1 AND ts_key >= ? AND ts_key < ? ORDER BY ts_key"
+    )
+
+    def setup() -> tuple[tuple[sqlite3.Connection], dict[str, Any]]:
+        gc.collect()
+        return (sqlite3.connect(path),), {}
+
+    def run(conn: sqlite3.Connection) -> None:
+        count = sum(len(conn.execute(sql, (symbol, -(2**62), 2**62)).fetchall()) for symbol in _bars())
+        conn.close()
+        if count != BARS:
+            raise AssertionError(f"selected {count} rows")
+
+    benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
+    results.record("floor bare sqlite3 select", benchmark, ops=BARS)
 
 
 @pytest.mark.benchmark(group="main job")

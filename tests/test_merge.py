@@ -50,18 +50,32 @@ def merged(streams: list[tuple[str, type, list[Any]]], **options: Any) -> tuple[
 @st.composite
 def stream_sets(draw: st.DrawFn) -> list[tuple[str, type, list[Any]]]:
     keys = draw(st.lists(st.tuples(st.sampled_from("ABC"), st.sampled_from([Bar, Tick, Quote])), unique=True))
-    aware = draw(st.booleans())
+    # How timestamps arrive: naive; in a `ZoneInfo`; each with a fixed offset zone of its own (as
+    # `datetime.fromisoformat` parses them); or one object per time shared by every symbol (as a repository
+    # reads them). The merge reuses the keys of an equal bar, and each style is "equal" another way.
+    style = draw(st.sampled_from(["naive", "zoneinfo", "own offset", "shared"]))
+    shared: dict[tuple[int, int], datetime] = {}
+
+    def stamp(m: int, s: int) -> datetime:
+        if style == "naive":
+            return at(m, s, tz=None)
+        if style == "zoneinfo":
+            return at(m, s)
+        if style == "own offset":
+            return datetime.fromisoformat(at(m, s).isoformat())
+        return shared.setdefault((m, s), datetime.fromisoformat(at(m, s).isoformat()))
+
     out = []
     for symbol, cls in keys:
         stamps = sorted(draw(st.lists(st.tuples(st.integers(-5, 30), st.sampled_from([0, 30])), max_size=10)))
         if cls is Bar:
             stamps = sorted({(m, 0) for m, _ in stamps})
-        items = [record(cls, symbol, at(m, s, tz=NY if aware else None)) for m, s in stamps]
+        items = [record(cls, symbol, stamp(m, s)) for m, s in stamps]
         out.append((symbol, cls, items))
     return out
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(stream_sets())
 def test_the_merge_follows_the_documented_order_and_filters_the_session(
     streams: list[tuple[str, type, list[Any]]],

@@ -6,7 +6,10 @@ value; real-but-odd data (crossed quotes, zero-size ticks) must be accepted.
 
 from __future__ import annotations
 
+import copy
 import math
+import pickle
+import weakref
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -16,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessiondata import Bar, InvalidDataError, Quote, SessionData, Tick
+from sessiondata._models import _trusted_bar_by_descriptors, trusted_bar
 
 TS = datetime(2025, 1, 2, 9, 30)
 BAR_OK: dict[str, Any] = {"open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5, "volume": 100}
@@ -296,3 +300,33 @@ def test_the_store_takes_the_years_just_inside(ts: datetime) -> None:
     store.add_tick("SPY", Tick("SPY", ts, 10.0, 1))
     store.end_session()
     assert store.get_bar_count("SPY") == 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    low=st.floats(0.01, 1e6),
+    spread=st.floats(0, 1e3),
+    volume=st.one_of(st.integers(0, 10**12), st.floats(0, 1e12)),
+    aware=st.booleans(),
+)
+def test_trusted_bar_is_the_bar_the_constructor_builds(
+    low: float, spread: float, volume: float, aware: bool
+) -> None:
+    ts = datetime(2024, 3, 4, 9, 30, tzinfo=timezone.utc if aware else None)
+    fields = ("SPY", ts, low, low + spread, low, low + spread, volume)
+    # The builder this Python uses, and the one for Pythons that refuse the `__class__` assignment.
+    for make in (trusted_bar, _trusted_bar_by_descriptors):
+        _check_trusted(make(*fields), Bar(*fields))
+
+
+def _check_trusted(made: Bar, built: Bar) -> None:
+    assert type(made) is Bar
+    assert made == built
+    assert hash(made) == hash(built)
+    assert attrs.astuple(made) == attrs.astuple(built)
+    assert repr(made) == repr(built)
+    assert pickle.loads(pickle.dumps(made)) == built
+    assert copy.copy(made) == built
+    assert weakref.ref(made)() is made
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.close = 1.0  # type: ignore[misc]

@@ -1,5 +1,6 @@
-"""Reading a `SqliteBarRepository`: rows come back as the bars written, checked all the same (a row another
-program wrote or changed is an `InvalidDataError`, as ``Bar(...)`` would raise), and `iter_bars` streams
+"""Reading a `SqliteBarRepository`: rows come back as the bars written, checked all the same (SQLite refuses
+a row another program writes or changes that `Bar` would refuse; in a file made before that constraint the
+row is stored, and reading it is an `InvalidDataError`, as ``Bar(...)`` would raise), and `iter_bars` streams
 exactly what `get_bars` returns. A replay reads a run of consecutive dates as one streamed query."""
 
 from __future__ import annotations
@@ -30,9 +31,32 @@ def _bars(symbol: str, n: int, start: datetime = OPEN) -> list[Bar]:
     return [Bar(symbol, start + i * M, 10.0 + i, 11.0 + i, 9.0 + i, 10.5 + i, 100 + i) for i in range(n)]
 
 
+# Table ``bars`` as files made before it held the check as a constraint (the same columns and key).
+_LEGACY_SCHEMA = """
+CREATE TABLE bars (
+    symbol TEXT NOT NULL, interval INTEGER NOT NULL, ts_key INTEGER NOT NULL, ts TEXT NOT NULL,
+    open REAL NOT NULL, high REAL NOT NULL, low REAL NOT NULL, close REAL NOT NULL, volume NOT NULL,
+    PRIMARY KEY (symbol, interval, ts_key)
+) WITHOUT ROWID;
+CREATE TABLE symbols (symbol TEXT NOT NULL PRIMARY KEY, aware INTEGER NOT NULL) WITHOUT ROWID;
+PRAGMA user_version = 1;
+"""
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Iterator[SqliteBarRepository]:
     with SqliteBarRepository(tmp_path / "bars.db") as r:
+        r.add_bars(_bars("SPY", 10))
+        yield r
+
+
+@pytest.fixture
+def legacy_repo(tmp_path: Path) -> Iterator[SqliteBarRepository]:
+    """A repository in a file made before the check was the table's constraint."""
+    path = tmp_path / "legacy.db"
+    with closing(sqlite3.connect(path)) as raw:
+        raw.executescript(_LEGACY_SCHEMA)
+    with SqliteBarRepository(path) as r:
         r.add_bars(_bars("SPY", 10))
         yield r
 
@@ -57,14 +81,32 @@ def repo(tmp_path: Path) -> Iterator[SqliteBarRepository]:
     ],
 )
 def test_a_row_changed_by_another_program_is_refused(
-    repo: SqliteBarRepository, column: str, value: str
+    repo: SqliteBarRepository, legacy_repo: SqliteBarRepository, column: str, value: str
 ) -> None:
-    with closing(sqlite3.connect(repo.path)) as raw, raw:
-        raw.execute(f"UPDATE bars SET {column} = {value} WHERE ts_key = (SELECT MIN(ts_key) FROM bars)")
+    change = f"UPDATE bars SET {column} = {value} WHERE ts_key = (SELECT MIN(ts_key) FROM bars)"
+    # A file made now: SQLite refuses the change itself (the check is the table's constraint), and the
+    # rows read back are the bars written.
+    with closing(sqlite3.connect(repo.path)) as raw, raw, pytest.raises(sqlite3.IntegrityError):
+        raw.execute(change)
+    assert repo.get_bars("SPY", PAST, FUTURE) == _bars("SPY", 10)
+    assert list(repo.iter_bars("SPY", PAST, FUTURE)) == _bars("SPY", 10)
+    # A file made before the constraint: the row is stored, and refused when read.
+    assert legacy_repo.get_bars("SPY", PAST, FUTURE) == _bars("SPY", 10)
+    with closing(sqlite3.connect(legacy_repo.path)) as raw, raw:
+        raw.execute(change)
     with pytest.raises(InvalidDataError):
-        repo.get_bars("SPY", PAST, FUTURE)
+        legacy_repo.get_bars("SPY", PAST, FUTURE)
     with pytest.raises(InvalidDataError):
-        list(repo.iter_bars("SPY", PAST, FUTURE))
+        list(legacy_repo.iter_bars("SPY", PAST, FUTURE))
+
+
+def test_a_file_made_before_the_constraint_is_read_and_written_as_before(
+    legacy_repo: SqliteBarRepository,
+) -> None:
+    report = legacy_repo.add_bars(_bars("SPY", 12))  # the first 10 are stored already
+    assert (report.added, report.duplicates) == (2, 10)
+    assert legacy_repo.get_bars("SPY", PAST, FUTURE) == _bars("SPY", 12)
+    assert list(legacy_repo.iter_bars("SPY", PAST, FUTURE, chunk=5)) == _bars("SPY", 12)
 
 
 def test_rows_read_back_are_real_bars(repo: SqliteBarRepository) -> None:

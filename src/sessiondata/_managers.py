@@ -17,9 +17,10 @@ import random
 import threading
 import time
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
-from itertools import chain
+from itertools import chain, count
 from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
@@ -416,19 +417,12 @@ class DataManager:
         for symbol, source in sources.items():
             # Reads a day at a time from the repository: nothing to wait for outside the process.
             coordinator.register_stream(symbol, StreamType.BAR, source, blocking=False)
-        items = bars = 0
+        items = 0
         began = time.perf_counter()
         try:
             if keeper is not None:
                 keeper.start()
-            for item in coordinator.merged_stream():
-                items += 1
-                if type(item) is Bar:
-                    bars += 1
-                if on_item is not None:
-                    on_item(item)
-                if cancel is not None and cancel.is_set():
-                    break
+            items = _consume(coordinator.merged_stream(), on_item, cancel)
         finally:
             coordinator.stop_worker(timeout=5.0)
             if keeper is not None:
@@ -440,7 +434,7 @@ class DataManager:
         return ReplayReport(
             sessions=tuple(collector.sessions),
             items=items,
-            bars=bars,
+            bars=items,  # every stream is a bar stream
             seconds=seconds,
             drop_minutes=drop_minutes,
             extended_hours=extended_hours,
@@ -501,6 +495,27 @@ class DataManager:
             skip = set(rng.sample(regular, min(drop_minutes, len(regular))))
             dropped[symbol, day] = len(skip)
             yield [b for i, b in enumerate(bars) if i not in skip]
+
+
+def _consume(
+    stream: Iterator[Any], on_item: Callable[[Any], None] | None, cancel: threading.Event | None
+) -> int:
+    """Iterate ``stream`` to its end (or until ``cancel`` is set), calling ``on_item`` with each item; returns
+    how many items it took. With neither, the items are counted in C (``zip`` with a counter, drained by an
+    empty ``deque``): no Python code per item, ~0.05 us a bar of the main job. O(items)."""
+    if on_item is None and cancel is None:
+        counter = count()
+        # `zip` pulls the stream first, so the counter is not advanced past the stream's end.
+        deque(zip(stream, counter, strict=False), maxlen=0)
+        return next(counter)
+    items = 0
+    for item in stream:
+        items += 1
+        if on_item is not None:
+            on_item(item)
+        if cancel is not None and cancel.is_set():
+            break
+    return items
 
 
 def _regular_indices(clock: SessionClock, day: date, bars: list[Bar], aware: bool) -> list[int] | None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import enum
 import math
 import sys
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import attrs
 
@@ -216,19 +217,54 @@ class Quote:
         check_amount("Quote", "ask_size", self.ask_size)
 
 
+class _BarDraft:
+    """`trusted_bar`: a `Bar` built without validation, for values that are valid by construction (an
+    aggregate of valid bars, with an upper-case symbol) or already checked against every rule of `Bar` (the
+    SQLite repository's rows, which its table's constraint checked). Never use it on unchecked outside
+    input.
+
+    How: this class has `Bar`'s slots in `Bar`'s order (the same memory layout) and no frozen
+    ``__setattr__``, so its ``__init__`` fills them with plain attribute stores, then makes the object a
+    `Bar` by assigning ``__class__`` (which CPython allows between classes of one layout). The result is an
+    ordinary `Bar` (``type(b) is Bar``, frozen, equal and hashing as any other). About 0.2 us against 0.35
+    for setting each slot through `Bar`'s descriptors and 0.9 for ``Bar(...)``: a replay builds one per bar
+    it reads. Python 3.10 and 3.11 refuse the assignment (their layout check does not count the
+    ``__weakref__`` slot), and there `trusted_bar` sets the slots through the descriptors instead.
+    """
+
+    __slots__ = Bar.__slots__
+
+    def __init__(
+        self,
+        symbol: str,
+        timestamp: datetime,
+        open_: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+    ) -> None:
+        self.symbol = symbol
+        self.timestamp = timestamp
+        self.open = open_
+        self.high = high
+        self.low = low
+        self.close = close
+        self.volume = volume
+        self.__class__ = Bar  # type: ignore[assignment]
+
+
 _BAR_SETTERS = tuple(
     Bar.__dict__[f].__set__ for f in ("symbol", "timestamp", "open", "high", "low", "close", "volume")
 )
 _new_object = object.__new__
 
 
-def trusted_bar(
+def _trusted_bar_by_descriptors(
     symbol: str, timestamp: datetime, open_: float, high: float, low: float, close: float, volume: float
 ) -> Bar:
-    """A `Bar` built without validation, for values that are valid by construction (an aggregate of valid
-    bars, with an upper-case symbol) or already checked against every rule of `Bar` (the SQLite repository's
-    rows, which SQLite checks in the query). Half the cost of ``Bar(...)``; never use it on unchecked
-    outside input."""
+    """`trusted_bar` where CPython refuses the ``__class__`` assignment (before 3.12 its layout check does not
+    count a ``__weakref__`` slot, which `Bar` has): each slot set through `Bar`'s own slot descriptor."""
     b: Bar = _new_object(Bar)
     s_sym, s_ts, s_open, s_high, s_low, s_close, s_vol = _BAR_SETTERS
     s_sym(b, symbol)
@@ -239,6 +275,21 @@ def trusted_bar(
     s_close(b, close)
     s_vol(b, volume)
     return b
+
+
+def _class_assignment_works() -> bool:
+    try:
+        probe: object = _BarDraft("X", datetime(2000, 1, 1), 1.0, 1.0, 1.0, 1.0, 0)
+    except TypeError:  # pragma: no cover - "object layout differs": Python 3.10 and 3.11
+        return False
+    return type(probe) is Bar
+
+
+trusted_bar: Callable[[str, datetime, float, float, float, float, float], Bar] = (
+    cast("Callable[[str, datetime, float, float, float, float, float], Bar]", _BarDraft)
+    if _class_assignment_works()
+    else _trusted_bar_by_descriptors
+)
 
 
 MarketData = Union[Bar, Tick, Quote]  # noqa: UP007 - a runtime alias must work on 3.10

@@ -830,92 +830,78 @@ class BacktestStreamCoordinator:
         # Also `self._pending`, so that a fault still hands over the items already written (see `_run`).
         batch, cuts = self._fresh_batch()
         hand_over = self._hand_over
-        batch_size = self._batch_size
         mark = self._gate_mark
         step = self._gate_step
-        show = clock.show
         items = iter(merge)
         offered = self._offered
-        pull_may_block = False  # the next pull is from the source of the last item, which might block
+        # The pull running in the `for` statement was offered (see below): take the offer back after it.
+        on_offer = False
         while True:
             if self._interrupt:
-                if batch:
-                    hand_over(batch, cuts)
-                    batch, cuts = self._fresh_batch()
-                self._honour_interrupt()
+                batch, cuts = self._interrupted(batch, cuts)
                 continue
-            if pull_may_block and cuts and cuts[-2]:
-                # Items before the last cut (their known time has ended) must not wait behind a stalled
-                # pull: offer them to the consumer for the pull's duration instead of handing them over
-                # now, so batches stay whole when the pull is quick. Posting the token, then reading
-                # `_consumer_waiting`, pairs with the consumer setting that flag, then looking for the
-                # token (both under `_cond`): either it sees the token or we see the flag and wake it.
-                offered.append(True)
-                if self._consumer_waiting:
-                    self._wake_consumer()
-                st = next(items, None)  # may wait in a source: pause and stop may have come meanwhile
-                try:
-                    offered.pop()
-                except IndexError:
-                    self._withdraw_offer()  # taken: wait until the consumer is done with the batch
-            else:
-                st = next(items, None)  # may wait in a source: pause and stop may have come meanwhile
-            if self._interrupt:
-                if batch:
-                    hand_over(batch, cuts)
-                    batch, cuts = self._fresh_batch()
-                self._honour_interrupt()
-            if st is None:
-                # The merge ran dry. A stream registered meanwhile must join, not vanish: under `_cond`
-                # either an add is pending (then iterate again) or no later registration is accepted.
-                with self._cond:
-                    more = bool(self._ops) or merge.changes_pending
-                    self._merged_all = not more
-                if not more:
-                    break
-                items = iter(merge)
-                continue
-            pull_may_block = st.may_block
-            day = st.day
-            if day is not cur_day and (cur_day is None or day > cur_day):
-                if batch:
-                    hand_over(batch, cuts)
-                    batch, cuts = self._fresh_batch()
+            # One `for` over the merge (a generator): about half the cost of `next(items, None)` per item.
+            # The body starts with what must follow a pull and ends with what must precede the next one.
+            for st in items:  # each pull may wait in a source: pause and stop may have come meanwhile
+                if on_offer:
+                    on_offer = False
+                    try:
+                        offered.pop()
+                    except IndexError:
+                        self._withdraw_offer()  # taken: wait until the consumer is done with the batch
                 if self._interrupt:
-                    self._honour_interrupt()  # the boundary writes to the store: not while paused
-                self._session_boundary(cur_day, day)
-                mark = self._gate_mark
-                step = self._gate_step
-                cur_day = day
-            known = st.known
-            # Every item of one known time after the first: an identity test.
-            if known is not now_k:
-                if now_k is None or known > now_k:
-                    # A cut: the items gathered so far are published up to here (their known time ended).
-                    # Batches are handed over at cuts only, so what the consumer sees at an item never
-                    # depends on where a batch happened to end.
-                    n = len(batch)
-                    cuts.append(n)
-                    cuts.append(mark())
-                    if n >= batch_size or (n and self._consumer_waiting):
+                    batch, cuts = self._interrupted(batch, cuts)
+                day = st.day
+                if day is not cur_day and (cur_day is None or day > cur_day):
+                    if batch:
                         hand_over(batch, cuts)
                         batch, cuts = self._fresh_batch()
-                    if self._speed is not None:
-                        fresh = self._pace(known, now_k, key_time, batch, cuts)
-                        if fresh is not None:
-                            batch, cuts = fresh
-                    t = key_time(known)
-                    clock.advance_to(t)
-                    step(show, t)  # readers' clock moves with the store's view, when the consumer gets here
-                    for hook in hooks:
-                        hook(t)  # e.g. the upkeep's pass at simulated times, before the items known at t
-                elif known < now_k:
-                    self._late_item(st, key_time(known), key_time(now_k))
-                    continue
-                now_k = known
-            item = st.item
-            st.write(st.symbol, item)
-            batch.append(item)
+                    if self._interrupt:
+                        self._honour_interrupt()  # the boundary writes to the store: not while paused
+                    self._session_boundary(cur_day, day)
+                    mark = self._gate_mark
+                    step = self._gate_step
+                    cur_day = day
+                known = st.known
+                # Every item of one known time after the first: an identity test.
+                if known is not now_k and now_k is not None and known < now_k:
+                    self._late_item(st, key_time(known), key_time(now_k))  # dropped and counted, or raises
+                else:
+                    if known is not now_k:
+                        if now_k is None or known > now_k:
+                            batch, cuts = self._new_known_time(known, now_k, batch, cuts, mark, step, hooks)
+                        now_k = known
+                    item = st.item
+                    st.write(st.symbol, item)
+                    batch.append(item)
+                # Before the next pull.
+                if self._interrupt:
+                    batch, cuts = self._interrupted(batch, cuts)
+                if st.may_block and cuts and cuts[-2]:
+                    # The next pull is from this source, which might block. Items before the last cut
+                    # (their known time has ended) must not wait behind a stalled pull: offer them to the
+                    # consumer for the pull's duration instead of handing them over now, so batches stay
+                    # whole when the pull is quick. Posting the token, then reading `_consumer_waiting`,
+                    # pairs with the consumer setting that flag, then looking for the token (both under
+                    # `_cond`): either it sees the token or we see the flag and wake it.
+                    offered.append(True)
+                    on_offer = True
+                    if self._consumer_waiting:
+                        self._wake_consumer()
+            # The merge ran dry (the last pull found nothing).
+            if on_offer:
+                on_offer = False
+                self._withdraw_offer()
+            if self._interrupt:
+                batch, cuts = self._interrupted(batch, cuts)
+            # A stream registered meanwhile must join, not vanish: under `_cond` either an add is pending
+            # (then iterate again) or no later registration is accepted.
+            with self._cond:
+                more = bool(self._ops) or merge.changes_pending
+                self._merged_all = not more
+            if not more:
+                break
+            items = iter(merge)
         if batch:
             hand_over(batch, cuts)
             self._fresh_batch()
@@ -928,6 +914,54 @@ class BacktestStreamCoordinator:
             finally:
                 self._boundary_done()
         logger.info("stream coordinator finished: %d items delivered", self._delivered)
+
+    def _interrupted(self, batch: list[Any], cuts: list[int]) -> tuple[list[Any], list[int]]:
+        """Between items, with `_interrupt` set: hand ``batch`` over (if it has items), then honour the
+        interrupt (`_honour_interrupt`); returns the batch to go on with (worker thread only)."""
+        if batch:
+            self._hand_over(batch, cuts)
+            batch, cuts = self._fresh_batch()
+        self._honour_interrupt()
+        return batch, cuts
+
+    def _new_known_time(
+        self,
+        known: Any,
+        now_k: Any,
+        batch: list[Any],
+        cuts: list[int],
+        mark: Callable[[], int],
+        step: Callable[[Callable[[Any], object], Any], None],
+        hooks: list[Callable[[datetime], object]],
+    ) -> tuple[list[Any], list[int]]:
+        """The merge moved on to a later known time (worker thread only, once per known time): cut the
+        batch, hand it over when full (or when the consumer waits), pace, move the clock and run the
+        listeners' ``advance``; returns the batch to go on with.
+
+        A cut: the items gathered so far are published up to here (their known time ended). Batches are
+        handed over at cuts only, so what the consumer sees at an item never depends on where a batch
+        happened to end.
+        """
+        n = len(batch)
+        cuts.append(n)
+        cuts.append(mark())
+        if n >= self._batch_size or (n and self._consumer_waiting):
+            self._hand_over(batch, cuts)
+            batch, cuts = self._fresh_batch()
+        merge = self._merge
+        assert merge is not None
+        key_time = merge.key_time
+        if self._speed is not None:
+            fresh = self._pace(known, now_k, key_time, batch, cuts)
+            if fresh is not None:
+                batch, cuts = fresh
+        t = key_time(known)
+        clock = self._clock
+        clock.advance_to(t)
+        step(clock.show, t)  # readers' clock moves with the store's view, when the consumer gets here
+        for hook in hooks:
+            hook(t)  # e.g. the upkeep's pass at simulated times, before the items known at t
+        return batch, cuts
 
     def _start_merge(self) -> KnownTimeMerge:
         """The merge over the streams registered now, primed (worker thread only)."""

@@ -36,7 +36,6 @@ __all__ = ["NON_BLOCKING_ITERATORS", "KnownTimeMerge", "Source", "SourceError", 
 
 _MINUTE = timedelta(minutes=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_END = object()
 _NO_DATE = date.min
 
 # Iterators over in-memory containers never block, so items pulled from them may wait in a batch; any
@@ -92,6 +91,7 @@ class Source:
         "label",
         "last",
         "may_block",
+        "next_item",
         "pulled",
         "rank",
         "sort_key",
@@ -106,6 +106,9 @@ class Source:
         self.cls = cls
         self.is_bar = cls is Bar
         self.it = it
+        # The iterator's own ``__next__``: a call of it costs about half of ``next(it, default)`` (the end
+        # is its `StopIteration`).
+        self.next_item: Callable[[], Any] = it.__next__
         self.sort_key = sort_key
         self.label = symbol
         self.key: Any = None
@@ -170,9 +173,11 @@ class KnownTimeMerge:
         # [f_lo, f_hi) needs neither test.
         self._c: tuple[Any, ...] = (None, None, None, None, None)
         self._f: tuple[Any, Any] = (None, None)
-        # The last bar keyed with a `timezone` or `ZoneInfo`: (wall time, fold, date, tzinfo, key, known
-        # key). The bars of one minute of many symbols come one after another; an equal bar reuses the keys
-        # (equal is the same tzinfo, or an equal fixed offset). Cleared whenever the date range moves.
+        # The last bar keyed, naive or with a `timezone` or `ZoneInfo`: (wall time, fold, date, tzinfo, key,
+        # known key, session date, timestamp). The bars of one minute of many symbols come one after
+        # another; an equal bar reuses the keys (equal is the same timestamp object, as a repository reads
+        # one minute for every symbol, or the same wall time and fold with the same tzinfo, or an equal
+        # fixed offset). Cleared whenever the date range moves.
         self.hit: tuple[Any, ...] | None = None
 
     # ------------------------------------------------------------------ keys
@@ -264,8 +269,8 @@ class KnownTimeMerge:
         st.day = c_day
         if st.is_bar:
             st.known = known = k + _MINUTE
-            if type(tzi := ts.tzinfo) is timezone or type(tzi) is ZoneInfo:
-                self.hit = (ts.time(), ts.fold, ts.date(), tzi, k, known, c_day)
+            if (tzi := ts.tzinfo) is None or type(tzi) is timezone or type(tzi) is ZoneInfo:
+                self.hit = (ts.time(), ts.fold, ts.date(), tzi, k, known, c_day, ts)
         else:
             st.known = k
         return st
@@ -276,11 +281,11 @@ class KnownTimeMerge:
         skipped = 0
         while True:
             try:
-                item: Any = next(st.it, _END)
+                item: Any = st.next_item()
+            except StopIteration:
+                return None
             except Exception as exc:
                 raise self._source_error(st, exc) from exc
-            if item is _END:
-                return None
             if self._settle(st, item) is not None:
                 return st
             skipped += 1
@@ -317,7 +322,7 @@ class KnownTimeMerge:
     def __iter__(self) -> Iterator[Source]:
         # One hot loop with locals bound up front: per-item cost is what limits replay speed.
         heappop, heappush, heappushpop = heapq.heappop, heapq.heappush, heapq.heappushpop
-        bar_cls, end = Bar, _END
+        bar_cls = Bar
         settle, pull, source_error = self._settle, self._pull, self._source_error
         kheap = self._kheap
         cur: list[Source] = []
@@ -356,22 +361,27 @@ class KnownTimeMerge:
             yield st
             # The next item of `st`: a bar equal to the last bar keyed (see `hit`) takes its keys here.
             try:
-                item = next(st.it, end)
-            except Exception as exc:
-                raise source_error(st, exc) from exc
-            if item is end:
+                item = st.next_item()
+            except StopIteration:
                 st.exhausted = True
                 continue
+            except Exception as exc:
+                raise source_error(st, exc) from exc
             h = self.hit
             if (
                 h is not None
                 and st.is_bar
                 and type(item) is bar_cls
                 and item.symbol == st.symbol
-                and (ts := item.timestamp).time() == h[0]
-                and ((tzi := ts.tzinfo) is h[3] or (type(tzi) is timezone and tzi == h[3]))
-                and ts.fold == h[1]
-                and ts.date() == h[2]
+                and (
+                    (ts := item.timestamp) is h[7]
+                    or (
+                        ts.time() == h[0]
+                        and ((tzi := ts.tzinfo) is h[3] or (type(tzi) is timezone and tzi == h[3]))
+                        and ts.fold == h[1]
+                        and ts.date() == h[2]
+                    )
+                )
                 and not h[4] < st.last
             ):
                 st.pulled += 1
