@@ -23,7 +23,8 @@ Other behaviour:
   `SessionClock`); ``extended_hours=True`` replays everything. Ticks and quotes are filtered by their
   timestamp, bars by their start.
 - **Listeners at simulated times.** A session listener with an ``advance(now)`` method is called each time
-  the clock moves to a new time, before the items known then are written (the upkeep's backtest passes).
+  the clock moves to a new time, before the items known then are written (a backtest upkeep needs none: it
+  runs its passes from the clock it listens to).
 - **Multi-day.** When the replay reaches an item of a later exchange-local date, the coordinator calls
   ``store.end_session()``, then every attached `SessionBoundaryListener`'s ``run_once()`` (synchronously:
   e.g. an upkeep pass that fills the ended session's gaps before it rolls into history), then
@@ -128,8 +129,8 @@ class SessionBoundaryListener(Protocol):
     ``store.start_new_session(...)``, once the consumer has handled every item before the boundary (so it
     reads and writes the store directly); the replay waits for it. A listener may also have an
     ``advance(now)`` method: the worker calls it each time the clock moves to a new time, before writing the
-    items known then (`DataUpkeepThread.advance` runs its backtest-mode passes there). Return values are
-    ignored; an exception stops the replay and is reported like any worker error.
+    items known then (a backtest `DataUpkeepThread` has none: its passes follow the clock it subscribes to,
+    so it is attached for ``run_once`` alone). Return values are ignored; an exception stops the replay and is reported like any worker error.
     """
 
     def run_once(self) -> object:
