@@ -130,7 +130,8 @@ class SessionBoundaryListener(Protocol):
     reads and writes the store directly); the replay waits for it. A listener may also have an
     ``advance(now)`` method: the worker calls it each time the clock moves to a new time, before writing the
     items known then (a backtest `DataUpkeepThread` has none: its passes follow the clock it subscribes to,
-    so it is attached for ``run_once`` alone). Return values are ignored; an exception stops the replay and is reported like any worker error.
+    so it is attached for ``run_once`` alone). Return values are ignored; an exception stops the replay
+    and is reported like any worker error.
     """
 
     def run_once(self) -> object:

@@ -220,6 +220,8 @@ class DataUpkeepThread:
     ``period`` seconds; ``min_interval`` (default 0) spaces passes out when writes come faster than that.
     Backtest mode (a backtest clock): no thread; passes run at simulated times (the clock's moves,
     `run_once`), in the thread of the replay that owns the clock (see the module documentation).
+    ``monotonic`` is the live mode's clock for retry backoff (default `time.monotonic`; a test may pass a
+    hand-moved one); a backtest upkeep never reads it: its retries fall due in simulated seconds.
 
     Thread-safety: `start`, `stop`, `pause`, `resume`, `status` may be called from any thread. `run_once`
     may be called from any thread too (e.g. the stream coordinator at a session boundary); passes are
@@ -266,7 +268,9 @@ class DataUpkeepThread:
         # due in simulated seconds and the jitter is seeded, so the same replay fills the same minutes.
         self._backtest = time_provider is not None and time_provider.mode is ClockMode.BACKTEST
         self._rng = rng or (random.Random(0) if self._backtest else random.Random())
-        self._monotonic = monotonic or (self._simulated_seconds if self._backtest else time.monotonic)
+        # Retries are scheduled on this clock: the simulated one in backtest mode whatever ``monotonic`` says,
+        # so that how often a replay asks the repository never depends on the machine's speed.
+        self._monotonic = self._simulated_seconds if self._backtest else (monotonic or time.monotonic)
         # The simulated time from which `_on_clock` runs its next pass (backtest mode).
         self._next_pass: datetime | None = None
         # Set by a backtest pass that visited no symbol (every one complete, nothing open) for `_on_clock`'s
