@@ -33,7 +33,7 @@ import attrs
 
 from . import __version__
 from ._calendar import ExchangeCalendar, SessionClock
-from ._cli_view import Column, Progress, format_price, render_table, terminal_width
+from ._cli_view import Column, Progress, format_price, format_volume, render_table, terminal_width
 from ._csvio import CsvBarReader, interval_from_filename
 from ._managers import DataManager, ReplayReport
 from ._models import SessionDataError
@@ -292,6 +292,9 @@ def _replay_from(
 ) -> int:
     chosen, first, last = when
     symbols = args.symbols
+    if symbols is not None and not symbols:
+        # An empty list (`--symbols ""`, an unset shell variable) must not silently mean every symbol.
+        raise _CliError("--symbols names no symbol (give e.g. --symbols SPY,AIG)")
     if not symbols:
         lister = getattr(repo, "symbols", None)
         symbols = list(lister()) if callable(lister) else []
@@ -463,7 +466,7 @@ def _print_replay(report: ReplayReport, origin: str, args: argparse.Namespace, o
                     format_price(s.high),
                     format_price(s.low),
                     format_price(s.close),
-                    _fmt(s.volume, ",.0f"),
+                    format_volume(s.volume),
                     _fmt(s.vwap, ".4f"),
                     " ".join(f"{k}m:{v}" for k, v in s.derived_bars.items()),
                 )
