@@ -77,7 +77,8 @@ _BUILTIN = "regular"
 def _calendar(code: str | None) -> tuple[ExchangeCalendar | None, str]:
     """The store's ``calendar`` option for ``--calendar`` (``None``: the built-in calendar) and how the
     summary names it. By default real holidays and early closes (XNYS) when exchange_calendars is
-    installed: no false gaps on half days, at ~0.1 s to build it and dates it covers (about 20 years back)."""
+    installed: no false gaps on half days, at ~0.7 s of start-up (importing exchange_calendars and pandas,
+    ~0.15 s of it building the calendar) and dates it covers (about 20 years back)."""
     if code is None:
         code = "XNYS" if importlib.util.find_spec("exchange_calendars") is not None else _BUILTIN
     if code.lower() == _BUILTIN:
