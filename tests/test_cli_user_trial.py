@@ -60,3 +60,16 @@ def test_symbols_naming_no_symbol_is_an_error_not_every_symbol(symbols: str) -> 
     code, out, err = run("replay", "--symbols", symbols, "--dates", "2011-01-03", "--no-progress")
     assert (code, out) == (1, "")
     assert err == "sessiondata replay: error: --symbols names no symbol (give e.g. --symbols SPY,AIG)\n"
+
+
+def test_a_source_of_hourly_bars_only_says_it_has_no_one_minute_bars(tmp_path: Path) -> None:
+    # Before: "unknown symbol 'SPY': the repository holds no bars for it", about a file named SPY_60m.csv.
+    folder = tmp_path / "hourly"
+    folder.mkdir()
+    (folder / "SPY_60m.csv").write_text(
+        "timestamp,open,high,low,close,volume\n2013-10-04T09:00:00-04:00,167.74,168.27,167.53,168.18,10924334\n"
+    )
+    code, out, err = run("replay", "--csv-dir", str(folder), "--no-progress")
+    assert (code, out) == (1, "")
+    expected = "unknown symbol 'SPY': the repository holds no 1-minute bars for it"
+    assert err == f"sessiondata replay: error: {expected}\n"
