@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-__all__ = ["Column", "Progress", "format_price", "render_table", "terminal_width"]
+__all__ = ["Column", "Progress", "format_price", "format_volume", "render_table", "terminal_width"]
 
 _MIN_BAR = 10
 _MAX_BAR = 30
@@ -31,6 +31,17 @@ def format_price(value: float | None) -> str:
         return "-"
     text = repr(float(value))
     return text[:-2] if text.endswith(".0") else text
+
+
+def format_volume(value: float | None) -> str:
+    """A volume with thousands separators: whole units as ``111,998,202``, fractional units (crypto) with
+    up to 8 decimals, ``2,014.86580284`` (a coin's smallest unit; a float sum's last-digit noise is cut
+    off); ``-`` for none. O(1)."""
+    if value is None:
+        return "-"
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return f"{value:,.8f}".rstrip("0")
 
 
 class Progress:

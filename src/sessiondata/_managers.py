@@ -345,7 +345,7 @@ class DataManager:
         for symbol in symbols:
             found = _time_range(repo, symbol)
             if found is None:
-                raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no bars for it")
+                raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no 1-minute bars for it")
             listed = dates_of(repo, symbol)
             if listed is not None:
                 for d in listed:
@@ -393,7 +393,7 @@ class DataManager:
         days = sorted(set(dates)) if dates is not None else self.session_dates(wanted)
         for symbol in wanted:
             if _time_range(repo, symbol) is None:
-                raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no bars for it")
+                raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no 1-minute bars for it")
         clock = store.session_clock
         dropped: dict[Any, int] = {}
         sources = {s: self._source(repo, clock, s, days, drop_minutes, seed, dropped) for s in wanted}

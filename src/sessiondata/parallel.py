@@ -255,7 +255,7 @@ def _plan(
 ) -> list[SessionTask]:
     for symbol in wanted:
         if time_range_of(repo, symbol) is None:
-            raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no bars for it")
+            raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no 1-minute bars for it")
     groups = [wanted[i : i + size] for i in range(0, len(wanted), size)]
     trailing = store.historical_bars_trailing_days
     need_available = trailing > 0 or dates is None
