@@ -1,5 +1,4 @@
-"""Upkeep defects a first-time user met (the user trial), pinned as strict xfails until the upkeep's owner
-applies the fix described in each reason."""
+"""Upkeep defects a first-time user met (the user trial)."""
 
 from __future__ import annotations
 
@@ -7,8 +6,6 @@ import itertools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
-
-import pytest
 
 from sessiondata import Bar, DataUpkeepThread, InMemoryBarRepository, SessionData, TimeProvider
 
@@ -40,28 +37,18 @@ def backtest_with_wall_clock(monotonic: Callable[[], float]) -> tuple[int, int, 
         for i in range(60):
             if i != 3:
                 store.add_bar("SPY", Bar("SPY", T0 + timedelta(minutes=i), 1, 2, 0.5, 1, 1))
-            now = T0 + timedelta(minutes=i + 1)
-            clock.advance_to(now)
-            upkeep.advance(now)
+            clock.advance_to(T0 + timedelta(minutes=i + 1))  # the upkeep's passes follow its clock
     finally:
         assert upkeep.stop(timeout=5.0)
     return repo.calls, int(upkeep.status()["fill_attempts"]), list(store.get_bars("SPY"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "replay/upkeep.py: in backtest mode a failed fill's retry is scheduled on the wall clock "
-        "(`retry.due = self._monotonic() + backoff` in `_fill`, compared with `self._monotonic()` in "
-        "`_upkeep_symbol`), so how often a backtest asks the repository for a minute it lacks depends on "
-        "the machine's speed (1 call with a still wall clock, 5 with a fast one). Fix: in backtest mode "
-        "keep `due` in simulated time (the pass's `now_local` plus the backoff in simulated seconds, or "
-        "retry once per simulated minute up to max_retries)."
-    ),
-)
 def test_backtest_fill_retries_do_not_depend_on_the_wall_clock() -> None:
+    # A backtest upkeep's retries fall due in simulated seconds, whatever wall clock it is handed: how often
+    # it asks the repository for a minute it lacks must not depend on the machine's speed.
     ticks = itertools.count()
     still = backtest_with_wall_clock(lambda: 0.0)
     fast = backtest_with_wall_clock(lambda: 100.0 * next(ticks))
     assert still[2] == fast[2]  # the store answers the same either way (the archive never has 09:33) ...
     assert still[:2] == fast[:2]  # ... and so must the repository calls and the status the upkeep reports
+    assert still[0] == 5  # every retry an hour of simulated time allows (max_retries=5), not one

@@ -61,6 +61,7 @@ from sessiondata._gaps import detect_gaps
 from sessiondata._models import Bar, InvalidDataError, Provenance
 from sessiondata._repository import BarRepository
 from sessiondata._zones import fixed_zone
+from sessiondata.core.series import Series
 from sessiondata.core.snapshot import SymbolSessionData
 from sessiondata.core.store import SessionData
 
@@ -149,7 +150,17 @@ class _FetchWorker(threading.Thread):
 class _SymbolState:
     """What the upkeep remembers about one symbol's current session (only under the pass lock)."""
 
-    __slots__ = ("aware", "bars_filled", "checked_until", "fill_attempts", "gaps_found", "open", "session")
+    __slots__ = (
+        "aware",
+        "bars_filled",
+        "checked_until",
+        "fill_attempts",
+        "gaps_found",
+        "open",
+        "session",
+        "span",
+        "span_count",
+    )
 
     def __init__(self, session: date | None) -> None:
         self.session = session
@@ -161,6 +172,26 @@ class _SymbolState:
         self.gaps_found = 0
         self.bars_filled = 0
         self.fill_attempts = 0
+        # `_forget_present`'s memory: the open minutes' span and its bar count when it last looked.
+        self.span: tuple[datetime, datetime] | None = None
+        self.span_count = -1
+
+
+def _forget_present(state: _SymbolState, bars: Series[Bar]) -> None:
+    """Drop from ``state.open`` the minutes that have a bar now (streamed or filled since they were found
+    missing). A session with many minutes nobody has (a thin market's quiet minutes) keeps them open all
+    session: the per-minute check runs only when the bar count over the open minutes' span moved since the
+    last call (bars are only ever added to a session, so an unchanged count means none arrived there).
+    O(log n), or O(open * log n) when something arrived."""
+    span = (min(state.open), max(state.open) + _MINUTE)
+    count = bars.count_between(*span)
+    if span != state.span or count != state.span_count:
+        for minute in [m for m in state.open if bars.count_between(m, m + _MINUTE)]:
+            del state.open[minute]
+        if state.open:
+            span = (min(state.open), max(state.open) + _MINUTE)
+            count = bars.count_between(*span)
+    state.span, state.span_count = span, count
 
 
 def _runs(minutes: list[datetime]) -> list[tuple[datetime, datetime]]:
@@ -743,9 +774,8 @@ class DataUpkeepThread:
         floor = now_local.replace(second=0, microsecond=0)
         if state.checked_until is None or floor > state.checked_until:
             state.checked_until = floor
-        bars = snap.bars_1m
-        for minute in [m for m in state.open if bars.count_between(m, m + _MINUTE)]:
-            del state.open[minute]  # streamed (or filled) since it was found missing
+        if state.open:
+            _forget_present(state, snap.bars_1m)
         if self._repo is None or not state.open:
             return
         clock_now = self._monotonic()
