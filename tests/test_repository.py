@@ -355,6 +355,25 @@ def test_csv_repository_loads_lazily_and_reports_a_bad_file(lean: Path, tmp_path
         CsvBarRepository(folder / "notes.txt")
 
 
+def test_csv_repository_warns_of_rows_repeating_a_timestamp(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    t0 = datetime(2020, 1, 2, 9, 30, tzinfo=EST)
+    bars = [bar(t0 + timedelta(minutes=i), "X") for i in range(5)]
+    twice = Bar("X", bars[2].timestamp, 9.0, 9.5, 8.5, 9.0, 1)  # a second row for 09:32, other prices
+    write_csv_bars(tmp_path / "X_1m.csv", [*bars[:3], twice, *bars[3:]])
+    write_csv_bars(tmp_path / "Y_1m.csv", bars[:2])
+    with caplog.at_level("WARNING", logger="sessiondata.repository"):
+        assert CsvBarRepository(tmp_path).get_bars("X", PAST, FUTURE) == bars  # the first row kept
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1
+    assert "X_1m.csv: 1 row(s) repeat a timestamp already read for X" in warned[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sessiondata.repository"):
+        CsvBarRepository(tmp_path).get_bars("Y", PAST, FUTURE)
+    assert not caplog.records
+
+
 def test_csv_repository_merges_files_of_one_symbol(tmp_path: Path) -> None:
     t0 = datetime(2020, 1, 2, 9, 30, tzinfo=EST)
     day1 = [bar(t0 + timedelta(minutes=i), "X") for i in range(5)]

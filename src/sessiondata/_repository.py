@@ -328,8 +328,10 @@ class CsvBarRepository:
     Each ``SYMBOL_*.csv`` file in the directory (not its subdirectories) holds bars of ``SYMBOL``; the
     interval is the file name's ``_<N>m`` part (``SPY_1m.csv``, ``SPY_60m.csv``), 1 when it names none.
     Several files of one symbol and interval are merged (for a timestamp found in more than one, the file
-    first in name order wins). The directory is listed once, when the repository is made; a symbol's files
-    are read and validated on its first `get_bars`, then kept in memory. A bad file raises `CsvFormatError`
+    first in name order wins; within a file, its first row). Each file that repeats a timestamp already
+    read is logged as a warning (``sessiondata.repository`` logger) with the count of rows ignored. The
+    directory is listed once, when the repository is made; a symbol's files are read and validated on its
+    first `get_bars`, then kept in memory. A bad file raises `CsvFormatError`
     from that `get_bars` (and again on the next try; nothing of that symbol is kept).
 
     Thread-safety: any thread. Reads of a loaded symbol take no lock; a first read loads the symbol under
@@ -371,7 +373,16 @@ class CsvBarRepository:
             if index is None:
                 index = _BarIndex()
                 for path in self._files[symbol]:
-                    index.add(CsvBarReader(path, symbol), interval_from_filename(path) or 1)
+                    report = index.add(CsvBarReader(path, symbol), interval_from_filename(path) or 1)
+                    if report.duplicates:
+                        # Not an error (the documented rule keeps the first), but a replay of such a file
+                        # would otherwise drop rows without a word.
+                        logger.warning(
+                            "%s: %d row(s) repeat a timestamp already read for %s; the first read is kept",
+                            path,
+                            report.duplicates,
+                            symbol,
+                        )
                 logger.debug(
                     "loaded %s from %d file(s) in %s", symbol, len(self._files[symbol]), self.directory
                 )
