@@ -872,7 +872,8 @@ def test_a_stream_registered_as_the_merge_runs_dry_joins_or_is_refused_never_los
 def test_registering_after_the_merge_ran_dry_is_refused() -> None:
     coord = BacktestStreamCoordinator(SessionData(), max_queue_size=10_000)
     coord.feed_data_list("AAA", StreamType.BAR, [bar("AAA", at(m)) for m in range(300)])
-    coord.start_worker()
+    # The consumer attaches first, then the stream starts the worker: a worker started before could finish
+    # the whole replay before the consumer attached (it waits for an attached consumer only).
     items = coord.merged_stream()
     next(items)
     # The worker has left the merge and waits for the consumer at the end of the session.
