@@ -298,14 +298,18 @@ class Series(Sequence[T], Generic[T]):
             if n < LOAD:
                 if len(tail) == n:
                     tail.append(item)  # owned slots below n never change: older versions are unaffected
-                    new = _alloc(Series)
-                    new._chunks = chunks
-                    new._mins = self._mins
-                    new._starts = self._starts
-                    new._tail_len = n + 1
-                    new.size = self.size + 1
-                    new._cache = None
-                    return new
+                    # Slot n is this version's only if no other appender to the same version took it first:
+                    # readers settling one lazy log extend one derived series without a lock. Two may both
+                    # see ``len(tail) == n``; the first append wins the slot, the other copies below.
+                    if tail[n] is item:
+                        new = _alloc(Series)
+                        new._chunks = chunks
+                        new._mins = self._mins
+                        new._starts = self._starts
+                        new._tail_len = n + 1
+                        new.size = self.size + 1
+                        new._cache = None
+                        return new
                 copied = tail[:n]
                 copied.append(item)
                 return Series._make((*chunks[:-1], copied), n + 1)
@@ -343,12 +347,15 @@ class Series(Sequence[T], Generic[T]):
         if chunks and n < LOAD:
             tail = chunks[-1]
             room = LOAD - n
+            first = data[:room]
+            head: list[T] | None = None
             if len(tail) == n:
-                tail.extend(data[:room])  # slots below n never change: older versions are unaffected
-                head = tail
-            else:
+                tail.extend(first)  # slots below n never change: older versions are unaffected
+                if tail[n] is first[0]:  # one atomic extend: slot n ours, so are the rest (see `appended`)
+                    head = tail
+            if head is None:
                 head = tail[:n]
-                head.extend(data[:room])
+                head.extend(first)
             rest = data[room:]
             if not rest:
                 if head is tail:
@@ -356,12 +363,14 @@ class Series(Sequence[T], Generic[T]):
                     new._chunks = chunks
                     new._mins = self._mins
                     new._starts = self._starts
-                    new._tail_len = len(head)
+                    # Not ``len(tail)``: an appender to the same version may have added after our items.
+                    new._tail_len = n + len(first)
                     new.size = self.size + len(data)
                     new._cache = None
                     return new
                 return Series._make((*chunks[:-1], head), len(head))
-            kept = (*chunks[:-1], head)
+            grown = n + len(first)
+            kept = (*chunks[:-1], head if len(head) == grown else head[:grown])
         elif chunks:
             tail = chunks[-1]
             kept = (*chunks[:-1], tail if len(tail) == n else tail[:n])
