@@ -348,6 +348,7 @@ class Series(Sequence[T], Generic[T]):
             tail = chunks[-1]
             room = LOAD - n
             first = data[:room]
+            grown = n + len(first)  # the tail length of the new version
             head: list[T] | None = None
             if len(tail) == n:
                 tail.extend(first)  # slots below n never change: older versions are unaffected
@@ -364,12 +365,11 @@ class Series(Sequence[T], Generic[T]):
                     new._mins = self._mins
                     new._starts = self._starts
                     # Not ``len(tail)``: an appender to the same version may have added after our items.
-                    new._tail_len = n + len(first)
+                    new._tail_len = grown
                     new.size = self.size + len(data)
                     new._cache = None
                     return new
                 return Series._make((*chunks[:-1], head), len(head))
-            grown = n + len(first)
             kept = (*chunks[:-1], head if len(head) == grown else head[:grown])
         elif chunks:
             tail = chunks[-1]
