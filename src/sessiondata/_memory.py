@@ -52,7 +52,8 @@ _getsizeof = sys.getsizeof
 @attrs.frozen(slots=True)
 class SymbolMemory:
     """One symbol's counts and estimated bytes: ``sys.getsizeof`` of every record, of every object a record
-    refers to (each shared object counted once) and of the containers holding them.
+    refers to (each shared object counted once) and of the containers holding them. Immutable: safe to
+    share between threads.
 
     ``derived_bars`` maps each derived interval to its count of completed bars; ``historical_bars`` counts
     the bars of every interval and day kept. ``bytes`` is the sum of the ``*_bytes`` fields plus
@@ -101,7 +102,7 @@ class SymbolMemory:
 
 @attrs.frozen(slots=True)
 class MemoryReport:
-    """Per-symbol `SymbolMemory` and store-wide totals.
+    """Per-symbol `SymbolMemory` and store-wide totals. Immutable: safe to share between threads.
 
     ``total_bytes`` is the store's data (the sum of the symbols' ``bytes``, shared objects once);
     ``column_cache_bytes`` is the process-wide column cache (see `clear_column_cache`), not part of it.

@@ -81,7 +81,11 @@ class BarRepository(Protocol):
     """Anything that can answer a half-open range query of stored bars."""
 
     def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
-        """Bars of ``symbol`` with ``start <= timestamp < end``, oldest first (a new list)."""
+        """Bars of ``symbol`` with ``start <= timestamp < end``, oldest first (a new list).
+
+        What the library expects of an implementation: O(log n + k) for k bars returned (the upkeep asks
+        for short gaps often), and callable from any thread (the upkeep thread and a replay's worker call
+        it while other threads may write to the repository)."""
         ...
 
 
@@ -95,11 +99,16 @@ class IndexedBarRepository(BarRepository, Protocol):
     """
 
     def time_range(self, symbol: str, interval: int = 1) -> tuple[datetime, datetime] | None:
-        """``(first, last)`` stored timestamps of ``symbol`` in the stored style, or ``None``."""
+        """``(first, last)`` stored timestamps of ``symbol`` in the stored style, or ``None``.
+
+        Expected of an implementation: O(log n) or better, callable from any thread."""
         ...
 
     def dates(self, symbol: str, interval: int = 1) -> list[date]:
-        """The dates holding bars of ``symbol``, ascending, as written in the timestamps' own offsets."""
+        """The dates holding bars of ``symbol``, ascending, as written in the timestamps' own offsets.
+
+        Expected of an implementation: O(n) at worst (called once per symbol when a replay is planned),
+        callable from any thread."""
         ...
 
 
@@ -129,7 +138,7 @@ def dates_of(repo: BarRepository, symbol: str) -> list[date] | None:
 
 @attrs.frozen(slots=True)
 class ImportReport:
-    """What one write (``add_bars`` or ``import_csv``) did.
+    """What one write (``add_bars`` or ``import_csv``) did. Immutable: safe to share between threads.
 
     ``added``: bars stored. ``duplicates``: bars whose ``(symbol, interval, timestamp)`` was already stored
     (or appeared earlier in the same write); they were not stored again. ``rejected``: bad rows skipped
@@ -149,7 +158,7 @@ class ImportReport:
 
     @property
     def rejected_lines(self) -> tuple[int, ...]:
-        """The 1-based line numbers of the rejected rows."""
+        """The 1-based line numbers of the rejected rows. O(rejected)."""
         return tuple(r.line for r in self.rejected_rows)
 
 

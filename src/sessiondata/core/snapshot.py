@@ -325,11 +325,13 @@ class SymbolSessionData(NamedTuple):
         return self.writer.provenance_overrides.of(timestamp)
 
     def get_ticks(self, start: datetime | None = None, end: datetime | None = None) -> list[Tick]:
-        """Ticks with ``start <= timestamp < end``, in time order (arrival order for equal times)."""
+        """Ticks with ``start <= timestamp < end``, in time order (arrival order for equal times), as a new
+        list. O(log n + k) for k returned."""
         return self.ticks.between(start, end)
 
     def get_quotes(self, start: datetime | None = None, end: datetime | None = None) -> list[Quote]:
-        """Quotes with ``start <= timestamp < end``, in time order (arrival order for equal times)."""
+        """Quotes with ``start <= timestamp < end``, in time order (arrival order for equal times), as a new
+        list. O(log n + k) for k returned."""
         return self.quotes.between(start, end)
 
     def get_session_metrics(self) -> dict[str, Any]:

@@ -135,7 +135,8 @@ class SessionBoundaryListener(Protocol):
     """
 
     def run_once(self) -> object:
-        """Do one pass over the store."""
+        """Do one pass over the store. Complexity: the listener's own (the replay waits for it).
+        Thread-safety: called by the coordinator's worker thread only."""
         ...
 
 
@@ -316,12 +317,13 @@ class BacktestStreamCoordinator:
 
     @property
     def session_data(self) -> SessionData:
-        """The store written to. O(1)."""
+        """The store written to. O(1). Thread-safety: any thread (fixed at construction)."""
         return self._store
 
     @property
     def time_provider(self) -> TimeProvider:
-        """The backtest clock this coordinator advances. O(1)."""
+        """The backtest clock this coordinator advances. O(1). Thread-safety: any thread (fixed at
+        construction)."""
         return self._clock
 
     # ----------------------------------------------------------- registration
@@ -437,8 +439,9 @@ class BacktestStreamCoordinator:
         Returns within ``timeout`` seconds whatever the worker is doing (paused, waiting for buffer space,
         sleeping for `speed`, or blocked inside a source). A worker stuck in a source is abandoned: it is a
         daemon thread, and when the source returns it exits without writing anything more. Consumers
-        receive the items already buffered, then the stream ends. Idempotent. Thread-safety: any thread
-        except the worker's; waits at most ``timeout`` for the worker to finish.
+        receive the items already buffered, then the stream ends. Idempotent. Complexity: O(1) besides the
+        wait. Thread-safety: any thread except the worker's; waits at most ``timeout`` for the worker to
+        finish.
         """
         with self._cond:
             self._stop = True
@@ -622,7 +625,8 @@ class BacktestStreamCoordinator:
 
     def queue_size(self) -> int:
         """Items in the output buffer now: at most ``max_queue_size``, plus the one batch a failed replay
-        hands over before its error. O(1); lock-free, racy."""
+        hands over before its error. O(1). Thread-safety: any thread; lock-free, so the answer is racy (it
+        may be stale by the time it is read, like `queue.Queue.qsize`)."""
         return self._buffered
 
     def status(self) -> dict[str, Any]:
