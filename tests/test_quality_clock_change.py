@@ -121,6 +121,38 @@ def test_a_late_bar_of_a_repeated_wall_minute_already_held_adds_nothing(batch: b
     assert store.get_bar_count("BTC") == len(bars)
 
 
+@pytest.mark.parametrize("zone_name", sorted(FALL_BACK_DAYS))
+@pytest.mark.parametrize("stamp_zone", [UTC, TOKYO], ids=["utc", "tokyo"])
+@pytest.mark.parametrize("derivation", ["lazy", "eager"])
+def test_a_late_bar_of_the_repeated_hours_first_pass_goes_to_its_place_in_time(
+    zone_name: str, stamp_zone: tzinfo, derivation: str
+) -> None:
+    # 01:30 of the first pass arrives after 01:10-01:12 of the second: a later wall minute, yet an older
+    # bar. (The streamed bar's lane took a later wall minute than the newest bar's for a newer bar, and
+    # appended it.) Stamped in UTC or a third zone: stamps in the exchange's own ZoneInfo compare by wall
+    # time in Python, whatever their fold, so only other zones tell the passes apart.
+    zone, day, midnight, _ = FALL_BACK_DAYS[zone_name]
+    first_pass = [midnight + (60 + i) * M for i in range(10)]  # 01:00-01:09, first pass
+    second_pass = [midnight + (130 + i) * M for i in range(3)]  # 01:10-01:12, second pass
+    late = midnight + 90 * M  # 01:30, first pass
+    store = SessionData(
+        calendar=RegularHoursCalendar(time(0), time(0), zone, weekends=True), derivation=derivation
+    )
+    store.start_new_session(day)
+    bars = make_bars([*first_pass, *second_pass, late], stamp_zone)
+    for bar in bars:
+        store.add_bar("BTC", bar)
+        store.check_invariants()
+    in_time = sorted(bars, key=lambda b: b.timestamp.astimezone(UTC))
+    assert store.get_bars("BTC") == in_time
+    assert store.get_latest_bar("BTC") == in_time[-1]
+    assert store.get_session_metrics("BTC")["bar_quality"] == pytest.approx(expected_quality(bars, zone, day))
+    # Every bar is in one derived window once the session ends (a window of the repeated hour holds both
+    # passes of its wall minutes: see ClockChange).
+    store.end_session()
+    assert sum(b.volume for b in store.get_bars("BTC", interval=5)) == pytest.approx(1.5 * len(bars))
+
+
 @pytest.mark.parametrize(
     ("previous_midnight", "day"),
     [

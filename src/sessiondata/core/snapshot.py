@@ -61,7 +61,9 @@ class QualityState(NamedTuple):
     #: Minute offset of the newest of them.
     newest: int
     #: The 1-minute series whose newest bar the hot lane stored at minute ``newest``, or None when unknown:
-    #: while it still is, a bar of a later minute is newer without comparing timestamps.
+    #: while it still is, a bar of a later minute is newer without comparing timestamps. On a session date
+    #: whose clocks change, always the writer's own empty series (`_COMPARE_TIMES`): there a later wall
+    #: minute does not mean a newer bar.
     marker: Series[Bar] | None
 
 

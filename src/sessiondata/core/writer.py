@@ -98,6 +98,19 @@ _NO_OFFSETS: list[int] = []
 _NO_QUALITY = (None, 0, -1, None)
 
 
+# `QualityState.marker` on a session date whose clocks change (never any snapshot's series). There the hot
+# lane's shortcut, that a bar of a later wall minute is newer, does not hold: where clocks go back, a late
+# bar of the repeated hour's first pass has a later wall minute than bars of its second pass, though it is
+# older. So on such a day every streamed bar is compared by timestamp.
+_COMPARE_TIMES: Series[Bar] = Series()
+
+
+def _first_marker(clock: SessionClock, day: date) -> Series[Bar] | None:
+    """The marker a quality state of ``day`` starts with: `_COMPARE_TIMES` when its clocks change, else
+    None (unknown until the hot lane stores a bar). O(1) after the date's first lookup."""
+    return None if clock.clock_change(day) is None else _COMPARE_TIMES
+
+
 def _quality_of_day(
     series: Series[Bar], clock: SessionClock, day: date, bar: Bar, offset: int
 ) -> QualityState:
@@ -112,7 +125,7 @@ def _quality_of_day(
         found = clock.locate(m.timestamp)
         if found is not None and found[0] == day:
             offsets.add(found[1])
-    return QualityState(day, len(offsets), max(offsets), None)
+    return QualityState(day, len(offsets), max(offsets), _first_marker(clock, day))
 
 
 def _other_pass_has_bar(series: Series[Bar], tz: tzinfo, ts: datetime) -> bool:
@@ -187,7 +200,7 @@ def append_newest(
         if day != q_day:
             # A newer session day (never an earlier one: the bar is the newest). The quality day is the newest
             # day located, so the series holds none of this one: the count starts here (`_quality_of_day`).
-            q_day, q_minutes, q_newest, q_marker = day, 0, -1, None
+            q_day, q_minutes, q_newest, q_marker = day, 0, -1, _first_marker(locator.clock, day)
         elif offset < q_newest:
             # Newer, yet at an earlier wall minute: clocks went back inside the session. The general path
             # counts the repeated minute once and keeps ``q_newest`` the greatest minute.
@@ -204,7 +217,8 @@ def append_newest(
             q_minutes += 1
             quality = 100.0 * q_minutes / elapsed  # `_quality_of`, without a calendar call
         q_newest = offset
-        q_marker = appended
+        if q_marker is not _COMPARE_TIMES:
+            q_marker = appended
         if pending is not None:
             # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `derived`).
             pending.log_bar(day, session_len, offset)
@@ -464,7 +478,7 @@ class SymbolWriter:
             i = j
         if q_changed:
             assert q_day is not None
-            self.qs = QualityState(q_day, q_count, q_newest, None)
+            self.qs = QualityState(q_day, q_count, q_newest, _first_marker(self.clock, q_day))
             self.quality = _quality_of(self.qs, self.clock)
         return segments
 
@@ -547,7 +561,9 @@ class SymbolWriter:
             else:  # a late bar, or a newer one in a wall minute that clocks going back repeat
                 new_minute = _first_of_wall_minute(self.series, self.clock.tz, bar.timestamp, not in_order)
             if new_minute:
-                self.qs = QualityState(day, qs.minutes + 1, max(offset, qs.newest), None)
+                self.qs = QualityState(
+                    day, qs.minutes + 1, max(offset, qs.newest), _first_marker(self.clock, day)
+                )
                 self.quality = _quality_of(self.qs, self.clock)
 
     def _step(self, day: date, offset: int, session_len: int, ts: datetime) -> None:
