@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
@@ -12,11 +13,13 @@ import pytest
 
 from sessiondata import (
     Bar,
+    CoordinatorError,
     DataManager,
     InMemoryBarRepository,
     RegularHoursCalendar,
     SessionData,
     SqliteBarRepository,
+    StreamType,
     SystemManager,
     SystemState,
     TimeProvider,
@@ -83,11 +86,47 @@ def test_system_manager_accessors() -> None:
         assert system.state is SystemState.RUNNING
         ran = system.coordinator
         assert system.coordinator is ran
-    fresh = system.coordinator  # a stopped system hands out fresh parts, to register streams on
-    assert fresh is not ran
+    assert system.coordinator is ran  # the stopped run's, until the next start
     system.start()
-    assert system.coordinator is fresh
+    assert system.coordinator is not ran
     assert system.stop()
+
+
+class _Broken:
+    """A source that yields one bar, then fails."""
+
+    def __init__(self, bar: Bar) -> None:
+        self._bar = bar
+
+    def __iter__(self) -> Iterator[Bar]:
+        yield self._bar
+        raise OSError("feed lost")
+
+
+def test_a_stopped_runs_status_stays_readable_until_the_next_start() -> None:
+    # The run's coordinator recorded the source's error and the upkeep its passes: after `stop` the caller
+    # reads how the run ended from them, not from fresh parts.
+    store = SessionData()
+    system = SystemManager(store, repository=InMemoryBarRepository(_bars(1)))
+    system.coordinator.register_stream("X", StreamType.BAR, _Broken(_bars(1)[0]))
+    with system, pytest.raises(CoordinatorError):
+        list(system.coordinator.merged_stream())
+    status = system.coordinator.status()
+    assert status["state"] == "failed"
+    assert status["error"] is not None
+    assert "feed lost" in status["error"]
+    assert status["delivered"] == 1
+    upkeep = system.upkeep
+    assert upkeep is not None
+    assert upkeep.status()["passes"] >= 1
+    ran = system.coordinator
+    system.start()
+    try:
+        assert system.coordinator is not ran
+        assert system.upkeep is not upkeep
+        assert system.coordinator.status()["error"] is None
+    finally:
+        assert system.stop()
 
 
 def test_dropped_minutes_are_drawn_from_the_regular_minutes_only(tmp_path: Path) -> None:

@@ -563,8 +563,11 @@ class SystemManager:
     State: ``stopped`` → `start` → ``running`` ⇄ `pause`/`resume` ⇄ ``paused`` → `stop` → ``stopped``.
     Repeating the current state's own call is a no-op (``start`` when running, ``pause`` when paused,
     ``resume`` when running, ``stop`` when stopped); `pause`/`resume` when stopped and `start` when paused
-    raise `InvalidStateError`. A coordinator runs once: after `stop`, `start` builds fresh threads (streams
-    must be registered again). The context manager starts on entry and always stops on exit.
+    raise `InvalidStateError`. A coordinator runs once: after `stop`, `coordinator` and `upkeep` are still
+    the stopped run's (their ``status()`` says how it ended, errors included) until the next `start`, which
+    builds fresh ones: register the next run's streams after that `start` (with no stream registered yet,
+    the worker starts at the first ``merged_stream()``). The context manager starts on entry and always
+    stops on exit.
 
     Thread-safety: every method may be called from any thread; one lock serializes the transitions.
     """
@@ -647,23 +650,30 @@ class SystemManager:
 
     @property
     def coordinator(self) -> BacktestStreamCoordinator:
-        """The stream coordinator (backtest mode only; `InvalidStateError` in live mode)."""
+        """The stream coordinator (backtest mode only; `InvalidStateError` in live mode).
+
+        After `stop`, the stopped run's, until the next `start` replaces it: its ``status()`` (state,
+        ``error``, counts) says how the run ended. O(1); any thread.
+        """
         with self._lock:
-            if self._spent:
-                self._build()
             if self._coordinator is None:
                 raise InvalidStateError("live mode has no stream coordinator")
             return self._coordinator
 
     @property
     def upkeep(self) -> DataUpkeepThread | None:
-        """The data-upkeep thread (``None`` when built with ``upkeep=False``)."""
+        """The data-upkeep thread (``None`` when built with ``upkeep=False``); after `stop`, the stopped
+        run's until the next `start` (its ``status()`` keeps the run's gaps and faults). O(1); any thread."""
         return self._upkeep
 
     # -------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """``stopped → running``: start the upkeep thread and the coordinator's worker. No-op when running."""
+        """``stopped → running``: start the upkeep thread and the coordinator's worker. No-op when running.
+
+        After a `stop`, first builds fresh parts (a new coordinator, upkeep and clock on the same store): the
+        stopped run's are dropped here, not at `stop`. Waits for the upkeep's first pass. Any thread.
+        """
         with self._lock:
             if self._state is SystemState.RUNNING:
                 return
