@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
+import attrs
 import pytest
 
 from sessiondata import (
@@ -202,3 +203,50 @@ def test_dropped_minutes_of_one_stretch_sessions_are_the_placed_ones(
         expected |= {of_day[i].timestamp for i in rng.sample(regular, drop)}
     assert {b.timestamp for b in bars} - {b.timestamp for b in seen} == expected
     assert [s.symbols["X"].dropped for s in report.sessions] == [drop, drop]
+
+
+class CountingRepository(InMemoryBarRepository):
+    """An indexed repository that counts how often each symbol's time range is asked for."""
+
+    def __init__(self, bars: list[Bar]) -> None:
+        super().__init__(bars)
+        self.range_calls: dict[str, int] = {}
+
+    def time_range(self, symbol: str, interval: int = 1) -> tuple[datetime, datetime] | None:
+        self.range_calls[symbol] = self.range_calls.get(symbol, 0) + 1
+        return super().time_range(symbol, interval)
+
+
+class CountingBareRepository(BareRepository):
+    """A bare repository (``get_bars`` only) that counts its whole-range probes (from before 1950)."""
+
+    def __init__(self, bars: list[Bar]) -> None:
+        super().__init__(bars)
+        self.probes = 0
+
+    def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
+        if start.year < 1950:
+            self.probes += 1
+        return super().get_bars(symbol, start, end, interval)
+
+
+def _two_symbols() -> list[Bar]:
+    return [*_bars(2), *(attrs.evolve(b, symbol="Y") for b in _bars(2))]
+
+
+@pytest.mark.parametrize("drop", [0, 2])
+@pytest.mark.parametrize("with_dates", [False, True])
+def test_replay_asks_each_symbols_time_range_once(drop: int, with_dates: bool) -> None:
+    repo = CountingRepository(_two_symbols())
+    dates = [DAY, DAY + timedelta(days=1)] if with_dates else None
+    report = DataManager(SessionData(), repository=repo).replay(["x", "Y"], dates, drop_minutes=drop)
+    assert len(report.sessions) == 2
+    assert repo.range_calls == {"X": 1, "Y": 1}
+
+
+def test_replay_probes_a_bare_repository_once_per_symbol() -> None:
+    # Without `time_range` each probe reads the symbol's whole history: it must not be repeated.
+    repo = CountingBareRepository(_two_symbols())
+    report = DataManager(SessionData(), repository=repo).replay(["X", "Y"], drop_minutes=1)
+    assert len(report.sessions) == 2
+    assert repo.probes == 2

@@ -340,12 +340,13 @@ class DataManager:
         empty query), else every day between the first and last bar.
         """
         repo = self._require_repository()
+        return self._session_dates(repo, _time_ranges(repo, symbols))
+
+    def _session_dates(self, repo: BarRepository, ranges: dict[str, tuple[datetime, datetime]]) -> list[date]:
+        """`session_dates` for the symbols of ``ranges`` (each one's first and last timestamp, read once)."""
         clock = self.session_data.session_clock
         candidates: set[date] = set()
-        for symbol in symbols:
-            found = _time_range(repo, symbol)
-            if found is None:
-                raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no 1-minute bars for it")
+        for symbol, found in ranges.items():
             listed = dates_of(repo, symbol)
             if listed is not None:
                 for d in listed:
@@ -390,13 +391,17 @@ class DataManager:
             raise ReplayError("no symbols to replay")
         if drop_minutes < 0:
             raise ReplayError(f"drop_minutes must be >= 0, got {drop_minutes}")
-        days = sorted(set(dates)) if dates is not None else self.session_dates(wanted)
-        for symbol in wanted:
-            if _time_range(repo, symbol) is None:
-                raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no 1-minute bars for it")
+        # Each symbol's time range, asked of the repository once per replay (a probe of a bare repository
+        # reads every bar): it says the symbol exists, its dates without a date index, and its timestamps'
+        # style (naive or aware) for the sources' ranges.
+        ranges = _time_ranges(repo, wanted)
+        days = sorted(set(dates)) if dates is not None else self._session_dates(repo, ranges)
         clock = store.session_clock
         dropped: dict[Any, int] = {}
-        sources = {s: self._source(repo, clock, s, days, drop_minutes, seed, dropped) for s in wanted}
+        aware = {s: found[0].tzinfo is not None for s, found in ranges.items()}
+        sources = {
+            s: self._source(repo, clock, s, days, aware[s], drop_minutes, seed, dropped) for s in wanted
+        }
         time_provider = TimeProvider(ClockMode.BACKTEST, timezone=store.timezone)
         keeper = (
             DataUpkeepThread(store, repo, time_provider=time_provider, period=upkeep_period)
@@ -447,12 +452,13 @@ class DataManager:
         clock: SessionClock,
         symbol: str,
         days: list[date],
+        aware: bool,
         drop_minutes: int,
         seed: int,
         dropped: dict[Any, int],
     ) -> Iterator[Bar]:
         """Bars of ``symbol`` for ``days``, read from the repository lazily (nothing is read before the
-        first item is asked for).
+        first item is asked for); ``aware``: the repository's timestamps for it are timezone-aware.
 
         Consecutive dates' ranges tile the time line (`SessionClock.date_bounds`), so a run of consecutive
         dates is one range: one query, streamed in chunks when the repository can (``iter_bars``, as
@@ -461,7 +467,7 @@ class DataManager:
         Python frame per bar: the coordinator's worker pulls every bar through it).
         """
         return chain.from_iterable(
-            DataManager._source_parts(repo, clock, symbol, days, drop_minutes, seed, dropped)
+            DataManager._source_parts(repo, clock, symbol, days, aware, drop_minutes, seed, dropped)
         )
 
     @staticmethod
@@ -470,13 +476,12 @@ class DataManager:
         clock: SessionClock,
         symbol: str,
         days: list[date],
+        aware: bool,
         drop_minutes: int,
         seed: int,
         dropped: dict[Any, int],
     ) -> Iterator[Iterable[Bar]]:
         """`_source`'s bars, as one iterable per range read."""
-        found = _time_range(repo, symbol)
-        aware = found is not None and found[0].tzinfo is not None
         if not drop_minutes:
             stream = getattr(repo, "iter_bars", None)
             for start, end in _runs_of_days(clock, days, aware):
@@ -548,9 +553,16 @@ def _runs_of_days(clock: SessionClock, days: list[date], aware: bool) -> list[tu
     return runs
 
 
-def _time_range(repo: BarRepository, symbol: str) -> tuple[datetime, datetime] | None:
-    """The repository's first and last timestamps of ``symbol`` (see `time_range_of`)."""
-    return time_range_of(repo, symbol)
+def _time_ranges(repo: BarRepository, symbols: Iterable[str]) -> dict[str, tuple[datetime, datetime]]:
+    """Each symbol's first and last timestamps in the repository (see `time_range_of`), one query each, by
+    symbol in the order given. Raises `ReplayError` for a symbol it holds no 1-minute bars for."""
+    out: dict[str, tuple[datetime, datetime]] = {}
+    for symbol in symbols:
+        found = time_range_of(repo, symbol)
+        if found is None:
+            raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no 1-minute bars for it")
+        out[symbol] = found
+    return out
 
 
 class SystemManager:
