@@ -505,7 +505,7 @@ def test_live_mode_has_no_coordinator_and_stops_its_threads() -> None:
     with SystemManager(SessionData(), mode="live") as system:
         assert system.mode == "live"
         assert system.upkeep is not None
-        assert system.upkeep.is_alive
+        assert system.upkeep.is_alive()
         with pytest.raises(InvalidStateError):
             _ = system.coordinator
         system.pause()

@@ -749,7 +749,7 @@ class SystemManager:
             return finished
 
     def _started_any(self) -> bool:
-        up = self._upkeep is not None and self._upkeep.is_alive
+        up = self._upkeep is not None and self._upkeep.is_alive()
         co = self._coordinator is not None and bool(self._coordinator.status().get("worker_alive"))
         return up or co
 

@@ -49,6 +49,7 @@ import random
 import threading
 import time
 import traceback
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
@@ -241,6 +242,42 @@ class _Quiet:
         self.fixed = fixed
         self.close_aware = None if fixed is None else close.replace(tzinfo=fixed)
         self.last_aware = None if fixed is None else self.last.replace(tzinfo=fixed)
+
+
+class _AliveCheck:
+    """What `DataUpkeepThread.is_alive` returns: called, the live answer (as `threading.Thread.is_alive`);
+    used as a truth value or compared with a bool, the answer when the attribute was read (the property's
+    old meaning), with a `DeprecationWarning` (the old spelling goes in the next release)."""
+
+    __slots__ = ("_check", "_then")
+
+    def __init__(self, check: Callable[[], bool]) -> None:
+        self._check = check
+        self._then = check()
+
+    def __call__(self) -> bool:
+        return self._check()
+
+    def _old_spelling(self) -> bool:
+        warnings.warn(
+            "DataUpkeepThread.is_alive is a method now, as threading.Thread.is_alive: call is_alive()",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return self._then
+
+    def __bool__(self) -> bool:
+        return self._old_spelling()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, bool):
+            return self._old_spelling() is other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a bool, so not hashable as one would be
+
+    def __repr__(self) -> str:
+        return f"<DataUpkeepThread.is_alive (call it): {self._check()}>"
 
 
 class DataUpkeepThread:
@@ -451,9 +488,19 @@ class DataUpkeepThread:
         self._store.wake_waiters()
 
     @property
-    def is_alive(self) -> bool:
-        """True while the background thread runs. Racy by nature. O(1)."""
-        return self._thread is not None and self._thread.is_alive()
+    def is_alive(self) -> _AliveCheck:
+        """``is_alive()``: True while the background thread runs, as `threading.Thread.is_alive`. Racy by
+        nature. O(1); any thread.
+
+        Call it. The old property spelling (``if upkeep.is_alive:``) still works for this release: the
+        object it returns is also true or false (as of the attribute read) and says so with a
+        `DeprecationWarning`; it will become a plain method.
+        """
+        return _AliveCheck(self._thread_alive)
+
+    def _thread_alive(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
 
     def _on_clock(self, now: datetime) -> None:
         """The backtest clock moved to ``now`` (`TimeProvider.on_advance`; the only caller): run a pass if a
@@ -988,8 +1035,9 @@ class DataUpkeepThread:
         with self._status_lock:
             wall = self._last_pass_wall
             last_pass_at = None if wall is None else datetime.fromtimestamp(wall).astimezone()
+            acting = self._backtest and self._started and not self._stop.is_set()
             return {
-                "running": self.is_alive or (self._backtest and self._started and not self._stop.is_set()),
+                "running": self._thread_alive() or acting,
                 "paused": not self._running.is_set(),
                 "passes": self._passes + self._quick_passes,
                 "symbols_visited": self._visited,
