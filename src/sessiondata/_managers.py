@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import random
 import threading
 import time
@@ -51,6 +52,7 @@ __all__ = [
 logger = logging.getLogger("sessiondata.managers")
 
 _DAY = timedelta(days=1)
+_VOLUME = attrgetter("volume")
 
 
 class InvalidStateError(SessionDataError, RuntimeError):
@@ -97,7 +99,8 @@ class SymbolSummary:
         high: The session high, or `None` without bars.
         low: The session low, or `None` without bars.
         close: The last bar's close, or `None` without bars.
-        volume: The session volume.
+        volume: The session volume: an exact `int` when every bar's volume is an int, else the correctly
+            rounded (`math.fsum`) sum of the bars' float volumes.
         vwap: The volume-weighted average typical price, or `None` without volume.
         derived_bars: Completed derived bars, by interval.
     """
@@ -236,7 +239,7 @@ class _SessionCollector:
             if snap is None or not snap.bars_1m:
                 continue
             bars = snap.bars_1m
-            volume = snap.session_volume
+            volume = _session_volume(bars)
             weighted = sum([(b.high + b.low + b.close) / 3 * b.volume for b in bars])
             up = status.get(symbol, {})
             still_open = sum(run[2] for run in up.get("open_gaps", []))
@@ -258,6 +261,18 @@ class _SessionCollector:
                 derived_bars=_derived_counts(store, snap, day),
             )
         self.sessions.append(SessionSummary(day, out))
+
+
+def _session_volume(bars: Iterable[Bar]) -> float:
+    """The bars' summed volume for a summary: an `int`, exact, when every volume is an `int` (shares); else
+    (fractional units, a crypto's) `math.fsum`'s correctly rounded sum of the float volumes, so a session of
+    ``0.1`` BTC bars reads ``2297.37120946``, not the arrival-order sum's ``2297.371209460003``. O(bars).
+
+    Why not the store's ``session_volume``: the store adds each bar's volume as it arrives (and subtracts a
+    corrected bar's), which is exact for ints but leaves float rounding noise in the last digits."""
+    volumes = list(map(_VOLUME, bars))
+    total = sum(volumes)
+    return total if type(total) is int else math.fsum(volumes)
 
 
 def _derived_counts(store: SessionData, snap: SymbolSessionData, day: date) -> dict[int, int]:
