@@ -19,6 +19,14 @@ Issue 14 adds one:
   Floors: the same clock move with no upkeep, and reading every symbol's newest snapshot, bar and quality
   from the store's writer heads (the least any test of "nothing due" must look at).
 
+And one for a thin market (w17):
+
+* **A simulated minute of a thin 24/7 market with 400 quiet minutes open** (aware fixed-offset stamps, as
+  BTC-EUR's): every other minute has no trade, so every other pass finds a new missing minute and asks the
+  repository for it, while the session's earlier quiet minutes stay open (unfillable). Floor: the same
+  minutes with one earlier minute open. A pass must cost what changed (the new minute), not what is open:
+  the ratio must stay near 1.
+
 Run (from the repository root)::
 
     .venv/bin/python -m pytest benchmarks/bench_upkeep.py -p no:cacheprovider --benchmark-only
@@ -43,6 +51,7 @@ from sessiondata import (
     DataUpkeepThread,
     InMemoryBarRepository,
     Provenance,
+    RegularHoursCalendar,
     SessionData,
     SqliteBarRepository,
     TimeProvider,
@@ -112,6 +121,13 @@ RATIOS = (
         "upkeep.minute100_clock_only",
         None,
         note="what the upkeep adds to a minute's clock move",
+    ),
+    Ratio(
+        "upkeep thin-market minute, 400 open / 1 open",
+        "upkeep.thin_open400",
+        "upkeep.thin_open1",
+        ("<=", 1.5),
+        note="a pass costs what changed, not the quiet minutes still open",
     ),
     Ratio(
         "upkeep pass 500 symbols x30 / floor snapshot scan",
@@ -360,3 +376,60 @@ def test_minute100(benchmark: BenchmarkFixture, results: Results, stamps: str) -
     )
     replay.check()
     results.record(f"upkeep.minute100_{stamps}", benchmark, symbols=len(MINUTE_SYMBOLS))
+
+
+# ------------------------------------------------------- a thin market: quiet minutes stay open
+
+THIN_PRIMED = 800  # minutes streamed before the timed rounds
+THIN_ROUNDS = 400
+
+
+class _ThinMarket:
+    """A hand-driven backtest of one 24/7 symbol: before the timed rounds, ``open_before`` of its first
+    ``THIN_PRIMED`` minutes had no trade (found, tried once, left open); each round's setup writes the bar
+    of the minute just ended when that minute traded (every other one does), and the timed call moves the
+    clock to the next minute."""
+
+    def __init__(self, open_before: int) -> None:
+        zone = fixed_zone(timedelta(0))  # the zone object stamps parsed from "+00:00" share
+        self.open = datetime(2018, 4, 5, 0, 0, tzinfo=zone)
+        calendar = RegularHoursCalendar(time(0), time(0), "UTC", weekends=True)
+        self.store = SessionData(calendar=calendar)
+        self.store.start_new_session(date(2018, 4, 5))
+        quiet = set(range(1, 2 * open_before, 2))
+        self.store.add_bars_batch("BTC", [self._bar(i) for i in range(THIN_PRIMED) if i not in quiet])
+        self.clock = TimeProvider("backtest", timezone="UTC")
+        self.clock.advance_to(self.open + (THIN_PRIMED + 1) * M)
+        self.upkeep = DataUpkeepThread(
+            self.store, InMemoryBarRepository(), time_provider=self.clock, max_retries=1
+        )
+        self.upkeep.start()  # the first pass finds the quiet minutes (left open: the repository lacks them)
+        self.open_before = open_before
+        self.minute = THIN_PRIMED
+
+    def _bar(self, i: int) -> Bar:
+        return Bar("BTC", self.open + i * M, 5000.0, 5001.0, 4999.0, 5000.5, 0.5)
+
+    def setup(self) -> tuple[tuple[datetime], dict[str, Any]]:
+        if self.minute % 2 == 0:  # every other minute trades
+            self.store.add_bar("BTC", self._bar(self.minute))
+        self.minute += 1
+        return (self.open + (self.minute + 1) * M,), {}
+
+    def check(self) -> None:
+        status = self.upkeep.status()
+        self.upkeep.stop()
+        # The quiet minutes before the rounds, and every other minute of the rounds up to the clock.
+        assert status["gaps_found"] == self.open_before + (self.minute - THIN_PRIMED) // 2, status
+        assert status["bars_filled"] == 0
+
+
+@pytest.mark.parametrize("open_before", [1, 400])
+@pytest.mark.benchmark(group="upkeep-thin")
+def test_thin_market_minute(benchmark: BenchmarkFixture, results: Results, open_before: int) -> None:
+    market = _ThinMarket(open_before)
+    benchmark.pedantic(
+        market.clock.advance_to, setup=market.setup, rounds=THIN_ROUNDS, iterations=1, warmup_rounds=0
+    )
+    market.check()
+    results.record(f"upkeep.thin_open{open_before}", benchmark)

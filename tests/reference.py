@@ -5,42 +5,97 @@ definition, and a snapshot's full consistency check. Slow and obvious on purpose
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone, tzinfo
 
 from sessiondata import Bar, SessionData, SymbolSessionData
 from sessiondata._calendar import SessionClock
-from sessiondata.core.windows import aggregate, window_of
 
 __all__ = ["aggregate_elapsed", "check_snapshot", "check_store", "derive_from_scratch", "expected_quality"]
 
 
 def derive_from_scratch(bars: Iterable[Bar], clock: SessionClock, interval: int) -> list[Bar]:
-    """Aggregation of 1-minute ``bars`` (any order) into ``interval``-minute bars. O(n log n).
+    """Aggregation of 1-minute ``bars`` (any order) into ``interval``-minute bars, from the definition.
+    O(n log n + windows * interval).
 
-    Every window holding at least one bar of a trading minute, forming or not; a window aggregates every
-    bar stamped inside it (prints made during an intraday break included, as the incremental path does).
+    A session's windows are wall-clock windows of the exchange zone: minute offsets ``[i * interval,
+    min((i + 1) * interval, session length))`` from the open's wall time, whatever zone the bars are stamped
+    in. So a day whose clocks change needs no special case here: the hour clocks going forward skip has no
+    wall minute (no bar lands there), and both passes of the hour clocks going back share one wall window.
+    A window exists when a bar of one of its trading minutes (`SessionClock.locate`) does; it aggregates
+    every bar whose exchange wall minute lies in it (prints made during an intraday break included, as the
+    incremental path does), in time order. Its timestamp is its first wall minute: naive for naive bars,
+    else the first instant whose exchange wall time has reached it (the minute after a skipped hour, for a
+    window that starts in it; the first pass of a repeated one), in the zone of its first bar.
     """
-    ordered = sorted(bars, key=lambda x: x.timestamp)
-    stamps = [b.timestamp for b in ordered]
-    windows: dict[tuple[date, int], tuple[datetime, int]] = {}
+    ordered = sorted(bars, key=_instant)
+    by_wall: dict[datetime, list[Bar]] = {}
+    for b in ordered:
+        by_wall.setdefault(_wall_minute(b.timestamp, clock), []).append(b)
+    windows: dict[tuple[date, int], tuple[datetime, int, int]] = {}
     for b in ordered:
         loc = clock.locate(b.timestamp)
         if loc is None:
             continue
         day, offset, session_len = loc
-        index, start, length = window_of(b.timestamp, offset, session_len, interval)
-        windows.setdefault((day, index), (start, length))
+        open_wall = _wall_minute(b.timestamp, clock) - timedelta(minutes=offset)
+        index = offset // interval
+        windows.setdefault(
+            (day, index), (open_wall, index * interval, min((index + 1) * interval, session_len))
+        )
     out: list[Bar] = []
-    for k in sorted(windows):
-        start, length = windows[k]
-        lo = bisect_left(stamps, start)
-        hi = bisect_left(stamps, start + timedelta(minutes=length))
-        agg = aggregate(ordered[lo].symbol, start, ordered[lo:hi])
-        assert agg is not None
-        out.append(agg)
+    for key in sorted(windows):
+        open_wall, first, stop = windows[key]
+        walls = (open_wall + timedelta(minutes=m) for m in range(first, stop))
+        members = sorted((b for w in walls for b in by_wall.get(w, ())), key=_instant)
+        lead = members[0]
+        start = open_wall + timedelta(minutes=first)
+        tz = lead.timestamp.tzinfo
+        if tz is not None:
+            start = _first_instant_at_wall(start, clock.tz).astimezone(tz)
+        volume = members[0].volume
+        for m in members[1:]:
+            volume += m.volume  # in time order, as the store adds them (float sums depend on the order)
+        out.append(
+            Bar(
+                lead.symbol,
+                start,
+                lead.open,
+                max(m.high for m in members),
+                min(m.low for m in members),
+                members[-1].close,
+                volume,
+            )
+        )
     return out
+
+
+def _instant(b: Bar) -> datetime:
+    """A sort key in real time: aware stamps as UTC (one tzinfo would compare wall times, blind to a
+    repeated hour's second pass), naive ones as they are."""
+    ts = b.timestamp
+    return ts if ts.tzinfo is None else ts.astimezone(timezone.utc)
+
+
+def _wall_minute(ts: datetime, clock: SessionClock) -> datetime:
+    """``ts``'s minute in exchange wall time, naive."""
+    wall = ts if ts.tzinfo is None else ts.astimezone(clock.tz).replace(tzinfo=None)
+    return wall.replace(second=0, microsecond=0)
+
+
+def _first_instant_at_wall(wall: datetime, tz: tzinfo) -> datetime:
+    """The first instant (UTC) whose wall time in ``tz`` is ``wall`` or, when clocks skip it, the first
+    later wall minute that exists: by trying both folds and walking forward a minute at a time."""
+    while True:
+        found = [
+            inst
+            for fold in (0, 1)
+            for inst in [wall.replace(tzinfo=tz, fold=fold).astimezone(timezone.utc)]
+            if inst.astimezone(tz).replace(tzinfo=None) == wall
+        ]
+        if found:
+            return min(found)
+        wall += timedelta(minutes=1)
 
 
 def expected_quality(bars: Sequence[Bar], clock: SessionClock) -> float:

@@ -359,9 +359,7 @@ def test_lifecycle_follows_the_state_model(calls: list[str]) -> None:
         check_parts(system, state, before)
         for call in calls:
             expected = TRANSITIONS[state, call]
-            if call == "start" and state is SystemState.STOPPED:
-                # A coordinator runs once; each run gets a stream longer than the buffer.
-                system.coordinator.register_stream("SPY", StreamType.BAR, minute_bars("SPY", 300))
+            fresh_run = call == "start" and state is SystemState.STOPPED
             if expected is None:
                 with pytest.raises(InvalidStateError):
                     getattr(system, call)()
@@ -370,6 +368,11 @@ def test_lifecycle_follows_the_state_model(calls: list[str]) -> None:
                 if call == "stop":
                     assert result is True
                 state = expected
+            if fresh_run:
+                # A coordinator runs once: `start` built this run's, which gets a stream longer than the
+                # buffer (registered after `start`, so the worker starts here).
+                system.coordinator.register_stream("SPY", StreamType.BAR, minute_bars("SPY", 300))
+                system.coordinator.start_worker()
             check_parts(system, state, before)
     finally:
         system.stop()
@@ -482,9 +485,10 @@ def test_restart_after_stop_runs_fresh_threads_on_the_same_store() -> None:
     old = system.coordinator
     assert system.stop() is True
     assert_no_new_threads(before)
-    system.coordinator.register_stream("SPY", StreamType.BAR, second)
-    assert system.coordinator is not old
+    assert system.coordinator is old  # the stopped run stays readable until the next start
     system.start()
+    assert system.coordinator is not old
+    system.coordinator.register_stream("SPY", StreamType.BAR, second)
     assert system.state is SystemState.RUNNING
     assert system.upkeep is not None
     assert system.upkeep.status()["running"]
@@ -501,7 +505,7 @@ def test_live_mode_has_no_coordinator_and_stops_its_threads() -> None:
     with SystemManager(SessionData(), mode="live") as system:
         assert system.mode == "live"
         assert system.upkeep is not None
-        assert system.upkeep.is_alive
+        assert system.upkeep.is_alive()
         with pytest.raises(InvalidStateError):
             _ = system.coordinator
         system.pause()

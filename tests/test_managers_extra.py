@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
+import attrs
 import pytest
 
 from sessiondata import (
     Bar,
+    CoordinatorError,
     DataManager,
     InMemoryBarRepository,
     RegularHoursCalendar,
     SessionData,
     SqliteBarRepository,
+    StreamType,
     SystemManager,
     SystemState,
     TimeProvider,
@@ -83,11 +87,47 @@ def test_system_manager_accessors() -> None:
         assert system.state is SystemState.RUNNING
         ran = system.coordinator
         assert system.coordinator is ran
-    fresh = system.coordinator  # a stopped system hands out fresh parts, to register streams on
-    assert fresh is not ran
+    assert system.coordinator is ran  # the stopped run's, until the next start
     system.start()
-    assert system.coordinator is fresh
+    assert system.coordinator is not ran
     assert system.stop()
+
+
+class _Broken:
+    """A source that yields one bar, then fails."""
+
+    def __init__(self, bar: Bar) -> None:
+        self._bar = bar
+
+    def __iter__(self) -> Iterator[Bar]:
+        yield self._bar
+        raise OSError("feed lost")
+
+
+def test_a_stopped_runs_status_stays_readable_until_the_next_start() -> None:
+    # The run's coordinator recorded the source's error and the upkeep its passes: after `stop` the caller
+    # reads how the run ended from them, not from fresh parts.
+    store = SessionData()
+    system = SystemManager(store, repository=InMemoryBarRepository(_bars(1)))
+    system.coordinator.register_stream("X", StreamType.BAR, _Broken(_bars(1)[0]))
+    with system, pytest.raises(CoordinatorError):
+        list(system.coordinator.merged_stream())
+    status = system.coordinator.status()
+    assert status["state"] == "failed"
+    assert status["error"] is not None
+    assert "feed lost" in status["error"]
+    assert status["delivered"] == 1
+    upkeep = system.upkeep
+    assert upkeep is not None
+    assert upkeep.status()["passes"] >= 1
+    ran = system.coordinator
+    system.start()
+    try:
+        assert system.coordinator is not ran
+        assert system.upkeep is not upkeep
+        assert system.coordinator.status()["error"] is None
+    finally:
+        assert system.stop()
 
 
 def test_dropped_minutes_are_drawn_from_the_regular_minutes_only(tmp_path: Path) -> None:
@@ -163,3 +203,50 @@ def test_dropped_minutes_of_one_stretch_sessions_are_the_placed_ones(
         expected |= {of_day[i].timestamp for i in rng.sample(regular, drop)}
     assert {b.timestamp for b in bars} - {b.timestamp for b in seen} == expected
     assert [s.symbols["X"].dropped for s in report.sessions] == [drop, drop]
+
+
+class CountingRepository(InMemoryBarRepository):
+    """An indexed repository that counts how often each symbol's time range is asked for."""
+
+    def __init__(self, bars: list[Bar]) -> None:
+        super().__init__(bars)
+        self.range_calls: dict[str, int] = {}
+
+    def time_range(self, symbol: str, interval: int = 1) -> tuple[datetime, datetime] | None:
+        self.range_calls[symbol] = self.range_calls.get(symbol, 0) + 1
+        return super().time_range(symbol, interval)
+
+
+class CountingBareRepository(BareRepository):
+    """A bare repository (``get_bars`` only) that counts its whole-range probes (from before 1950)."""
+
+    def __init__(self, bars: list[Bar]) -> None:
+        super().__init__(bars)
+        self.probes = 0
+
+    def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
+        if start.year < 1950:
+            self.probes += 1
+        return super().get_bars(symbol, start, end, interval)
+
+
+def _two_symbols() -> list[Bar]:
+    return [*_bars(2), *(attrs.evolve(b, symbol="Y") for b in _bars(2))]
+
+
+@pytest.mark.parametrize("drop", [0, 2])
+@pytest.mark.parametrize("with_dates", [False, True])
+def test_replay_asks_each_symbols_time_range_once(drop: int, with_dates: bool) -> None:
+    repo = CountingRepository(_two_symbols())
+    dates = [DAY, DAY + timedelta(days=1)] if with_dates else None
+    report = DataManager(SessionData(), repository=repo).replay(["x", "Y"], dates, drop_minutes=drop)
+    assert len(report.sessions) == 2
+    assert repo.range_calls == {"X": 1, "Y": 1}
+
+
+def test_replay_probes_a_bare_repository_once_per_symbol() -> None:
+    # Without `time_range` each probe reads the symbol's whole history: it must not be repeated.
+    repo = CountingBareRepository(_two_symbols())
+    report = DataManager(SessionData(), repository=repo).replay(["X", "Y"], drop_minutes=1)
+    assert len(report.sessions) == 2
+    assert repo.probes == 2

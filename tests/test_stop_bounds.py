@@ -152,7 +152,7 @@ def test_upkeep_stopped_during_its_first_pass_starts_nothing_after(mode: str) ->
         clock.advance_to(datetime(2024, 3, 4, 10, 30))
     assert up.status()["passes"] == passes
     assert up.status()["running"] is False
-    assert up.is_alive is False
+    assert up.is_alive() is False
     assert up.stop(timeout=DEADLINE) is True
 
 
@@ -189,7 +189,7 @@ def test_upkeep_stop_racing_the_thread_start_waits_for_it(monkeypatch: pytest.Mo
     t.join(DEADLINE)
     starter.join(DEADLINE)
     assert outcome == [True]
-    assert up.is_alive is False
+    assert up.is_alive() is False
 
 
 def test_upkeep_stop_keeps_its_bound_while_a_live_pass_waits_for_the_write_lock() -> None:
@@ -218,4 +218,4 @@ def test_upkeep_stop_keeps_its_bound_while_a_live_pass_waits_for_the_write_lock(
         assert not stopper.is_alive()
         assert results == [False]  # returned while the pass still waited for the lock held here
     assert up.stop(timeout=DEADLINE) is True
-    assert not up.is_alive
+    assert not up.is_alive()

@@ -539,14 +539,43 @@ def test_start_runs_a_first_pass_at_once(no_thread_leak: None) -> None:
         # No waiting: start() returns after its first pass.
         assert up.status()["passes"] >= 1
         assert store.get_bars("ABC") == [mk(i) for i in range(20)]
-        assert up.is_alive
+        assert up.is_alive()
         assert up.status()["running"]
         with pytest.raises(RuntimeError):
             up.start()
     finally:
         assert up.stop(timeout=DEADLINE)
-    assert not up.is_alive
+    assert not up.is_alive()
     assert not up.status()["running"]
+
+
+OLD_SPELLING = r"is a method now.*call is_alive\(\)"
+
+
+def test_is_alive_is_a_method_and_the_old_property_spelling_still_works(no_thread_leak: None) -> None:
+    # `is_alive()` as `threading.Thread.is_alive()`; the property spelling of the last release keeps its
+    # meaning (the answer when read) with a DeprecationWarning, as a truth value and compared with a bool.
+    up = DataUpkeepThread(SessionData(), full_repo(), period=60.0)
+    assert up.is_alive() is False
+    with pytest.warns(DeprecationWarning, match=OLD_SPELLING):
+        assert not up.is_alive
+    up.start()
+    try:
+        held = up.is_alive  # read while running
+        assert up.is_alive() is True
+        with pytest.warns(DeprecationWarning, match=OLD_SPELLING):
+            assert up.is_alive
+        with pytest.warns(DeprecationWarning, match=OLD_SPELLING):
+            assert up.is_alive == True  # noqa: E712 - the old spelling compared with a bool
+    finally:
+        assert up.stop(timeout=DEADLINE)
+    assert held() is False  # called: the live answer
+    with pytest.warns(DeprecationWarning, match=OLD_SPELLING):
+        assert bool(held) is True  # as a truth value: the answer when it was read
+    with pytest.warns(DeprecationWarning, match=OLD_SPELLING):
+        assert up.is_alive == False  # noqa: E712
+    assert up.is_alive != "False"
+    assert "call it" in repr(up.is_alive)
 
 
 def test_a_write_wakes_the_thread_long_before_its_period(no_thread_leak: None) -> None:
@@ -558,7 +587,7 @@ def test_a_write_wakes_the_thread_long_before_its_period(no_thread_leak: None) -
         assert store.get_bars("ABC") == [mk(i) for i in range(16)]
         assert {store.get_provenance("ABC", OPEN + i * M) for i in range(10, 15)} == {Provenance.GAP_FILLED}
         assert wait_until(lambda: up.status()["bars_filled"] == 5, store)
-    assert not up.is_alive
+    assert not up.is_alive()
 
 
 def test_a_write_made_during_a_pass_is_not_missed(no_thread_leak: None) -> None:
@@ -626,9 +655,9 @@ def test_context_manager_stops_and_leaves_no_thread(no_thread_leak: None) -> Non
     store = SessionData()
     store.add_bars_batch("ABC", [mk(i) for i in range(5)])
     with DataUpkeepThread(store, full_repo(), period=60.0) as up:
-        assert up.is_alive
+        assert up.is_alive()
         assert any(t.name.startswith("sessiondata") for t in threading.enumerate())
-    assert not up.is_alive
+    assert not up.is_alive()
     assert up.stop(timeout=1.0) is True  # idempotent
     assert DataUpkeepThread(SessionData(), None).stop(timeout=1.0) is True  # never started
 
@@ -660,7 +689,7 @@ def test_thread_and_a_writer_under_switch_often_end_with_the_full_data(
         assert not w.is_alive()
         assert errors == []
         assert wait_until(lambda: store.get_bar_count("SPY") == 390, store)
-        assert up.is_alive
+        assert up.is_alive()
     assert_same_as_reference(store, reference_store("SPY", day, full), "SPY")
     filled = {b.timestamp for b in removed}
     for b in full:
@@ -724,7 +753,7 @@ def test_a_backtest_upkeep_acts_as_a_hand_driven_clock_passes_missing_minutes() 
     clock.advance_to(start + 7 * M)  # 09:37: minutes up to 09:35 are final
     assert [b.timestamp.minute for b in store.get_bars("A")] == [30, 31, 32, 33, 34, 35]
     assert up.status()["bars_filled"] == 4
-    assert not up.is_alive  # still no thread
+    assert not up.is_alive()  # still no thread
     assert up.stop(timeout=1.0) is True
     clock.advance_to(start + 30 * M)  # after stop: no listener left
     assert store.get_bar_count("A") == 6

@@ -177,9 +177,9 @@ def test_faulty_repository_never_corrupts_the_store_and_is_reported_once(
         assert wait_for(lambda: up.status()["passes"] > passes and up.status()["fault_count"] > faults, store)
         if double != "raises":
             assert wait_for(lambda: store.get_bar_count("ABC") == 25, store)
-        assert up.is_alive
+        assert up.is_alive()
         check_store(store)
-    assert not up.is_alive
+    assert not up.is_alive()
     assert len(warnings_for(caplog, "ABC", kind)) == 1, "logged more than once per symbol and kind"
     assert store.get_bar_count("XYZ") == 0
 
@@ -301,7 +301,7 @@ def test_stop_while_a_fetch_hangs_returns_within_its_timeout(hanging: HangingRep
     took = _time.monotonic() - began
     assert took < 5.0, f"stop(timeout=1.0) took {took:.1f} s"
     assert finished is False  # the fetch thread is still hanging: stop says so
-    assert not up.is_alive
+    assert not up.is_alive()
     status = up.status()
     assert status["abandoned_fetches"] == 1
     assert not status["running"]
@@ -418,7 +418,7 @@ def test_writer_and_running_upkeep_race_fills_never_replace_streamed_bars(
         assert not w.is_alive()
         assert errors == []
         assert wait_for(lambda: store.get_bar_count("ABC") == 120, store, DEADLINE * 3)
-        assert up.is_alive
+        assert up.is_alive()
     assert join_new_threads(before) == []
     check_store(store)
     for i in range(120):

@@ -92,7 +92,7 @@ def test_backtest_upkeep_fills_in_the_pipeline_never_ahead_of_the_consumer() -> 
     coord.feed_data_list("BBB", StreamType.BAR, other)
     up.start()
     try:
-        assert not up.is_alive  # backtest mode: no thread that wakes on writes
+        assert not up.is_alive()  # backtest mode: no thread that wakes on writes
         for item in coord.merged_stream():
             # A missing minute is back by the time the replay is two minutes past it, never earlier.
             have = {b.timestamp for b in store.get_bars("AAA")}

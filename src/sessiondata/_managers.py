@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import random
 import threading
 import time
@@ -51,6 +52,7 @@ __all__ = [
 logger = logging.getLogger("sessiondata.managers")
 
 _DAY = timedelta(days=1)
+_VOLUME = attrgetter("volume")
 
 
 class InvalidStateError(SessionDataError, RuntimeError):
@@ -97,7 +99,8 @@ class SymbolSummary:
         high: The session high, or `None` without bars.
         low: The session low, or `None` without bars.
         close: The last bar's close, or `None` without bars.
-        volume: The session volume.
+        volume: The session volume: an exact `int` when every bar's volume is an int, else the correctly
+            rounded (`math.fsum`) sum of the bars' float volumes.
         vwap: The volume-weighted average typical price, or `None` without volume.
         derived_bars: Completed derived bars, by interval.
     """
@@ -236,7 +239,7 @@ class _SessionCollector:
             if snap is None or not snap.bars_1m:
                 continue
             bars = snap.bars_1m
-            volume = snap.session_volume
+            volume = _session_volume(bars)
             weighted = sum([(b.high + b.low + b.close) / 3 * b.volume for b in bars])
             up = status.get(symbol, {})
             still_open = sum(run[2] for run in up.get("open_gaps", []))
@@ -258,6 +261,18 @@ class _SessionCollector:
                 derived_bars=_derived_counts(store, snap, day),
             )
         self.sessions.append(SessionSummary(day, out))
+
+
+def _session_volume(bars: Iterable[Bar]) -> float:
+    """The bars' summed volume for a summary: an `int`, exact, when every volume is an `int` (shares); else
+    (fractional units, a crypto's) `math.fsum`'s correctly rounded sum of the float volumes, so a session of
+    ``0.1`` BTC bars reads ``2297.37120946``, not the arrival-order sum's ``2297.371209460003``. O(bars).
+
+    Why not the store's ``session_volume``: the store adds each bar's volume as it arrives (and subtracts a
+    corrected bar's), which is exact for ints but leaves float rounding noise in the last digits."""
+    volumes = list(map(_VOLUME, bars))
+    total = sum(volumes)
+    return total if type(total) is int else math.fsum(volumes)
 
 
 def _derived_counts(store: SessionData, snap: SymbolSessionData, day: date) -> dict[int, int]:
@@ -340,12 +355,13 @@ class DataManager:
         empty query), else every day between the first and last bar.
         """
         repo = self._require_repository()
+        return self._session_dates(repo, _time_ranges(repo, symbols))
+
+    def _session_dates(self, repo: BarRepository, ranges: dict[str, tuple[datetime, datetime]]) -> list[date]:
+        """`session_dates` for the symbols of ``ranges`` (each one's first and last timestamp, read once)."""
         clock = self.session_data.session_clock
         candidates: set[date] = set()
-        for symbol in symbols:
-            found = _time_range(repo, symbol)
-            if found is None:
-                raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no 1-minute bars for it")
+        for symbol, found in ranges.items():
             listed = dates_of(repo, symbol)
             if listed is not None:
                 for d in listed:
@@ -390,13 +406,17 @@ class DataManager:
             raise ReplayError("no symbols to replay")
         if drop_minutes < 0:
             raise ReplayError(f"drop_minutes must be >= 0, got {drop_minutes}")
-        days = sorted(set(dates)) if dates is not None else self.session_dates(wanted)
-        for symbol in wanted:
-            if _time_range(repo, symbol) is None:
-                raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no 1-minute bars for it")
+        # Each symbol's time range, asked of the repository once per replay (a probe of a bare repository
+        # reads every bar): it says the symbol exists, its dates without a date index, and its timestamps'
+        # style (naive or aware) for the sources' ranges.
+        ranges = _time_ranges(repo, wanted)
+        days = sorted(set(dates)) if dates is not None else self._session_dates(repo, ranges)
         clock = store.session_clock
         dropped: dict[Any, int] = {}
-        sources = {s: self._source(repo, clock, s, days, drop_minutes, seed, dropped) for s in wanted}
+        aware = {s: found[0].tzinfo is not None for s, found in ranges.items()}
+        sources = {
+            s: self._source(repo, clock, s, days, aware[s], drop_minutes, seed, dropped) for s in wanted
+        }
         time_provider = TimeProvider(ClockMode.BACKTEST, timezone=store.timezone)
         keeper = (
             DataUpkeepThread(store, repo, time_provider=time_provider, period=upkeep_period)
@@ -447,12 +467,13 @@ class DataManager:
         clock: SessionClock,
         symbol: str,
         days: list[date],
+        aware: bool,
         drop_minutes: int,
         seed: int,
         dropped: dict[Any, int],
     ) -> Iterator[Bar]:
         """Bars of ``symbol`` for ``days``, read from the repository lazily (nothing is read before the
-        first item is asked for).
+        first item is asked for); ``aware``: the repository's timestamps for it are timezone-aware.
 
         Consecutive dates' ranges tile the time line (`SessionClock.date_bounds`), so a run of consecutive
         dates is one range: one query, streamed in chunks when the repository can (``iter_bars``, as
@@ -461,7 +482,7 @@ class DataManager:
         Python frame per bar: the coordinator's worker pulls every bar through it).
         """
         return chain.from_iterable(
-            DataManager._source_parts(repo, clock, symbol, days, drop_minutes, seed, dropped)
+            DataManager._source_parts(repo, clock, symbol, days, aware, drop_minutes, seed, dropped)
         )
 
     @staticmethod
@@ -470,13 +491,12 @@ class DataManager:
         clock: SessionClock,
         symbol: str,
         days: list[date],
+        aware: bool,
         drop_minutes: int,
         seed: int,
         dropped: dict[Any, int],
     ) -> Iterator[Iterable[Bar]]:
         """`_source`'s bars, as one iterable per range read."""
-        found = _time_range(repo, symbol)
-        aware = found is not None and found[0].tzinfo is not None
         if not drop_minutes:
             stream = getattr(repo, "iter_bars", None)
             for start, end in _runs_of_days(clock, days, aware):
@@ -548,9 +568,16 @@ def _runs_of_days(clock: SessionClock, days: list[date], aware: bool) -> list[tu
     return runs
 
 
-def _time_range(repo: BarRepository, symbol: str) -> tuple[datetime, datetime] | None:
-    """The repository's first and last timestamps of ``symbol`` (see `time_range_of`)."""
-    return time_range_of(repo, symbol)
+def _time_ranges(repo: BarRepository, symbols: Iterable[str]) -> dict[str, tuple[datetime, datetime]]:
+    """Each symbol's first and last timestamps in the repository (see `time_range_of`), one query each, by
+    symbol in the order given. Raises `ReplayError` for a symbol it holds no 1-minute bars for."""
+    out: dict[str, tuple[datetime, datetime]] = {}
+    for symbol in symbols:
+        found = time_range_of(repo, symbol)
+        if found is None:
+            raise ReplayError(f"unknown symbol {symbol!r}: the repository holds no 1-minute bars for it")
+        out[symbol] = found
+    return out
 
 
 class SystemManager:
@@ -563,8 +590,11 @@ class SystemManager:
     State: ``stopped`` → `start` → ``running`` ⇄ `pause`/`resume` ⇄ ``paused`` → `stop` → ``stopped``.
     Repeating the current state's own call is a no-op (``start`` when running, ``pause`` when paused,
     ``resume`` when running, ``stop`` when stopped); `pause`/`resume` when stopped and `start` when paused
-    raise `InvalidStateError`. A coordinator runs once: after `stop`, `start` builds fresh threads (streams
-    must be registered again). The context manager starts on entry and always stops on exit.
+    raise `InvalidStateError`. A coordinator runs once: after `stop`, `coordinator` and `upkeep` are still
+    the stopped run's (their ``status()`` says how it ended, errors included) until the next `start`, which
+    builds fresh ones: register the next run's streams after that `start` (with no stream registered yet,
+    the worker starts at the first ``merged_stream()``). The context manager starts on entry and always
+    stops on exit.
 
     Thread-safety: every method may be called from any thread; one lock serializes the transitions.
     """
@@ -647,23 +677,30 @@ class SystemManager:
 
     @property
     def coordinator(self) -> BacktestStreamCoordinator:
-        """The stream coordinator (backtest mode only; `InvalidStateError` in live mode)."""
+        """The stream coordinator (backtest mode only; `InvalidStateError` in live mode).
+
+        After `stop`, the stopped run's, until the next `start` replaces it: its ``status()`` (state,
+        ``error``, counts) says how the run ended. O(1); any thread.
+        """
         with self._lock:
-            if self._spent:
-                self._build()
             if self._coordinator is None:
                 raise InvalidStateError("live mode has no stream coordinator")
             return self._coordinator
 
     @property
     def upkeep(self) -> DataUpkeepThread | None:
-        """The data-upkeep thread (``None`` when built with ``upkeep=False``)."""
+        """The data-upkeep thread (``None`` when built with ``upkeep=False``); after `stop`, the stopped
+        run's until the next `start` (its ``status()`` keeps the run's gaps and faults). O(1); any thread."""
         return self._upkeep
 
     # -------------------------------------------------------------- lifecycle
 
     def start(self) -> None:
-        """``stopped → running``: start the upkeep thread and the coordinator's worker. No-op when running."""
+        """``stopped → running``: start the upkeep thread and the coordinator's worker. No-op when running.
+
+        After a `stop`, first builds fresh parts (a new coordinator, upkeep and clock on the same store): the
+        stopped run's are dropped here, not at `stop`. Waits for the upkeep's first pass. Any thread.
+        """
         with self._lock:
             if self._state is SystemState.RUNNING:
                 return
@@ -727,7 +764,7 @@ class SystemManager:
             return finished
 
     def _started_any(self) -> bool:
-        up = self._upkeep is not None and self._upkeep.is_alive
+        up = self._upkeep is not None and self._upkeep.is_alive()
         co = self._coordinator is not None and bool(self._coordinator.status().get("worker_alive"))
         return up or co
 

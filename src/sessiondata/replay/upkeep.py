@@ -12,7 +12,10 @@ bar never disappears within a session, so a pass looks only at minutes that ende
 open. A pass over symbols with no gaps costs O(symbols), not O(bars), and a small O(symbols): a symbol
 complete up to the pass's time (nothing open, quality 100%, its newest bar in the last due minute) is
 recognised by one or two comparisons and not visited; the rest of the pass costs in proportion to the
-symbols that may miss a minute (``status()["symbols_visited"]`` counts them).
+symbols that may miss a minute (``status()["symbols_visited"]`` counts them). A visited symbol's open
+minutes (a thin market keeps its quiet minutes open all session) cost nothing per pass once found: one
+binary search tells whether any bar landed among them since the last look, and retries are scanned only
+among the minutes still being retried, once the earliest is due.
 
 Live mode (a live clock, or none): a background thread wakes on every write to the store and at least every
 ``period`` seconds. Backtest mode (a backtest clock): no thread; passes run at simulated times inside the
@@ -49,6 +52,7 @@ import random
 import threading
 import time
 import traceback
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta, timezone
@@ -74,6 +78,7 @@ _MINUTE = timedelta(minutes=1)
 # `_on_clock`): a symbol complete from the open whose newest bar starts at F - 2 or later misses none.
 _TWO_MINUTES = timedelta(minutes=2)
 _LOCAL_EPOCH = datetime(1970, 1, 1)
+_NEVER = float("inf")
 
 
 class _Retry:
@@ -156,10 +161,13 @@ class _SymbolState:
         "checked_until",
         "fill_attempts",
         "gaps_found",
+        "looked_before",
+        "looked_size",
+        "looked_until",
+        "next_due",
         "open",
+        "retrying",
         "session",
-        "span",
-        "span_count",
     )
 
     def __init__(self, session: date | None) -> None:
@@ -169,29 +177,61 @@ class _SymbolState:
         # Exchange-local naive minute: every minute before it was checked in an earlier pass.
         self.checked_until: datetime | None = None
         self.open: dict[datetime, _Retry] = {}
+        # The open minutes still to be tried (not unfillable), the same `_Retry` objects: what the scans
+        # for due minutes walk, so that a thin market's quiet minutes, once given up, cost nothing.
+        self.retrying: dict[datetime, _Retry] = {}
         self.gaps_found = 0
         self.bars_filled = 0
         self.fill_attempts = 0
-        # `_forget_present`'s memory: the open minutes' span and its bar count when it last looked.
-        self.span: tuple[datetime, datetime] | None = None
-        self.span_count = -1
+        # `_forget_present`'s memory of its last look: every open minute then was before `looked_until`
+        # (a minute start, in the open minutes' style), `looked_before` bars were stamped before it, and the
+        # series held `looked_size` bars. None: it has not looked (since the session began).
+        self.looked_until: datetime | None = None
+        self.looked_before = 0
+        self.looked_size = 0
+        # No open minute's retry is due before this (simulated or monotonic seconds): a lower bound, so
+        # a pass before it skips the scan for due minutes. 0: look (new minutes are due at once).
+        self.next_due = 0.0
 
 
-def _forget_present(state: _SymbolState, bars: Series[Bar]) -> None:
-    """Drop from ``state.open`` the minutes that have a bar now (streamed or filled since they were found
-    missing). A session with many minutes nobody has (a thin market's quiet minutes) keeps them open all
-    session: the per-minute check runs only when the bar count over the open minutes' span moved since the
-    last call (bars are only ever added to a session, so an unchanged count means none arrived there).
-    O(log n), or O(open * log n) when something arrived."""
-    span = (min(state.open), max(state.open) + _MINUTE)
-    count = bars.count_between(*span)
-    if span != state.span or count != state.span_count:
-        for minute in [m for m in state.open if bars.count_between(m, m + _MINUTE)]:
-            del state.open[minute]
-        if state.open:
-            span = (min(state.open), max(state.open) + _MINUTE)
-            count = bars.count_between(*span)
-    state.span, state.span_count = span, count
+def _forget_present(state: _SymbolState, bars: Series[Bar], newest: datetime | None) -> None:
+    """Drop from ``state.open`` the minutes that have a bar now (streamed late, or written by another
+    writer, since they were found missing); ``newest``: the latest minute this pass added to it, if any.
+
+    A thin market's quiet minutes stay open all session, so this must not look at each of them on every
+    pass. Every open minute had no bar when found, the minutes this pass added have none in this very
+    snapshot, and bars are only ever added to a session: so if no bar was added before the end of the
+    minutes open at the last look, none of those has one now. That takes one binary search (none when the
+    series did not grow); only when a bar did land there (a late bar, a fill) is each open minute looked
+    up. O(log n), or O(open * log n) when a bar arrived before the last open minute's end."""
+    size = len(bars)
+    until = state.looked_until
+    before = state.looked_before
+    if until is not None and size != state.looked_size:
+        now_before = bars.count_between(None, _probe(until, bars))
+        if now_before != before:
+            for minute in [m for m in state.open if bars.count_between(m, m + _MINUTE)]:
+                del state.open[minute]
+                state.retrying.pop(minute, None)
+            before = now_before
+    if newest is not None:
+        # The end of the newest minute as an instant (a wall minute later is not one on a clock change).
+        end = newest + _MINUTE if newest.tzinfo is None else newest.astimezone(timezone.utc) + _MINUTE
+        if until is None or end > until:
+            until = end
+            before = bars.count_between(None, _probe(until, bars))
+    state.looked_until, state.looked_before, state.looked_size = until, before, size
+
+
+def _probe(t: datetime, bars: Series[Bar]) -> datetime:
+    """``t`` (aware) in the zone of ``bars``' newest stamp when that is a fixed offset: the same instant,
+    compared with the stamps without asking a zone for its offset (Python compares datetimes sharing a
+    tzinfo by their fields; exact for a fixed offset). Else ``t`` as it is. O(1)."""
+    last = bars.last()
+    zone = None if last is None else last.timestamp.tzinfo
+    if zone is None or t.tzinfo is None or type(zone) is not timezone or zone is t.tzinfo:
+        return t
+    return t.astimezone(zone)
 
 
 def _runs(minutes: list[datetime]) -> list[tuple[datetime, datetime]]:
@@ -241,6 +281,42 @@ class _Quiet:
         self.fixed = fixed
         self.close_aware = None if fixed is None else close.replace(tzinfo=fixed)
         self.last_aware = None if fixed is None else self.last.replace(tzinfo=fixed)
+
+
+class _AliveCheck:
+    """What `DataUpkeepThread.is_alive` returns: called, the live answer (as `threading.Thread.is_alive`);
+    used as a truth value or compared with a bool, the answer when the attribute was read (the property's
+    old meaning), with a `DeprecationWarning` (the old spelling goes in the next release)."""
+
+    __slots__ = ("_check", "_then")
+
+    def __init__(self, check: Callable[[], bool]) -> None:
+        self._check = check
+        self._then = check()
+
+    def __call__(self) -> bool:
+        return self._check()
+
+    def _old_spelling(self) -> bool:
+        warnings.warn(
+            "DataUpkeepThread.is_alive is a method now, as threading.Thread.is_alive: call is_alive()",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return self._then
+
+    def __bool__(self) -> bool:
+        return self._old_spelling()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, bool):
+            return self._old_spelling() is other
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to a bool, so not hashable as one would be
+
+    def __repr__(self) -> str:
+        return f"<DataUpkeepThread.is_alive (call it): {self._check()}>"
 
 
 class DataUpkeepThread:
@@ -451,9 +527,19 @@ class DataUpkeepThread:
         self._store.wake_waiters()
 
     @property
-    def is_alive(self) -> bool:
-        """True while the background thread runs. Racy by nature. O(1)."""
-        return self._thread is not None and self._thread.is_alive()
+    def is_alive(self) -> _AliveCheck:
+        """``is_alive()``: True while the background thread runs, as `threading.Thread.is_alive`. Racy by
+        nature. O(1); any thread.
+
+        Call it. The old property spelling (``if upkeep.is_alive:``) still works for this release: the
+        object it returns is also true or false (as of the attribute read) and says so with a
+        `DeprecationWarning`; it will become a plain method.
+        """
+        return _AliveCheck(self._thread_alive)
+
+    def _thread_alive(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
 
     def _on_clock(self, now: datetime) -> None:
         """The backtest clock moved to ``now`` (`TimeProvider.on_advance`; the only caller): run a pass if a
@@ -763,31 +849,43 @@ class DataUpkeepThread:
         start: datetime | date = (
             session if state.checked_until is None else self._styled(state.checked_until, aware)
         )
-        present = snap.bars_1m if state.checked_until is None else snap.bars_1m.since(start)  # type: ignore[arg-type]
+        bars = snap.bars_1m
+        present = bars if not isinstance(start, datetime) else bars.since(_probe(start, bars))
         new_minutes = 0
+        newest: datetime | None = None
         for gap in detect_gaps(self._store.session_clock, present, now, start=start):
             for minute in gap.minutes:
                 if minute not in state.open:
-                    state.open[minute] = _Retry()
+                    state.open[minute] = state.retrying[minute] = _Retry()
                     new_minutes += 1
-        state.gaps_found += new_minutes
+                    if newest is None or minute > newest:
+                        newest = minute
+        if new_minutes:
+            state.gaps_found += new_minutes
+            state.next_due = 0.0
         floor = now_local.replace(second=0, microsecond=0)
         if state.checked_until is None or floor > state.checked_until:
             state.checked_until = floor
         if state.open:
-            _forget_present(state, snap.bars_1m)
+            _forget_present(state, bars, newest)
         if self._repo is None or not state.open:
             return
         clock_now = self._monotonic()
-        due = sorted(m for m, r in state.open.items() if not r.unfillable and r.due <= clock_now)
-        for first, end in _runs(due):
-            if self._stop.is_set():
-                return
-            if self._fetch_hanging():
-                # One hung fetch is enough: do not start another (nor count an attempt) until it returns.
-                self._fault(symbol, "repository_busy", "a previous fetch still hangs; fills wait for it")
-                return
-            self._fill(symbol, state, first, end, aware)
+        if clock_now < state.next_due:
+            return  # no retry due yet: skip the scan of the open minutes
+        due = sorted(m for m, r in state.retrying.items() if r.due <= clock_now)
+        try:
+            for first, end in _runs(due):
+                if self._stop.is_set():
+                    return
+                if self._fetch_hanging():
+                    # One hung fetch is enough: do not start another (nor count an attempt) until it returns.
+                    self._fault(symbol, "repository_busy", "a previous fetch still hangs; fills wait for it")
+                    return
+                self._fill(symbol, state, first, end, aware)
+        finally:
+            # The earliest retry still to come (a minute left unfilled was rescheduled, or not tried).
+            state.next_due = min((r.due for r in state.retrying.values()), default=_NEVER)
 
     def _style_without_bars(self, symbol: str, snaps: Mapping[str, SymbolSessionData]) -> bool:
         """Naive or aware timestamps for a symbol that has no bar yet: the replay clock's (it holds the
@@ -835,10 +933,12 @@ class DataUpkeepThread:
             if retry is not None:
                 if minute in filled:
                     del state.open[minute]  # filled now, or streamed meanwhile (then not counted)
+                    state.retrying.pop(minute, None)
                 else:
                     retry.attempts += 1
                     if retry.attempts >= self._max_retries:
                         retry.unfillable = True
+                        state.retrying.pop(minute, None)
                         self._log_once(
                             symbol,
                             "unfillable",
@@ -988,8 +1088,9 @@ class DataUpkeepThread:
         with self._status_lock:
             wall = self._last_pass_wall
             last_pass_at = None if wall is None else datetime.fromtimestamp(wall).astimezone()
+            acting = self._backtest and self._started and not self._stop.is_set()
             return {
-                "running": self.is_alive or (self._backtest and self._started and not self._stop.is_set()),
+                "running": self._thread_alive() or acting,
                 "paused": not self._running.is_set(),
                 "passes": self._passes + self._quick_passes,
                 "symbols_visited": self._visited,
