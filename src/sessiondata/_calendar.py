@@ -70,7 +70,12 @@ class SessionCalendar(Protocol):
     Sessions are keyed by session date. ``(open, close)`` places a session on its date: the close is on the
     session date (00:00 meaning the midnight that ends it) and the open is the latest ``open`` time before
     it, at most 24 hours earlier, so an open later than the close is on the evening before, and
-    ``00:00``-``00:00`` is the whole day."""
+    ``00:00``-``00:00`` is the whole day.
+
+    Thread-safety: the store's writer, the upkeep thread and readers call a calendar from any thread at
+    once, so an implementation must answer concurrent calls (the built-in ones are immutable, or guard their
+    caches). The library asks each date once and caches the answer (`SessionClock`), so a method may take
+    O(log sessions) but should not do I/O on every call."""
 
     @property
     def timezone(self) -> tzinfo:
@@ -78,12 +83,14 @@ class SessionCalendar(Protocol):
         ...
 
     def session_hours(self, day: date) -> tuple[time, time] | None:
-        """Local ``(open, close)`` of ``day``'s regular session, or ``None`` if there is none."""
+        """Local ``(open, close)`` of ``day``'s regular session, or ``None`` if there is none. Expected
+        complexity: O(log sessions) or better."""
         ...
 
     def breaks(self, day: date) -> tuple[tuple[time, time], ...]:
         """Local ``(start, end)`` of each break inside ``day``'s session (half-open), in time order;
-        ``()`` when there is none. Break minutes are not trading minutes."""
+        ``()`` when there is none. Break minutes are not trading minutes. Expected complexity: O(log
+        sessions + breaks) or better."""
         ...
 
 

@@ -37,7 +37,8 @@ _TZINFO = attrgetter("tzinfo")
 
 @attrs.frozen(slots=True)
 class Gap:
-    """A maximal run of consecutive missing regular-session minutes.
+    """A maximal run of consecutive missing regular-session minutes. Immutable: safe to share between
+    threads.
 
     ``start`` is the start of the first missing minute; ``end`` is **exclusive**: the end of the last
     missing minute, i.e. the start of the minute after it (a gap of the single minute 13:47 is

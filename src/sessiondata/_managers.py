@@ -80,6 +80,7 @@ class SystemState(enum.Enum):
 @attrs.frozen(slots=True)
 class SymbolSummary:
     """One symbol's figures for one replayed session (regular session unless extended hours were asked).
+    Immutable: safe to share between threads.
 
     ``vwap`` uses each bar's typical price ``(high + low + close) / 3``. ``gaps_found`` counts the missing
     regular-session minutes the upkeep found, ``gaps_filled`` those it filled from the repository and
@@ -122,7 +123,7 @@ class SymbolSummary:
     derived_bars: dict[int, int]
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready figures (the contract's ``--json`` per-symbol shape plus extras)."""
+        """JSON-ready figures (the contract's ``--json`` per-symbol shape plus extras). O(1)."""
         return {
             "bars": self.bars,
             "gaps_found": self.gaps_found,
@@ -142,7 +143,7 @@ class SymbolSummary:
 
 @attrs.frozen(slots=True)
 class SessionSummary:
-    """The per-symbol summaries of one replayed session date.
+    """The per-symbol summaries of one replayed session date. Immutable: safe to share between threads.
 
     Attributes:
         date: The session date.
@@ -153,13 +154,14 @@ class SessionSummary:
     symbols: dict[str, SymbolSummary]
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: ``{"date": ISO date, "symbols": {SYMBOL: {...}}}``."""
+        """JSON-ready: ``{"date": ISO date, "symbols": {SYMBOL: {...}}}``. O(symbols)."""
         return {"date": self.date.isoformat(), "symbols": {s: v.as_dict() for s, v in self.symbols.items()}}
 
 
 @attrs.frozen(slots=True)
 class ReplayReport:
     """What `DataManager.replay` did: one summary per session date (in date order) and the throughput.
+    Immutable: safe to share between threads.
 
     Attributes:
         sessions: One summary per replayed session date, in date order.
@@ -181,12 +183,12 @@ class ReplayReport:
 
     @property
     def bars_per_second(self) -> float:
-        """Bars replayed (coordinator → store → consumer) per wall-clock second."""
+        """Bars replayed (coordinator → store → consumer) per wall-clock second. O(1)."""
         return self.bars / self.seconds if self.seconds > 0 else 0.0
 
     def last_by_symbol(self) -> dict[str, SymbolSummary]:
         """Each symbol's summary from the last session it had bars in (for a replay whose symbols share
-        their dates: the last session's figures)."""
+        their dates: the last session's figures). O(sessions * symbols)."""
         out: dict[str, SymbolSummary] = {}
         for session in self.sessions:
             out.update(session.symbols)
@@ -194,7 +196,8 @@ class ReplayReport:
 
     def as_dict(self) -> dict[str, Any]:
         """The contract's ``--json`` object: ``symbols`` (each symbol's last session), ``bars_per_second``,
-        ``sessions`` (one object per date, in date order), and the replay's settings."""
+        ``sessions`` (one object per date, in date order), and the replay's settings. O(sessions *
+        symbols)."""
         return {
             "symbols": {s: v.as_dict() for s, v in self.last_by_symbol().items()},
             "bars_per_second": self.bars_per_second,
@@ -329,7 +332,8 @@ class DataManager:
         return self._repository
 
     def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
-        """Bars from the repository with ``start <= timestamp < end``. Cost: the repository's range query."""
+        """Bars from the repository with ``start <= timestamp < end``. Complexity: the repository's range
+        query (O(log n + k) for the built-in ones). Thread-safety: any thread, as the repository allows."""
         return self._require_repository().get_bars(symbol, start, end, interval)
 
     def import_csv(
@@ -352,7 +356,8 @@ class DataManager:
 
         Uses the repository's ``dates(symbol)`` when it has one (a timestamp written in another zone may sit
         on the neighbouring exchange date, so both neighbours are candidates; a day without bars costs one
-        empty query), else every day between the first and last bar.
+        empty query), else every day between the first and last bar. Complexity: O(symbols * days) plus
+        those repository queries. Thread-safety: any thread, as the repository allows.
         """
         repo = self._require_repository()
         return self._session_dates(repo, _time_ranges(repo, symbols))
@@ -396,8 +401,9 @@ class DataManager:
         the replay early. Returns a `ReplayReport`.
 
         Raises `ReplayError` (no repository, unknown symbol, no bars on the dates) before starting anything.
-        Runs in the caller's thread, which consumes the merged stream; every thread it starts is stopped
-        before it returns, also on error.
+        Complexity: O(b log s) for b bars of s symbols (the merge), plus the store's writes and the upkeep's
+        passes. Thread-safety: runs in the caller's thread, which consumes the merged stream; every thread it
+        starts is stopped before it returns, also on error.
         """
         repo = self._require_repository()
         store = self.session_data
@@ -699,7 +705,8 @@ class SystemManager:
         """``stopped → running``: start the upkeep thread and the coordinator's worker. No-op when running.
 
         After a `stop`, first builds fresh parts (a new coordinator, upkeep and clock on the same store): the
-        stopped run's are dropped here, not at `stop`. Waits for the upkeep's first pass. Any thread.
+        stopped run's are dropped here, not at `stop`. Complexity: O(streams), plus the upkeep's first
+        pass, which it waits for. Thread-safety: any thread; serialized with the other state changes.
         """
         with self._lock:
             if self._state is SystemState.RUNNING:
@@ -723,7 +730,10 @@ class SystemManager:
             logger.info("system started (%s)", self.mode)
 
     def pause(self) -> None:
-        """``running → paused``: the coordinator parks (the clock stops) and the upkeep skips passes."""
+        """``running → paused``: the coordinator parks (the clock stops) and the upkeep skips passes.
+
+        O(1); returns without waiting for the worker to park. Thread-safety: any thread; serialized with the
+        other state changes."""
         with self._lock:
             if self._state is SystemState.PAUSED:
                 return
@@ -736,7 +746,8 @@ class SystemManager:
             self._state = SystemState.PAUSED
 
     def resume(self) -> None:
-        """``paused → running``. No-op when running."""
+        """``paused → running``. No-op when running. O(1). Thread-safety: any thread; serialized with the
+        other state changes."""
         with self._lock:
             if self._state is SystemState.RUNNING:
                 return
@@ -752,7 +763,8 @@ class SystemManager:
         """Stop every thread this manager started, within ``timeout`` seconds in all.
 
         Returns True if all of them finished (False if one is stuck in a source or a repository: it is a
-        daemon thread and is abandoned). Idempotent.
+        daemon thread and is abandoned). Idempotent. Complexity: O(1) besides the wait. Thread-safety: any
+        thread but the parts' own; waits at most ``timeout`` seconds.
         """
         with self._lock:
             if self._state is SystemState.STOPPED and not self._started_any():

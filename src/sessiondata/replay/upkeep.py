@@ -434,7 +434,8 @@ class DataUpkeepThread:
         In backtest mode (a backtest clock) no thread is started: later passes run at simulated times, when
         the clock moves (`TimeProvider.advance_to` calls the upkeep, which listens to it) and at `run_once`.
         Errors in that pass are recorded in `status()`, not raised. Raises `RuntimeError` if already
-        started. Waits for the first pass (bounded by ``fetch_timeout`` per fetch).
+        started. Complexity: the first pass, O(symbols + gaps) plus its repository fetches. Thread-safety:
+        any thread; waits for the first pass (bounded by ``fetch_timeout`` per fetch).
         """
         if self._thread is not None or self._started:
             raise RuntimeError("DataUpkeepThread already started")
@@ -484,7 +485,8 @@ class DataUpkeepThread:
 
         Returns True if every thread it started has finished (in backtest mode it starts none, so True);
         False if one is still running at the deadline (the live thread still in a pass, or a fetch hanging
-        in the repository: abandoned and reported in `status()`). Idempotent; any thread.
+        in the repository: abandoned and reported in `status()`). Idempotent. Complexity: O(1) besides
+        the wait. Thread-safety: any thread but the upkeep's own.
         """
         deadline = time.monotonic() + timeout
         with self._lifecycle_lock:
