@@ -645,6 +645,12 @@ class SessionClock:
                     return first - hours[0], end - hours[0]
         return offset, offset + 1
 
+    def non_trading(self, day: date) -> tuple[tuple[int, int], ...]:
+        """The minute offsets of ``day``'s session that are no trading minutes (its breaks, and wall minutes
+        a clock change skips) as half-open ``(first, end)`` ranges, in order; ``()`` when every minute
+        trades. O(1) after the date's first lookup. Thread-safety: as every method of the clock."""
+        return self._break_offsets(day) or ()
+
     def trading_minutes_through(self, day: date, offset: int) -> int:
         """How many trading minutes of ``day``'s session lie in offsets ``0..offset`` (break minutes are not
         trading minutes): the denominator of bar quality. ``offset + 1`` on a day without breaks. O(1)."""

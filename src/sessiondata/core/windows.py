@@ -321,8 +321,9 @@ class DerivedState(NamedTuple):
         (the bar lies inside the forming window before its last minute). The streamed hot lane's step, per
         interval (see `advance_newest`).
 
-        A forming window opened ahead of the newest bar (empty) is anchored at it (see ``anchor``). O(1);
-        O(k) per window built (O(k + log n) for a re-derived window or members not all in the last chunk).
+        A forming window opened ahead, right after the newest bar (empty), is anchored at it (see
+        ``anchor``). O(1); O(k) per window built (O(k + log n) for a re-derived window or members not all in
+        the last chunk).
         Writers only (pure: returns a new state). ``clock``: see `window_step`."""
         k, bars, f, completed, anchor, ended = self
         moved = window_step(k, f, completed, day, offset, session_len, bar.timestamp, None, clock, ended)
@@ -338,8 +339,10 @@ class DerivedState(NamedTuple):
             # bar's window re-derived.
             bars = bars.appended(made) if span is not None else bars.upserted(made)[0]
         anchor = None
-        if forming is not None and (forming.day != day or forming.first > offset):
-            # Opened ahead, empty: the newest bar is the one just before its first member.
+        if forming is not None and (forming.day != day or forming.first == offset + 1):
+            # Opened ahead, empty, right after the newest bar's minute: the newest bar is the one just
+            # before its first member. (Not so for a window opened past a break: prints stamped in the
+            # break may come between.)
             anchor = _new_tuple(Anchor, (bar, bars_1m.size - 1))  # `Anchor(...)`, one C call
         return _new_tuple(DerivedState, (k, bars, forming, completed, anchor, ended))
 
@@ -415,14 +418,14 @@ def window_step(
     if f is not None and f.ordinal == index and f.day == day:
         if offset != end_offset - 1:
             return None
-        return _next_window(f, session_len, k, newest), (day, index), ((f, k + 1),)
+        return _next_window(f, session_len, k, newest, clock), (day, index), ((f, k + 1),)
     key = (day, index)
     if (f is None or key > (f.day, f.ordinal)) and (completed is None or key > completed):
         new = _placed(day, index, k, end_offset, ts, offset, session_len, clock)
         done: tuple[tuple[Window, int | None], ...] = () if f is None else ((f, k + 2),)
         if ended or offset == end_offset - 1 or (newest is not None and newest >= new.end):
             # Its last minute is here, or a later bar already is, or the session ended: it is complete.
-            return None if ended else _next_window(new, session_len, k, newest), key, (*done, (new, 2))
+            return None if ended else _next_window(new, session_len, k, newest, clock), key, (*done, (new, 2))
         return new, completed if f is None else (f.day, f.ordinal), done
     # A late or corrected bar for a window that has already completed: re-derive that window only.
     redone = _placed(day, index, k, end_offset, ts, offset, session_len, clock)
@@ -481,12 +484,22 @@ def _with_window(bars: Series[Bar], symbol: str, window: Window, bars_1m: Series
     return appended if appended is not None else bars.upserted(b)[0]
 
 
-def _next_window(done: Window, session_len: int, k: int, newest: datetime | None) -> Window | None:
+def _next_window(
+    done: Window, session_len: int, k: int, newest: datetime | None, clock: SessionClock | None
+) -> Window | None:
     """The window after ``done``, opened empty as soon as ``done`` completes, so that the next bar (which
-    usually falls in it) costs nothing. ``None`` after the session's last window, or when the newest stored
-    bar is already past its end (it would be complete as soon as a bar landed in it; ``newest=None``: the
-    caller knows it is not, as when ``done`` completed at its own last minute). O(1)."""
+    usually falls in it) costs nothing: the next one holding a trading minute (with ``clock``: windows
+    wholly inside a break are skipped, since only a bar of a trading minute makes a window, and prints
+    stamped in a break would otherwise fill one). ``None`` after the session's last window, or when the
+    newest stored bar is already past its end (it would be complete as soon as a bar landed in it;
+    ``newest=None``: the caller knows it is not, as when ``done`` completed at its own last minute). O(1),
+    or O(breaks) on a day with breaks."""
     first = done.last + 1
+    ordinal = done.ordinal + 1
+    if clock is not None:
+        cuts = clock.non_trading(done.day)
+        if cuts:
+            first, ordinal = _trading_window(first, ordinal, k, cuts)
     if first >= session_len:
         return None
     stop = first + k
@@ -494,7 +507,7 @@ def _next_window(done: Window, session_len: int, k: int, newest: datetime | None
         stop = session_len
     zone = done.zone
     if zone is None:
-        start = done.end
+        start = done.end if first == done.last + 1 else done.end + _MINUTES[first - done.last - 1]
         end = start + _MINUTES[stop - first]
         hole = None
     else:  # the day's clocks change: its bounds from the session clock, in the tzinfo of the bars
@@ -502,7 +515,18 @@ def _next_window(done: Window, session_len: int, k: int, newest: datetime | None
         start, end, hole = zone.bounds(first, stop, done.start.tzinfo)  # type: ignore[arg-type]
     if newest is not None and newest >= end:
         return None
-    return _window(done.day, done.ordinal + 1, start, end, first, stop - 1, hole, zone)
+    return _window(done.day, ordinal, start, end, first, stop - 1, hole, zone)
+
+
+def _trading_window(first: int, ordinal: int, k: int, cuts: tuple[tuple[int, int], ...]) -> tuple[int, int]:
+    """``(first offset, ordinal)`` of the first ``k``-minute window from the one at ``first`` that holds a
+    trading minute, ``cuts`` being the session's non-trading offsets (ordered, disjoint). O(breaks)."""
+    for lo, hi in cuts:
+        if lo <= first and first + k <= hi:  # wholly inside this break: on to the window holding its end
+            skipped = (hi - first) // k
+            first += skipped * k
+            ordinal += skipped
+    return first, ordinal
 
 
 def _advance(
