@@ -439,6 +439,102 @@ def test_overnight_session_across_spring_forward(style: str) -> None:
     assert sum(b.volume for b in store.get_bars("X", interval=15)) == 1320 * 10
 
 
+# Stamps that tell the two passes of the repeated hour apart keep both (1440 bars); one ZoneInfo and naive
+# wall time cannot (Python compares them by wall time), so the second pass replaces the first (guide, "Other
+# markets"): 1380 bars. Either way the session has 1380 wall minutes to count.
+KEEPS_BOTH_PASSES = {"timezone_utc": True, "zoneinfo_utc": True, "fixed_offset": True}
+
+
+@pytest.mark.parametrize("style", ZONE_VARIANTS)
+def test_overnight_session_across_fall_back(style: str) -> None:
+    """The same market's Sunday session across the autumn change: 1440 real minutes, 1380 wall minutes.
+    Minutes missing before and after the repeated hour are found (as wall minutes) and filled; quality ends
+    at 100; the 15-minute windows hold every stored bar's volume."""
+    stamp = _zone_variant(style)
+    calendar = RegularHoursCalendar(time(18, 0), time(17, 0), NY, weekends=True)
+    day = date(2024, 11, 3)
+    open_utc = datetime(2024, 11, 2, 18, 0, tzinfo=NY).astimezone(UTC)
+    full = [bar("X", stamp(open_utc + i * M)) for i in range(1440)]
+    assert len(expected_minutes(calendar, day)) == 1380
+    store = SessionData(calendar=calendar)
+    store.start_new_session(day)
+    store.add_bars_batch("X", [b for i, b in enumerate(full) if i not in (10, 1000)])  # 18:10 EDT, 09:40 EST
+    stored = 1438 if KEEPS_BOTH_PASSES.get(style) else 1378
+    assert store.get_bar_count("X") == stored
+    assert store.get_session_metrics("X")["bar_quality"] == pytest.approx(100 * 1378 / 1380)
+    gaps = detect_gaps(store.session_clock, store.get_bars("X"), now=stamp(open_utc + 1440 * M))
+    assert [(g.start.replace(tzinfo=None), g.bar_count) for g in gaps] == [
+        (datetime(2024, 11, 2, 18, 10), 1),
+        (datetime(2024, 11, 3, 9, 40), 1),
+    ]
+    DataUpkeepThread(store, InMemoryBarRepository(full)).run_once()
+    assert store.get_bar_count("X") == stored + 2
+    assert store.get_session_metrics("X")["bar_quality"] == 100.0
+    store.end_session()
+    assert sum(b.volume for b in store.get_bars("X", interval=15)) == (stored + 2) * 10
+
+
+@pytest.mark.parametrize("style", ["timezone_utc", "fixed_offset", "zoneinfo"])
+def test_coordinator_replays_a_24_7_fall_back_night_as_of_each_item(style: str) -> None:
+    """The stream coordinator (worker thread + this consumer) through 00:00-04:00 New York on the autumn
+    night: every item is the latest bar while the consumer holds it when the stamps tell the passes apart;
+    with one ZoneInfo the second pass replaces the first (the latest bar is the first pass's 01:59)."""
+    from sessiondata import BacktestStreamCoordinator, StreamType, TimeProvider
+
+    stamp = _zone_variant(style)
+    calendar = RegularHoursCalendar(time(0), time(0), NY, weekends=True)
+    start = datetime(2024, 11, 3, 0, 0, tzinfo=NY).astimezone(UTC)
+    bars = [bar("X", stamp(start + i * M), 100 + i % 3) for i in range(300)]  # 5 real hours, 4 wall hours
+    store = SessionData(calendar=calendar)
+    coordinator = BacktestStreamCoordinator(store, time_provider=TimeProvider(timezone=NY))
+    coordinator.feed_data_list("X", StreamType.BAR, bars)
+    seen: list[Bar] = []
+    mismatched = 0
+    try:
+        for item in coordinator.merged_stream():
+            seen.append(item)
+            mismatched += store.get_latest_bar("X") != item
+    finally:
+        coordinator.stop_worker(timeout=10)
+    assert seen == bars
+    if KEEPS_BOTH_PASSES.get(style):
+        assert (mismatched, store.get_bar_count("X")) == (0, 300)
+    else:
+        assert (mismatched, store.get_bar_count("X")) == (59, 240)  # 01:00-01:58 EST under 01:59 EDT
+    assert store.get_session_metrics("X")["bar_quality"] == 100.0
+
+
+@pytest.mark.parametrize("on_out_of_order", ["raise", "drop"])
+def test_coordinator_on_naive_bars_through_the_repeated_hour(on_out_of_order: str) -> None:
+    """Naive wall time cannot order the two passes: the replay stops with an out-of-order error at the
+    second pass's 01:00, or drops 01:00-01:58 of it (its 01:59 corrects the first pass's): the guide."""
+    from sessiondata import BacktestStreamCoordinator, CoordinatorError, StreamType, TimeProvider
+
+    calendar = RegularHoursCalendar(time(0), time(0), NY, weekends=True)
+    start = datetime(2024, 11, 3, 0, 0, tzinfo=NY).astimezone(UTC)
+    bars = [bar("X", _zone_variant("naive_local")(start + i * M)) for i in range(300)]
+    store = SessionData(calendar=calendar)
+    coordinator = BacktestStreamCoordinator(
+        store,
+        time_provider=TimeProvider(timezone=NY),
+        on_out_of_order=on_out_of_order,  # type: ignore[arg-type]
+    )
+    coordinator.feed_data_list("X", StreamType.BAR, bars)
+    seen: list[Bar] = []
+    try:
+        if on_out_of_order == "raise":
+            with pytest.raises(CoordinatorError, match="out-of-order"):
+                seen.extend(coordinator.merged_stream())
+            assert seen == bars[:120]
+            return
+        seen.extend(coordinator.merged_stream())
+    finally:
+        coordinator.stop_worker(timeout=10)
+    assert seen == bars[:120] + bars[179:]
+    assert store.get_bar_count("X") == 240
+    assert store.get_bars("X")[119] == bars[179]  # 01:59, corrected by the second pass's
+
+
 # --------------------------------------------------------------------------- inputs at the edges
 
 
