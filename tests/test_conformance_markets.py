@@ -363,6 +363,29 @@ def test_cme_windows_cut_at_the_halt_and_the_close(derivation: str) -> None:
     assert last60.volume == sum(b.volume for b in bars[-15:])
 
 
+def test_a_daily_pause_across_the_session_boundary_holds_on_both_sides() -> None:
+    """A 24/7 market paused 23:55-00:05 UTC every day: the first five minutes of each UTC day are paused
+    as well as its last five (the pause began the evening before), so a day has 1430 trading minutes; no
+    gap, quality or window counts a paused minute; a bar at 00:05 is the day's first trading minute."""
+    calendar = RegularHoursCalendar(
+        time(0), time(0), "UTC", weekends=True, breaks=[(time(23, 55), time(0, 5))]
+    )
+    day = date(2018, 4, 7)  # a Saturday
+    minutes = expected_minutes(calendar, day, aware=True)
+    assert len(minutes) == 1430
+    assert (minutes[0].time(), minutes[-1].time()) == (time(0, 5), time(23, 54))
+    store = SessionData(calendar=calendar)
+    first = datetime(2018, 4, 7, 0, 5, tzinfo=UTC)
+    assert store.session_clock.locate(first - M) is None
+    store.add_bars_batch("BTC", [bar("BTC", first + i * M) for i in range(5)])
+    assert store.get_session_metrics("BTC")["bar_quality"] == 100.0
+    assert detect_gaps(store.session_clock, store.get_bars("BTC"), now=first + 5 * M, start=day) == []
+    assert [b.timestamp for b in store.get_bars("BTC", interval=5)] == [first]  # 00:05-00:10, whole
+    # A pause that straddles the open of a day session is cut from the session too (not dropped whole).
+    late_open = RegularHoursCalendar(time(9, 30), time(16, 0), NY, breaks=[(time(9, 0), time(10, 0))])
+    assert len(expected_minutes(late_open, date(2024, 1, 8))) == 360
+
+
 # --------------------------------------------------------------------------- clock changes
 
 
