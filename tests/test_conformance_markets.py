@@ -431,7 +431,12 @@ def test_overnight_store_matches_a_from_scratch_session(
     the open, across local midnight or up to the close of an overnight / 24/7 session: completed plus forming
     windows, volume, bar count and quality always equal a from-scratch computation of the stored bars."""
     calendar, day, open_, close = MARKETS[market]
-    base = {"open": open_, "midnight": open_ + 400 * M, "close": close - 60 * M}[where]
+    # Near the close of Globex, from 15:30: prints inside the halt are the strict xfail below.
+    base = {
+        "open": open_,
+        "midnight": open_ + 400 * M,
+        "close": close - (45 if market == "globex" else 60) * M,
+    }[where]
     store = SessionData(calendar=calendar, derived_intervals=(5, 7, 15), derivation=derivation)
     store.start_new_session(day)
     final: dict[datetime, Bar] = {}

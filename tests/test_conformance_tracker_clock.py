@@ -72,6 +72,20 @@ def test_tracker_reads_a_symbol_that_is_not_a_string_as_unknown(symbol: object) 
     )
 
 
+def test_tracker_normalises_symbols_as_the_store_does() -> None:
+    """Upper-cased and stripped, as everywhere in the library: ' es ' and 'ES' are one symbol; a write for a
+    symbol that is not a non-empty str is an InvalidDataError."""
+    tracker = SessionTracker()
+    tracker.update_session(" es ", date(2024, 1, 9), 2, 1, 5, datetime(2024, 1, 9, 1, 0))
+    assert tracker.get_session_metrics("ES", date(2024, 1, 9)).session_volume == 5
+    assert tracker.get_session_metrics(" Es", date(2024, 1, 9)).session_volume == 5
+    assert tracker.get_session_metrics("   ", date(2024, 1, 9)).session_volume == 0
+    with pytest.raises(InvalidDataError):
+        tracker.reset_session(None, date(2024, 1, 9))  # type: ignore[arg-type]
+    tracker.reset_session(" es", date(2024, 1, 9))
+    assert tracker.get_session_metrics("ES", date(2024, 1, 9)).session_volume == 0
+
+
 def test_tracker_falls_back_to_the_store_by_session_date_on_an_overnight_calendar() -> None:
     """The process-wide store's bars are found under their session date; the tracker's own updates for a
     Globex session (opening the evening before) are keyed by the caller's date and stay separate."""

@@ -113,9 +113,9 @@ class SessionTracker:
         ``symbol`` that is not a `str` is unknown, as it is to the store: zeroed metrics.
         O(1) (the fallback is O(1) too); takes the tracker's lock briefly.
         """
-        if not isinstance(symbol, str):
+        if not isinstance(symbol, str) or not symbol.strip():
             return SessionMetrics(date=session_date, symbol=symbol)
-        key = (symbol.upper(), session_date)
+        key = (check_symbol(symbol), session_date)  # upper-cased and stripped, as the store does
         with self._lock:
             found = self._sessions.get(key)
             if found is not None:
@@ -161,7 +161,7 @@ class SessionTracker:
         or non-positive high or low, ``bar_high < bar_low``, a negative or non-finite volume, a timestamp
         that is not a `datetime`; for a ``session_date`` that is not a `date`; and for a timestamp naive
         where the (symbol, date)'s earlier ones were aware, or the reverse."""
-        check_symbol(symbol)
+        name = check_symbol(symbol)
         if not isinstance(session_date, date) or isinstance(session_date, datetime):
             raise InvalidDataError(f"update_session: session_date must be a date, got {session_date!r}")
         check_price("update_session", "bar_high", bar_high)
@@ -170,7 +170,7 @@ class SessionTracker:
         check_timestamp("update_session", timestamp)
         if bar_high < bar_low:
             raise InvalidDataError(f"update_session: bar_high={bar_high!r} is below bar_low={bar_low!r}")
-        key = (symbol.upper(), session_date)
+        key = (name, session_date)
         with self._lock:
             metrics = self._sessions.get(key)
             if metrics is None:
@@ -181,8 +181,9 @@ class SessionTracker:
 
     def reset_session(self, symbol: str, session_date: date) -> None:
         """Zero ``symbol``'s metrics for ``session_date``: later reads get zeroed metrics (not the store's,
-        as the original had no store to fall back to). O(1); takes the tracker's lock."""
-        key = (symbol.upper(), session_date)
+        as the original had no store to fall back to). Raises `InvalidDataError` for a symbol that is not a
+        non-empty `str`. O(1); takes the tracker's lock."""
+        key = (check_symbol(symbol), session_date)
         with self._lock:
             self._sessions[key] = SessionMetrics(date=session_date, symbol=key[0])
 
