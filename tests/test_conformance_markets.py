@@ -845,3 +845,32 @@ def test_lock_free_readers_see_whole_writes_across_midnight() -> None:
     assert [b.timestamp for b in store.get_bars("ES", interval=15)][28] == datetime(
         2013, 10, 7, 0, 0, tzinfo=CHI
     )
+
+
+def test_live_upkeep_thread_fills_a_gap_across_midnight_and_stops_in_time() -> None:
+    """The upkeep in live mode (no clock: gaps up to the newest bar) runs its own thread: it fills the
+    minutes missing across local midnight of a Globex evening, wakes on a later write to fill a new gap, and
+    `stop(timeout)` returns within its timeout with the thread finished."""
+    store = SessionData(calendar=GLOBEX)
+    start = datetime(2013, 10, 7, 23, 50, tzinfo=CHI)
+    full = [bar("ES", start + i * M) for i in range(40)]
+    store.start_new_session(date(2013, 10, 8))
+    store.add_bars_batch("ES", [b for i, b in enumerate(full[:30]) if i not in range(8, 13)])  # 23:58-00:02
+
+    def wait_for_count(n: int) -> None:
+        version = 0
+        while store.get_bar_count("ES") < n:
+            got = store.wait_for_update("ES", after_version=version, timeout=30)
+            assert got is not None, f"no write within 30 s; {store.get_bar_count('ES')} of {n} bars"
+            version = got
+
+    keeper = DataUpkeepThread(store, InMemoryBarRepository(full), period=1.0)
+    with keeper:
+        wait_for_count(30)
+        assert [store.get_provenance("ES", b.timestamp) for b in full[8:13]] == [Provenance.GAP_FILLED] * 5
+        store.add_bars_batch("ES", [full[35], full[39]])  # 00:25 and 00:29: 00:20-00:24, 00:26-00:28 missing
+        wait_for_count(40)
+    assert keeper.status()["running"] is False
+    assert store.get_bars("ES") == full
+    # From the 17:00 open to 00:29: 450 trading minutes, 40 of them with a bar.
+    assert store.get_session_metrics("ES")["bar_quality"] == pytest.approx(100 * 40 / 450)
