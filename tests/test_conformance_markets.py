@@ -442,9 +442,9 @@ def test_overnight_store_matches_a_from_scratch_session(
     store.start_new_session(day)
     final: dict[datetime, Bar] = {}
     pending: list[Bar] = []
-    for minute, volume, in_utc, batch in writes:
+    for minute, volume, utc_stamp, batch in writes:
         t = base + minute * M
-        b = bar("Z", t.astimezone(UTC) if in_utc else t, 100 + volume % 5, volume)
+        b = bar("Z", t.astimezone(UTC) if utc_stamp else t, 100 + volume % 5, volume)
         pending.append(b)
         final[t.astimezone(UTC)] = b
         if len(pending) >= batch:
