@@ -136,8 +136,9 @@ class RegularHoursCalendar:
     ``end_time`` is an overnight session that opens on the evening before its session date (e.g.
     ``time(17, 0), time(16, 15)`` for CME Globex), and ``time(0, 0), time(0, 0)`` is the whole day.
     Saturdays and Sundays have no session unless ``weekends=True`` (a 24/7 market); an overnight session
-    dated Monday still opens on Sunday evening. ``breaks`` are local ``(start, end)`` pauses inside every
-    session (e.g. ``[(time(15, 15), time(15, 30))]``, the CME equity-index halt of 2013).
+    dated Monday still opens on Sunday evening. ``breaks`` are local ``(start, end)`` daily pauses (e.g.
+    ``[(time(15, 15), time(15, 30))]``, the CME equity-index halt of 2013); a pause may cross midnight, and
+    holds wherever it overlaps a session (one that began before the open pauses the session's first minutes).
     ``weekdays_only`` is the older spelling: ``weekdays_only=False`` means ``weekends=True``.
     For real holidays and early closes use `ExchangeCalendar` (extra ``sessiondata[calendars]``).
 
@@ -692,14 +693,20 @@ class SessionClock:
         return value
 
     def _cuts(self, day: date, open_: int, close: int) -> list[tuple[int, int]]:
-        """The minutes of ``day``'s session ``[open_, close)`` that do not trade: breaks, each placed at its
-        one occurrence in the 24 hours from the open, and wall minutes that do not exist in the zone."""
+        """The minutes of ``day``'s session ``[open_, close)`` that do not trade: breaks, each at its
+        occurrence starting in the 24 hours from the open and at the one before (a break that began before
+        the open, e.g. a daily pause 23:30-00:30 of a 24/7 session, still holds the session's first
+        minutes; `segments` clips both to the session, as it clips a break running past the close), and
+        wall minutes that do not exist in the zone."""
         # A calendar written before breaks existed may lack the method: it has no breaks.
         get_breaks = getattr(self.calendar, "breaks", None)
         cuts: list[tuple[int, int]] = []
         for b_start, b_end in get_breaks(day) if get_breaks is not None else ():
             lo = open_ + (minute_of_day(b_start) - open_) % _MINUTES_PER_DAY
-            cuts.append((lo, lo + (minute_of_day(b_end) - minute_of_day(b_start)) % _MINUTES_PER_DAY))
+            hi = lo + (minute_of_day(b_end) - minute_of_day(b_start)) % _MINUTES_PER_DAY
+            cuts.append((lo, hi))
+            if hi - _MINUTES_PER_DAY > open_:
+                cuts.append((lo - _MINUTES_PER_DAY, hi - _MINUTES_PER_DAY))
         base = day.toordinal() * _MINUTES_PER_DAY
         if self._aware(base + open_).utcoffset() != self._aware(base + close - 1).utcoffset():
             # A clock change inside the session (rare: once per date, O(session minutes)).

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from ._models import SessionDataError
 
-__all__ = ["ClockError", "ClockMode", "TimeProvider"]
+__all__ = ["ClockError", "ClockMode", "TimeProvider", "instant_before"]
 
 logger = logging.getLogger("sessiondata.clock")
 
@@ -51,11 +51,12 @@ class ClockMode(enum.Enum):
     """The real clock in the exchange timezone."""
 
 
-def _before(a: datetime, b: datetime) -> bool:
-    """``a < b`` as instants. Two aware datetimes with the same tzinfo object compare by wall time, ignoring
-    ``fold``, so on the night clocks go back 01:01 EST (fold=1) would sort before 01:31 EDT; with different
-    folds they are compared in UTC (other pairs compare right as they are, and cost no conversion). Raises
-    `TypeError` for naive against aware. O(1)."""
+def instant_before(a: datetime, b: datetime) -> bool:
+    """``a < b`` as instants (for the package's own use: the clock, the deprecated tracker). Two aware
+    datetimes with the same tzinfo object compare by wall time, ignoring ``fold``, so on the night clocks go
+    back 01:01 EST (fold=1) would sort before 01:31 EDT; with different folds they are compared in UTC
+    (other pairs compare right as they are, and cost no conversion). Raises `TypeError` for naive against
+    aware. O(1)."""
     if a.fold != b.fold and a.tzinfo is b.tzinfo and a.tzinfo is not None:
         return a.astimezone(timezone.utc) < b.astimezone(timezone.utc)
     return a < b
@@ -212,7 +213,7 @@ class TimeProvider:
             now = self._now
             if now is not None:
                 try:
-                    backwards = _before(t, now)
+                    backwards = instant_before(t, now)
                 except TypeError:
                     raise ClockError(
                         f"cannot move the clock from {now.isoformat()} to {t.isoformat()}: one is naive and "
@@ -222,7 +223,9 @@ class TimeProvider:
                     raise ClockError(
                         f"the backtest clock only moves forward: {t.isoformat()} is before {now.isoformat()}"
                     )
-            moved = t != now
+            # Not ``t != now``: one tzinfo compares by wall time ignoring ``fold`` (01:30 EDT == 01:30 EST, an
+            # hour apart), and an ambiguous wall time never equals an instant in another zone (PEP 495).
+            moved = now is None or instant_before(now, t)
             self._now = t
             if self._writer is None or self._follow:
                 self._shown = t
@@ -280,7 +283,7 @@ class TimeProvider:
         if now is None:
             return False
         try:
-            return not _before(now, t)
+            return not instant_before(now, t)
         except TypeError:
             raise ClockError(
                 f"cannot compare the clock's {now.isoformat()} with {t.isoformat()}: one is naive and the "

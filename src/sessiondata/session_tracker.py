@@ -35,6 +35,7 @@ from datetime import date, datetime
 
 import attrs
 
+from ._clock import instant_before
 from ._models import InvalidDataError, check_amount, check_price, check_symbol, check_timestamp
 from .core.store import get_session_data
 
@@ -73,13 +74,23 @@ class SessionMetrics:
     def update_from_bar(
         self, bar_high: float, bar_low: float, bar_volume: float, timestamp: datetime
     ) -> None:
-        """Fold one bar's high, low and volume into the metrics. O(1)."""
+        """Fold one bar's high, low and volume into the metrics. O(1).
+
+        ``last_update`` is the latest ``timestamp`` as an instant (also on the night clocks go back, where
+        01:10 EST is later than 01:50 EDT of the same zone). A ``timestamp`` naive where ``last_update`` is
+        aware, or the reverse, raises `InvalidDataError` and changes nothing."""
+        last = self.last_update
+        if last is not None and (last.tzinfo is None) is not (timestamp.tzinfo is None):
+            raise InvalidDataError(
+                f"update_session: timestamp={timestamp.isoformat()} and the last update "
+                f"{last.isoformat()} of {self.symbol} on {self.date} mix naive and timezone-aware datetimes"
+            )
         self.session_volume += bar_volume
         if self.session_high is None or bar_high > self.session_high:
             self.session_high = bar_high
         if self.session_low is None or bar_low < self.session_low:
             self.session_low = bar_low
-        if self.last_update is None or timestamp > self.last_update:
+        if last is None or instant_before(last, timestamp):
             self.last_update = timestamp
 
 
@@ -98,10 +109,13 @@ class SessionTracker:
         """A copy of the metrics for ``symbol`` on ``session_date``; zeroed (volume 0, no high, low or
         ``last_update``) when nothing is known, as the original did: old callers do not check for ``None``.
 
-        Falls back to the process-wide store's metrics for that symbol when it holds that session.
+        Falls back to the process-wide store's metrics for that symbol when it holds that session. A
+        ``symbol`` that is not a `str` is unknown, as it is to the store: zeroed metrics.
         O(1) (the fallback is O(1) too); takes the tracker's lock briefly.
         """
-        key = (symbol.upper(), session_date)
+        if not isinstance(symbol, str) or not symbol.strip():
+            return SessionMetrics(date=session_date, symbol=symbol)
+        key = (check_symbol(symbol), session_date)  # upper-cased and stripped, as the store does
         with self._lock:
             found = self._sessions.get(key)
             if found is not None:
@@ -145,8 +159,9 @@ class SessionTracker:
 
         Raises `InvalidDataError` (nothing changed) for what `Bar` refuses: an empty symbol, a NaN, infinite
         or non-positive high or low, ``bar_high < bar_low``, a negative or non-finite volume, a timestamp
-        that is not a `datetime`; and for a ``session_date`` that is not a `date`."""
-        check_symbol(symbol)
+        that is not a `datetime`; for a ``session_date`` that is not a `date`; and for a timestamp naive
+        where the (symbol, date)'s earlier ones were aware, or the reverse."""
+        name = check_symbol(symbol)
         if not isinstance(session_date, date) or isinstance(session_date, datetime):
             raise InvalidDataError(f"update_session: session_date must be a date, got {session_date!r}")
         check_price("update_session", "bar_high", bar_high)
@@ -155,18 +170,20 @@ class SessionTracker:
         check_timestamp("update_session", timestamp)
         if bar_high < bar_low:
             raise InvalidDataError(f"update_session: bar_high={bar_high!r} is below bar_low={bar_low!r}")
-        key = (symbol.upper(), session_date)
+        key = (name, session_date)
         with self._lock:
             metrics = self._sessions.get(key)
             if metrics is None:
                 metrics = self._sessions[key] = SessionMetrics(date=session_date, symbol=key[0])
+            # Checks before it changes anything: a refused update leaves the metrics as they were.
             metrics.update_from_bar(bar_high, bar_low, bar_volume, timestamp)
             return attrs.evolve(metrics)
 
     def reset_session(self, symbol: str, session_date: date) -> None:
         """Zero ``symbol``'s metrics for ``session_date``: later reads get zeroed metrics (not the store's,
-        as the original had no store to fall back to). O(1); takes the tracker's lock."""
-        key = (symbol.upper(), session_date)
+        as the original had no store to fall back to). Raises `InvalidDataError` for a symbol that is not a
+        non-empty `str`. O(1); takes the tracker's lock."""
+        key = (check_symbol(symbol), session_date)
         with self._lock:
             self._sessions[key] = SessionMetrics(date=session_date, symbol=key[0])
 
