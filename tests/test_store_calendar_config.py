@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from datetime import date, time, tzinfo
+from datetime import date, datetime, time, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sessiondata import (
+    Bar,
     DataManager,
     RegularHoursCalendar,
     SessionData,
@@ -171,6 +172,20 @@ def test_managers_follow_the_calendars_zone() -> None:
     assert system.coordinator.time_provider.timezone == CHICAGO
 
 
+def test_session_tracker_reads_the_configured_stores_sessions() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from sessiondata.session_tracker import SessionTracker
+
+    store = get_session_data(calendar=GLOBEX)
+    sunday_evening = datetime(2013, 10, 6, 18, 0)  # naive: Chicago wall time, Monday's session
+    store.add_bar("ES", Bar("ES", sunday_evening, 1675, 1676, 1674, 1675.5, 100))
+    metrics = SessionTracker().get_session_metrics("ES", date(2013, 10, 7))
+    assert (metrics.session_volume, metrics.last_update) == (100, sunday_evening)
+
+
 # ------------------------------------------------------------------ get_session_data(**config)
 
 
@@ -248,3 +263,20 @@ def test_concurrent_first_calls_agree_on_one_instance() -> None:
     won_calendar = store.calendar is GLOBEX
     assert len(stores) == n // 2
     assert all((i % 2 == 1) == won_calendar for i, g in enumerate(got) if isinstance(g, SessionData))
+
+
+def test_an_exchange_code_is_compared_without_a_second_build() -> None:
+    pytest.importorskip("exchange_calendars")
+    store = get_session_data(calendar="XNYS")
+    assert get_session_data(calendar="XNYS", end_time=time(16)) is store
+    with pytest.raises(ValueError, match="calendar"):
+        get_session_data(calendar=GLOBEX)
+
+
+def test_hours_keywords_of_the_wrong_type_are_a_type_error() -> None:
+    with pytest.raises(TypeError, match="start_time"):
+        SessionData(start_time="09:30")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="end_time"):
+        SessionData(calendar=GLOBEX, end_time="16:15")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="timezone"):
+        SessionData(timezone=-5)  # type: ignore[arg-type]

@@ -891,10 +891,12 @@ def _calendar_for(
     """The calendar a store keeps: ``calendar`` (an exchange code builds an `ExchangeCalendar`), after
     checking the hours keywords passed with it against it; else a `RegularHoursCalendar` of the keywords.
     O(1) but for the exchange calendar's build."""
+    for name, value in (("start_time", start_time), ("end_time", end_time)):
+        if not isinstance(value, time):
+            raise TypeError(f"{name} must be a datetime.time, got {value!r}")
+    if not isinstance(timezone, (str, tzinfo)):
+        raise TypeError(f"timezone must be an IANA zone name or a tzinfo, got {timezone!r}")
     if calendar is None:
-        for name, value in (("start_time", start_time), ("end_time", end_time)):
-            if not isinstance(value, time):
-                raise TypeError(f"{name} must be a datetime.time, got {value!r}")
         # Copies, so that the signature's default objects never leave the constructor (see above).
         return RegularHoursCalendar(_copy(start_time), _copy(end_time), timezone)
     if isinstance(calendar, str):
@@ -967,7 +969,8 @@ def _create_instance(config: StoreOptions) -> tuple[SessionData, bool]:
 
 
 def reset_session_data() -> None:
-    """Drop the process-wide instance; the next `get_session_data` creates a new one. Thread-safe."""
+    """Drop the process-wide instance; the next `get_session_data` creates a new one, with that call's
+    keywords (the way to change its configuration). O(1). Thread-safe."""
     global _instance
     with _instance_lock:
         _instance = None
