@@ -16,7 +16,15 @@ from zoneinfo import ZoneInfo
 
 from sessiondata._calendar import ExchangeCalendar, SessionCalendar, regular_hours
 
-__all__ = ["StoreOptions", "check_against_calendar", "differing_option", "same_zone", "zone_of"]
+__all__ = [
+    "HOURS_KEYWORDS",
+    "StoreOptions",
+    "check_against_calendar",
+    "differing_option",
+    "reuse_calendar",
+    "same_zone",
+    "zone_of",
+]
 
 #: The keywords that describe the sessions themselves, which a calendar decides when one is given.
 HOURS_KEYWORDS = ("start_time", "end_time", "timezone")

@@ -947,11 +947,11 @@ def get_session_data(**config: Unpack[StoreOptions]) -> SessionData:
 def _check_config(inst: SessionData, config: StoreOptions) -> None:
     """Raise `ValueError` unless ``inst`` agrees with every keyword in ``config``."""
     wanted = SessionData(**reuse_calendar(config, inst.calendar))  # validates ``config`` too
-    for key in config:
+    for key, value in config.items():
         differs = differing_option(inst, wanted, key)
         if differs is not None:
             raise ValueError(
-                f"get_session_data({key}={config[key]!r}): the process-wide store exists with "  # type: ignore[literal-required]
+                f"get_session_data({key}={value!r}): the process-wide store exists with "
                 f"{key}={differs[0]!r}, not {differs[1]!r}; call reset_session_data() first to replace it "
                 "(the new store starts empty)"
             )
