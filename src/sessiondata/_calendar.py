@@ -54,6 +54,7 @@ __all__ = [
     "WallStretch",
     "minute_key",
     "minute_of_day",
+    "regular_hours",
     "session_span",
     "to_exchange_local",
 ]
@@ -115,6 +116,17 @@ def session_span(open_: time, close: time) -> SessionSpan:
 
 def _zone(value: str | tzinfo) -> tzinfo:
     return ZoneInfo(value) if isinstance(value, str) else value
+
+
+def regular_hours(calendar: SessionCalendar) -> tuple[time, time] | None:
+    """The calendar's regular ``(open, close)``: its ``start_time`` and ``end_time`` when it has both (the
+    built-in calendars do; an `ExchangeCalendar`'s are the hours most of its sessions keep), else ``None``
+    (a custom calendar that states no single pair of hours). O(1)."""
+    start = getattr(calendar, "start_time", None)
+    end = getattr(calendar, "end_time", None)
+    if isinstance(start, time) and isinstance(end, time):
+        return start, end
+    return None
 
 
 def _check_breaks(breaks: Iterable[tuple[time, time]]) -> tuple[tuple[time, time], ...]:
@@ -196,6 +208,19 @@ class RegularHoursCalendar:
         """The configured breaks (the same every session). O(1)."""
         return self._breaks
 
+    def _key(self) -> tuple[object, ...]:
+        return self._start, self._end, str(self._tz), self._weekends, self._breaks
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when it keeps the same sessions: the same hours, zone (by name), weekends and breaks.
+        O(breaks)."""
+        if not isinstance(other, RegularHoursCalendar):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
     def __repr__(self) -> str:
         extra = f", breaks={list(self._breaks)}" if self._breaks else ""
         return (
@@ -225,11 +250,16 @@ class ExchangeCalendar:
     24 hours, or closing after its session date) is a `ValueError`; no calendar of exchange_calendars 4.x
     has one.
 
+    ``start_time``/``end_time`` are its *regular* hours: the ``(open, close)`` most of its sessions keep
+    (ties go to the pair kept by the later session), so ``XNYS`` reads 09:30/16:00 although it closes at
+    13:00 on early-close days, and ``CMES`` 17:00/16:00. They describe the calendar in one pair, as a
+    `RegularHoursCalendar`'s do; the hours of a given date are ``session_hours(day)``.
+
     Thread-safety: immutable after construction; any thread may call it. ``session_hours`` and ``breaks``
     are O(1).
     """
 
-    __slots__ = ("_breaks", "_first", "_hours", "_last", "_name", "_tz")
+    __slots__ = ("_breaks", "_first", "_hours", "_last", "_name", "_regular", "_tz")
 
     def __init__(
         self,
@@ -270,6 +300,19 @@ class ExchangeCalendar:
         self._breaks: dict[date, tuple[tuple[time, time], ...]] = breaks
         self._first: date = cal.first_session.date()
         self._last: date = cal.last_session.date()
+        self._regular = _most_kept(hours.values())
+
+    @property
+    def start_time(self) -> time | None:
+        """The regular open: the open most sessions keep (see the class docstring); ``None`` only for a
+        calendar without sessions. O(1)."""
+        return None if self._regular is None else self._regular[0]
+
+    @property
+    def end_time(self) -> time | None:
+        """The regular close: the close most sessions keep (early closes are not it); ``None`` only for a
+        calendar without sessions. O(1)."""
+        return None if self._regular is None else self._regular[1]
 
     @property
     def name(self) -> str:
@@ -317,6 +360,19 @@ class ExchangeCalendar:
 
     def __repr__(self) -> str:
         return f"ExchangeCalendar({self._name!r}, {self._first}..{self._last})"
+
+
+def _most_kept(hours: Iterable[tuple[time, time]]) -> tuple[time, time] | None:
+    """The ``(open, close)`` pair that occurs most often in ``hours`` (in date order); of pairs as frequent,
+    the one that occurs last. ``None`` for no hours. O(len(hours))."""
+    counts: dict[tuple[time, time], int] = {}
+    last: dict[tuple[time, time], int] = {}
+    for i, pair in enumerate(hours):
+        counts[pair] = counts.get(pair, 0) + 1
+        last[pair] = i
+    if not counts:
+        return None
+    return max(counts, key=lambda pair: (counts[pair], last[pair]))
 
 
 def _convert_schedule(

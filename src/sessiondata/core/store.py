@@ -14,12 +14,13 @@ symbol) has a version newer than one already seen.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time, tzinfo
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sessiondata._calendar import (
     ExchangeCalendar,
@@ -27,14 +28,19 @@ from sessiondata._calendar import (
     SessionCalendar,
     SessionClock,
     SessionCursor,
+    regular_hours,
 )
 from sessiondata._models import Bar, InvalidDataError, Provenance, Quote, Tick, check_record
 
+from .config import HOURS_KEYWORDS, StoreOptions, check_against_calendar, differing_option, reuse_calendar
 from .derived import check_deferred
 from .publication import PublicationGate, StoreState
 from .series import Series
 from .snapshot import SymbolSessionData, check_interval
 from .writer import append_newest, apply_bars, apply_items, flushed
+
+if TYPE_CHECKING:  # typing.Unpack is Python 3.11+; only the type checker needs it
+    from typing_extensions import Unpack
 
 __all__ = ["SessionData", "get_session_data", "reset_session_data"]
 
@@ -80,8 +86,12 @@ class SessionData:
     Configuration is keyword-only and readable as attributes. ``calendar`` (optional) replaces the built-in
     "same hours every weekday" session with any `SessionCalendar` (e.g. real holidays and early closes); a
     string is an exchange code for `ExchangeCalendar` (``calendar="XNYS"``, ``"CMES"``, ``"24/7"``; needs
-    the extra ``sessiondata[calendars]``), and then ``start_time``/``end_time``/``timezone`` are the
-    calendar's business, not the store's.
+    the extra ``sessiondata[calendars]``). The calendar then decides the sessions, and the attributes say
+    what it decided: ``timezone`` is its zone, ``start_time``/``end_time`` its regular hours (see
+    `start_time`). ``start_time``, ``end_time`` or ``timezone`` passed with a calendar must be the
+    calendar's own (accepted, redundant); one that differs is a `ValueError` naming both values, raised
+    before the store is built. Left out, they never conflict: the defaults in the signature apply only
+    without a calendar.
 
     Attributes:
         historical_bars_trailing_days: Ended sessions kept as historical bars (0: none).
@@ -111,13 +121,10 @@ class SessionData:
                 raise ValueError(f"derived_intervals must be whole numbers of minutes >= 2, got {k!r}")
         if len(set(intervals)) != len(intervals):
             raise ValueError(f"derived_intervals has duplicates: {intervals!r}")
-        if isinstance(calendar, str):
-            calendar = ExchangeCalendar(calendar)
-        self._calendar: SessionCalendar = calendar or RegularHoursCalendar(start_time, end_time, timezone)
+        self._calendar: SessionCalendar = _calendar_for(calendar, start_time, end_time, timezone)
         self._clock = SessionClock(self._calendar)
         self._locator = SessionCursor(self._clock)
-        self._start_time = start_time
-        self._end_time = end_time
+        self._hours = regular_hours(self._calendar)
         self._intervals = tuple(sorted(intervals))
         self._interval_map: Mapping[int, None] = dict.fromkeys(self._intervals)
         self.historical_bars_trailing_days = historical_bars_trailing_days
@@ -150,18 +157,28 @@ class SessionData:
     # ---------------------------------------------------------------- config
 
     @property
-    def start_time(self) -> time:
-        """Local time the regular session opens (the default calendar's hours)."""
-        return self._start_time
+    def start_time(self) -> time | None:
+        """Local time the regular session opens, as the store keeps sessions: the ``start_time`` keyword, or
+        with ``calendar=`` the calendar's regular open. For a `RegularHoursCalendar` that is its
+        ``start_time`` (on the evening before when not before ``end_time``); for an `ExchangeCalendar`,
+        whose hours vary by date, the open most of its sessions keep (09:30 for ``XNYS``: the regular
+        hours a user means by "the" hours, while early closes stay on their dates; ask
+        ``calendar.session_hours(day)`` for a given date). ``None`` for a custom calendar that states no
+        ``start_time``/``end_time`` of its own: no single time is true of it, and a made-up 09:30 would
+        be wrong. O(1); any thread (configuration never changes)."""
+        return None if self._hours is None else self._hours[0]
 
     @property
-    def end_time(self) -> time:
-        """Local time the regular session closes."""
-        return self._end_time
+    def end_time(self) -> time | None:
+        """Local time the regular session closes: the ``end_time`` keyword, or the calendar's regular
+        close (the close most sessions keep; see `start_time`), ``None`` when the calendar states none.
+        O(1); any thread."""
+        return None if self._hours is None else self._hours[1]
 
     @property
     def timezone(self) -> tzinfo:
-        """The exchange's timezone; naive timestamps are read as wall time in it."""
+        """The exchange's timezone, the calendar's when one is given; naive timestamps are read as wall
+        time in it. O(1); any thread."""
         return self._clock.tz
 
     @property
@@ -859,31 +876,101 @@ class SessionData:
             assert len(per_day) <= trailing_days
 
 
+# The objects the signature's defaults of the hours keywords evaluated to. A caller who leaves a keyword out
+# passes exactly this object; one who writes ``time(9, 30)`` passes another, equal one. So the store tells
+# "not passed" from "passed the default" by identity, and the signature still reads ``time(9, 30)`` in
+# ``help()`` and the API docs. (`_calendar_for` never hands these objects out, so none comes back in.)
+_SIGNATURE_DEFAULTS: Mapping[str, object] = {
+    name: inspect.signature(SessionData.__init__).parameters[name].default for name in HOURS_KEYWORDS
+}
+
+
+def _calendar_for(
+    calendar: SessionCalendar | str | None, start_time: time, end_time: time, timezone: str | tzinfo
+) -> SessionCalendar:
+    """The calendar a store keeps: ``calendar`` (an exchange code builds an `ExchangeCalendar`), after
+    checking the hours keywords passed with it against it; else a `RegularHoursCalendar` of the keywords.
+    O(1) but for the exchange calendar's build."""
+    for name, value in (("start_time", start_time), ("end_time", end_time)):
+        if not isinstance(value, time):
+            raise TypeError(f"{name} must be a datetime.time, got {value!r}")
+    if not isinstance(timezone, (str, tzinfo)):
+        raise TypeError(f"timezone must be an IANA zone name or a tzinfo, got {timezone!r}")
+    if calendar is None:
+        # Copies, so that the signature's default objects never leave the constructor (see above).
+        return RegularHoursCalendar(_copy(start_time), _copy(end_time), timezone)
+    if isinstance(calendar, str):
+        calendar = ExchangeCalendar(calendar)
+    given = {"start_time": start_time, "end_time": end_time, "timezone": timezone}
+    check_against_calendar(calendar, {k: v for k, v in given.items() if v is not _SIGNATURE_DEFAULTS[k]})
+    return calendar
+
+
+def _copy(t: time) -> time:
+    return time(t.hour, t.minute, t.second, t.microsecond, t.tzinfo, fold=t.fold)
+
+
 _instance: SessionData | None = None
 # Guards the creation and the reset of `_instance`; readers of an existing instance never take it.
 _instance_lock = threading.Lock()
 
 
-def get_session_data() -> SessionData:
+def get_session_data(**config: Unpack[StoreOptions]) -> SessionData:
     """The process-wide `SessionData`, created on first call (exactly once, even under concurrent first
-    calls). O(1); thread-safe."""
+    calls).
+
+    ``config`` is `SessionData`'s keywords (``calendar=``, ``derived_intervals=``, ...): the call that
+    creates the store creates it with them (defaults for those left out). A later call returns the same
+    store; with keywords, only if the store agrees with each one given (values compared for what they
+    mean: ``derived_intervals=[15, 5]`` is ``(5, 15)``, ``timezone="UTC"`` is ``datetime.timezone.utc``),
+    else it raises `ValueError` naming both values, so a configuration is never dropped silently. Keywords
+    not given are not checked, so ``get_session_data()`` (how the managers and the coordinator find the
+    store) returns whatever store exists. To change a store's configuration, `reset_session_data` first.
+
+    Of concurrent first calls with different configurations, exactly one creates the store; the others
+    get it if it agrees with theirs, else the `ValueError`. Invalid keywords raise what the constructor
+    raises, and no store is created.
+
+    O(1) without keywords (no lock once the store exists); with keywords, the cost of building a store of
+    that configuration to compare with (O(1); an exchange code other than the store's own builds its
+    calendar). Thread-safe."""
     inst = _instance
-    if inst is not None:
-        return inst
-    return _create_instance()
+    if inst is None:
+        inst, created = _create_instance(config)
+        if created:
+            return inst
+    if config:
+        _check_config(inst, config)
+    return inst
 
 
-def _create_instance() -> SessionData:
+def _check_config(inst: SessionData, config: StoreOptions) -> None:
+    """Raise `ValueError` unless ``inst`` agrees with every keyword in ``config``."""
+    wanted = SessionData(**reuse_calendar(config, inst.calendar))  # validates ``config`` too
+    for key, value in config.items():
+        differs = differing_option(inst, wanted, key)
+        if differs is not None:
+            raise ValueError(
+                f"get_session_data({key}={value!r}): the process-wide store exists with "
+                f"{key}={differs[0]!r}, not {differs[1]!r}; call reset_session_data() first to replace it "
+                "(the new store starts empty)"
+            )
+
+
+def _create_instance(config: StoreOptions) -> tuple[SessionData, bool]:
+    """The process-wide instance, and whether this call created it (with ``config``)."""
     global _instance
     with _instance_lock:
         if _instance is None:
-            _instance = SessionData()
-            logger.debug("process-wide SessionData created")
-        return _instance
+            _instance = SessionData(**config)
+            logger.debug("process-wide SessionData created (%s)", config or "defaults")
+            return _instance, True
+        return _instance, False
 
 
 def reset_session_data() -> None:
-    """Drop the process-wide instance; the next `get_session_data` creates a new one. Thread-safe."""
+    """Drop the process-wide instance; the next `get_session_data` creates a new one, with that call's
+    keywords (the way to change its configuration). O(1). Thread-safe."""
     global _instance
     with _instance_lock:
         _instance = None
