@@ -147,6 +147,18 @@ def test_historical_bars_types_must_be_one_or_configured() -> None:
         SessionData(derived_intervals=(5,), historical_bars_types=(1, 15))
 
 
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"derived_intervals": (5, 15, 5)}, "derived_intervals"),
+        ({"derived_intervals": (5,), "historical_bars_types": (1, 5, 5)}, "historical_bars_types"),
+    ],
+)
+def test_an_interval_listed_twice_is_refused(config: dict[str, Any], named: str) -> None:
+    with pytest.raises(ValueError, match=f"{named} has duplicates"):
+        SessionData(**config)
+
+
 # ------------------------------------------------------------------------------ unknown symbols
 
 

@@ -320,7 +320,10 @@ class SessionData:
         days = self.historical_bars_trailing_days
         if not isinstance(days, int) or isinstance(days, bool) or days < 0:
             raise ValueError(f"historical_bars_trailing_days must be an int >= 0, got {days!r}")
-        for k in self.historical_bars_types:
+        types = self.historical_bars_types
+        if len(set(types)) != len(types):
+            raise ValueError(f"historical_bars_types has duplicates: {types!r}")
+        for k in types:
             if k != 1 and k not in self._interval_map:
                 raise ValueError(
                     f"historical_bars_types contains {k!r}: each must be 1 or a derived interval "
