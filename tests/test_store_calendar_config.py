@@ -27,6 +27,8 @@ from sessiondata import (
     reset_session_data,
 )
 
+# exchange_calendars itself warns on newer pandas (Series.values of tz-aware data): not ours to fix.
+quiet_xcals = pytest.mark.filterwarnings("ignore:.*deprecated.*:Warning")
 CHICAGO = ZoneInfo("America/Chicago")
 GLOBEX = RegularHoursCalendar(time(17), time(16, 15), "America/Chicago")
 
@@ -67,6 +69,7 @@ def test_a_calendar_stating_no_hours_has_none() -> None:
     assert (s.start_time, s.end_time, s.timezone) == (None, None, ZoneInfo("Asia/Tokyo"))
 
 
+@quiet_xcals
 def test_exchange_calendar_attributes_are_the_hours_most_sessions_keep() -> None:
     pytest.importorskip("exchange_calendars")
     s = SessionData(calendar="XNYS")
@@ -78,6 +81,7 @@ def test_exchange_calendar_attributes_are_the_hours_most_sessions_keep() -> None
     assert (cme.start_time, cme.end_time, cme.timezone) == (time(17), time(17), CHICAGO)
 
 
+@quiet_xcals
 def test_exchange_calendar_regular_hours_ties_go_to_the_later_hours() -> None:
     pytest.importorskip("exchange_calendars")
     from sessiondata import ExchangeCalendar
@@ -129,6 +133,7 @@ def test_hours_for_a_calendar_stating_none_are_refused() -> None:
     assert SessionData(calendar=_NoHours(), timezone="Asia/Tokyo").timezone == ZoneInfo("Asia/Tokyo")
 
 
+@quiet_xcals
 def test_exchange_calendar_contradiction_is_refused() -> None:
     pytest.importorskip("exchange_calendars")
     with pytest.raises(ValueError, match="13:00"):
@@ -265,6 +270,7 @@ def test_concurrent_first_calls_agree_on_one_instance() -> None:
     assert all((i % 2 == 1) == won_calendar for i, g in enumerate(got) if isinstance(g, SessionData))
 
 
+@quiet_xcals
 def test_an_exchange_code_is_compared_without_a_second_build() -> None:
     pytest.importorskip("exchange_calendars")
     store = get_session_data(calendar="XNYS")
