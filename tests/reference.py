@@ -1,17 +1,27 @@
 """Reference implementations the tests hold the store to: from-scratch derivation, bar quality by its
-definition, and a snapshot's full consistency check. Slow and obvious on purpose; the store's own
-`SessionData.check_invariants` checks only its structural invariants."""
+definition, a snapshot's full consistency check, and a CSV reader that does not use the library's. Slow
+and obvious on purpose; the store's own `SessionData.check_invariants` checks only its structural
+invariants."""
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
 
 from sessiondata import Bar, SessionData, SymbolSessionData
 from sessiondata._calendar import SessionClock
 
-__all__ = ["aggregate_elapsed", "check_snapshot", "check_store", "derive_from_scratch", "expected_quality"]
+__all__ = [
+    "aggregate_elapsed",
+    "check_snapshot",
+    "check_store",
+    "derive_from_scratch",
+    "expected_quality",
+    "read_csv_bars",
+]
 
 
 def derive_from_scratch(bars: Iterable[Bar], clock: SessionClock, interval: int) -> list[Bar]:
@@ -169,3 +179,22 @@ def aggregate_elapsed(bars: Sequence[Bar], open_: datetime, k: int) -> list[Bar]
         )
         for i, g in sorted(groups.items())
     ]
+
+
+def read_csv_bars(path: Path, symbol: str) -> list[Bar]:
+    """The bars of a CSV file in the data README's layout (``timestamp,open,high,low,close,volume``, ISO
+    timestamps), parsed here rather than by the library, so a test compares the library with the file
+    itself. Whole volumes as ``int``, fractional ones (BTC) as ``float``. O(rows)."""
+    with path.open(newline="") as fh:
+        return [
+            Bar(
+                symbol,
+                datetime.fromisoformat(r["timestamp"]),
+                float(r["open"]),
+                float(r["high"]),
+                float(r["low"]),
+                float(r["close"]),
+                int(r["volume"]) if r["volume"].isdigit() else float(r["volume"]),
+            )
+            for r in csv.DictReader(fh)
+        ]

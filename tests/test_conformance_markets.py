@@ -8,7 +8,6 @@ library), never from the implementation. Tests that read ``../shared/data`` use 
 
 from __future__ import annotations
 
-import csv
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -21,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from reference import read_csv_bars
 from sessiondata import (
     Bar,
     DataManager,
@@ -101,27 +101,10 @@ def same_bars(got: Sequence[Bar], want: Sequence[Bar]) -> bool:
 # --------------------------------------------------------------------------- real data (README's numbers)
 
 
-def read_bars(path: Path, symbol: str) -> list[Bar]:
-    """The README's CSV layout, parsed here (not by the library): ISO timestamps with offsets."""
-    with path.open(newline="") as fh:
-        return [
-            Bar(
-                symbol,
-                datetime.fromisoformat(r["timestamp"]),
-                float(r["open"]),
-                float(r["high"]),
-                float(r["low"]),
-                float(r["close"]),
-                int(r["volume"]) if r["volume"].isdigit() else float(r["volume"]),
-            )
-            for r in csv.DictReader(fh)
-        ]
-
-
 def es_sessions(real_data: Path) -> dict[date, list[Bar]]:
     """ES bars by CME trading date (the README's rule: a bar at or after 17:00 CT is the next date's)."""
     out: dict[date, list[Bar]] = {}
-    for b in read_bars(real_data / "quantconnect_lean_overnight" / "ES_1m.csv", "ES"):
+    for b in read_csv_bars(real_data / "quantconnect_lean_overnight" / "ES_1m.csv", "ES"):
         local = b.timestamp.astimezone(CHI)
         day = local.date() + timedelta(days=1) if local.time() >= time(17, 0) else local.date()
         out.setdefault(day, []).append(b)
@@ -130,7 +113,7 @@ def es_sessions(real_data: Path) -> dict[date, list[Bar]]:
 
 def btc_days(real_data: Path) -> dict[date, list[Bar]]:
     out: dict[date, list[Bar]] = {}
-    for b in read_bars(real_data / "quantconnect_lean_overnight" / "BTCEUR_1m.csv", "BTCEUR"):
+    for b in read_csv_bars(real_data / "quantconnect_lean_overnight" / "BTCEUR_1m.csv", "BTCEUR"):
         out.setdefault(b.timestamp.astimezone(UTC).date(), []).append(b)
     return out
 

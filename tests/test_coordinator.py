@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reference import check_store
+from reference import check_store, read_csv_bars
 from sessiondata import Bar, InvalidDataError, Quote, SessionData, Tick, get_session_data
 from sessiondata._clock import TimeProvider
 from sessiondata.replay.coordinator import (
@@ -399,22 +399,6 @@ def test_listener_must_have_run_once() -> None:
         BacktestStreamCoordinator(SessionData(), session_listeners=[object()])  # type: ignore[list-item]
 
 
-def read_bars(path: Path, symbol: str) -> list[Bar]:
-    with path.open(newline="") as f:
-        return [
-            Bar(
-                symbol,
-                datetime.fromisoformat(row["timestamp"]),
-                float(row["open"]),
-                float(row["high"]),
-                float(row["low"]),
-                float(row["close"]),
-                int(row["volume"]),
-            )
-            for row in csv.DictReader(f)
-        ]
-
-
 def csv_rows(path: Path, symbol: str) -> Iterator[Bar]:
     """A lazy source: parse the file one row at a time, as a real data feed would."""
     with path.open(newline="") as f:
@@ -438,7 +422,7 @@ def test_real_data_replay_spy_aig_bac(real_data: Path) -> None:
     # Expected per session, from the files: regular-session bars (09:30 <= local start < 16:00).
     expected: dict[date, dict[str, list[Bar]]] = {}
     for s in symbols:
-        for b in read_bars(files[s], s):
+        for b in read_csv_bars(files[s], s):
             local = b.timestamp.astimezone(NY)
             if time(9, 30) <= local.time() < time(16, 0):
                 expected.setdefault(local.date(), {}).setdefault(s, []).append(b)
@@ -459,7 +443,9 @@ def test_real_data_replay_spy_aig_bac(real_data: Path) -> None:
     )
     assert [known_time(b) for b in out] == sorted(known_time(b) for b in out)
     assert coord.status()["session_dates"] == dates
-    assert coord.status()["filtered"] == sum(len(read_bars(files[s], s)) for s in symbols) - len(everything)
+    assert coord.status()["filtered"] == sum(len(read_csv_bars(files[s], s)) for s in symbols) - len(
+        everything
+    )
     assert clock.now() == max(known_time(b) for b in everything)
 
     # The listener ran at each boundary and at the end, each time with the ended session still in the store.

@@ -17,7 +17,6 @@ synchronize, so no test depends on the machine's speed to pass.
 
 from __future__ import annotations
 
-import csv
 import functools
 import sys
 import threading
@@ -33,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sessiondata
+from reference import read_csv_bars
 from sessiondata import (
     Bar,
     CsvBarRepository,
@@ -134,28 +134,12 @@ class DayRef:
         assert s.derived_bars == {5: self.derived_count(5), 15: self.derived_count(15)}
 
 
-def read_csv_file(path: Path, symbol: str) -> list[Bar]:
-    with path.open(newline="") as fh:
-        return [
-            Bar(
-                symbol,
-                datetime.fromisoformat(r["timestamp"]),
-                float(r["open"]),
-                float(r["high"]),
-                float(r["low"]),
-                float(r["close"]),
-                int(r["volume"]),
-            )
-            for r in csv.DictReader(fh)
-        ]
-
-
 @functools.cache
 def reference(directory: Path) -> dict[tuple[str, date], DayRef]:
     """Per (symbol, exchange date): the rows of ``directory/SYMBOL_1m.csv`` (local time with an offset)."""
     out: dict[tuple[str, date], list[Bar]] = {}
     for symbol in ALL_SYMBOLS:
-        for bar in read_csv_file(directory / f"{symbol}_1m.csv", symbol):
+        for bar in read_csv_bars(directory / f"{symbol}_1m.csv", symbol):
             out.setdefault((symbol, bar.timestamp.date()), []).append(bar)
     regular = time(9, 30), time(16, 0)
     return {
