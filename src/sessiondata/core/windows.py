@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from itertools import pairwise
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NamedTuple
@@ -121,7 +121,12 @@ def _placed(
     zone = None if clock is None or tz is None else clock.clock_change(day)
     if zone is None or tz is None:
         _, start, length = window_of(ts, offset, session_len, k)
-        return _window(day, index, start, start + _MINUTES[length], first, end_offset - 1, None, None)
+        if _foreign_zone(tz, clock):
+            minute = ts.replace(second=0, microsecond=0)
+            start, end = _instant_window(minute, -_MINUTES[offset - first], _MINUTES[length], tz)  # type: ignore[arg-type]
+        else:
+            end = start + _MINUTES[length]
+        return _window(day, index, start, end, first, end_offset - 1, None, None)
     start, end, hole = zone.bounds(first, end_offset, tz)
     return _window(day, index, start, end, first, end_offset - 1, hole, zone)
 
@@ -507,8 +512,13 @@ def _next_window(
         stop = session_len
     zone = done.zone
     if zone is None:
-        start = done.end if first == done.last + 1 else done.end + _MINUTES[first - done.last - 1]
-        end = start + _MINUTES[stop - first]
+        tz = done.end.tzinfo
+        if _foreign_zone(tz, clock):
+            skip = _MINUTES[first - done.last - 1]
+            start, end = _instant_window(done.end, skip, _MINUTES[stop - first], tz)  # type: ignore[arg-type]
+        else:
+            start = done.end if first == done.last + 1 else done.end + _MINUTES[first - done.last - 1]
+            end = start + _MINUTES[stop - first]
         hole = None
     else:  # the day's clocks change: its bounds from the session clock, in the tzinfo of the bars
         # A window gets a zone only from an aware bar (`_placed`), so its start has a tzinfo.
@@ -516,6 +526,25 @@ def _next_window(
     if newest is not None and newest >= end:
         return None
     return _window(done.day, ordinal, start, end, first, stop - 1, hole, zone)
+
+
+def _foreign_zone(tz: tzinfo | None, clock: SessionClock | None) -> bool:
+    """Whether window bounds in ``tz`` need arithmetic on instants: ``tz`` is a zone with clock changes of
+    its own (not a fixed offset, not the exchange's zone, whose change days take `ClockChange`). There,
+    adding minutes to a wall time is off by the hour that zone's clocks skip or repeat: London stamps on a
+    New York session on London's change day. O(1)."""
+    return tz is not None and type(tz) is not timezone and clock is not None and tz is not clock.tz
+
+
+def _instant_window(
+    anchor: datetime, to_start: timedelta, length: timedelta, tz: tzinfo
+) -> tuple[datetime, datetime]:
+    """The window starting ``to_start`` after the instant ``anchor`` and lasting ``length`` real minutes,
+    as ``(start, end)`` in ``tz``: arithmetic on instants, not on wall times, so that it holds across an
+    hour ``tz``'s clocks skip or repeat (and a start in a skipped hour gets its real wall time). O(1): two
+    conversions, for bars stamped in a foreign zone only."""
+    u = anchor.astimezone(timezone.utc) + to_start
+    return u.astimezone(tz), (u + length).astimezone(tz)
 
 
 def _trading_window(first: int, ordinal: int, k: int, cuts: tuple[tuple[int, int], ...]) -> tuple[int, int]:
