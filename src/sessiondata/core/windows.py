@@ -67,6 +67,7 @@ _new_tuple = tuple.__new__
 # timedelta(minutes=i) for every minute of a day: window arithmetic runs on every window change, and
 # building timedeltas dominated it.
 _MINUTES = tuple(timedelta(minutes=i) for i in range(24 * 60 + 1))
+_NO_TIME = _MINUTES[0]
 
 
 class Window(NamedTuple):
@@ -493,31 +494,29 @@ def _next_window(
     done: Window, session_len: int, k: int, newest: datetime | None, clock: SessionClock | None
 ) -> Window | None:
     """The window after ``done``, opened empty as soon as ``done`` completes, so that the next bar (which
-    usually falls in it) costs nothing: the next one holding a trading minute (with ``clock``: windows
-    wholly inside a break are skipped, since only a bar of a trading minute makes a window, and prints
-    stamped in a break would otherwise fill one). ``None`` after the session's last window, or when the
-    newest stored bar is already past its end (it would be complete as soon as a bar landed in it;
-    ``newest=None``: the caller knows it is not, as when ``done`` completed at its own last minute). O(1),
-    or O(breaks) on a day with breaks."""
+    usually falls in it) costs nothing. ``None`` after the session's last window; when the newest stored
+    bar is already past its end (it would be complete as soon as a bar landed in it; ``newest=None``: the
+    caller knows it is not, as when ``done`` completed at its own last minute); and, with ``clock``, when
+    the window holds minutes that do not trade (a break, an hour clocks skip): such a window forms only
+    when a bar of one of its trading minutes lands in it (`_placed`), so prints stamped in a break never
+    make a window of their own. O(1), or O(breaks) on a day with breaks."""
     first = done.last + 1
-    ordinal = done.ordinal + 1
-    if clock is not None:
-        cuts = clock.non_trading(done.day)
-        if cuts:
-            first, ordinal = _trading_window(first, ordinal, k, cuts)
     if first >= session_len:
         return None
     stop = first + k
     if stop > session_len:  # noqa: PLR1730 - a comparison is cheaper than a call to min()
         stop = session_len
+    if clock is not None:
+        for lo, hi in clock.non_trading(done.day):
+            if lo < stop and first < hi:
+                return None
     zone = done.zone
     if zone is None:
         tz = done.end.tzinfo
         if _foreign_zone(tz, clock):
-            skip = _MINUTES[first - done.last - 1]
-            start, end = _instant_window(done.end, skip, _MINUTES[stop - first], tz)  # type: ignore[arg-type]
+            start, end = _instant_window(done.end, _NO_TIME, _MINUTES[stop - first], tz)  # type: ignore[arg-type]
         else:
-            start = done.end if first == done.last + 1 else done.end + _MINUTES[first - done.last - 1]
+            start = done.end
             end = start + _MINUTES[stop - first]
         hole = None
     else:  # the day's clocks change: its bounds from the session clock, in the tzinfo of the bars
@@ -525,7 +524,7 @@ def _next_window(
         start, end, hole = zone.bounds(first, stop, done.start.tzinfo)  # type: ignore[arg-type]
     if newest is not None and newest >= end:
         return None
-    return _window(done.day, ordinal, start, end, first, stop - 1, hole, zone)
+    return _window(done.day, done.ordinal + 1, start, end, first, stop - 1, hole, zone)
 
 
 def _foreign_zone(tz: tzinfo | None, clock: SessionClock | None) -> bool:
@@ -545,17 +544,6 @@ def _instant_window(
     conversions, for bars stamped in a foreign zone only."""
     u = anchor.astimezone(timezone.utc) + to_start
     return u.astimezone(tz), (u + length).astimezone(tz)
-
-
-def _trading_window(first: int, ordinal: int, k: int, cuts: tuple[tuple[int, int], ...]) -> tuple[int, int]:
-    """``(first offset, ordinal)`` of the first ``k``-minute window from the one at ``first`` that holds a
-    trading minute, ``cuts`` being the session's non-trading offsets (ordered, disjoint). O(breaks)."""
-    for lo, hi in cuts:
-        if lo <= first and first + k <= hi:  # wholly inside this break: on to the window holding its end
-            skipped = (hi - first) // k
-            first += skipped * k
-            ordinal += skipped
-    return first, ordinal
 
 
 def _advance(
