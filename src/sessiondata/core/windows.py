@@ -327,9 +327,8 @@ class DerivedState(NamedTuple):
         (the bar lies inside the forming window before its last minute). The streamed hot lane's step, per
         interval (see `advance_newest`).
 
-        A forming window opened ahead, right after the newest bar (empty), is anchored at it (see
-        ``anchor``). O(1); O(k) per window built (O(k + log n) for a re-derived window or members not all in
-        the last chunk).
+        A forming window opened ahead of the newest bar (empty) is anchored at it (see ``anchor``). O(1);
+        O(k) per window built (O(k + log n) for a re-derived window or members not all in the last chunk).
         Writers only (pure: returns a new state). ``clock``: see `window_step`."""
         k, bars, f, completed, anchor, ended = self
         moved = window_step(k, f, completed, day, offset, session_len, bar.timestamp, None, clock, ended)
@@ -345,10 +344,8 @@ class DerivedState(NamedTuple):
             # bar's window re-derived.
             bars = bars.appended(made) if span is not None else bars.upserted(made)[0]
         anchor = None
-        if forming is not None and (forming.day != day or forming.first == offset + 1):
-            # Opened ahead, empty, right after the newest bar's minute: the newest bar is the one just
-            # before its first member. (Not so for a window opened past a break: prints stamped in the
-            # break may come between.)
+        if forming is not None and (forming.day != day or forming.first > offset):
+            # Opened ahead, empty: the newest bar is the one just before its first member.
             anchor = _new_tuple(Anchor, (bar, bars_1m.size - 1))  # `Anchor(...)`, one C call
         return _new_tuple(DerivedState, (k, bars, forming, completed, anchor, ended))
 
