@@ -7,7 +7,6 @@ events and deadlines; nothing sleeps to let a thread "get there".
 
 from __future__ import annotations
 
-import csv
 import sys
 import threading
 import time as _time
@@ -21,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reference import check_store, read_csv_bars
+from reference import check_store, iter_csv_bars, read_csv_bars
 from sessiondata import Bar, InvalidDataError, Quote, SessionData, Tick, get_session_data
 from sessiondata._clock import TimeProvider
 from sessiondata.replay.coordinator import (
@@ -399,21 +398,6 @@ def test_listener_must_have_run_once() -> None:
         BacktestStreamCoordinator(SessionData(), session_listeners=[object()])  # type: ignore[list-item]
 
 
-def csv_rows(path: Path, symbol: str) -> Iterator[Bar]:
-    """A lazy source: parse the file one row at a time, as a real data feed would."""
-    with path.open(newline="") as f:
-        for row in csv.DictReader(f):
-            yield Bar(
-                symbol,
-                datetime.fromisoformat(row["timestamp"]),
-                float(row["open"]),
-                float(row["high"]),
-                float(row["low"]),
-                float(row["close"]),
-                int(row["volume"]),
-            )
-
-
 @pytest.mark.realdata
 def test_real_data_replay_spy_aig_bac(real_data: Path) -> None:
     symbols = ["SPY", "AIG", "BAC"]
@@ -434,7 +418,7 @@ def test_real_data_replay_spy_aig_bac(real_data: Path) -> None:
     clock = TimeProvider()
     coord = BacktestStreamCoordinator(store, time_provider=clock, session_listeners=[recorder])
     for s in symbols:
-        coord.register_stream(s, StreamType.BAR, csv_rows(files[s], s))
+        coord.register_stream(s, StreamType.BAR, iter_csv_bars(files[s], s))
     out = drain(coord)
 
     everything = [b for d in dates for s in symbols for b in expected[d][s]]
