@@ -57,6 +57,7 @@ __all__ = [
     "regular_hours",
     "session_span",
     "to_exchange_local",
+    "zone_of",
 ]
 
 _MINUTES_PER_DAY = 1440
@@ -114,7 +115,8 @@ def session_span(open_: time, close: time) -> SessionSpan:
     return SessionSpan(start, end)
 
 
-def _zone(value: str | tzinfo) -> tzinfo:
+def zone_of(value: str | tzinfo) -> tzinfo:
+    """``value`` as a `tzinfo` (a string is an IANA zone name). O(1)."""
     return ZoneInfo(value) if isinstance(value, str) else value
 
 
@@ -173,7 +175,7 @@ class RegularHoursCalendar:
             raise ValueError("start_time and end_time are exchange-local wall times: pass naive times")
         self._start = start_time
         self._end = end_time
-        self._tz = _zone(timezone)
+        self._tz = zone_of(timezone)
         self._weekends = weekends if weekdays_only is None else not weekdays_only
         self._breaks = _check_breaks(breaks)
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import time, tzinfo
 from typing import Any, TypedDict
-from zoneinfo import ZoneInfo
 
-from sessiondata._calendar import ExchangeCalendar, SessionCalendar, regular_hours
+from sessiondata._calendar import ExchangeCalendar, SessionCalendar, regular_hours, zone_of
 
 __all__ = [
     "HOURS_KEYWORDS",
@@ -23,7 +22,6 @@ __all__ = [
     "differing_option",
     "reuse_calendar",
     "same_zone",
-    "zone_of",
 ]
 
 #: The keywords that describe the sessions themselves, which a calendar decides when one is given.
@@ -41,11 +39,6 @@ class StoreOptions(TypedDict, total=False):
     historical_bars_types: Iterable[int]
     calendar: SessionCalendar | str | None
     derivation: str
-
-
-def zone_of(value: str | tzinfo) -> tzinfo:
-    """``value`` as a `tzinfo` (a string is an IANA name). O(1)."""
-    return ZoneInfo(value) if isinstance(value, str) else value
 
 
 def same_zone(a: tzinfo, b: tzinfo) -> bool:
