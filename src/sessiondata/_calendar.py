@@ -963,9 +963,16 @@ class SessionCursor:
     def place(self, ts: datetime) -> tuple[date, int, int, int] | None:
         """`locate` plus the bar-quality denominator: ``(session date, offset, session length, trading
         minutes of the session through the offset)``, or ``None`` outside every session. O(1); the hot
-        path of the store's writer, so the last answer and the remembered stretch are checked first,
-        inline."""
+        path of the store's writer, so the remembered stretch (naive) or the last answer and the remembered
+        wall stretch (aware) are checked first, inline."""
         tz = ts.tzinfo
+        if tz is None:
+            # Naive: the stretch check first. It costs what comparing with the last answer costs, and
+            # answers every bar of the stretch, so the last answer is neither checked nor kept here.
+            s = self.naive
+            if s is not None and s.start <= ts < s.end:
+                offset = ts.hour * 60 + ts.minute - s.open_minute
+                return s.session_date, offset, s.session_length, offset + 1 - s.breaks_before
         last = self.last_ts
         # The same object (a repository's shared timestamps), or compared only when both share one tzinfo
         # object (or are naive): then ``==`` compares fields (~30 ns), while across tzinfo objects it costs
@@ -973,15 +980,7 @@ class SessionCursor:
         if ts is last or (tz is last.tzinfo and ts == last):
             return self.last_place
         placed: tuple[date, int, int, int] | None
-        if tz is None:
-            s = self.naive
-            if s is not None and s.start <= ts < s.end:
-                offset = ts.hour * 60 + ts.minute - s.open_minute
-                placed = s.session_date, offset, s.session_length, offset + 1 - s.breaks_before
-                self.last_ts = ts
-                self.last_place = placed
-                return placed
-        else:
+        if tz is not None:
             w = self.wall
             if w is not None and (tz is w.tz or tz == w.tz) and ts.day == w.day and ts.month == w.month:
                 minute = ts.hour * 60 + ts.minute

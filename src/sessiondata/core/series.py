@@ -65,7 +65,7 @@ class Series(Sequence[T], Generic[T]):
         size: How many items this version holds (``len`` without the call; read-only).
     """
 
-    __slots__ = ("_cache", "_chunks", "_mins", "_starts", "_tail_len", "size")
+    __slots__ = ("_cache", "_chunks", "_mins", "_starts", "_tail_len", "_view", "size")
 
     _chunks: tuple[list[T], ...]
     _mins: tuple[datetime, ...]
@@ -76,6 +76,8 @@ class Series(Sequence[T], Generic[T]):
     # Per-version memo for derived read-only views (e.g. columns); a version never changes, so it never
     # goes stale. None until first used.
     _cache: dict[Any, Any] | None
+    # The last version `view` made of this one's storage (a racy, idempotent cache, see `view`).
+    _view: Series[T] | None
 
     def __init__(self, items: Iterable[T] = ()) -> None:
         """Build a series from items already in time order (O(n)); unsorted input is a `ValueError`."""
@@ -90,6 +92,7 @@ class Series(Sequence[T], Generic[T]):
         self._chunks = chunks
         self._tail_len = tail_len
         self._cache = None
+        self._view = None
         self._mins = tuple(c[0].timestamp for c in chunks)
         starts = []
         total = 0
@@ -291,37 +294,72 @@ class Series(Sequence[T], Generic[T]):
 
     def appended(self, item: T) -> Series[T]:
         """A new series with ``item`` at the end (the caller guarantees it sorts last). O(1) amortized."""
+        n = self.size
+        grown = self.grown(n, item)
+        return self._version(n + 1) if grown is self else grown
+
+    def grown(self, count: int, item: T) -> Series[T]:
+        """The storage of ``view(count)`` with ``item`` appended: this very series when ``item`` went into its
+        storage in place (``view(count + 1)`` then shows it), else a new series of ``count + 1`` items.
+
+        For a writer that keeps each version as a storage plus a count (the store's 1-minute bars), so that
+        an in-order write builds no object at all. ``count`` is at least ``len(self)`` and counts items this
+        storage holds; the caller guarantees ``item`` sorts last. O(1) amortized (O(n / LOAD) when a chunk
+        fills). Thread-safety: one writer at a time (the store's lock); readers of any version unaffected.
+        """
         chunks = self._chunks
-        if chunks:
-            tail = chunks[-1]
-            n = self._tail_len
-            if n < LOAD:
-                if len(tail) == n:
-                    tail.append(item)  # owned slots below n never change: older versions are unaffected
-                    # Slot n is this version's only if no other appender to the same version took it first:
-                    # readers settling one lazy log extend one derived series without a lock. Two may both
-                    # see ``len(tail) == n``; the first append wins the slot, the other copies below.
-                    if tail[n] is item:
-                        new = _alloc(Series)
-                        new._chunks = chunks
-                        new._mins = self._mins
-                        new._starts = self._starts
-                        new._tail_len = n + 1
-                        new.size = self.size + 1
-                        new._cache = None
-                        return new
-                copied = tail[:n]
-                copied.append(item)
-                return Series._make((*chunks[:-1], copied), n + 1)
-            new = _alloc(Series)
-            new._chunks = (*chunks[:-1], tail if len(tail) == n else tail[:n], [item])
-            new._mins = (*self._mins, item.timestamp)
-            new._starts = (*self._starts, self.size)
-            new._tail_len = 1
-            new.size = self.size + 1
-            new._cache = None
-            return new
-        return Series._make(([item],), 1)
+        if not chunks:
+            return Series._make(([item],), 1)
+        tail = chunks[-1]
+        n = count - self._starts[-1]  # the items of the last chunk that version ``count`` holds
+        if n < LOAD:
+            if len(tail) == n:
+                tail.append(item)  # owned slots below n never change: older versions are unaffected
+                # Slot n is this version's only if no other appender to the same version took it first:
+                # readers settling one lazy log extend one derived series without a lock. Two may both
+                # see ``len(tail) == n``; the first append wins the slot, the other copies below.
+                if tail[n] is item:
+                    return self
+            copied = tail[:n]
+            copied.append(item)
+            return Series._make((*chunks[:-1], copied), n + 1)
+        new = _alloc(Series)
+        new._chunks = (*chunks[:-1], tail if len(tail) == n else tail[:n], [item])
+        new._mins = (*self._mins, item.timestamp)
+        new._starts = (*self._starts, count)
+        new._tail_len = 1
+        new.size = count + 1
+        new._cache = None
+        new._view = None
+        return new
+
+    def view(self, count: int) -> Series[T]:
+        """The version of ``count`` items of this series' storage (``count >= len(self)``, as `grown` made
+        it): this series itself at its own length. O(1).
+
+        Remembers the last view it made, so that readers of one snapshot share one version (and its
+        `memo`). Thread-safety: any thread, lock-free: a racy but idempotent cache (two readers may each
+        build a view of the same count; either is a correct version, the last store wins)."""
+        if count == self.size:
+            return self
+        last = self._view
+        if last is not None and last.size == count:
+            return last
+        made = self._version(count)
+        self._view = made
+        return made
+
+    def _version(self, count: int) -> Series[T]:
+        """A new version of ``count`` items over this series' chunks (``count`` within its last chunk)."""
+        new = _alloc(Series)
+        new._chunks = self._chunks
+        new._mins = self._mins
+        new._starts = self._starts
+        new._tail_len = count - self._starts[-1]
+        new.size = count
+        new._cache = None
+        new._view = None
+        return new
 
     def appended_if_newer(self, item: T) -> Series[T] | None:
         """`appended` if the series is non-empty and ``item`` is newer than its last item, else ``None``.
@@ -368,6 +406,7 @@ class Series(Sequence[T], Generic[T]):
                     new._tail_len = grown
                     new.size = self.size + len(data)
                     new._cache = None
+                    new._view = None
                     return new
                 return Series._make((*chunks[:-1], head), len(head))
             kept = (*chunks[:-1], head if len(head) == grown else head[:grown])

@@ -60,11 +60,12 @@ class QualityState(NamedTuple):
     minutes: int
     #: Minute offset of the newest of them.
     newest: int
-    #: The 1-minute series whose newest bar the hot lane stored at minute ``newest``, or None when unknown:
-    #: while it still is, a bar of a later minute is newer without comparing timestamps. On a session date
-    #: whose clocks change, always the writer's own empty series (`_COMPARE_TIMES`): there a later wall
-    #: minute does not mean a newer bar.
-    marker: Series[Bar] | None
+    #: The bar count of the snapshot whose newest bar the hot lane stored at minute ``newest``, or None when
+    #: unknown: while the count is still that, a bar of a later minute is newer without comparing
+    #: timestamps (every other write path either keeps the newest bar's minute or changes the count). On a
+    #: session date whose clocks change, always ``-1`` (`_COMPARE_TIMES`): there a later wall minute does
+    #: not mean a newer bar.
+    marker: int | None
 
 
 class WriterState(NamedTuple):
@@ -97,7 +98,7 @@ class WriterState(NamedTuple):
     #: `QualityState.newest`.
     quality_newest: int = -1
     #: `QualityState.marker`.
-    quality_marker: Series[Bar] | None = None
+    quality_marker: int | None = None
 
     @property
     def quality_state(self) -> QualityState | None:
@@ -122,7 +123,9 @@ class SymbolSessionData(NamedTuple):
 
     Attributes:
         symbol: The symbol.
-        bars_1m: The session's 1-minute bars, oldest first (an immutable `Series`).
+        bars_storage: Where the session's 1-minute bars live: a `Series` that may hold newer bars of later
+            snapshots past ``bar_count`` (read `bars_1m`, this snapshot's own version).
+        bar_count: How many 1-minute bars this snapshot holds.
         bar_quality: The session's bar quality, a percentage (0-100).
         quotes: The session's quotes, oldest first (an immutable `Series`).
         ticks: The session's ticks, oldest first (an immutable `Series`).
@@ -135,7 +138,10 @@ class SymbolSessionData(NamedTuple):
     """
 
     symbol: str
-    bars_1m: Series[Bar]
+    # The 1-minute bars as a storage and a count, not one `Series` per version: an in-order write appends to
+    # the storage in place and builds no series object (`Series.grown`); readers get `bars_1m`.
+    bars_storage: Series[Bar]
+    bar_count: int
     bar_quality: float
     quotes: Series[Quote]
     ticks: Series[Tick]
@@ -166,7 +172,8 @@ class SymbolSessionData(NamedTuple):
         base = MappingProxyType({k: DerivedState(k, ended=ended) for k in intervals})
         return cls(
             symbol=symbol,
-            bars_1m=Series(),
+            bars_storage=Series(),
+            bar_count=0,
             bar_quality=0.0,
             quotes=Series(),
             ticks=Series(),
@@ -216,6 +223,12 @@ class SymbolSessionData(NamedTuple):
         return pending.settled(self.bars_1m, self.symbol)
 
     # ------------------------------------------------------------ contract fields
+
+    @property
+    def bars_1m(self) -> Series[Bar]:
+        """The session's 1-minute bars, oldest first (an immutable `Series`). O(1): a view of the storage at
+        this snapshot's count, remembered for the next reader. Thread-safety: any thread, lock-free."""
+        return self.bars_storage.view(self.bar_count)
 
     @property
     def bars_derived(self) -> Mapping[int, Series[Bar]]:
@@ -309,6 +322,8 @@ class SymbolSessionData(NamedTuple):
 
     def get_bar_count(self, interval: int = 1) -> int:
         """How many bars the series holds. O(1)."""
+        if interval == 1 and type(interval) is int:
+            return self.bar_count
         return len(self._series(interval))
 
     def get_forming_bar(self, interval: int) -> Bar | None:
@@ -345,7 +360,7 @@ class SymbolSessionData(NamedTuple):
             "session_low": self.session_low,
             "last_update": self.last_update,
             "bar_quality": self.bar_quality,
-            "bar_count": len(self.bars_1m),
+            "bar_count": self.bar_count,
             "tick_count": len(self.ticks),
             "quote_count": len(self.quotes),
             "bars_version": self.bars_version,
@@ -355,6 +370,6 @@ class SymbolSessionData(NamedTuple):
 
     def __repr__(self) -> str:
         return (
-            f"<SymbolSessionData {self.symbol}: {len(self.bars_1m)} bars, {len(self.ticks)} ticks, "
+            f"<SymbolSessionData {self.symbol}: {self.bar_count} bars, {len(self.ticks)} ticks, "
             f"{len(self.quotes)} quotes, quality={self.bar_quality:.1f}%, version={self.version}>"
         )

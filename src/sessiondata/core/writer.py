@@ -42,7 +42,8 @@ _new_tuple = tuple.__new__
 # The write path builds snapshots positionally (one C call); this pins the field order it relies on.
 _SNAPSHOT_FIELDS = (
     "symbol",
-    "bars_1m",
+    "bars_storage",
+    "bar_count",
     "bar_quality",
     "quotes",
     "ticks",
@@ -98,14 +99,14 @@ _NO_OFFSETS: list[int] = []
 _NO_QUALITY = (None, 0, -1, None)
 
 
-# `QualityState.marker` on a session date whose clocks change (never any snapshot's series). There the hot
-# lane's shortcut, that a bar of a later wall minute is newer, does not hold: where clocks go back, a late
-# bar of the repeated hour's first pass has a later wall minute than bars of its second pass, though it is
-# older. So on such a day every streamed bar is compared by timestamp.
-_COMPARE_TIMES: Series[Bar] = Series()
+# `QualityState.marker` on a session date whose clocks change (never any snapshot's bar count). There the
+# hot lane's shortcut, that a bar of a later wall minute is newer, does not hold: where clocks go back, a
+# late bar of the repeated hour's first pass has a later wall minute than bars of its second pass, though it
+# is older. So on such a day every streamed bar is compared by timestamp.
+_COMPARE_TIMES = -1
 
 
-def _first_marker(clock: SessionClock, day: date) -> Series[Bar] | None:
+def _first_marker(clock: SessionClock, day: date) -> int | None:
     """The marker a quality state of ``day`` starts with: `_COMPARE_TIMES` when its clocks change, else
     None (unknown until the hot lane stores a bar). O(1) after the date's first lookup."""
     return None if clock.clock_change(day) is None else _COMPARE_TIMES
@@ -172,7 +173,8 @@ def append_newest(
     caller then takes `apply_bars`). Pure. O(1) amortized."""
     (
         symbol,
-        series,
+        storage,
+        count,
         quality,
         quotes,
         ticks,
@@ -183,16 +185,16 @@ def append_newest(
         _,
         ticks_version,
         quotes_version,
-        _,
+        latest,
         w,
     ) = snap
     derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker = w
-    if pending is not None and pending.end != series.size:
+    if pending is not None and pending.end != count:
         # Its log runs past this snapshot (after a write that failed): the general path settles it first.
         return None
     ts = bar.timestamp
     tz = ts.tzinfo
-    if (tz is not None) is not tz_aware:
+    if (tz is not None) is not tz_aware or latest is None:
         return None
     place = locator.place(ts)
     if place is not None:
@@ -205,35 +207,35 @@ def append_newest(
             # Newer, yet at an earlier wall minute: clocks went back inside the session. The general path
             # counts the repeated minute once and keeps ``q_newest`` the greatest minute.
             return None
-        if q_marker is series and offset > q_newest:
-            # This path stored the newest bar, at minute q_newest: a bar of a later minute is newer, which
-            # needs no timestamp comparison (an aware one with a foreign tzinfo costs ~200 ns).
-            appended: Series[Bar] | None = series.appended(bar)
-        else:
-            appended = series.appended_if_newer(bar)
-        if appended is None:
+        # While this lane stored the newest bar, at minute q_newest (the marker is this snapshot's count), a
+        # bar of a later minute is newer, which needs no timestamp comparison (an aware one with a foreign
+        # tzinfo costs ~200 ns).
+        if not (q_marker == count and offset > q_newest) and not latest.timestamp < ts:
             return None
+        storage = storage.grown(count, bar)
         if offset > q_newest:
             q_minutes += 1
             quality = 100.0 * q_minutes / elapsed  # `_quality_of`, without a calendar call
         q_newest = offset
-        if q_marker is not _COMPARE_TIMES:
-            q_marker = appended
+        if q_marker != _COMPARE_TIMES:
+            q_marker = count + 1
         if pending is not None:
             # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `derived`).
             pending.log_bar(day, session_len, offset)
         elif not (skip is not None and skip[0] is derived and skip[1] <= offset < skip[2] and skip[3] == day):
             # Not inside every forming window before the earliest last minute (there, the common case, one
             # check for all intervals says nothing changes): the window machine steps each interval.
-            derived, skip = _newest_states(derived, bar, appended, day, offset, session_len, locator.clock)
+            derived, skip = _newest_states(
+                derived, bar, storage.view(count + 1), day, offset, session_len, locator.clock
+            )
     else:  # outside every session
-        appended = series.appended_if_newer(bar)
-        if appended is None:
+        if not latest.timestamp < ts:
             return None
+        storage = storage.grown(count, bar)
         if pending is not None:
             pending.log_bar(None, 0, 0)
         else:
-            derived = _passed_states(derived, symbol, ts, appended)
+            derived = _passed_states(derived, symbol, ts, storage.view(count + 1))
     h = bar.high
     if high is None or h > high:
         high = h
@@ -244,7 +246,8 @@ def append_newest(
         SymbolSessionData,
         (
             symbol,
-            appended,
+            storage,
+            count + 1,
             quality,
             quotes,
             ticks,
@@ -610,6 +613,7 @@ class SymbolWriter:
             (
                 self.symbol,
                 self.series,
+                self.series.size,
                 self.quality,
                 snap.quotes,
                 snap.ticks,

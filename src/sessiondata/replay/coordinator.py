@@ -153,12 +153,8 @@ def _make_source(
     source = Source(symbol, _RECORD_CLASS[stream_type], it, (_TYPE_ORDER[stream_type], symbol, seq))
     source.key = (symbol, stream_type)
     source.label = f"{symbol}/{stream_type.value}"
-    # The coordinator checks each bar's type and symbol as it pulls it, so it may skip the store's own
-    # checks, unless a subclass of the store overrides `add_bar`.
     writers: dict[StreamType, Callable[..., object]] = {
-        StreamType.BAR: (
-            store.add_checked_bar if type(store).add_bar is SessionData.add_bar else store.add_bar
-        ),
+        StreamType.BAR: store.add_bar,
         StreamType.TICK: store.add_tick,
         StreamType.QUOTE: store.add_quote,
     }
