@@ -199,7 +199,9 @@ def append_newest(
     place = locator.place(ts)
     if place is not None:
         day, offset, session_len, elapsed = place
-        if day != q_day:
+        # ``is`` first: the cursor hands out one date object per stretch, and comparing two dates costs a
+        # rich comparison.
+        if day is not q_day and day != q_day:
             # A newer session day (never an earlier one: the bar is the newest). The quality day is the newest
             # day located, so the series holds none of this one: the count starts here (`_quality_of_day`).
             q_day, q_minutes, q_newest, q_marker = day, 0, -1, _first_marker(locator.clock, day)
