@@ -494,6 +494,47 @@ def test_prints_inside_the_halt_make_no_window_of_their_own(derivation: str, bat
 
 @pytest.mark.parametrize("derivation", ["lazy", "eager"])
 @pytest.mark.parametrize("batch", [False, True])
+@pytest.mark.parametrize("after_end", [False, True], ids=["in_session", "after_end_session"])
+def test_a_late_halt_print_is_added_to_the_window_spanning_the_halt(
+    derivation: str, batch: bool, after_end: bool
+) -> None:
+    """A print stamped inside the 15:15-15:30 halt that arrives after the window spanning the halt has
+    completed (here after 15:35, or after `end_session`) still belongs to it: the 30-minute 15:00 window is
+    re-derived with it, and no window made only of halt minutes appears. History rolls the same bars."""
+    store = SessionData(
+        calendar=GLOBEX,
+        derived_intervals=(5, 15, 30),
+        derivation=derivation,
+        historical_bars_trailing_days=1,
+        historical_bars_types=[1, 30],
+    )
+    at = datetime(2013, 10, 8, 15, 10, tzinfo=CHI)
+    on_time = [bar("ES", at + i * M) for i in (0, 1, 4, 12, 25)]  # 15:22 is in the halt, in order
+    late = bar("ES", at + 7 * M)  # 15:17, in the halt, after 15:35
+    if batch:
+        store.add_bars_batch("ES", on_time if after_end else [*on_time, late])
+    else:
+        for b in on_time if after_end else [*on_time, late]:
+            store.add_bar("ES", b)
+    store.end_session()
+    if after_end:
+        if batch:
+            store.add_bars_batch("ES", [late])
+        else:
+            store.add_bar("ES", late)
+    got = {k: [(b.timestamp.time(), b.volume) for b in store.get_bars("ES", interval=k)] for k in (5, 15, 30)}
+    assert got == {
+        5: [(time(15, 10), 30), (time(15, 35), 10)],
+        15: [(time(15, 0), 30), (time(15, 30), 10)],
+        30: [(time(15, 0), 50), (time(15, 30), 10)],
+    }
+    store.start_new_session(date(2013, 10, 9))
+    history = store.get_historical_bars("ES", interval=30)
+    assert [(b.timestamp.time(), b.volume) for b in history[date(2013, 10, 8)]] == got[30]
+
+
+@pytest.mark.parametrize("derivation", ["lazy", "eager"])
+@pytest.mark.parametrize("batch", [False, True])
 def test_a_window_spanning_the_halt_with_only_a_halt_print_does_not_form(
     derivation: str, batch: bool
 ) -> None:

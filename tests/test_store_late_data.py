@@ -4,12 +4,15 @@ the upkeep's boundary fills), read or unread, bar by bar or in batches."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reference import check_store, derive_from_scratch
-from sessiondata import Bar, Provenance, SessionData
+from sessiondata import Bar, Provenance, RegularHoursCalendar, SessionData
 
 DAY = date(2025, 3, 10)
 OPEN = datetime(2025, 3, 10, 9, 30)
@@ -65,3 +68,59 @@ def test_late_corrections_and_boundary_fills_after_end_session() -> None:
     history_agrees(store)
     # 09:30 .. 09:50 (09:35 .. 09:45 filled) and 10:00
     assert len(store.get_historical_bars("T", 5)[DAY]) == 6
+
+
+CHI = ZoneInfo("America/Chicago")
+# CME Globex hours of 2013: 17:00 the evening before to 16:15, halted 15:15-15:30.
+GLOBEX = RegularHoursCalendar(time(17, 0), time(16, 15), CHI, breaks=[(time(15, 15), time(15, 30))])
+HALT_DAY = date(2013, 10, 8)
+AROUND_HALT = datetime(2013, 10, 8, 14, 55, tzinfo=CHI)  # minutes 0..49: 14:55-15:44, the halt at 20..34
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    minutes=st.lists(st.integers(0, 49), min_size=1, max_size=25, unique=True),
+    order=st.randoms(use_true_random=False),
+    split=st.integers(0, 25),
+    end_between=st.booleans(),
+    batch=st.booleans(),
+    derivation=st.sampled_from(["lazy", "eager"]),
+)
+def test_prints_in_a_break_reach_their_window_whatever_the_arrival_order(
+    minutes: list[int], order: object, split: int, end_between: bool, batch: bool, derivation: str
+) -> None:
+    """Bars around the Globex halt, prints inside it included, arriving in any order (streamed, or in two
+    batches), with `end_session` between the two parts or after them: the derived bars, live and in
+    history, equal the aggregation of the 1-minute bars from the definition (tests/reference.py), in which
+    a window aggregates every bar stamped inside it and forms only when a bar of a trading minute does."""
+    bars = [
+        Bar("ES", AROUND_HALT + m * M, 100.0 + m, 101.0 + m, 99.0 + m, 100.5 + m, 10 + m) for m in minutes
+    ]
+    order.shuffle(bars)  # type: ignore[attr-defined]
+    store = SessionData(
+        calendar=GLOBEX,
+        derived_intervals=(5, 15, 30),
+        derivation=derivation,
+        historical_bars_trailing_days=1,
+        historical_bars_types=(1, 5, 15, 30),
+    )
+    cut = min(split, len(bars))
+    for i, part in enumerate((bars[:cut], bars[cut:])):
+        if end_between and i == 1:
+            store.end_session()  # the second part arrives late
+        if batch:
+            store.add_bars_batch("ES", part)
+        else:
+            for b in part:
+                store.add_bar("ES", b)
+    if not end_between:
+        store.end_session()  # every window complete, as the reference has them
+    clock = store.session_clock
+    for k in (5, 15, 30):
+        assert store.get_bars("ES", interval=k) == derive_from_scratch(bars, clock, k), k
+    check_store(store)
+    store.start_new_session(HALT_DAY + timedelta(days=1))
+    one = store.get_historical_bars("ES", 1)[HALT_DAY]
+    for k in (5, 15, 30):
+        kept = store.get_historical_bars("ES", k).get(HALT_DAY, ())  # none kept for a day without windows
+        assert list(kept) == derive_from_scratch(one, clock, k), k

@@ -585,17 +585,26 @@ class SessionClock:
         minute of a regular session, else ``None`` (no session, before the open, at or after the close, or
         inside a break). Offsets count wall minutes from the open (break minutes included, so windows stay
         aligned to the open), across local midnight too; seconds are dropped. O(1)."""
+        found = self.position(ts)
+        if found is not None:
+            cuts = self._break_offsets(found[0])
+            if cuts is not None:
+                offset = found[1]
+                for lo, hi in cuts:
+                    if lo <= offset < hi:
+                        return None
+        return found
+
+    def position(self, ts: datetime) -> tuple[date, int, int] | None:
+        """`locate` with the minutes that do not trade inside a session's span (its breaks, wall minutes a
+        clock change skips) answered too: ``(session date, offset, session length)`` when ``ts`` lies
+        between a session's open and close, else ``None``. Where a print stamped in a break belongs (the
+        derived window holding it). O(1). Thread-safety: as every method of the clock."""
         local = ts if ts.tzinfo is None else ts.astimezone(self.tz)
         minute = local.hour * 60 + local.minute
         for piece in self._pieces_of(local.date()):
             if piece.lo <= minute < piece.hi:
-                offset = minute - piece.open
-                cuts = self._break_offsets(piece.day)
-                if cuts is not None:
-                    for lo, hi in cuts:
-                        if lo <= offset < hi:
-                            return None
-                return piece.day, offset, piece.length
+                return piece.day, minute - piece.open, piece.length
         return None
 
     def session_date(self, ts: datetime) -> date:

@@ -306,6 +306,21 @@ class DerivedState(NamedTuple):
             return self
         return self._completed_forming(symbol, bars_1m)
 
+    def formed_window_at(
+        self, day: date, offset: int, session_len: int, ts: datetime, clock: SessionClock | None = None
+    ) -> Window | None:
+        """The completed window holding minute ``offset`` of ``day`` when its bar is stored (it formed), for
+        a bar stamped ``ts`` there that arrived late outside every trading minute (a print inside a break):
+        that window aggregates every bar stamped inside it, so the writer re-derives it. ``None`` when the
+        window has no bar among the completed ones: still forming or to come (its completion will aggregate
+        the print), or never formed (a window of non-trading minutes only, or no trading bar in it yet: the
+        bar that forms it will aggregate the print). O(log n)."""
+        k = self.interval
+        index = offset // k
+        end_offset = min(index * k + k, session_len)
+        window = _placed(day, index, k, end_offset, ts, offset, session_len, clock)
+        return window if self.bars.find(window.start) is not None else None
+
     def is_inside(self, day: date, offset: int) -> bool:
         """True if minute ``offset`` of ``day`` lies in the forming window before its last minute: then
         `step` would change nothing. O(1); the writer asks it before each bar-by-bar step."""

@@ -529,10 +529,26 @@ class SymbolWriter:
                     passed = state.passed(self.symbol, ts, self.series)
                     if passed is not state:
                         self._own()[k] = passed
+            else:
+                self._late_outside(ts)
             return
         day, offset, session_len = loc
         self._count_quality(bar, day, offset, old is None, in_order)
         self._step(day, offset, session_len, ts)
+
+    def _late_outside(self, ts: datetime) -> None:
+        """After a bar stamped ``ts`` outside every trading minute was stored out of order: when it lies in
+        a break (or a skipped wall minute) inside a derived window that has formed, that window aggregates
+        it, so it is rebuilt at `freeze`. O(intervals * log n)."""
+        pos = self.clock.position(ts)
+        if pos is None:
+            return
+        day, offset, session_len = pos
+        for k, state in self.derived.items():
+            window = state.formed_window_at(day, offset, session_len, ts, self.clock)
+            if window is not None:
+                self._own()
+                self.builds.setdefault(k, {})[window.start] = window
 
     def _account(self, bar: Bar, old: Bar | None) -> None:
         """Session volume, high and low after ``bar`` was stored, replacing ``old`` (or not). O(1); a
