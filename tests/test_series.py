@@ -103,7 +103,7 @@ def check_reads(s: Series[Item], model: list[Item], probes: list[int], *, unique
 # An operation: (which earlier version to start from, kind, minute, count, step).
 OPS = st.tuples(
     st.integers(min_value=0, max_value=10_000),
-    st.sampled_from(["one", "one", "one", "append", "bulk"]),
+    st.sampled_from(["one", "one", "one", "append", "grown", "bulk"]),
     st.integers(min_value=-50, max_value=3000),
     st.integers(min_value=1, max_value=700),
     st.integers(min_value=0, max_value=3),
@@ -128,13 +128,20 @@ def _run(ops: list[tuple[int, str, int, int, int]], probes: list[int], *, unique
             else:
                 s = s.inserted(item)
                 m = model_insert(m, item)
-        elif kind == "append":
+        elif kind in ("append", "grown"):
             # In time order: strictly later for the unique family, equal times allowed otherwise.
             start = minute if not m else int((m[-1].timestamp - BASE).total_seconds() // 60) + unique
             gap = step + 1 if unique else step
+            storage, stored = s, len(s)  # "grown": a storage plus a count, as the store's snapshots keep bars
             for k in range(count):
                 item = c.item(start + k * gap)
-                s = s.appended(item)
+                if kind == "append":
+                    s = s.appended(item)
+                else:
+                    storage = storage.grown(stored, item)
+                    stored += 1
+                    s = storage.view(stored)
+                    assert storage.view(stored) is s  # readers of one count share one version
                 m = [*m, item]
         else:  # many items into one region: pushes a chunk past 2 * LOAD, forcing a split
             for k in range(count):

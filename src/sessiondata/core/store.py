@@ -866,6 +866,7 @@ class SessionData:
         """`check_invariants` for one snapshot. O(its data)."""
         bars = snap.bars_1m
         bars.check_invariants(unique=True)
+        assert len(bars) == snap.bar_count >= len(snap.bars_storage), "bar_count"
         assert snap.latest_bar is bars.last(), "latest_bar"
         if snap.writer.derived_pending is not None:
             check_deferred(snap.writer.derived_pending, bars)
