@@ -395,7 +395,10 @@ class SymbolWriter:
         self.own_derived: dict[int, DerivedState] | None = None
         # Per interval, the windows the bar-by-bar part (re)builds, by start: built once each at `freeze`.
         self.builds: dict[int, dict[datetime, Window]] = {}
-        self.rebuilt: dict[int, Window] = {}  # per interval, the newest window added to `builds`
+        # Per interval, ``(day, first, last)`` of the newest window added to `builds` (a plain tuple: a
+        # `Window`'s named fields are read through a descriptor CPython does not specialise, and a fill
+        # asks this for every bar and interval).
+        self.rebuilt: dict[int, tuple[date, int, int]] = {}
 
     def _own(self) -> dict[int, DerivedState]:
         own = self.own_derived
@@ -594,19 +597,25 @@ class SymbolWriter:
         assert last_ts is not None  # a bar is stored
         rebuilt = self.rebuilt
         for k, state in self.derived.items():
+            r = rebuilt.get(k)
+            if r is not None and r[1] <= offset <= r[2] and r[0] == day:
+                # In a window this write already rebuilds (a fill's next minute): completed, so `step`
+                # would re-derive it again. Asked first: in a fill it answers all but a window's first bar.
+                continue
             if state.is_inside(day, offset):
                 continue  # `state.step` would change nothing
-            w = rebuilt.get(k)
-            if w is not None and w.first <= offset <= w.last and w.day == day:
-                # In a window this write already rebuilds: completed, so `step` would re-derive it again.
-                continue
             moved = state.step(day, offset, session_len, ts, last_ts, self.clock)
             if moved is not None:
-                self._own()[k] = state.moved(moved[0], moved[1])
+                own = self._own()
+                # A late bar re-derives a completed window and leaves the machine where it was: no new
+                # state (anchors an insert invalidates are dropped at `freeze`).
+                if moved[0] is not state.forming or moved[1] != state.completed:
+                    own[k] = state.moved(moved[0], moved[1])
                 if moved[2]:
                     # Built once, at `freeze`: a fill of many bars into one window builds it once.
                     self.builds.setdefault(k, {}).update((w.start, w) for w, _ in moved[2])
-                    rebuilt[k] = moved[2][-1][0]
+                    w = moved[2][-1][0]
+                    rebuilt[k] = (w.day, w.first, w.last)
 
     # ------------------------------------------------------------------------ freeze
 
