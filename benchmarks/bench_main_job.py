@@ -275,7 +275,7 @@ def test_known_time_merge_naive(benchmark: BenchmarkFixture, results: Results) -
         return (merge,), {}
 
     def run(merge: KnownTimeMerge) -> None:
-        count = sum(1 for _ in merge)
+        count = sum([len(group.items) for group in merge.groups()])
         if count != BARS:
             raise AssertionError(f"merged {count} bars")
 

@@ -2,7 +2,9 @@
 
 One worker thread pulls every registered source lazily through `KnownTimeMerge` (`sessiondata.replay.merge`,
 the pure merge: one pending item per source, grouped by known time), advances the backtest clock, writes each
-item into the store, and only then hands it to the consumer through a bounded buffer. The consumer iterates
+item into the store, and only then hands it to the consumer through a bounded buffer. The merge hands the
+worker a group of items at a time (one kind, one known time: typically every symbol's bar of one minute),
+and the worker's per-item work is the store write, run in C over the group. The consumer iterates
 `merged_stream()`.
 
 Ordering rules (the same inputs give the same output on every run, whatever the thread timing):
@@ -64,6 +66,7 @@ from __future__ import annotations
 import collections
 import enum
 import logging
+import operator
 import threading
 import time as _time
 from collections.abc import Callable, Iterable, Iterator
@@ -119,6 +122,7 @@ _RECORD_CLASS: dict[StreamType, type[Any]] = {
     StreamType.TICK: Tick,
     StreamType.QUOTE: Quote,
 }
+_STREAM_TYPE = {cls: kind for kind, cls in _RECORD_CLASS.items()}
 
 
 @runtime_checkable
@@ -145,26 +149,46 @@ def _make_source(
     stream_type: StreamType,
     it: Iterator[Any],
     seq: int,
-    store: SessionData,
     blocking: bool | None,
 ) -> Source:
-    """A merge `Source` for one registered stream, with the store writer the worker uses and whether pulling
-    from it might block (then the worker offers its batch to the consumer before each pull)."""
+    """A merge `Source` for one registered stream, and whether pulling from it might block (then the merge
+    ends a group after each of its items, and the worker offers its batch to the consumer before the
+    source's next pull)."""
     source = Source(symbol, _RECORD_CLASS[stream_type], it, (_TYPE_ORDER[stream_type], symbol, seq))
     source.key = (symbol, stream_type)
     source.label = f"{symbol}/{stream_type.value}"
-    # The coordinator checks each bar's type and symbol as it pulls it, so it may skip the store's own
-    # checks, unless a subclass of the store overrides `add_bar`.
-    writers: dict[StreamType, Callable[..., object]] = {
-        StreamType.BAR: (
-            store.add_checked_bar if type(store).add_bar is SessionData.add_bar else store.add_bar
-        ),
-        StreamType.TICK: store.add_tick,
-        StreamType.QUOTE: store.add_quote,
-    }
-    source.write = writers[stream_type]
     source.may_block = type(it) not in NON_BLOCKING_ITERATORS if blocking is None else bool(blocking)
     return source
+
+
+def _store_writers(store: SessionData) -> dict[type[Any], Callable[[str, Any], object]]:
+    """The store write of each record class. The merge checks each record's type and symbol as it pulls
+    it, so bars may skip the store's own checks, unless a subclass of the store overrides `add_bar`."""
+    checked = type(store).add_bar is SessionData.add_bar
+    return {
+        Bar: store.add_checked_bar if checked else store.add_bar,
+        Tick: store.add_tick,
+        Quote: store.add_quote,
+    }
+
+
+# Runs an iterator to its end in C (a deque that keeps nothing never touches its state, so one serves all).
+_consume: Callable[[Iterable[Any]], None] = collections.deque(maxlen=0).extend
+_symbol_of = operator.attrgetter("symbol")
+
+
+def _write_group(write: Callable[[str, Any], object], items: list[Any], batch: list[Any]) -> None:
+    """Write ``items`` (one merge group, all of one record class) with ``write``, then add them to
+    ``batch``: the loop runs in C. If a write raises, the items written before it are still added (a
+    fault hands over what was written), then the error propagates. O(len(items)) writes."""
+    rest = iter(items)
+    try:
+        _consume(map(write, map(_symbol_of, items), rest))
+    except BaseException:
+        # `map` took the failing item from `rest` before calling `write`: what is left follows it.
+        batch += items[: len(items) - operator.length_hint(rest) - 1]
+        raise
+    batch += items
 
 
 def _no_mark() -> int:
@@ -246,6 +270,7 @@ class BacktestStreamCoordinator:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         self._store = store
+        self._writers = _store_writers(store)
         self._clock = time_provider
         self._speed = None if speed is None else float(speed)
         self._extended_hours = bool(extended_hours)
@@ -366,7 +391,7 @@ class BacktestStreamCoordinator:
             if self._finished or self._stop or self._merged_all:
                 raise RuntimeError("the replay has ended; create a new coordinator to replay more streams")
             self._seq += 1
-            stream = _make_source(sym, kind, it, self._seq, self._store, blocking)
+            stream = _make_source(sym, kind, it, self._seq, blocking)
             self._streams[stream.key] = stream
             if self._thread is not None:
                 self._ops.append(("add", stream))
@@ -838,7 +863,8 @@ class BacktestStreamCoordinator:
         hand_over = self._hand_over
         mark = self._gate_mark
         step = self._gate_step
-        items = iter(merge)
+        writers = self._writers
+        groups = merge.groups()
         offered = self._offered
         # The pull running in the `for` statement was offered (see below): take the offer back after it.
         on_offer = False
@@ -846,9 +872,10 @@ class BacktestStreamCoordinator:
             if self._interrupt:
                 batch, cuts = self._interrupted(batch, cuts)
                 continue
-            # One `for` over the merge (a generator): about half the cost of `next(items, None)` per item.
+            # One `for` over the merge's groups (consecutive items of one kind, known time and session
+            # date): what is done per item is the store write and nothing else, in C (`_write_group`).
             # The body starts with what must follow a pull and ends with what must precede the next one.
-            for st in items:  # each pull may wait in a source: pause and stop may have come meanwhile
+            for group in groups:  # each pull may wait in a source: pause and stop may have come meanwhile
                 if on_offer:
                     on_offer = False
                     try:
@@ -857,7 +884,7 @@ class BacktestStreamCoordinator:
                         self._withdraw_offer()  # taken: wait until the consumer is done with the batch
                 if self._interrupt:
                     batch, cuts = self._interrupted(batch, cuts)
-                day = st.day
+                day = group.day
                 if day is not cur_day and (cur_day is None or day > cur_day):
                     if batch:
                         hand_over(batch, cuts)
@@ -868,28 +895,27 @@ class BacktestStreamCoordinator:
                     mark = self._gate_mark
                     step = self._gate_step
                     cur_day = day
-                known = st.known
-                # Every item of one known time after the first: an identity test.
+                known = group.known
+                items = group.items
+                # Every group of one known time after the first: an identity test.
                 if known is not now_k and now_k is not None and known < now_k:
-                    self._late_item(st, key_time(known), key_time(now_k))  # dropped and counted, or raises
+                    self._late_items(items, key_time(known), key_time(now_k))  # dropped (counted) or raises
                 else:
                     if known is not now_k:
                         if now_k is None or known > now_k:
                             batch, cuts = self._new_known_time(known, now_k, batch, cuts, mark, step, hooks)
                         now_k = known
-                    item = st.item
-                    st.write(st.symbol, item)
-                    batch.append(item)
+                    _write_group(writers[type(items[0])], items, batch)
                 # Before the next pull.
                 if self._interrupt:
                     batch, cuts = self._interrupted(batch, cuts)
-                if st.may_block and cuts and cuts[-2]:
-                    # The next pull is from this source, which might block. Items before the last cut
-                    # (their known time has ended) must not wait behind a stalled pull: offer them to the
-                    # consumer for the pull's duration instead of handing them over now, so batches stay
-                    # whole when the pull is quick. Posting the token, then reading `_consumer_waiting`,
-                    # pairs with the consumer setting that flag, then looking for the token (both under
-                    # `_cond`): either it sees the token or we see the flag and wake it.
+                if group.last is not None and cuts and cuts[-2]:
+                    # The next pull is from the source of the group's last item, which might block. Items
+                    # before the last cut (their known time has ended) must not wait behind a stalled pull:
+                    # offer them to the consumer for the pull's duration instead of handing them over now,
+                    # so batches stay whole when the pull is quick. Posting the token, then reading
+                    # `_consumer_waiting`, pairs with the consumer setting that flag, then looking for the
+                    # token (both under `_cond`): either it sees the token or we see the flag and wake it.
                     offered.append(True)
                     on_offer = True
                     if self._consumer_waiting:
@@ -907,7 +933,7 @@ class BacktestStreamCoordinator:
                 self._merged_all = not more
             if not more:
                 break
-            items = iter(merge)
+            groups = merge.groups()
         if batch:
             hand_over(batch, cuts)
             self._fresh_batch()
@@ -1036,15 +1062,16 @@ class BacktestStreamCoordinator:
             if interrupted:
                 self._honour_interrupt()
 
-    def _late_item(self, st: Source, known: datetime, now: datetime) -> None:
-        """An item known before the clock's time: dropped and counted, or an `InvalidDataError`."""
+    def _late_items(self, items: list[Any], known: datetime, now: datetime) -> None:
+        """Items known before the clock's time: dropped and counted, or an `InvalidDataError` (the first)."""
         if not self._drop_out_of_order:
+            item = items[0]
             raise InvalidDataError(
-                f"item of {st.label} known at {known.isoformat()} is before the clock's time "
-                f"{now.isoformat()} (a stream registered while running, or a clock started after the "
-                f"data): {st.item!r}"
+                f"item of {item.symbol}/{_STREAM_TYPE[type(item)].value} known at {known.isoformat()} is "
+                f"before the clock's time {now.isoformat()} (a stream registered while running, or a clock "
+                f"started after the data): {item!r}"
             )
-        self._late += 1
+        self._late += len(items)
 
     def _poll_while_skipping(self) -> None:
         if self._interrupt:
