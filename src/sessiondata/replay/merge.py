@@ -330,122 +330,139 @@ class KnownTimeMerge:
         item is chosen. O(1) per item sharing its known time with the bucket before (one bar per symbol
         and minute), O(log buckets) per item that opens a known time of its own."""
         # One hot loop with locals bound up front: per-item cost is what limits replay speed.
-        heappop, heappush, heappushpop = heapq.heappop, heapq.heappush, heapq.heappushpop
-        bar_cls = Bar
-        settle, pull = self._settle, self._pull
+        heappush = heapq.heappush
+        settle, pull, length_hint = self._settle, self._pull, operator.length_hint
         changes = self._changes
-        kheap = self._kheap
-        cur: list[Source] = []
-        pos = n = 0
         cur_known: Any = None
-        # The bucket the last item was placed in (not `cur`): the next source's item usually goes there.
+        # The bucket in hand, walked source by source; when changes cut it short, what is left of it.
+        walk: Iterator[Source] = iter(())
+        rest: list[Source] = []
+        # The bucket the last item was placed in (not the one in hand): the next source's item usually
+        # goes there.
         last_k: Any = None
         last_b: list[Source] = []
-        # A bucket made while `cur` was done, not yet in `kheap` (pushed and popped in one step).
+        # A bucket made once every source in hand was done, not yet in the heap (pushed and popped in one
+        # step).
         deferred: tuple[Any, int, list[Source]] | None = None
         # The last bar keyed (see `hit`), unpacked: refreshed after each `settle` or `pull`.
         h_ts, h_fold, h_k, h_known, h_day, h_plain = self._hit_fields()
         group = Group()
         add_item = group.items.append
         gcls: Any = None  # the record class of the group's items (None: the group is empty)
+        hit_cls: Any = None
         while True:
-            if pos == n or changes:
-                if changes:
-                    if deferred is not None:
-                        heappush(kheap, deferred)
-                        deferred = None
-                    self._apply_changes(cur[pos:])
-                    kheap = self._kheap
-                    cur, pos, n, cur_known, last_k = [], 0, 0, None, None
-                    h_ts, h_fold, h_k, h_known, h_day, h_plain = self._hit_fields()
-                if gcls is not None:  # the known time ended
-                    yield group
-                    group, gcls = Group(), None
-                    add_item = group.items.append
-                    continue  # changes may have come meanwhile
+            if changes:
                 if deferred is not None:
-                    cur_known, _, cur = heappushpop(kheap, deferred)
+                    heappush(self._kheap, deferred)
                     deferred = None
-                elif kheap:
-                    cur_known, _, cur = heappop(kheap)
-                else:
-                    return
-                while kheap and kheap[0][0] == cur_known:
-                    cur += heappop(kheap)[2]
-                n = len(cur)
-                if n > 1:
-                    cur.sort(key=_rank)
-                pos = 0
-                last_k = None  # never `cur_known`: see the placement below
-            st = cur[pos]
-            if st.cls is not gcls:
-                # One kind of record per group, so one session date too: the items of one kind and known
-                # time share a timestamp, but a bar's date is its start's and a tick's its own.
-                if gcls is not None:
-                    yield group
-                    group, gcls = Group(), None
-                    add_item = group.items.append
-                    continue  # changes may have come meanwhile
-                gcls = st.cls
-                group.known = cur_known
-                group.day = st.day
-            pos += 1
-            add_item(st.item)
-            if st.may_block:
-                group.last = st
-                yield group  # the source's next item is pulled once the owner is done with this one
+                self._apply_changes(rest)
+                rest = []
+                h_ts, h_fold, h_k, h_known, h_day, h_plain = self._hit_fields()
+            if gcls is not None:  # the known time ended (or changes cut it short)
+                yield group
                 group, gcls = Group(), None
                 add_item = group.items.append
-            # The next item of `st`: a bar equal to the last bar keyed (see `hit`) takes its keys here.
-            try:
-                item = st.next_item()
-            except StopIteration:
-                st.exhausted = True
-                continue
-            except Exception as exc:
-                if gcls is not None:
-                    yield group  # the items before the failure are handed out first
-                raise self._source_error(st, exc) from exc
-            if (
-                st.is_bar
-                and type(item) is bar_cls
-                and item.symbol == st.symbol
-                and (ts := item.timestamp) == h_ts
-                and (h_plain or ts.fold == h_fold)
-                and not h_k < st.last
-            ):
-                st.pulled += 1
-                st.last = h_k
-                st.item = item
-                st.day = h_day
-                st.known = k = h_known
-            else:
-                try:
-                    found = settle(st, item) or pull(st)
-                except SessionDataError:  # an invalid item, or a source failing in a run of skipped ones
-                    if gcls is not None:
-                        yield group
-                    raise
-                h_ts, h_fold, h_k, h_known, h_day, h_plain = self._hit_fields()
-                if found is None:
-                    st.exhausted = True
-                    continue
-                k = st.known
-            if k is last_k:
-                last_b.append(st)
-            elif k == cur_known:
-                pos -= 1  # the same source again at the same known time: next in order, in its old slot
-                cur[pos] = st
-            elif k == last_k:
-                last_b.append(st)
-            else:
-                last_b = [st]
-                last_k = k
-                self._seq += 1
-                if pos == n:
-                    deferred = (k, self._seq, last_b)
-                else:
-                    heappush(kheap, (k, self._seq, last_b))
+                continue  # changes may have come meanwhile
+            bucket = self._next_bucket(deferred)
+            if bucket is None:
+                return
+            cur_known, walk = bucket
+            deferred = last_k = None  # `last_k` is never `cur_known`: see the placement below
+            for st in walk:
+                while True:  # `st`'s items known at `cur_known`, in source order
+                    if st.cls is not gcls:
+                        # One kind of record per group, so one session date too: the items of one kind
+                        # and known time share a timestamp, but a bar's date is its start's, a tick's its own.
+                        if gcls is not None:
+                            yield group
+                            group, gcls = Group(), None
+                            add_item = group.items.append
+                            if changes:
+                                rest = [st, *walk]  # ends the walk; `st`'s item stays pending
+                                break
+                        gcls = st.cls
+                        group.known = cur_known
+                        group.day = st.day
+                        # The class an item must have to reuse the last bar's keys: the group's, if bars.
+                        # Not reset with the group: it stays the emitted source's until a group starts.
+                        hit_cls = gcls if gcls is Bar else None
+                    add_item(st.item)
+                    if st.may_block:
+                        group.last = st
+                        yield group  # the source's next item is pulled once the owner is done with this one
+                        group, gcls = Group(), None
+                        add_item = group.items.append
+                        if changes:
+                            changes.append(("add", st))  # pulled with the changes (unless removed)
+                            rest = [*walk]  # ends the walk
+                            break
+                    # The next item of `st`: a bar equal to the last bar keyed (see `hit`) takes its keys.
+                    try:
+                        item = st.next_item()
+                    except StopIteration:
+                        st.exhausted = True
+                        break
+                    except Exception as exc:
+                        if gcls is not None:
+                            yield group  # the items before the failure are handed out first
+                        raise self._source_error(st, exc) from exc
+                    if (
+                        type(item) is hit_cls  # a bar from a source of bars (`st` is of the group's class)
+                        and item.symbol == st.symbol
+                        and (ts := item.timestamp) == h_ts
+                        and (h_plain or ts.fold == h_fold)
+                        and not h_k < st.last
+                    ):
+                        st.pulled += 1
+                        st.last = h_k
+                        st.item = item
+                        st.day = h_day
+                        st.known = k = h_known
+                    else:
+                        try:
+                            found = settle(st, item) or pull(st)
+                        except SessionDataError:  # an invalid item, or a source failing while skipping
+                            if gcls is not None:
+                                yield group
+                            raise
+                        h_ts, h_fold, h_k, h_known, h_day, h_plain = self._hit_fields()
+                        if found is None:
+                            st.exhausted = True
+                            break
+                        k = st.known
+                    if k is last_k:
+                        last_b.append(st)
+                    elif k == cur_known:
+                        continue  # the same source again at the same known time: next in order
+                    elif k == last_k:
+                        last_b.append(st)
+                    else:
+                        last_b = [st]
+                        last_k = k
+                        self._seq += 1
+                        if length_hint(walk):
+                            heappush(self._kheap, (k, self._seq, last_b))
+                        else:
+                            deferred = (k, self._seq, last_b)
+                    break
+
+    def _next_bucket(
+        self, deferred: tuple[Any, int, list[Source]] | None
+    ) -> tuple[Any, Iterator[Source]] | None:
+        # The next known time and its sources in rank order (None: nothing is pending). `deferred` joins
+        # the heap as the smallest bucket is taken out (it often is that bucket).
+        kheap = self._kheap
+        if deferred is not None:
+            known, _, cur = heapq.heappushpop(kheap, deferred)
+        elif kheap:
+            known, _, cur = heapq.heappop(kheap)
+        else:
+            return None
+        while kheap and kheap[0][0] == known:
+            cur += heapq.heappop(kheap)[2]
+        if len(cur) > 1:
+            cur.sort(key=_rank)  # mostly linear: filled in the rank order of the bucket before
+        return known, iter(cur)
 
     def _hit_fields(self) -> tuple[Any, ...]:
         # `hit`'s fields the hot loop compares (a timestamp of None equals none), and whether an equal
