@@ -300,8 +300,13 @@ class KnownTimeMerge:
         heapq.heapify(self._kheap)
         self._seq = len(self._kheap)
 
-    def _apply_changes(self, rest: list[Source]) -> None:
-        # `rest`: what is left of the bucket in hand (it joins the rebuilt buckets).
+    def _apply_changes(
+        self, rest: list[Source], deferred: tuple[Any, int, list[Source]] | None = None
+    ) -> None:
+        # `rest`: what is left of the bucket in hand, `deferred` a bucket not yet in the heap (both join
+        # the rebuilt buckets).
+        if deferred is not None:
+            heapq.heappush(self._kheap, deferred)
         changes = self._changes[:]
         self._changes.clear()  # in place: the iteration holds the list
         removed = {id(s) for op, s in changes if op == "remove"}
@@ -329,44 +334,36 @@ class KnownTimeMerge:
         the error is raised when the iteration resumes. Changes (`change`) are applied before the next
         item is chosen. O(1) per item sharing its known time with the bucket before (one bar per symbol
         and minute), O(log buckets) per item that opens a known time of its own."""
+        return self._groups()
+
+    def _groups(self) -> Iterator[Group]:
         # One hot loop with locals bound up front: per-item cost is what limits replay speed.
-        heappush = heapq.heappush
-        settle, pull, length_hint = self._settle, self._pull, operator.length_hint
+        settle, pull, heappush, length_hint = self._settle, self._pull, heapq.heappush, operator.length_hint
         changes = self._changes
-        cur_known: Any = None
-        # The bucket in hand, walked source by source; when changes cut it short, what is left of it.
-        walk: Iterator[Source] = iter(())
-        rest: list[Source] = []
-        # The bucket the last item was placed in (not the one in hand): the next source's item usually
-        # goes there.
+        rest: list[Source] = []  # when changes cut the walk of a bucket short, what is left of it
+        # The bucket the last item was placed in (not the one in hand): the next item usually goes there.
         last_k: Any = None
         last_b: list[Source] = []
-        # A bucket made once every source in hand was done, not yet in the heap (pushed and popped in one
-        # step).
+        # A bucket made once every source in hand was done, not yet in the heap (see `_next_bucket`).
         deferred: tuple[Any, int, list[Source]] | None = None
         # The last bar keyed (see `hit`), unpacked: refreshed after each `settle` or `pull`.
         h_ts, h_fold, h_k, h_known, h_day, h_plain = self._hit_fields()
-        group = Group()
-        add_item = group.items.append
+        add_item = (group := Group()).items.append
         gcls: Any = None  # the record class of the group's items (None: the group is empty)
         hit_cls: Any = None
         while True:
             if changes:
-                if deferred is not None:
-                    heappush(self._kheap, deferred)
-                    deferred = None
-                self._apply_changes(rest)
-                rest = []
+                self._apply_changes(rest, deferred)
+                rest, deferred = [], None
                 h_ts, h_fold, h_k, h_known, h_day, h_plain = self._hit_fields()
             if gcls is not None:  # the known time ended (or changes cut it short)
                 yield group
-                group, gcls = Group(), None
-                add_item = group.items.append
+                add_item, gcls = (group := Group()).items.append, None
                 continue  # changes may have come meanwhile
             bucket = self._next_bucket(deferred)
             if bucket is None:
                 return
-            cur_known, walk = bucket
+            cur_known, walk = bucket  # the known time in hand and its sources, walked in rank order
             deferred = last_k = None  # `last_k` is never `cur_known`: see the placement below
             for st in walk:
                 while True:  # `st`'s items known at `cur_known`, in source order
@@ -375,14 +372,12 @@ class KnownTimeMerge:
                         # and known time share a timestamp, but a bar's date is its start's, a tick's its own.
                         if gcls is not None:
                             yield group
-                            group, gcls = Group(), None
-                            add_item = group.items.append
+                            add_item, gcls = (group := Group()).items.append, None
                             if changes:
                                 rest = [st, *walk]  # ends the walk; `st`'s item stays pending
                                 break
                         gcls = st.cls
-                        group.known = cur_known
-                        group.day = st.day
+                        group.known, group.day = cur_known, st.day
                         # The class an item must have to reuse the last bar's keys: the group's, if bars.
                         # Not reset with the group: it stays the emitted source's until a group starts.
                         hit_cls = gcls if gcls is Bar else None
@@ -390,8 +385,7 @@ class KnownTimeMerge:
                     if st.may_block:
                         group.last = st
                         yield group  # the source's next item is pulled once the owner is done with this one
-                        group, gcls = Group(), None
-                        add_item = group.items.append
+                        add_item, gcls = (group := Group()).items.append, None
                         if changes:
                             changes.append(("add", st))  # pulled with the changes (unless removed)
                             rest = [*walk]  # ends the walk
