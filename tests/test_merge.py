@@ -195,9 +195,43 @@ def test_an_error_inside_a_group_hands_out_the_items_before_it_first() -> None:
         yield record(Bar, "B", at(0))
         raise OSError("disk")
 
+    for may_block in (True, False):  # handed out alone before its pull, or with the group it ends
+        merge = KnownTimeMerge(SessionData().session_clock)
+        source = Source("B", Bar, failing(), (0, "B", 1))
+        source.may_block = may_block
+        merge.start([Source("A", Bar, iter(a), (0, "A", 0)), source])
+        got = []
+        with pytest.raises(SourceError, match="disk"):
+            collect(merge, got)
+        assert got == [a[0], record(Bar, "B", at(0))]
+
+
+def test_changes_between_groups_of_one_known_time() -> None:
+    # Changes made while the merge is in the middle of a known time apply before its next item: after a
+    # group of a source that may block (that source is still pulled, unless it was removed), and after a
+    # group ended by the next kind of record.
+    def lazy(symbol: str) -> Any:
+        yield from (record(Bar, symbol, at(m)) for m in range(4))
+
     merge = KnownTimeMerge(SessionData().session_clock)
-    merge.start([Source("A", Bar, iter(a), (0, "A", 0)), Source("B", Bar, failing(), (0, "B", 1))])
-    got = []
-    with pytest.raises(SourceError, match="disk"):
-        collect(merge, got)
-    assert got == [a[0], record(Bar, "B", at(0))]
+    g = Source("G", Bar, lazy("G"), (0, "G", 0))
+    a = Source("A", Bar, iter([record(Bar, "A", at(m)) for m in range(4)]), (0, "H", 1))
+    b = Source("B", Bar, iter([record(Bar, "B", at(m)) for m in range(4)]), (0, "I", 2))
+    t = Source("T", Tick, iter([record(Tick, "T", at(m)) for m in range(1, 3)]), (1, "T", 3))
+    c = Source("C", Bar, iter([record(Bar, "C", at(m)) for m in range(1, 3)]), (0, "J", 4))
+    merge.start([g, a, b, t])
+    out: list[tuple[str, int]] = []
+    for group in merge.groups():
+        out += ((item.symbol, item.timestamp.minute) for item in group.items)
+        if out[-1] == ("G", 30):
+            merge.change("remove", a)  # G's bar was just handed out: A's of 09:30 is not
+        elif out[-1] == ("B", 30):
+            merge.change("add", c)  # the bars known at 09:31 are out; T's tick of 09:31 is next
+        elif out[-1] == ("G", 32):
+            merge.change("remove", g)  # not pulled again
+    assert out == [
+        ("G", 30), ("B", 30), ("T", 31),
+        ("G", 31), ("B", 31), ("C", 31), ("T", 32),
+        ("G", 32), ("B", 32), ("C", 32),
+        ("B", 33),
+    ]  # fmt: skip
