@@ -679,6 +679,25 @@ def test_a_store_write_failing_inside_a_known_time_delivers_the_items_written_be
     assert coord.status()["delivered"] == len(received)
 
 
+def test_records_of_a_subclass_replay_like_their_class() -> None:
+    # A stream's records may be instances of a subclass of its record class (the checks are isinstance):
+    # the worker writes them with the stream type's writer, as it writes the class's own.
+    class TaggedBar(Bar):
+        __slots__ = ()
+
+    class TaggedTick(Tick):
+        __slots__ = ()
+
+    bars = [TaggedBar("AAA", at(m), 10.0, 10.0, 10.0, 10.0, 100) for m in range(3)]
+    ticks = [TaggedTick("AAA", at(m, 30), 10.0, 1) for m in range(3)]
+    store = SessionData()
+    coord = BacktestStreamCoordinator(store)
+    coord.register_stream("AAA", StreamType.BAR, bars)
+    coord.register_stream("AAA", StreamType.TICK, ticks)
+    assert drain(coord) == expected_order([("AAA", StreamType.BAR, bars), ("AAA", StreamType.TICK, ticks)])
+    assert store.get_bars("AAA") == bars
+
+
 def test_a_failing_listener_surfaces() -> None:
     class Broken:
         def run_once(self) -> None:

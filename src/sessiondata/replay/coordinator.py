@@ -899,13 +899,13 @@ class BacktestStreamCoordinator:
                 items = group.items
                 # Every group of one known time after the first: an identity test.
                 if known is not now_k and now_k is not None and known < now_k:
-                    self._late_items(items, key_time(known), key_time(now_k))  # dropped (counted) or raises
+                    self._late_items(group.cls, items, key_time(known), key_time(now_k))  # dropped or raises
                 else:
                     if known is not now_k:
                         if now_k is None or known > now_k:
                             batch, cuts = self._new_known_time(known, now_k, batch, cuts, mark, step, hooks)
                         now_k = known
-                    _write_group(writers[type(items[0])], items, batch)
+                    _write_group(writers[group.cls], items, batch)
                 # Before the next pull.
                 if self._interrupt:
                     batch, cuts = self._interrupted(batch, cuts)
@@ -1062,12 +1062,13 @@ class BacktestStreamCoordinator:
             if interrupted:
                 self._honour_interrupt()
 
-    def _late_items(self, items: list[Any], known: datetime, now: datetime) -> None:
-        """Items known before the clock's time: dropped and counted, or an `InvalidDataError` (the first)."""
+    def _late_items(self, cls: type[Any], items: list[Any], known: datetime, now: datetime) -> None:
+        """Items (of sources of ``cls``) known before the clock's time: dropped and counted, or an
+        `InvalidDataError` (the first)."""
         if not self._drop_out_of_order:
             item = items[0]
             raise InvalidDataError(
-                f"item of {item.symbol}/{_STREAM_TYPE[type(item)].value} known at {known.isoformat()} is "
+                f"item of {item.symbol}/{_STREAM_TYPE[cls].value} known at {known.isoformat()} is "
                 f"before the clock's time {now.isoformat()} (a stream registered while running, or a clock "
                 f"started after the data): {item!r}"
             )

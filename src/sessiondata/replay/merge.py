@@ -377,7 +377,7 @@ class KnownTimeMerge:
                                 rest = [st, *walk]  # ends the walk; `st`'s item stays pending
                                 break
                         gcls = st.cls
-                        group.known, group.day = cur_known, st.day
+                        group.cls, group.known, group.day = gcls, cur_known, st.day
                         # The class an item must have to reuse the last bar's keys: the group's, if bars.
                         # Not reset with the group: it stays the emitted source's until a group starts.
                         hit_cls = gcls if gcls is Bar else None
@@ -472,14 +472,16 @@ class KnownTimeMerge:
 
 
 class Group:
-    """Consecutive items of one kind (`Bar`, `Tick`, `Quote`), one known time and one session date, as
-    `KnownTimeMerge.groups` yields them: ``items`` (a plain list, the caller's to keep), ``known`` (the
-    known-time key) and ``day`` (the session date). ``last`` is the source of the last item when that
-    source may block (it is pulled when the iteration resumes), else None."""
+    """Consecutive items of one kind, one known time and one session date, as `KnownTimeMerge.groups`
+    yields them: ``items`` (a plain list, the caller's to keep), ``cls`` (their sources' record class:
+    `Bar`, `Tick` or `Quote`; an item may be an instance of a subclass), ``known`` (the known-time key)
+    and ``day`` (the session date). ``last`` is the source of the last item when that source may block
+    (it is pulled when the iteration resumes), else None."""
 
-    __slots__ = ("day", "items", "known", "last")
+    __slots__ = ("cls", "day", "items", "known", "last")
 
     def __init__(self) -> None:
+        self.cls: type[Any] = object
         self.known: Any = None
         self.day: date = _NO_DATE
         self.items: list[Any] = []
