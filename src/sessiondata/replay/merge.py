@@ -212,8 +212,8 @@ class KnownTimeMerge:
 
     @property
     def changes_pending(self) -> bool:
-        """Whether changes wait to be applied: after an iteration ran dry, a new ``iter(merge)`` applies
-        them and goes on (a source added just as the last one ended). O(1)."""
+        """Whether changes wait to be applied: after an iteration ran dry, a new `groups` iteration
+        applies them and goes on (a source added just as the last one ended). O(1)."""
         return bool(self._changes)
 
     def _settle(self, st: Source, item: Any) -> Source | None:
