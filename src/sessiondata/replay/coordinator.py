@@ -373,9 +373,10 @@ class BacktestStreamCoordinator:
         containers do not block, anything else (a generator, a file) might. What the consumer sees at each
         item is the same whatever ``blocking`` is.
 
-        May be called before or while the worker runs; a stream added while running joins the merge at its
-        next item. Raises `ValueError` for an unknown stream type, a source that is not iterable, or
-        a ``(symbol, stream_type)`` already registered and not exhausted; `InvalidDataError` for a bad symbol.
+        May be called before or while the worker runs; a stream added while running joins the merge before
+        the worker's next group of items (see `deregister_stream`). Raises `ValueError` for an unknown
+        stream type, a source that is not iterable, or a ``(symbol, stream_type)`` already registered and
+        not exhausted; `InvalidDataError` for a bad symbol.
         O(1) (O(streams log streams) in the worker when added while running). Thread-safety: any thread.
         """
         sym = _symbol_key(symbol)
@@ -415,8 +416,10 @@ class BacktestStreamCoordinator:
     def deregister_stream(self, symbol: str, stream_type: StreamType | str) -> bool:
         """Remove a stream: its pending and remaining items are not replayed. True if it was registered.
 
-        While the worker runs, the removal takes effect before the worker's next item. O(1) here (O(streams)
-        in the worker). Thread-safety: any thread.
+        While the worker runs, the removal takes effect before the worker's next group of items: the worker
+        takes items from the merge a group at a time (consecutive items of one kind and one known time,
+        e.g. every symbol's bar of one minute), so the stream's item in the group in hand, if any, is still
+        replayed. O(1) here (O(streams) in the worker). Thread-safety: any thread.
         """
         sym = _symbol_key(symbol)
         kind = _stream_type(stream_type)
@@ -491,7 +494,8 @@ class BacktestStreamCoordinator:
         return not alive
 
     def pause(self) -> None:
-        """Pause the replay: the worker parks before its next item and the clock stops advancing.
+        """Pause the replay: the worker parks before its next group of items (see `deregister_stream`; or
+        inside a long run of skipped items) and the clock stops advancing.
 
         Items already buffered can still be consumed. Returns at once (use `wait_paused` to know the worker
         has parked). O(1). Thread-safety: any thread.
@@ -851,7 +855,7 @@ class BacktestStreamCoordinator:
 
     def _replay(self) -> None:
         # The thin wrapper around the merge: session boundaries, the clock and pacing, the store writes,
-        # batching, and pause/stop between items. The merge is `KnownTimeMerge` (pure, single-threaded).
+        # batching, and pause/stop between groups. The merge is `KnownTimeMerge` (pure, single-threaded).
         clock = self._clock
         merge = self._start_merge()
         now_k: Any = merge.to_key(clock.now()) if clock.is_set else None
