@@ -22,7 +22,8 @@ moved its figure by 2x in earlier runs):
   is also given against this replay: the fair floor for what the main job adds.
 * ``coordinator (no store writes)``: the naive replay into a store whose ``add_bar`` stores nothing: the
   coordinator's own cost (merge, clock, publication log and cuts, hand-over, consumer) without the store's
-  write lane, so the two can be told apart. ``KnownTimeMerge naive``: the merge alone, in one thread.
+  write lane, so the two can be told apart. ``KnownTimeMerge naive``: the merge alone, in one thread
+  (iterating its groups, as the coordinator does).
 * ``repository read``: the main job's reading part alone, every symbol's sessions streamed from the SQLite
   repository as `Bar` objects; its floor ``bare sqlite3 select``: the same rows as tuples from a bare
   ``sqlite3`` SELECT (no `Bar`, no timestamp parsed).
@@ -275,7 +276,7 @@ def test_known_time_merge_naive(benchmark: BenchmarkFixture, results: Results) -
         return (merge,), {}
 
     def run(merge: KnownTimeMerge) -> None:
-        count = sum(1 for _ in merge)
+        count = sum([len(group.items) for group in merge.groups()])
         if count != BARS:
             raise AssertionError(f"merged {count} bars")
 

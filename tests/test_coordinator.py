@@ -656,6 +656,48 @@ def test_a_failing_store_write_surfaces() -> None:
     assert isinstance(info.value.__cause__, InvalidDataError)
 
 
+def test_a_store_write_failing_inside_a_known_time_delivers_the_items_written_before_it() -> None:
+    # The worker writes a known time's items in one go: the ones written before the failing write are
+    # delivered, then the error; none after it is written.
+    class Failing(SessionData):
+        def add_bar(self, symbol: str, bar: Bar, **kwargs: Any) -> bool:
+            if symbol == "BBB" and bar.timestamp == at(1):
+                raise OSError("disk full")
+            return super().add_bar(symbol, bar, **kwargs)
+
+    store = Failing()
+    coord = BacktestStreamCoordinator(store)
+    streams = {s: [bar(s, at(m)) for m in range(3)] for s in ("AAA", "BBB", "CCC")}
+    for symbol, items in streams.items():
+        coord.feed_data_list(symbol, StreamType.BAR, items)
+    received: list[Any] = []
+    with pytest.raises(CoordinatorError, match="disk full"):
+        received.extend(coord.merged_stream())
+    assert received == [streams[s][0] for s in ("AAA", "BBB", "CCC")] + [streams["AAA"][1]]
+    assert store.get_bars("AAA") == streams["AAA"][:2]
+    assert store.get_bars("CCC") == streams["CCC"][:1]
+    assert coord.status()["delivered"] == len(received)
+
+
+def test_records_of_a_subclass_replay_like_their_class() -> None:
+    # A stream's records may be instances of a subclass of its record class (the checks are isinstance):
+    # the worker writes them with the stream type's writer, as it writes the class's own.
+    class TaggedBar(Bar):
+        __slots__ = ()
+
+    class TaggedTick(Tick):
+        __slots__ = ()
+
+    bars = [TaggedBar("AAA", at(m), 10.0, 10.0, 10.0, 10.0, 100) for m in range(3)]
+    ticks = [TaggedTick("AAA", at(m, 30), 10.0, 1) for m in range(3)]
+    store = SessionData()
+    coord = BacktestStreamCoordinator(store)
+    coord.register_stream("AAA", StreamType.BAR, bars)
+    coord.register_stream("AAA", StreamType.TICK, ticks)
+    assert drain(coord) == expected_order([("AAA", StreamType.BAR, bars), ("AAA", StreamType.TICK, ticks)])
+    assert store.get_bars("AAA") == bars
+
+
 def test_a_failing_listener_surfaces() -> None:
     class Broken:
         def run_once(self) -> None:

@@ -2,7 +2,9 @@
 
 One worker thread pulls every registered source lazily through `KnownTimeMerge` (`sessiondata.replay.merge`,
 the pure merge: one pending item per source, grouped by known time), advances the backtest clock, writes each
-item into the store, and only then hands it to the consumer through a bounded buffer. The consumer iterates
+item into the store, and only then hands it to the consumer through a bounded buffer. The merge hands the
+worker a group of items at a time (one kind, one known time: typically every symbol's bar of one minute),
+and the worker's per-item work is the store write, run in C over the group. The consumer iterates
 `merged_stream()`.
 
 Ordering rules (the same inputs give the same output on every run, whatever the thread timing):
@@ -64,6 +66,7 @@ from __future__ import annotations
 import collections
 import enum
 import logging
+import operator
 import threading
 import time as _time
 from collections.abc import Callable, Iterable, Iterator
@@ -119,6 +122,7 @@ _RECORD_CLASS: dict[StreamType, type[Any]] = {
     StreamType.TICK: Tick,
     StreamType.QUOTE: Quote,
 }
+_STREAM_TYPE = {cls: kind for kind, cls in _RECORD_CLASS.items()}
 
 
 @runtime_checkable
@@ -145,22 +149,41 @@ def _make_source(
     stream_type: StreamType,
     it: Iterator[Any],
     seq: int,
-    store: SessionData,
     blocking: bool | None,
 ) -> Source:
-    """A merge `Source` for one registered stream, with the store writer the worker uses and whether pulling
-    from it might block (then the worker offers its batch to the consumer before each pull)."""
+    """A merge `Source` for one registered stream, and whether pulling from it might block (then the merge
+    ends a group after each of its items, and the worker offers its batch to the consumer before the
+    source's next pull)."""
     source = Source(symbol, _RECORD_CLASS[stream_type], it, (_TYPE_ORDER[stream_type], symbol, seq))
     source.key = (symbol, stream_type)
     source.label = f"{symbol}/{stream_type.value}"
-    writers: dict[StreamType, Callable[..., object]] = {
-        StreamType.BAR: store.add_bar,
-        StreamType.TICK: store.add_tick,
-        StreamType.QUOTE: store.add_quote,
-    }
-    source.write = writers[stream_type]
     source.may_block = type(it) not in NON_BLOCKING_ITERATORS if blocking is None else bool(blocking)
     return source
+
+
+def _store_writers(store: SessionData) -> dict[type[Any], Callable[[str, Any], object]]:
+    """The store write of each record class: the store's public methods (a subclass's overrides apply;
+    `SessionData.add_bar` takes its streamed lane itself, so there is no cheaper call to skip to)."""
+    return {Bar: store.add_bar, Tick: store.add_tick, Quote: store.add_quote}
+
+
+# Runs an iterator to its end in C (a deque that keeps nothing never touches its state, so one serves all).
+_consume: Callable[[Iterable[Any]], None] = collections.deque(maxlen=0).extend
+_symbol_of = operator.attrgetter("symbol")
+
+
+def _write_group(write: Callable[[str, Any], object], items: list[Any], batch: list[Any]) -> None:
+    """Write ``items`` (one merge group, all of one record class) with ``write``, then add them to
+    ``batch``: the loop runs in C. If a write raises, the items written before it are still added (a
+    fault hands over what was written), then the error propagates. O(len(items)) writes."""
+    rest = iter(items)
+    try:
+        _consume(map(write, map(_symbol_of, items), rest))
+    except BaseException:
+        # `map` took the failing item from `rest` before calling `write`: what is left follows it.
+        batch += items[: len(items) - operator.length_hint(rest) - 1]
+        raise
+    batch += items
 
 
 def _no_mark() -> int:
@@ -242,6 +265,7 @@ class BacktestStreamCoordinator:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         self._store = store
+        self._writers = _store_writers(store)
         self._clock = time_provider
         self._speed = None if speed is None else float(speed)
         self._extended_hours = bool(extended_hours)
@@ -344,9 +368,10 @@ class BacktestStreamCoordinator:
         containers do not block, anything else (a generator, a file) might. What the consumer sees at each
         item is the same whatever ``blocking`` is.
 
-        May be called before or while the worker runs; a stream added while running joins the merge at its
-        next item. Raises `ValueError` for an unknown stream type, a source that is not iterable, or
-        a ``(symbol, stream_type)`` already registered and not exhausted; `InvalidDataError` for a bad symbol.
+        May be called before or while the worker runs; a stream added while running joins the merge before
+        the worker's next group of items (see `deregister_stream`). Raises `ValueError` for an unknown
+        stream type, a source that is not iterable, or a ``(symbol, stream_type)`` already registered and
+        not exhausted; `InvalidDataError` for a bad symbol.
         O(1) (O(streams log streams) in the worker when added while running). Thread-safety: any thread.
         """
         sym = _symbol_key(symbol)
@@ -362,7 +387,7 @@ class BacktestStreamCoordinator:
             if self._finished or self._stop or self._merged_all:
                 raise RuntimeError("the replay has ended; create a new coordinator to replay more streams")
             self._seq += 1
-            stream = _make_source(sym, kind, it, self._seq, self._store, blocking)
+            stream = _make_source(sym, kind, it, self._seq, blocking)
             self._streams[stream.key] = stream
             if self._thread is not None:
                 self._ops.append(("add", stream))
@@ -386,8 +411,10 @@ class BacktestStreamCoordinator:
     def deregister_stream(self, symbol: str, stream_type: StreamType | str) -> bool:
         """Remove a stream: its pending and remaining items are not replayed. True if it was registered.
 
-        While the worker runs, the removal takes effect before the worker's next item. O(1) here (O(streams)
-        in the worker). Thread-safety: any thread.
+        While the worker runs, the removal takes effect before the worker's next group of items: the worker
+        takes items from the merge a group at a time (consecutive items of one kind and one known time,
+        e.g. every symbol's bar of one minute), so the stream's item in the group in hand, if any, is still
+        replayed. O(1) here (O(streams) in the worker). Thread-safety: any thread.
         """
         sym = _symbol_key(symbol)
         kind = _stream_type(stream_type)
@@ -462,7 +489,8 @@ class BacktestStreamCoordinator:
         return not alive
 
     def pause(self) -> None:
-        """Pause the replay: the worker parks before its next item and the clock stops advancing.
+        """Pause the replay: the worker parks before its next group of items (see `deregister_stream`; or
+        inside a long run of skipped items) and the clock stops advancing.
 
         Items already buffered can still be consumed. Returns at once (use `wait_paused` to know the worker
         has parked). O(1). Thread-safety: any thread.
@@ -822,7 +850,7 @@ class BacktestStreamCoordinator:
 
     def _replay(self) -> None:
         # The thin wrapper around the merge: session boundaries, the clock and pacing, the store writes,
-        # batching, and pause/stop between items. The merge is `KnownTimeMerge` (pure, single-threaded).
+        # batching, and pause/stop between groups. The merge is `KnownTimeMerge` (pure, single-threaded).
         clock = self._clock
         merge = self._start_merge()
         now_k: Any = merge.to_key(clock.now()) if clock.is_set else None
@@ -834,7 +862,8 @@ class BacktestStreamCoordinator:
         hand_over = self._hand_over
         mark = self._gate_mark
         step = self._gate_step
-        items = iter(merge)
+        writers = self._writers
+        groups = merge.groups()
         offered = self._offered
         # The pull running in the `for` statement was offered (see below): take the offer back after it.
         on_offer = False
@@ -842,9 +871,10 @@ class BacktestStreamCoordinator:
             if self._interrupt:
                 batch, cuts = self._interrupted(batch, cuts)
                 continue
-            # One `for` over the merge (a generator): about half the cost of `next(items, None)` per item.
+            # One `for` over the merge's groups (consecutive items of one kind, known time and session
+            # date): what is done per item is the store write and nothing else, in C (`_write_group`).
             # The body starts with what must follow a pull and ends with what must precede the next one.
-            for st in items:  # each pull may wait in a source: pause and stop may have come meanwhile
+            for group in groups:  # each pull may wait in a source: pause and stop may have come meanwhile
                 if on_offer:
                     on_offer = False
                     try:
@@ -853,7 +883,7 @@ class BacktestStreamCoordinator:
                         self._withdraw_offer()  # taken: wait until the consumer is done with the batch
                 if self._interrupt:
                     batch, cuts = self._interrupted(batch, cuts)
-                day = st.day
+                day = group.day
                 if day is not cur_day and (cur_day is None or day > cur_day):
                     if batch:
                         hand_over(batch, cuts)
@@ -864,28 +894,27 @@ class BacktestStreamCoordinator:
                     mark = self._gate_mark
                     step = self._gate_step
                     cur_day = day
-                known = st.known
-                # Every item of one known time after the first: an identity test.
+                known = group.known
+                items = group.items
+                # Every group of one known time after the first: an identity test.
                 if known is not now_k and now_k is not None and known < now_k:
-                    self._late_item(st, key_time(known), key_time(now_k))  # dropped and counted, or raises
+                    self._late_items(group.cls, items, key_time(known), key_time(now_k))  # dropped or raises
                 else:
                     if known is not now_k:
                         if now_k is None or known > now_k:
                             batch, cuts = self._new_known_time(known, now_k, batch, cuts, mark, step, hooks)
                         now_k = known
-                    item = st.item
-                    st.write(st.symbol, item)
-                    batch.append(item)
+                    _write_group(writers[group.cls], items, batch)
                 # Before the next pull.
                 if self._interrupt:
                     batch, cuts = self._interrupted(batch, cuts)
-                if st.may_block and cuts and cuts[-2]:
-                    # The next pull is from this source, which might block. Items before the last cut
-                    # (their known time has ended) must not wait behind a stalled pull: offer them to the
-                    # consumer for the pull's duration instead of handing them over now, so batches stay
-                    # whole when the pull is quick. Posting the token, then reading `_consumer_waiting`,
-                    # pairs with the consumer setting that flag, then looking for the token (both under
-                    # `_cond`): either it sees the token or we see the flag and wake it.
+                if group.last is not None and cuts and cuts[-2]:
+                    # The next pull is from the source of the group's last item, which might block. Items
+                    # before the last cut (their known time has ended) must not wait behind a stalled pull:
+                    # offer them to the consumer for the pull's duration instead of handing them over now,
+                    # so batches stay whole when the pull is quick. Posting the token, then reading
+                    # `_consumer_waiting`, pairs with the consumer setting that flag, then looking for the
+                    # token (both under `_cond`): either it sees the token or we see the flag and wake it.
                     offered.append(True)
                     on_offer = True
                     if self._consumer_waiting:
@@ -903,7 +932,7 @@ class BacktestStreamCoordinator:
                 self._merged_all = not more
             if not more:
                 break
-            items = iter(merge)
+            groups = merge.groups()
         if batch:
             hand_over(batch, cuts)
             self._fresh_batch()
@@ -1032,15 +1061,17 @@ class BacktestStreamCoordinator:
             if interrupted:
                 self._honour_interrupt()
 
-    def _late_item(self, st: Source, known: datetime, now: datetime) -> None:
-        """An item known before the clock's time: dropped and counted, or an `InvalidDataError`."""
+    def _late_items(self, cls: type[Any], items: list[Any], known: datetime, now: datetime) -> None:
+        """Items (of sources of ``cls``) known before the clock's time: dropped and counted, or an
+        `InvalidDataError` (the first)."""
         if not self._drop_out_of_order:
+            item = items[0]
             raise InvalidDataError(
-                f"item of {st.label} known at {known.isoformat()} is before the clock's time "
-                f"{now.isoformat()} (a stream registered while running, or a clock started after the "
-                f"data): {st.item!r}"
+                f"item of {item.symbol}/{_STREAM_TYPE[cls].value} known at {known.isoformat()} is "
+                f"before the clock's time {now.isoformat()} (a stream registered while running, or a clock "
+                f"started after the data): {item!r}"
             )
-        self._late += 1
+        self._late += len(items)
 
     def _poll_while_skipping(self) -> None:
         if self._interrupt:

@@ -1,17 +1,19 @@
 """`KnownTimeMerge`: the replay's pure, single-threaded k-way merge of sources by known time.
 
-Iterating the merge yields, one at a time, the `Source` whose pending item comes next (its ``item``,
-``known`` key and session ``day`` are set), in the coordinator's documented order: by known time (a bar at its
+`KnownTimeMerge.groups` yields the items in the coordinator's documented order: by known time (a bar at its
 end, a tick or quote at its timestamp), ties by stream type, symbol, then registration order; items of one
-source in source order. Items outside the regular session (unless ``regular_only`` is false) are skipped
-and counted in ``filtered``; an item before its source's previous one is an `InvalidDataError` or, with
-``drop_out_of_order``, skipped and counted in ``dropped``. After an item is yielded, the merge pulls that
-source's next item when it is resumed.
+source in source order. It yields them a `Group` at a time: consecutive items of one kind, one known time
+and one session date (typically every symbol's bar of one minute), so that what its owner does per known
+time is done once per group, and per item only what must be (the coordinator's store write, in C). Items
+outside the regular session (unless ``regular_only`` is false) are skipped and counted in ``filtered``; an
+item before its source's previous one is an `InvalidDataError` or, with ``drop_out_of_order``, skipped and
+counted in ``dropped``. A source that may block (a generator, a file, a socket) ends a group after each of
+its items and is pulled only when the merge is resumed, so the owner can hand its items over first.
 
 No threads, no locks, no store: the coordinator (`sessiondata.replay.coordinator`) wraps it with the worker
 thread, pacing, pause/stop and the store writes. ``poll`` (optional) is called while a run of skipped items
 goes on, so the wrapper can honour a stop request however long a source keeps skipping. Sources may be
-added or removed between items (`change`); the merge applies the change before choosing its next item.
+added or removed between groups (`change`); the merge applies the change before choosing its next item.
 
 Keys: every timestamp is brought to one kind, the reference's (``ref_naive``, else the first item's): naive
 data is keyed by the naive datetime itself (exchange-local wall time); aware data by the timedelta since the
@@ -32,7 +34,7 @@ from zoneinfo import ZoneInfo
 from sessiondata._calendar import SessionClock
 from sessiondata._models import Bar, InvalidDataError, SessionDataError
 
-__all__ = ["NON_BLOCKING_ITERATORS", "KnownTimeMerge", "Source", "SourceError", "check_item"]
+__all__ = ["NON_BLOCKING_ITERATORS", "Group", "KnownTimeMerge", "Source", "SourceError", "check_item"]
 
 _MINUTE = timedelta(minutes=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -74,8 +76,9 @@ _LOWEST = _Lowest()
 class Source:
     """One source in the merge and its bookkeeping (touched only by the merging thread once running).
 
-    ``write`` and ``may_block`` are the owner's (the coordinator's store writer, and whether pulling from
-    the source might wait on something outside the process); the merge never uses them.
+    ``may_block``: whether pulling from the source might wait on something outside the process (by
+    default, unless it iterates an in-memory container); `KnownTimeMerge.groups` ends a group after each
+    of its items.
     """
 
     __slots__ = (
@@ -96,7 +99,6 @@ class Source:
         "rank",
         "sort_key",
         "symbol",
-        "write",
     )
 
     def __init__(
@@ -113,8 +115,7 @@ class Source:
         self.label = symbol
         self.key: Any = None
         self.rank = 0
-        self.write: Callable[..., object] = _no_write
-        self.may_block = True
+        self.may_block = type(it) not in NON_BLOCKING_ITERATORS
         # Merge key of the last item pulled (its timestamp's, not its known time's).
         self.last: Any = _LOWEST
         self.pulled = 0
@@ -125,10 +126,6 @@ class Source:
         self.item: Any = None
         self.known: Any = None
         self.day: date = _NO_DATE
-
-
-def _no_write(*_: object) -> object:
-    return None
 
 
 _rank = operator.attrgetter("rank")
@@ -173,11 +170,11 @@ class KnownTimeMerge:
         # [f_lo, f_hi) needs neither test.
         self._c: tuple[Any, ...] = (None, None, None, None, None)
         self._f: tuple[Any, Any] = (None, None)
-        # The last bar keyed, naive or with a `timezone` or `ZoneInfo`: (wall time, fold, date, tzinfo, key,
-        # known key, session date, timestamp). The bars of one minute of many symbols come one after
-        # another; an equal bar reuses the keys (equal is the same timestamp object, as a repository reads
-        # one minute for every symbol, or the same wall time and fold with the same tzinfo, or an equal
-        # fixed offset). Cleared whenever the date range moves.
+        # The last bar keyed, naive or with a `timezone` or `ZoneInfo`: (timestamp, fold, tzinfo, key,
+        # known key, session date). The bars of one minute of many symbols come one after another; an
+        # equal bar reuses the keys (an equal timestamp, and the same fold where it matters: see
+        # `_hit_fields`; one C-level comparison, cheapest when the timestamps share a zone object or are
+        # the same object, as a repository reads them). Cleared whenever the date range moves.
         self.hit: tuple[Any, ...] | None = None
 
     # ------------------------------------------------------------------ keys
@@ -215,8 +212,8 @@ class KnownTimeMerge:
 
     @property
     def changes_pending(self) -> bool:
-        """Whether changes wait to be applied: after an iteration ran dry, a new ``iter(merge)`` applies
-        them and goes on (a source added just as the last one ended). O(1)."""
+        """Whether changes wait to be applied: after an iteration ran dry, a new `groups` iteration
+        applies them and goes on (a source added just as the last one ended). O(1)."""
         return bool(self._changes)
 
     def _settle(self, st: Source, item: Any) -> Source | None:
@@ -270,7 +267,7 @@ class KnownTimeMerge:
         if st.is_bar:
             st.known = known = k + _MINUTE
             if (tzi := ts.tzinfo) is None or type(tzi) is timezone or type(tzi) is ZoneInfo:
-                self.hit = (ts.time(), ts.fold, ts.date(), tzi, k, known, c_day, ts)
+                self.hit = (ts, ts.fold, tzi, k, known, c_day)
         else:
             st.known = k
         return st
@@ -303,9 +300,15 @@ class KnownTimeMerge:
         heapq.heapify(self._kheap)
         self._seq = len(self._kheap)
 
-    def _apply_changes(self, rest: list[Source]) -> None:
-        # `rest`: what is left of the bucket in hand (it joins the rebuilt buckets).
-        changes, self._changes = self._changes, []
+    def _apply_changes(
+        self, rest: list[Source], deferred: tuple[Any, int, list[Source]] | None = None
+    ) -> None:
+        # `rest`: what is left of the bucket in hand, `deferred` a bucket not yet in the heap (both join
+        # the rebuilt buckets).
+        if deferred is not None:
+            heapq.heappush(self._kheap, deferred)
+        changes = self._changes[:]
+        self._changes.clear()  # in place: the iteration holds the list
         removed = {id(s) for op, s in changes if op == "remove"}
         pending = [s for s in rest if id(s) not in removed]
         pending += (s for _, _, b in self._kheap for s in b if id(s) not in removed)
@@ -319,94 +322,170 @@ class KnownTimeMerge:
 
     # ------------------------------------------------------------ iteration
 
-    def __iter__(self) -> Iterator[Source]:
+    def groups(self) -> Iterator[Group]:
+        """Iterate the merge: each `Group` holds consecutive items of one kind, one known time and one
+        session date, in the documented order. Iterate it once.
+
+        A group ends where its kind, known time or session date ends, and right after an item of a source
+        that may block (``Source.may_block``): that source's next item is pulled only when the iteration
+        is resumed, so the owner can act first (write the items, offer them to a consumer). Every other
+        source's next item is pulled as soon as its item joins the group. A source that raises, or an
+        invalid or out-of-order item, ends the group early: the items before it are yielded first, then
+        the error is raised when the iteration resumes. Changes (`change`) are applied before the next
+        item is chosen. O(1) per item sharing its known time with the bucket before (one bar per symbol
+        and minute), O(log buckets) per item that opens a known time of its own."""
+        return self._groups()
+
+    def _groups(self) -> Iterator[Group]:
         # One hot loop with locals bound up front: per-item cost is what limits replay speed.
-        heappop, heappush, heappushpop = heapq.heappop, heapq.heappush, heapq.heappushpop
-        bar_cls = Bar
-        settle, pull, source_error = self._settle, self._pull, self._source_error
-        kheap = self._kheap
-        cur: list[Source] = []
-        pos = n = 0
-        cur_known: Any = None
-        # The bucket the last item was placed in (not `cur`): the next source's item usually goes there.
+        settle, pull, heappush, length_hint = self._settle, self._pull, heapq.heappush, operator.length_hint
+        changes = self._changes
+        rest: list[Source] = []  # when changes cut the walk of a bucket short, what is left of it
+        # The bucket the last item was placed in (not the one in hand): the next item usually goes there.
         last_k: Any = None
         last_b: list[Source] = []
-        # A bucket made while `cur` was done, not yet in `kheap` (pushed and popped in one step).
+        # A bucket made once every source in hand was done, not yet in the heap (see `_next_bucket`).
         deferred: tuple[Any, int, list[Source]] | None = None
+        # The last bar keyed (see `hit`), unpacked: refreshed after each `settle` or `pull`.
+        h_ts, h_fold, h_k, h_known, h_day, h_plain = self._hit_fields()
+        add_item = (group := Group()).items.append
+        gcls: Any = None  # the record class of the group's items (None: the group is empty)
+        hit_cls: Any = None
         while True:
-            if self._changes:
-                if deferred is not None:
-                    heappush(kheap, deferred)
-                    deferred = None
-                self._apply_changes(cur[pos:])
-                kheap = self._kheap
-                cur, pos, n, cur_known, last_k = [], 0, 0, None, None
-            if pos == n:
-                if deferred is not None:
-                    cur_known, _, cur = heappushpop(kheap, deferred)
-                    deferred = None
-                elif kheap:
-                    cur_known, _, cur = heappop(kheap)
-                else:
-                    return
-                while kheap and kheap[0][0] == cur_known:
-                    cur += heappop(kheap)[2]
-                n = len(cur)
-                if n > 1:
-                    cur.sort(key=_rank)
-                pos = 0
-                last_k = cur_known  # never compared equal: see the placement below
-            st = cur[pos]
-            pos += 1
-            yield st
-            # The next item of `st`: a bar equal to the last bar keyed (see `hit`) takes its keys here.
-            try:
-                item = st.next_item()
-            except StopIteration:
-                st.exhausted = True
-                continue
-            except Exception as exc:
-                raise source_error(st, exc) from exc
-            h = self.hit
-            if (
-                h is not None
-                and st.is_bar
-                and type(item) is bar_cls
-                and item.symbol == st.symbol
-                and (
-                    (ts := item.timestamp) is h[7]
-                    or (
-                        ts.time() == h[0]
-                        and ((tzi := ts.tzinfo) is h[3] or (type(tzi) is timezone and tzi == h[3]))
-                        and ts.fold == h[1]
-                        and ts.date() == h[2]
-                    )
-                )
-                and not h[4] < st.last
-            ):
-                st.pulled += 1
-                st.last = h[4]
-                st.item = item
-                st.day = h[6]
-                st.known = k = h[5]
-            elif settle(st, item) or pull(st):
-                k = st.known
-            else:
-                st.exhausted = True
-                continue
-            if k == cur_known:
-                pos -= 1  # the same source again at the same known time: next in order, in its old slot
-                cur[pos] = st
-            elif k == last_k:
-                last_b.append(st)
-            else:
-                last_b = [st]
-                last_k = k
-                self._seq += 1
-                if pos == n:
-                    deferred = (k, self._seq, last_b)
-                else:
-                    heappush(kheap, (k, self._seq, last_b))
+            if changes:
+                self._apply_changes(rest, deferred)
+                rest, deferred = [], None
+                h_ts, h_fold, h_k, h_known, h_day, h_plain = self._hit_fields()
+            if gcls is not None:  # the known time ended (or changes cut it short)
+                yield group
+                add_item, gcls = (group := Group()).items.append, None
+                continue  # changes may have come meanwhile
+            bucket = self._next_bucket(deferred)
+            if bucket is None:
+                return
+            cur_known, walk = bucket  # the known time in hand and its sources, walked in rank order
+            deferred = last_k = None  # `last_k` is never `cur_known`: see the placement below
+            for st in walk:
+                while True:  # `st`'s items known at `cur_known`, in source order
+                    if st.cls is not gcls:
+                        # One kind of record per group, so one session date too: the items of one kind
+                        # and known time share a timestamp, but a bar's date is its start's, a tick's its own.
+                        if gcls is not None:
+                            yield group
+                            add_item, gcls = (group := Group()).items.append, None
+                            if changes:
+                                rest = [st, *walk]  # ends the walk; `st`'s item stays pending
+                                break
+                        gcls = st.cls
+                        group.cls, group.known, group.day = gcls, cur_known, st.day
+                        # The class an item must have to reuse the last bar's keys: the group's, if bars.
+                        # Not reset with the group: it stays the emitted source's until a group starts.
+                        hit_cls = gcls if gcls is Bar else None
+                    add_item(st.item)
+                    if st.may_block:
+                        group.last = st
+                        yield group  # the source's next item is pulled once the owner is done with this one
+                        add_item, gcls = (group := Group()).items.append, None
+                        if changes:
+                            changes.append(("add", st))  # pulled with the changes (unless removed)
+                            rest = [*walk]  # ends the walk
+                            break
+                    # The next item of `st`: a bar equal to the last bar keyed (see `hit`) takes its keys.
+                    try:
+                        item = st.next_item()
+                    except StopIteration:
+                        st.exhausted = True
+                        break
+                    except Exception as exc:
+                        if gcls is not None:
+                            yield group  # the items before the failure are handed out first
+                        raise self._source_error(st, exc) from exc
+                    if (
+                        type(item) is hit_cls  # a bar from a source of bars (`st` is of the group's class)
+                        and item.symbol == st.symbol
+                        and (ts := item.timestamp) == h_ts
+                        and (h_plain or ts.fold == h_fold)
+                        and not h_k < st.last
+                    ):
+                        st.pulled += 1
+                        st.last = h_k
+                        st.item = item
+                        st.day = h_day
+                        st.known = k = h_known
+                    else:
+                        try:
+                            found = settle(st, item) or pull(st)
+                        except SessionDataError:  # an invalid item, or a source failing while skipping
+                            if gcls is not None:
+                                yield group
+                            raise
+                        h_ts, h_fold, h_k, h_known, h_day, h_plain = self._hit_fields()
+                        if found is None:
+                            st.exhausted = True
+                            break
+                        k = st.known
+                    if k is last_k:
+                        last_b.append(st)
+                    elif k == cur_known:
+                        continue  # the same source again at the same known time: next in order
+                    elif k == last_k:
+                        last_b.append(st)
+                    else:
+                        last_b = [st]
+                        last_k = k
+                        self._seq += 1
+                        if length_hint(walk):
+                            heappush(self._kheap, (k, self._seq, last_b))
+                        else:
+                            deferred = (k, self._seq, last_b)
+                    break
+
+    def _next_bucket(
+        self, deferred: tuple[Any, int, list[Source]] | None
+    ) -> tuple[Any, Iterator[Source]] | None:
+        # The next known time and its sources in rank order (None: nothing is pending). `deferred` joins
+        # the heap as the smallest bucket is taken out (it often is that bucket).
+        kheap = self._kheap
+        if deferred is not None:
+            known, _, cur = heapq.heappushpop(kheap, deferred)
+        elif kheap:
+            known, _, cur = heapq.heappop(kheap)
+        else:
+            return None
+        while kheap and kheap[0][0] == known:
+            cur += heapq.heappop(kheap)[2]
+        if len(cur) > 1:
+            cur.sort(key=_rank)  # mostly linear: filled in the rank order of the bucket before
+        return known, iter(cur)
+
+    def _hit_fields(self) -> tuple[Any, ...]:
+        # `hit`'s fields the hot loop compares (a timestamp of None equals none), and whether an equal
+        # timestamp alone gives the same keys whatever its fold: a naive one under naive keys (the key is
+        # the timestamp itself), or any equal to one with a fixed offset (equal is then the same instant,
+        # and the keys and the session date follow the instant). Two aware timestamps sharing a `ZoneInfo`
+        # compare their wall times, fold ignored, so their folds must match too.
+        h = self.hit
+        if h is None:
+            return (None, 0, None, None, _NO_DATE, False)
+        ts, fold, tzi, key, known, day = h
+        return (ts, fold, key, known, day, (tzi is None and bool(self.ref_naive)) or type(tzi) is timezone)
+
+
+class Group:
+    """Consecutive items of one kind, one known time and one session date, as `KnownTimeMerge.groups`
+    yields them: ``items`` (a plain list, the caller's to keep), ``cls`` (their sources' record class:
+    `Bar`, `Tick` or `Quote`; an item may be an instance of a subclass), ``known`` (the known-time key)
+    and ``day`` (the session date). ``last`` is the source of the last item when that source may block
+    (it is pulled when the iteration resumes), else None."""
+
+    __slots__ = ("cls", "day", "items", "known", "last")
+
+    def __init__(self) -> None:
+        self.cls: type[Any] = object
+        self.known: Any = None
+        self.day: date = _NO_DATE
+        self.items: list[Any] = []
+        self.last: Source | None = None
 
 
 def default_source_error(st: Source, exc: Exception) -> SourceError:
