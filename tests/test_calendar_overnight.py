@@ -232,11 +232,37 @@ def test_locate_matches_an_independent_reference(
 def test_exchange_calendars_overnight_and_24_7() -> None:
     cmes = ExchangeCalendar("CMES", start="2013-10-01", end="2013-12-31")
     clock = SessionClock(cmes)
-    assert clock.hours(date(2013, 10, 7)) == (-420, 1440)
-    assert clock.locate(datetime(2013, 10, 6, 17, 0, tzinfo=CHI)) == (date(2013, 10, 7), 0, 1440)
-    assert clock.locate(datetime(2013, 10, 7, 16, 59)) == (date(2013, 10, 7), 1439, 1440)
-    assert clock.locate(datetime(2013, 10, 7, 17, 0)) == (date(2013, 10, 8), 0, 1440)
-    assert clock.hours(date(2013, 11, 28)) == (-420, 1140)  # Thanksgiving: early close at 12:00
+    # The hours as exchange_calendars itself schedules them: its CMES close moved from 17:00 to 16:00
+    # Chicago in 4.13.3 (a 1380-minute session, was 1440), so the expected lengths come from its schedule.
+    schedule = (
+        importlib.import_module("exchange_calendars")
+        .get_calendar("CMES", start="2013-10-01", end="2013-12-31")
+        .schedule
+    )
+
+    def scheduled(day: date) -> tuple[int, int]:
+        row = schedule.loc[day.isoformat()]
+        opens, closes = row["open"].tz_convert(CHI), row["close"].tz_convert(CHI)
+        midnight = datetime.combine(day, time(0), tzinfo=CHI)
+        return (opens - midnight) // timedelta(minutes=1), (closes - opens) // timedelta(minutes=1)
+
+    open_, length = scheduled(date(2013, 10, 7))
+    assert open_ == -420  # 17:00 the evening before
+    assert length in (1380, 1440)  # closing at 16:00 or 17:00
+    assert clock.hours(date(2013, 10, 7)) == (open_, length)
+    assert clock.locate(datetime(2013, 10, 6, 17, 0, tzinfo=CHI)) == (date(2013, 10, 7), 0, length)
+    assert clock.locate(datetime(2013, 10, 7, 15, 59)) == (date(2013, 10, 7), 1379, length)
+    last = datetime(2013, 10, 7, 17, 0) - timedelta(minutes=1441 - length)  # the session's last minute
+    assert clock.locate(last) == (date(2013, 10, 7), length - 1, length)
+    if length < 1440:  # closed from 16:00 until the next session opens at 17:00
+        assert clock.locate(last + timedelta(minutes=1)) is None
+    assert clock.locate(datetime(2013, 10, 7, 17, 0)) == (
+        date(2013, 10, 8),
+        0,
+        scheduled(date(2013, 10, 8))[1],
+    )
+    # Thanksgiving: early close at 12:00
+    assert clock.hours(date(2013, 11, 28)) == scheduled(date(2013, 11, 28)) == (-420, 1140)
     assert clock.locate(datetime(2013, 11, 28, 12, 0)) is None
     assert clock.hours(date(2013, 12, 25)) is None  # Christmas
     assert clock.locate(datetime(2013, 12, 24, 18, 0)) is None  # no session opens on Christmas Eve
