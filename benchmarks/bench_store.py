@@ -52,6 +52,7 @@ def cpu_bench(group: str) -> pytest.MarkDecorator:
     benchmarking thread (see the module docstring)."""
     return pytest.mark.benchmark(group=group, timer=_time.thread_time)
 
+
 RATIOS: tuple[Ratio, ...] = (
     Ratio("get_latest_bar / floor d[s].latest", "ours.get_latest_bar", "floor.d[s].latest", ("<=", 10)),
     Ratio(

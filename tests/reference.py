@@ -64,9 +64,9 @@ def derive_from_scratch(bars: Iterable[Bar], clock: SessionClock, interval: int)
         tz = lead.timestamp.tzinfo
         if tz is not None:
             start = _first_instant_at_wall(start, clock.tz).astimezone(tz)
-        volume = members[0].volume
-        for m in members[1:]:
-            volume += m.volume  # in time order, as the store adds them (float sums depend on the order)
+        volumes = [m.volume for m in members]
+        # The contract's "summed volume": exact for ints, correctly rounded for fractional units.
+        volume = sum(volumes) if all(type(v) is int for v in volumes) else math.fsum(volumes)
         out.append(
             Bar(
                 lead.symbol,
@@ -133,8 +133,8 @@ def check_snapshot(snap: SymbolSessionData, clock: SessionClock, trailing_days: 
     volumes = [b.volume for b in items]
     if all(type(v) is int for v in volumes):
         assert snap.session_volume == sum(volumes), "session_volume"
-    else:  # float sums depend on the order of the additions, and bars arrive in any order
-        assert math.isclose(snap.session_volume, math.fsum(volumes), rel_tol=1e-9, abs_tol=1e-9), "volume"
+    else:  # fractional units: correctly rounded, whatever order the bars arrived in
+        assert snap.session_volume == math.fsum(volumes), "session_volume"
     assert snap.session_high == (max(b.high for b in items) if items else None), "session_high"
     assert snap.session_low == (min(b.low for b in items) if items else None), "session_low"
     assert snap.bar_quality == expected_quality(items, clock), "bar_quality"

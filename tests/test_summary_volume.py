@@ -1,7 +1,7 @@
 """The replay summary's volume (`SymbolSummary.volume`, the ``--json`` ``"volume"``): an exact `int` for
 whole-unit volumes, the correctly rounded `math.fsum` of the bars' volumes for fractional units (crypto), not
-the arrival-order float sum with noise in its last digits. And the store's own ``session_volume`` held to
-the same standard (a known gap: see the strict xfail)."""
+the arrival-order float sum with noise in its last digits. And the store's own ``session_volume`` (and its
+derived bars' volumes) held to the same standard: see also ``test_store_volume_exact.py``."""
 
 from __future__ import annotations
 
@@ -98,11 +98,6 @@ def test_cli_json_volume_of_btc_eur(real_data: Path) -> None:
     assert all(float(sum(map(Decimal, v))) == got[d] for d, v in per_day.items())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core/: the store adds float volumes in arrival order (writer `_account`/`add_run`), so "
-    "session_volume carries rounding noise; fixing it is the store owner's (see the w17 report)",
-)
 def test_store_session_volume_of_fractional_units_is_correctly_rounded() -> None:
     store = SessionData()
     volumes = [0.1] * 10

@@ -271,8 +271,8 @@ def _session_volume(bars: Iterable[Bar]) -> float:
     (fractional units, a crypto's) `math.fsum`'s correctly rounded sum of the float volumes, so a session of
     ``0.1`` BTC bars reads ``2297.37120946``, not the arrival-order sum's ``2297.371209460003``. O(bars).
 
-    Why not the store's ``session_volume``: the store adds each bar's volume as it arrives (and subtracts a
-    corrected bar's), which is exact for ints but leaves float rounding noise in the last digits."""
+    The store's ``session_volume`` follows the same rule (`sessiondata.core.volume`); the summary sums the
+    bars it reports on, which is what it describes."""
     volumes = list(map(_VOLUME, bars))
     total = sum(volumes)
     return total if type(total) is int else math.fsum(volumes)

@@ -36,6 +36,7 @@ only work done there (see docs/architecture.md, "Derived windows across a clock 
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
@@ -177,6 +178,10 @@ def _aggregate_range(symbol: str, timestamp: datetime, bars: Sequence[Bar], a: i
         if x.low < low:  # noqa: PLR1730
             low = x.low
         volume += x.volume
+    if type(volume) is not int:
+        # Fractional units: the correctly rounded sum, as the session volume (`sessiondata.core.volume`),
+        # not the time-order float sum with noise in its last digits.
+        volume = math.fsum([bars[i].volume for i in range(a, b)])
     ft = first.timestamp
     # Share the 1-minute bar's datetime (48 bytes less per derived bar) when it is the window's start. Only
     # compared when both have one tzinfo (or none): aware datetimes with different tzinfo objects (as each

@@ -13,7 +13,6 @@ import operator
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone, tzinfo
-from functools import reduce
 from itertools import islice
 from operator import attrgetter
 from types import MappingProxyType
@@ -25,6 +24,7 @@ from sessiondata._models import Bar, InvalidDataError, Provenance, Quote, Tick
 from .derived import Deferred
 from .series import Series
 from .snapshot import QualityState, SymbolSessionData, WriterState
+from .volume import add_volume, add_volumes
 from .windows import DerivedState, Segment, Window, advance_in_order, advance_newest
 
 __all__ = ["SymbolWriter", "append_newest", "apply_bars", "apply_items", "flushed"]
@@ -68,6 +68,7 @@ _WRITER_FIELDS = (
     "quality_minutes",
     "quality_newest",
     "quality_marker",
+    "volume_exact",
 )
 assert WriterState._fields == _WRITER_FIELDS
 
@@ -188,7 +189,7 @@ def append_newest(
         latest,
         w,
     ) = snap
-    derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker = w
+    derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker, v_exact = w
     if pending is not None and pending.end != count:
         # Its log runs past this snapshot (after a write that failed): the general path settles it first.
         return None
@@ -244,6 +245,9 @@ def append_newest(
     b_low = bar.low
     if low is None or b_low < low:
         low = b_low
+    total = volume + bar.volume
+    if type(total) is not int:  # fractional units: the exact sum, correctly rounded (`add_volume`)
+        total, v_exact = add_volume(volume, v_exact, bar.volume)
     return _new_tuple(
         SymbolSessionData,
         (
@@ -253,7 +257,7 @@ def append_newest(
             quality,
             quotes,
             ticks,
-            volume + bar.volume,
+            total,
             high,
             low,
             history,
@@ -263,7 +267,7 @@ def append_newest(
             bar,
             _new_tuple(
                 WriterState,
-                (derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker),
+                (derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker, v_exact),
             ),
         ),
     )
@@ -359,6 +363,7 @@ class SymbolWriter:
         "symbol",
         "tz_aware",
         "volume",
+        "volume_exact",
     )
 
     def __init__(
@@ -371,6 +376,7 @@ class SymbolWriter:
         self.cursor = cursor
         self.series = snap.bars_1m
         self.volume = snap.session_volume
+        self.volume_exact = snap.writer.volume_exact
         self.high = snap.session_high
         self.low = snap.session_low
         state = snap.writer
@@ -425,11 +431,7 @@ class SymbolWriter:
         self.last_ts = stamps[-1]
         self.tz_aware = stamps[-1].tzinfo is not None
         self.stored += len(run)
-        volumes = list(map(_volume_of, run))
-        total = sum(volumes, self.volume)
-        if type(total) is not int:  # floats: add in arrival order, exactly as one bar at a time would
-            total = reduce(operator.add, volumes, self.volume)
-        self.volume = total
+        self.volume, self.volume_exact = add_volumes(self.volume, self.volume_exact, map(_volume_of, run))
         h = max(map(_high_of, run))
         if self.high is None or h > self.high:
             self.high = h
@@ -557,14 +559,15 @@ class SymbolWriter:
         """Session volume, high and low after ``bar`` was stored, replacing ``old`` (or not). O(1); a
         replacement that removes the session high or low rescans, O(n)."""
         high, low = self.high, self.low
+        self.volume, self.volume_exact = add_volume(
+            self.volume, self.volume_exact, bar.volume, 0 if old is None else old.volume
+        )
         if old is None:
-            self.volume += bar.volume
             if high is None or bar.high > high:
                 self.high = bar.high
             if low is None or bar.low < low:
                 self.low = bar.low
             return
-        self.volume += bar.volume - old.volume
         if bar.high >= old.high or (high is not None and old.high < high):
             self.high = bar.high if high is None or bar.high > high else high
         else:  # the replaced bar held the session high: rescan, O(n), only on such a correction
@@ -635,6 +638,7 @@ class SymbolWriter:
             # Still nobody reading: log from here.
             pending = Deferred(derived, self.series.size, clock=self.clock)
         snap = self.snap
+        quality: tuple[date | None, int, int, int | None] = _NO_QUALITY if self.qs is None else self.qs
         return _new_tuple(
             SymbolSessionData,
             (
@@ -659,7 +663,8 @@ class SymbolWriter:
                     # Stale once `derived` changed: its first item says which mapping it is for.
                     snap.writer.derived_skip,
                     pending,
-                    *(_NO_QUALITY if self.qs is None else self.qs),
+                    *quality,
+                    self.volume_exact,
                 ),
             ),
         )

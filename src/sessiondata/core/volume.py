@@ -1,0 +1,77 @@
+"""The session volume, exact: an `int` while every volume added is an `int` (shares, contracts), else the
+correctly rounded sum of the volumes added (fractional units: a crypto's), whatever their order.
+
+Why: adding float volumes one by one as bars arrive (and subtracting a corrected bar's) leaves rounding
+noise in the last digits that depends on the arrival order: ten bars of ``0.1`` summed to
+``0.9999999999999999``, and a session of BTC-EUR bars to ``2297.371209460003`` where the traded amounts add
+up to ``2297.37120946``. So once a float volume arrives, the writer keeps the sum exactly beside the float it
+publishes, as ``numerator / 2**shift`` (every finite float is such a fraction), and publishes that fraction
+correctly rounded (CPython's ``int / int`` is correctly rounded): the same value as `math.fsum` of the
+volumes stored, after any sequence of corrections, fills and out-of-order inserts.
+
+Used by the store's writer (`sessiondata.core.writer`) only, under the store's lock; every function is pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["ExactSum", "add_volume", "add_volumes"]
+
+#: ``(numerator, shift)``: the exact value ``numerator / 2**shift``.
+ExactSum = tuple[int, int]
+
+
+def _exact(value: float) -> ExactSum:
+    """``value`` (an `int` or a finite `float`) as an exact `ExactSum`. O(1)."""
+    if type(value) is int:
+        return value, 0
+    numerator, denominator = value.as_integer_ratio()  # the denominator is a power of two
+    return numerator, denominator.bit_length() - 1
+
+
+def _plus(total: ExactSum, value: float, sign: int) -> ExactSum:
+    """``total + sign * value``, exactly. O(1) (integers of at most ~1,100 bits)."""
+    n, s = total
+    m, t = _exact(value)
+    if t > s:
+        n <<= t - s
+        s = t
+    elif t < s:
+        m <<= s - t
+    return n + sign * m, s
+
+
+def _rounded(total: ExactSum) -> float:
+    n, s = total
+    return n / (1 << s)
+
+
+def add_volume(
+    volume: float, exact: ExactSum | None, added: float, removed: float = 0
+) -> tuple[float, ExactSum | None]:
+    """The session volume after ``added`` was stored and ``removed`` (a corrected bar's volume, else 0)
+    taken out: ``(volume, exact)``, where ``exact`` is None while ``volume`` is an exact `int`, else the
+    exact sum that ``volume`` is the correctly rounded value of. ``volume``/``exact`` are the state before
+    (``exact`` None means ``volume`` is an `int`). O(1)."""
+    if exact is None and type(added) is int and type(removed) is int:
+        return volume + added - removed, None
+    total = _plus((int(volume), 0) if exact is None else exact, added, 1)
+    if removed:
+        total = _plus(total, removed, -1)
+    return _rounded(total), total
+
+
+def add_volumes(
+    volume: float, exact: ExactSum | None, added: Iterable[float]
+) -> tuple[float, ExactSum | None]:
+    """`add_volume` for many volumes added at once (an in-order run). O(len(added))."""
+    values = list(added)
+    if exact is None:
+        total = sum(values, volume)
+        if type(total) is int:
+            return total, None
+    current: ExactSum = (int(volume), 0) if exact is None else exact
+    for value in values:
+        current = _plus(current, value, 1)
+    return _rounded(current), current
