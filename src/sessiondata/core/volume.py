@@ -14,7 +14,9 @@ Used by the store's writer (`sessiondata.core.writer`) only, under the store's l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from math import frexp
 
 __all__ = ["ExactSum", "add_volume", "add_volumes"]
 
@@ -22,18 +24,20 @@ __all__ = ["ExactSum", "add_volume", "add_volumes"]
 ExactSum = tuple[int, int]
 
 
-def _exact(value: float) -> ExactSum:
-    """``value`` (an `int` or a finite `float`) as an exact `ExactSum`. O(1)."""
-    if type(value) is int:
-        return value, 0
-    numerator, denominator = value.as_integer_ratio()  # the denominator is a power of two
-    return numerator, denominator.bit_length() - 1
-
-
 def _plus(total: ExactSum, value: float, sign: int) -> ExactSum:
     """``total + sign * value``, exactly. O(1) (integers of at most ~1,100 bits)."""
     n, s = total
-    m, t = _exact(value)
+    if type(value) is int:
+        m, t = value, 0
+    else:
+        # ``value`` as ``m / 2**t`` with a 53-bit integer m (both steps exact): ~3x cheaper than
+        # ``value.as_integer_ratio()``, which reduces the fraction, a reduction this sum has no use for.
+        fraction, exponent = frexp(value)
+        m = int(fraction * _MANTISSA)
+        t = _MANTISSA_BITS - exponent
+        if t < 0:
+            m <<= -t
+            t = 0
     if t > s:
         n <<= t - s
         s = t
@@ -42,9 +46,26 @@ def _plus(total: ExactSum, value: float, sign: int) -> ExactSum:
     return n + sign * m, s
 
 
+_MANTISSA_BITS = 53
+_MANTISSA = float(1 << _MANTISSA_BITS)
+
+
 def _rounded(total: ExactSum) -> float:
+    """``total`` correctly rounded to a float. O(1)."""
     n, s = total
+    if s <= _LDEXP_MAX_SHIFT:
+        try:
+            # ``float(n)`` rounds once (correctly) and scaling by a power of two is exact while the result
+            # stays a normal float, which it does for n >= 1 and s <= 960: one rounding, about a third of
+            # the cost of ``n / (1 << s)`` (also correctly rounded: the fallback).
+            return math.ldexp(float(n), -s)
+        except OverflowError:
+            pass
     return n / (1 << s)
+
+
+# The greatest shift for which ``ldexp(float(n), -s)`` of an integer n >= 1 is a normal float (>= 2**-1022).
+_LDEXP_MAX_SHIFT = 960
 
 
 def add_volume(
@@ -54,9 +75,11 @@ def add_volume(
     taken out: ``(volume, exact)``, where ``exact`` is None while ``volume`` is an exact `int`, else the
     exact sum that ``volume`` is the correctly rounded value of. ``volume``/``exact`` are the state before
     (``exact`` None means ``volume`` is an `int`). O(1)."""
-    if exact is None and type(added) is int and type(removed) is int:
-        return volume + added - removed, None
-    total = _plus((int(volume), 0) if exact is None else exact, added, 1)
+    if exact is None:
+        if type(added) is int and type(removed) is int:
+            return volume + added - removed, None
+        exact = (int(volume), 0)
+    total = _plus(exact, added, 1)
     if removed:
         total = _plus(total, removed, -1)
     return _rounded(total), total
