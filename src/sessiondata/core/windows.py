@@ -303,28 +303,45 @@ class DerivedState(NamedTuple):
             return self
         return self._replace(anchor=None)
 
-    def passed(self, symbol: str, ts: datetime, bars_1m: Series[Bar]) -> DerivedState:
-        """Complete the forming window if a later bar outside the session, stamped ``ts``, shows its end has
-        passed (a post-close or next-morning bar). O(1), or O(k + log n) when it completes."""
+    def passed(
+        self, symbol: str, ts: datetime, bars_1m: Series[Bar], clock: SessionClock | None = None
+    ) -> DerivedState:
+        """The state after a bar outside every trading minute, stamped ``ts``, was appended to ``bars_1m``
+        (newer than every other): the forming window completes if ``ts`` shows its end has passed (a
+        post-close or next-morning bar); after the session ended (``ended``), a print inside a break
+        re-derives the completed window holding it (`formed_window_at`; needs ``clock``). O(1), or
+        O(k + log n) when a window is built."""
         f = self.forming
-        if f is None or ts < f.end:
-            return self
-        return self._completed_forming(symbol, bars_1m)
+        if f is not None and ts >= f.end:
+            return self._completed_forming(symbol, bars_1m)
+        if self.ended:
+            window = self.formed_window_at(ts, clock)
+            if window is not None:
+                return self.with_windows(symbol, [window], bars_1m)
+        return self
 
-    def formed_window_at(
-        self, day: date, offset: int, session_len: int, ts: datetime, clock: SessionClock | None = None
-    ) -> Window | None:
-        """The completed window holding minute ``offset`` of ``day`` when its bar is stored (it formed), for
-        a bar stamped ``ts`` there that arrived late outside every trading minute (a print inside a break):
-        that window aggregates every bar stamped inside it, so the writer re-derives it. ``None`` when the
-        window has no bar among the completed ones: still forming or to come (its completion will aggregate
-        the print), or never formed (a window of non-trading minutes only, or no trading bar in it yet: the
-        bar that forms it will aggregate the print). O(log n)."""
+    def print_window(self, ts: datetime, clock: SessionClock | None) -> Window | None:
+        """The window that a bar stamped ``ts`` outside every trading minute lies in (a print inside a
+        break, or in a wall minute clocks skip), whether or not it formed; ``None`` outside every session
+        (or without a ``clock``). O(1)."""
+        pos = None if clock is None else clock.position(ts)
+        if pos is None:
+            return None
+        day, offset, session_len = pos
         k = self.interval
         index = offset // k
         end_offset = min(index * k + k, session_len)
-        window = _placed(day, index, k, end_offset, ts, offset, session_len, clock)
-        return window if self.bars.find(window.start) is not None else None
+        return _placed(day, index, k, end_offset, ts, offset, session_len, clock)
+
+    def formed_window_at(self, ts: datetime, clock: SessionClock | None) -> Window | None:
+        """The completed window holding a bar stamped ``ts`` outside every trading minute (`print_window`)
+        when its bar is stored (it formed): that window aggregates every bar stamped inside it, so a print
+        arriving after it formed (late, or after ``end_session``) re-derives it. ``None`` when the window
+        has no bar among the completed ones: still forming or to come (its completion will aggregate the
+        print), or never formed (a window of non-trading minutes only, or no trading bar in it yet: the bar
+        that forms it will aggregate the print). O(log n)."""
+        window = self.print_window(ts, clock)
+        return window if window is not None and self.bars.find(window.start) is not None else None
 
     def is_inside(self, day: date, offset: int) -> bool:
         """True if minute ``offset`` of ``day`` lies in the forming window before its last minute: then
@@ -591,6 +608,16 @@ def _advance(
         day, session_len, offsets = segment.day, segment.session_len, segment.offsets
         i, j = segment.start, segment.stop
         if day is None:  # outside the session: `passed`, bar by bar
+            if ended:
+                # After the session ended: a print inside a break re-derives the window holding it if that
+                # window formed, before the run or earlier in it (`DerivedState.passed`).
+                starts = {w.start for w, _ in windows}
+                for x in range(i, j):
+                    window = state.print_window(stamps[x], clock)
+                    if window is None:
+                        continue
+                    if window.start in starts or state.bars.find(window.start) is not None:
+                        windows.append((window, x + 1))
             if f is None:
                 continue
             end = bisect_left(stamps, f.end, i, j)  # the bar that passes the window's end, if any

@@ -238,7 +238,7 @@ def append_newest(
         if pending is not None:
             pending.log_bar(None, 0, 0)
         else:
-            derived = _passed_states(derived, symbol, ts, storage.view(count + 1))
+            derived = _passed_states(derived, symbol, ts, storage.view(count + 1), locator.clock)
     h = bar.high
     if high is None or h > high:
         high = h
@@ -290,13 +290,18 @@ def _newest_states(
 
 
 def _passed_states(
-    derived: Mapping[int, DerivedState], symbol: str, ts: datetime, appended: Series[Bar]
+    derived: Mapping[int, DerivedState],
+    symbol: str,
+    ts: datetime,
+    appended: Series[Bar],
+    clock: SessionClock,
 ) -> Mapping[int, DerivedState]:
-    """The derived states after a bar outside every session, stamped ``ts``, was appended: a forming
-    window whose end it passed completes. O(intervals), or O(k) per window completed."""
+    """The derived states after a bar outside every trading minute, stamped ``ts``, was appended (see
+    `DerivedState.passed`): a forming window whose end it passed completes, and after the session ended a
+    print in a break re-derives the window holding it. O(intervals), or O(k) per window built."""
     own_derived = None
     for k, state in derived.items():
-        passed = state.passed(symbol, ts, appended)
+        passed = state.passed(symbol, ts, appended, clock)
         if passed is not state:
             if own_derived is None:
                 own_derived = _copied(derived)
@@ -531,7 +536,7 @@ class SymbolWriter:
         if loc is None:
             if in_order:
                 for k, state in self.derived.items():
-                    passed = state.passed(self.symbol, ts, self.series)
+                    passed = state.passed(self.symbol, ts, self.series, self.clock)
                     if passed is not state:
                         self._own()[k] = passed
             else:
@@ -545,12 +550,8 @@ class SymbolWriter:
         """After a bar stamped ``ts`` outside every trading minute was stored out of order: when it lies in
         a break (or a skipped wall minute) inside a derived window that has formed, that window aggregates
         it, so it is rebuilt at `freeze`. O(intervals * log n)."""
-        pos = self.clock.position(ts)
-        if pos is None:
-            return
-        day, offset, session_len = pos
         for k, state in self.derived.items():
-            window = state.formed_window_at(day, offset, session_len, ts, self.clock)
+            window = state.formed_window_at(ts, self.clock)
             if window is not None:
                 self._own()
                 self.builds.setdefault(k, {})[window.start] = window
