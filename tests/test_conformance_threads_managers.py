@@ -271,6 +271,17 @@ def test_replay_cancel_ends_a_paced_replay_promptly() -> None:
         runner.join(DEADLINE)
 
 
+def test_replay_cancelled_before_it_starts_reports_what_it_did_not_an_error() -> None:
+    manager = DataManager(SessionData(), repository=InMemoryBarRepository(bars("A", 390)))
+    cancel = threading.Event()
+    cancel.set()
+    before = set(threading.enumerate())
+    for _ in range(5):  # whether the watcher or the consumer sees the event first
+        report = manager.replay(["A"], [DAY], cancel=cancel)
+        assert report.items <= 1
+    assert new_threads(before) == set()
+
+
 def test_replay_on_item_error_propagates_and_stops_every_thread() -> None:
     manager = DataManager(SessionData(), repository=InMemoryBarRepository(session_bars()))
     before = set(threading.enumerate())

@@ -461,7 +461,8 @@ class DataManager:
             if keeper is not None:
                 keeper.stop(timeout=5.0)
         seconds = time.perf_counter() - began
-        if not collector.sessions and items == 0:
+        cancelled = cancel is not None and cancel.is_set()
+        if not collector.sessions and items == 0 and not cancelled:
             raise ReplayError(f"no bars for {', '.join(wanted)} on the dates asked")
         faults = 0 if keeper is None else int(keeper.status()["fault_count"])
         return ReplayReport(
