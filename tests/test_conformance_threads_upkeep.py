@@ -13,11 +13,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sessiondata import (
+    BacktestStreamCoordinator,
     Bar,
     DataUpkeepThread,
     InMemoryBarRepository,
     Provenance,
     SessionData,
+    Tick,
     TimeProvider,
 )
 
@@ -193,3 +195,39 @@ def test_repository_faults_are_recorded_and_the_thread_lives_on() -> None:
         assert upkeep.status()["running"] is True
     finally:
         assert upkeep.stop(timeout=2.0) is True
+
+
+def test_a_hand_wired_backtest_shows_a_fill_no_earlier_than_its_minute_ends_and_by_the_documented_lag() -> (
+    None
+):
+    """A coordinator and an upkeep sharing one backtest clock (no manager): the missing 09:35 never shows
+    while the consumer handles an item known before 09:36, and shows from the first item known at or after
+    09:37 (the documented lag), the same in every run."""
+
+    def run() -> list[tuple[Any, bool]]:
+        store = SessionData()
+        clock = TimeProvider()
+        stream = bars("A", 12, skip=(5,))
+        ticks = [Tick("A", T0 + timedelta(minutes=5, seconds=s), 100.0, 1) for s in (10, 50)]
+        ticks += [Tick("A", T0 + timedelta(minutes=6, seconds=s), 100.0, 1) for s in (0, 30)]
+        coord = BacktestStreamCoordinator(store, time_provider=clock, max_queue_size=4, batch_size=2)
+        coord.feed_data_list("A", "bar", stream)
+        coord.feed_data_list("A", "tick", ticks)
+        upkeep = DataUpkeepThread(store, Recording(bars("A", 60)), time_provider=clock)
+        upkeep.start()
+        seen = []
+        for item in coord.merged_stream():
+            k = item.timestamp + M if isinstance(item, Bar) else item.timestamp
+            filled = store.get_provenance("A", T0 + 5 * M) is Provenance.GAP_FILLED
+            if k < T0 + 6 * M:
+                assert not filled, item
+            if k >= T0 + 7 * M:
+                assert filled, item
+            seen.append((item, filled))
+        assert coord.stop_worker(DEADLINE)
+        assert upkeep.stop(timeout=1.0)
+        return seen
+
+    first = run()
+    assert any(filled for _item, filled in first)
+    assert run() == first
