@@ -7,10 +7,13 @@ Public API only; a recording repository fake; deadlines, not naps."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from datetime import date, datetime, timedelta
 from typing import Any
+
+import pytest
 
 from sessiondata import (
     BacktestStreamCoordinator,
@@ -231,3 +234,40 @@ def test_a_hand_wired_backtest_shows_a_fill_no_earlier_than_its_minute_ends_and_
     first = run()
     assert any(filled for _item, filled in first)
     assert run() == first
+
+
+class Sluggish:
+    """A repository slower than the upkeep's fetch timeout: every fetch is given up and the next one gets a
+    new fetch thread, so a pass starts fetch threads again and again (each empty answer is retried)."""
+
+    def __init__(self) -> None:
+        self.never = threading.Event()
+
+    def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
+        self.never.wait(0.002)  # a bounded wait standing for a slow call
+        return []
+
+
+@pytest.mark.usefixtures("switch_often")
+def test_stop_racing_the_first_pass_never_raises_and_true_means_every_thread_finished() -> None:
+    """`stop` from another thread while `start`'s first pass is starting fetch threads: it returns a bool
+    (never `RuntimeError: cannot join thread before it is started`), and True only with every thread the
+    upkeep started finished."""
+    rng = random.Random(5)
+    before = set(threading.enumerate())
+    for _ in range(300):
+        store = store_with(bars("A", 200, skip=tuple(range(1, 200, 2))))
+        upkeep = DataUpkeepThread(
+            store, Sluggish(), period=0.001, fetch_timeout=0.0005, retry_base=0.0, retry_cap=0.0, jitter=0.0
+        )
+        starter = threading.Thread(target=upkeep.start)
+        starter.start()
+        for _ in range(
+            rng.randrange(3000)
+        ):  # spread where the stop lands; the assertions do not depend on it
+            pass
+        finished = upkeep.stop(timeout=2.0)
+        starter.join(DEADLINE)
+        if finished:
+            assert new_threads(before) == set()
+        upkeep.stop(timeout=2.0)
