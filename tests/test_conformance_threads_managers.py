@@ -5,6 +5,7 @@ Public API only; real threads, deadlines instead of naps."""
 
 from __future__ import annotations
 
+import random
 import sys
 import threading
 import time
@@ -307,3 +308,33 @@ def test_time_provider_live_in_a_live_system() -> None:
             _ = manager.coordinator
     clock = TimeProvider("live")
     assert clock.is_set
+
+
+@pytest.mark.usefixtures("switch_often")
+@pytest.mark.parametrize("mode", ["backtest", "live"])
+def test_system_manager_start_and_stop_racing_from_two_threads(mode: str) -> None:
+    """`start` in one thread, `stop` in another: neither raises nor hangs; a stop that returns True leaves
+    no thread of the manager's running unless the start came after it (then the system runs, and the next
+    stop ends it)."""
+    rng = random.Random(11)
+    repo = InMemoryBarRepository(bars("A", 390))
+    before = set(threading.enumerate())
+    for _ in range(60):
+        store = SessionData()
+        store.start_new_session(DAY)
+        store.add_bars_batch("A", bars("A", 60, skip=tuple(range(1, 60, 2))))
+        manager = SystemManager(store, mode=mode, repository=repo, upkeep_period=0.001)
+        stopped: list[bool] = []
+        starter = threading.Thread(target=manager.start)
+        stopper = threading.Thread(target=lambda m=manager, out=stopped: out.append(m.stop(timeout=DEADLINE)))
+        starter.start()
+        for _ in range(rng.randrange(3000)):  # spread where the stop lands; nothing below depends on it
+            pass
+        stopper.start()
+        starter.join(DEADLINE)
+        stopper.join(DEADLINE)
+        assert stopped == [True]
+        if manager.state is SystemState.STOPPED:
+            assert new_threads(before) == set()
+        assert manager.stop(timeout=DEADLINE) is True
+        assert new_threads(before) == set()
