@@ -314,21 +314,22 @@ def test_sources_are_pulled_lazily_and_an_infinite_one_stops() -> None:
     before = set(threading.enumerate())
     coord.register_stream("INF", StreamType.BAR, forever())
     assert pulled == 0  # registering pulls nothing
-    stream = coord.merged_stream()
-    taken = [next(stream) for _ in range(10)]
-    coord.pause()
-    assert coord.wait_paused(DEADLINE)
-    # The worker runs ahead by at most the buffer, the batch it gathers and the one being handed over.
-    assert pulled <= len(taken) + 16 + 2 * 4 + 2
-    began = time.monotonic()
-    assert coord.stop_worker(timeout=2.0) is True  # True: the worker has ended
-    assert time.monotonic() - began < 2.0 + 0.5
-    assert set(threading.enumerate()) - before == set()
-    rest = list(stream)  # what was buffered, then the end
-    assert [b.timestamp for b in taken + rest] == [
-        taken[0].timestamp + i * M for i in range(len(taken + rest))
-    ]
-    assert coord.status()["state"] == "stopped"
+    with coord:  # stops the worker also if an assertion fails (no thread left for later tests)
+        stream = coord.merged_stream()
+        taken = [next(stream) for _ in range(10)]
+        coord.pause()
+        assert coord.wait_paused(DEADLINE)
+        # The worker runs ahead by at most the buffer, the batch it gathers and the one being handed over.
+        assert pulled <= len(taken) + 16 + 2 * 4 + 2
+        began = time.monotonic()
+        assert coord.stop_worker(timeout=2.0) is True  # True: the worker has ended
+        assert time.monotonic() - began < 2.0 + 0.5
+        assert set(threading.enumerate()) - before == set()
+        rest = list(stream)  # what was buffered, then the end
+        assert [b.timestamp for b in taken + rest] == [
+            taken[0].timestamp + i * M for i in range(len(taken + rest))
+        ]
+        assert coord.status()["state"] == "stopped"
 
 
 def test_a_source_raising_midway_delivers_what_came_before_then_fails() -> None:

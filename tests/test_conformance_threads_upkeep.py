@@ -242,32 +242,41 @@ class Sluggish:
 
     def __init__(self) -> None:
         self.never = threading.Event()
+        self.called = threading.Event()
 
     def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
+        self.called.set()
         self.never.wait(0.002)  # a bounded wait standing for a slow call
         return []
 
 
 @pytest.mark.usefixtures("switch_often")
 def test_stop_racing_the_first_pass_never_raises_and_true_means_every_thread_finished() -> None:
-    """`stop` from another thread while `start`'s first pass is starting fetch threads: it returns a bool
-    (never `RuntimeError: cannot join thread before it is started`), and True only with every thread the
-    upkeep started finished."""
+    """`stop` from another thread while `start`'s first pass is starting fetch threads (one per fetch: each
+    times out): it returns a bool (never `RuntimeError: cannot join thread before it is started`), and True
+    only with every thread the upkeep started finished."""
     rng = random.Random(5)
     before = set(threading.enumerate())
     for _ in range(300):
         store = store_with(bars("A", 200, skip=tuple(range(1, 200, 2))))
+        repo = Sluggish()
         upkeep = DataUpkeepThread(
-            store, Sluggish(), period=0.001, fetch_timeout=0.0005, retry_base=0.0, retry_cap=0.0, jitter=0.0
+            store, repo, period=0.001, fetch_timeout=0.0005, retry_base=0.0, retry_cap=0.0, jitter=0.0
         )
         starter = threading.Thread(target=upkeep.start)
         starter.start()
-        for _ in range(
-            rng.randrange(3000)
-        ):  # spread where the stop lands; the assertions do not depend on it
-            pass
-        finished = upkeep.stop(timeout=2.0)
-        starter.join(DEADLINE)
-        if finished:
-            assert new_threads(before) == set()
-        upkeep.stop(timeout=2.0)
+        try:
+            for _ in range(rng.randrange(3000)):  # spreads where the stop lands; no assertion depends on it
+                pass
+            # A stop before `start` began is undone by it (stop, then start, is a running upkeep): the
+            # thread check holds for a stop after the first pass began fetching.
+            began = repo.called.is_set()
+            finished = upkeep.stop(timeout=DEADLINE)  # a bool, never an exception
+            starter.join(DEADLINE)
+            assert not starter.is_alive()
+            if finished and began:
+                assert new_threads(before) == set()
+        finally:
+            upkeep.stop(timeout=DEADLINE)
+            starter.join(DEADLINE)
+    assert new_threads(before) == set()
