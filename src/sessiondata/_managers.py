@@ -398,7 +398,9 @@ class DataManager:
         session is summarized. ``drop_minutes`` removes that many random regular-session minutes per symbol
         and session from the stream (seeded by ``seed``), to show the upkeep at work on complete data.
         ``on_item`` is called with each item the consumer receives (e.g. a progress bar). ``cancel`` stops
-        the replay early. Returns a `ReplayReport`.
+        the replay early: within about 50 ms of being set, also while the consumer waits for the next item
+        (a paced replay, a slow repository); the report then covers the items consumed. Returns a
+        `ReplayReport`.
 
         Raises `ReplayError` (no repository, unknown symbol, no bars on the dates) before starting anything.
         Complexity: O(b log s) for b bars of s symbols (the merge), plus the store's writes and the upkeep's
@@ -445,16 +447,22 @@ class DataManager:
             coordinator.register_stream(symbol, StreamType.BAR, source, blocking=False)
         items = 0
         began = time.perf_counter()
+        watcher = None if cancel is None else _CancelWatcher(cancel, coordinator)
         try:
             if keeper is not None:
                 keeper.start()
+            if watcher is not None:
+                watcher.start()
             items = _consume(coordinator.merged_stream(), on_item, cancel)
         finally:
+            if watcher is not None:
+                watcher.finish()
             coordinator.stop_worker(timeout=5.0)
             if keeper is not None:
                 keeper.stop(timeout=5.0)
         seconds = time.perf_counter() - began
-        if not collector.sessions and items == 0:
+        cancelled = cancel is not None and cancel.is_set()
+        if not collector.sessions and items == 0 and not cancelled:
             raise ReplayError(f"no bars for {', '.join(wanted)} on the dates asked")
         faults = 0 if keeper is None else int(keeper.status()["fault_count"])
         return ReplayReport(
@@ -521,6 +529,40 @@ class DataManager:
             skip = set(rng.sample(regular, min(drop_minutes, len(regular))))
             dropped[symbol, day] = len(skip)
             yield [b for i, b in enumerate(bars) if i not in skip]
+
+
+class _CancelWatcher:
+    """Ends a replay's merged stream when ``cancel`` is set, also while the consumer waits for an item.
+
+    The consumer looks at ``cancel`` only between items, and may wait long for the next one: a paced
+    replay (``speed``) waits for the wall clock between items (a minute's bar every 10 s at ``speed=6``),
+    and a worker may be inside a slow repository. A `threading.Event` cannot wake another waiter, so this
+    thread waits on it in slices (20 wake-ups a second, nothing else) and then stops the worker, which
+    hands the consumer what is buffered and ends the stream.
+    """
+
+    _SLICE = 0.05  # seconds: the latency of a cancel, and at most the wait `finish` adds to a replay
+
+    def __init__(self, cancel: threading.Event, coordinator: BacktestStreamCoordinator) -> None:
+        self._cancel = cancel
+        self._coordinator = coordinator
+        self._finished = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sessiondata-replay-cancel", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._finished.is_set():
+            if self._cancel.wait(self._SLICE):
+                self._coordinator.stop_worker(timeout=0.0)  # returns at once; the replay's `finally` waits
+                return
+
+    def finish(self) -> None:
+        """Stop watching and wait for the thread (at most one slice). Any thread but the watcher's."""
+        self._finished.set()
+        if self._thread.is_alive():
+            self._thread.join()
 
 
 def _consume(
@@ -633,6 +675,11 @@ class SystemManager:
         self._coordinator: BacktestStreamCoordinator | None = None
         self._upkeep: DataUpkeepThread | None = None
         self._spent = False  # the current parts ran and were stopped: build fresh ones on the next start
+        # Counts `stop` calls. A `start` holds `_lock` through the upkeep's first pass, which a slow
+        # repository can stretch to ``fetch_timeout``: a `stop` that finds the lock taken stops the parts
+        # without it (they are thread-safe) to keep its bound, and the `start` sees the count move and
+        # leaves the system stopped instead of starting the worker.
+        self._stops = 0
         self._build()
 
     def _build(self) -> None:
@@ -708,6 +755,7 @@ class SystemManager:
         stopped run's are dropped here, not at `stop`. Complexity: O(streams), plus the upkeep's first
         pass, which it waits for. Thread-safety: any thread; serialized with the other state changes.
         """
+        stops = self._stops  # read before the lock: a `stop` from now on cancels this start
         with self._lock:
             if self._state is SystemState.RUNNING:
                 return
@@ -718,6 +766,13 @@ class SystemManager:
             try:
                 if self._upkeep is not None:
                     self._upkeep.start()
+                if self._stops != stops:
+                    # A `stop` came meanwhile: it stopped the parts it found and waits for them within its
+                    # own bound; tell them again (they may have started after it) without waiting here.
+                    self._stop_parts(0.0)
+                    self._spent = True
+                    logger.info("system start cancelled by stop()")
+                    return
                 # Without streams a started worker would find nothing to merge and finish at once, and a
                 # finished coordinator takes no more streams: then its first `merged_stream()` starts it.
                 if self._coordinator is not None and self._coordinator.status().get("streams"):
@@ -764,16 +819,30 @@ class SystemManager:
 
         Returns True if all of them finished (False if one is stuck in a source or a repository: it is a
         daemon thread and is abandoned). Idempotent. Complexity: O(1) besides the wait. Thread-safety: any
-        thread but the parts' own; waits at most ``timeout`` seconds.
+        thread but the parts' own; waits at most ``timeout`` seconds, also while a `start` in another thread
+        is still in the upkeep's first pass (that start then leaves the system stopped).
         """
-        with self._lock:
-            if self._state is SystemState.STOPPED and not self._started_any():
-                return True
+        deadline = time.monotonic() + timeout
+        self._stops += 1  # `start` only compares it with what it read; any change cancels that start
+        finished = True
+        if not self._lock.acquire(blocking=False):
+            # A transition holds the lock: a `start` waiting for the upkeep's first pass (bounded by the
+            # repository's fetch timeout, not by ours). Stop the parts it is starting without the lock (their
+            # `stop` is thread-safe and ends that pass); the start then sees the count moved and starts
+            # nothing more, so the lock comes free well within the deadline.
             finished = self._stop_parts(timeout)
+            if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                return False
+        try:
+            if self._state is SystemState.STOPPED and not self._started_any():
+                return finished
+            finished = self._stop_parts(max(0.0, deadline - time.monotonic())) and finished
             self._spent = True
             self._state = SystemState.STOPPED
             logger.info("system stopped%s", "" if finished else " (a thread was abandoned)")
             return finished
+        finally:
+            self._lock.release()
 
     def _started_any(self) -> bool:
         up = self._upkeep is not None and self._upkeep.is_alive()

@@ -977,12 +977,20 @@ class DataUpkeepThread:
                 self._fault(symbol, "repository_error", f"{what}: {type(error).__name__}: {error}")
                 return None
         job = _FetchJob(call)
-        worker = self._worker
-        if worker is None or not worker.submit(job):
-            worker = self._worker = _FetchWorker()
-            worker.start()
-            worker.submit(job)
-        self._fetch_done = job.done
+        # Under the lifecycle lock, as `stop` sets the stop flag under it: a fetch either starts before
+        # `stop` (which then sees the worker and the job to give up and wait for) or not at all. Without
+        # it `stop` could join a worker made but not yet started (a `RuntimeError`), or miss one started
+        # just after it looked, and return True with that thread alive.
+        with self._lifecycle_lock:
+            if self._stop.is_set():
+                return None  # stopped since the pass's last check: ends there, as at that check
+            worker = self._worker
+            if worker is None or not worker.submit(job):
+                worker = _FetchWorker()
+                worker.start()
+                self._worker = worker
+                worker.submit(job)
+            self._fetch_done = job.done
         finished = job.done.wait(self._fetch_timeout)
         self._fetch_done = None
         if job.error is not None:
