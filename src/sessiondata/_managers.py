@@ -31,6 +31,7 @@ import attrs
 
 from ._calendar import SessionClock, SessionCursor
 from ._clock import ClockMode, TimeProvider
+from ._gaps import detect_gaps
 from ._models import Bar, SessionDataError
 from ._repository import BarRepository, ImportReport, SqliteBarRepository, dates_of, time_range_of
 from .core.snapshot import SymbolSessionData
@@ -85,7 +86,8 @@ class SymbolSummary:
     ``vwap`` uses each bar's typical price ``(high + low + close) / 3``. ``gaps_found`` counts the missing
     regular-session minutes the upkeep found, ``gaps_filled`` those it filled from the repository and
     ``gaps_open`` those still missing (not in the repository either); ``dropped`` the minutes the replay
-    removed from the stream on purpose (``drop_minutes``).
+    removed from the stream on purpose (``drop_minutes``). Without the upkeep (``upkeep=False``), nothing
+    is filled: ``gaps_found`` and ``gaps_open`` are the session's missing regular-session minutes.
 
     Attributes:
         symbol: The symbol.
@@ -244,15 +246,21 @@ class _SessionCollector:
             bars = snap.bars_1m
             volume = _session_volume(bars)
             weighted = sum([(b.high + b.low + b.close) / 3 * b.volume for b in bars])
-            up = status.get(symbol, {})
-            still_open = sum(run[2] for run in up.get("open_gaps", []))
+            if self._upkeep is not None:
+                up = status.get(symbol, {})
+                found = int(up.get("gaps_found", 0))
+                still_open = sum(run[2] for run in up.get("open_gaps", []))
+                filled = int(up.get("bars_filled", 0))
+            else:  # nobody looked: the session's missing minutes, found here and all still open
+                found = still_open = _missing_minutes(store, bars, day)
+                filled = 0
             out[symbol] = SymbolSummary(
                 symbol=symbol,
                 date=day,
                 bars=len(bars),
-                gaps_found=int(up.get("gaps_found", 0)),
+                gaps_found=found,
                 gaps_open=still_open,
-                gaps_filled=int(up.get("bars_filled", 0)),
+                gaps_filled=filled,
                 dropped=self._dropped.get((symbol, day), 0),
                 bar_quality=snap.bar_quality,
                 open=bars[0].open,
@@ -264,6 +272,17 @@ class _SessionCollector:
                 derived_bars=_derived_counts(store, snap, day),
             )
         self.sessions.append(SessionSummary(day, out))
+
+
+def _missing_minutes(store: SessionData, bars: Sequence[Bar], day: date) -> int:
+    """The regular-session minutes of session ``day`` with no bar among ``bars`` (the session ended, so
+    every minute to its close counts), as the upkeep's final pass of the session would find them: the
+    summary's gap figures of a replay without the upkeep. O(bars + session minutes)."""
+    clock = store.session_clock
+    bounds = clock.session_bounds(day, aware=bars[0].timestamp.tzinfo is not None)
+    if bounds is None:
+        return 0
+    return sum(gap.bar_count for gap in detect_gaps(clock, bars, bounds[1], start=day))
 
 
 def _session_volume(bars: Iterable[Bar]) -> float:
