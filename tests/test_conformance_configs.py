@@ -272,6 +272,9 @@ class ConfigMachine(RuleBasedStateMachine):
         # Steps left without a derived read: lazy derivation then has several steps' writes to catch up on
         # at the next one (a read after every step would settle its log one step at a time).
         self.quiet = 0
+        # What earlier steps' reads returned, with a copy: "sequences ... never change after they are
+        # returned", and snapshots are immutable, whatever was written since.
+        self.handed_out: list[tuple[Any, list[Any]]] = []
 
     def read_intervals(self) -> tuple[int, ...]:
         return (1,) if self.quiet else (1, *self.cfg.intervals)
@@ -327,10 +330,14 @@ class ConfigMachine(RuleBasedStateMachine):
     @initialize(cfg=configs(), data=st.data())
     def build(self, cfg: Config, data: st.DataObject) -> None:
         self.cfg = cfg
+        # The zone by name or as a tzinfo (UTC also as `datetime.timezone.utc`): the same store either way.
+        zone: str | tzinfo = data.draw(
+            st.sampled_from([cfg.zone, cfg.tz, *([UTC] if cfg.zone == "UTC" else [])])
+        )
         self.store = SessionData(
             start_time=cfg.start,
             end_time=cfg.end,
-            timezone=cfg.zone,
+            timezone=zone,
             derived_intervals=cfg.intervals,
             historical_bars_trailing_days=cfg.trailing,
             historical_bars_types=cfg.history_types,
@@ -409,12 +416,35 @@ class ConfigMachine(RuleBasedStateMachine):
 
     @rule(data=st.data(), symbol=st.sampled_from(SYMBOLS), single=st.booleans())
     def add_run(self, data: st.DataObject, symbol: str, single: bool) -> None:
-        """Consecutive minutes in time order from a random start: the streaming case."""
+        """Consecutive minutes in time order from a random start: the streaming case (now and then a whole
+        session's worth, so that every window of every interval forms and completes)."""
         start = self.draw_wall(data).replace(second=0)
-        n = data.draw(st.integers(1, 25))
+        n = data.draw(st.integers(1, 25) | st.just(self.cfg.length + 5))
         bars = [
             Bar(symbol.upper(), self.cfg.stamp(start + i * M, i), 100.0, 101.0, 99.0, 100.5, 10 + i)
             for i in range(n)
+        ]
+        if single:
+            for b in bars:
+                self.store.add_bar(symbol, b)
+        else:
+            self.store.add_bars_batch(symbol, bars)
+        m = self.sym_model(symbol)
+        for b in bars:
+            m.bars[b.timestamp] = b
+
+    @rule(data=st.data(), symbol=st.sampled_from(SYMBOLS), single=st.booleans())
+    def stream_to_close(self, data: st.DataObject, symbol: str, single: bool) -> None:
+        """A day's stream ending with the session's last minute: the last window (cut at ``end_time`` when
+        the interval does not divide the session) completes when that minute arrives, with no later bar and
+        no `end_session`."""
+        n = self.cfg.length
+        first = data.draw(st.integers(max(0, n - 70), n - 1))
+        day = data.draw(st.sampled_from(self.cfg.days))
+        open_ = datetime.combine(day, self.cfg.start)
+        bars = [
+            Bar(symbol.upper(), self.cfg.stamp(open_ + i * M, i), 100.0, 101.5, 99.5, 100.0, 5 + i)
+            for i in range(first, n)
         ]
         if single:
             for b in bars:
@@ -467,7 +497,14 @@ class ConfigMachine(RuleBasedStateMachine):
 
     # ---------------------------------------------------------- invalid writes
 
-    @rule(data=st.data(), symbol=st.sampled_from(SYMBOLS), kind=st.integers(0, 5))
+    @rule(symbol=st.sampled_from([*SYMBOLS, "NEW"]), what=st.sampled_from(["bars", "ticks", "quotes"]))
+    def empty_batch(self, symbol: str, what: str) -> None:
+        """An empty batch is `add_bar` on no bar: nothing changes, no symbol is registered."""
+        before = self.read_everything()
+        getattr(self.store, f"add_{what}_batch")(symbol, [])
+        assert self.read_everything() == before
+
+    @rule(data=st.data(), symbol=st.sampled_from(SYMBOLS), kind=st.integers(0, 6))
     def invalid_write(self, data: st.DataObject, symbol: str, kind: int) -> None:
         """Must raise `InvalidDataError` and change nothing a reader sees."""
         sym = symbol.upper()
@@ -493,9 +530,14 @@ class ConfigMachine(RuleBasedStateMachine):
             if known is None or not known.has_data():
                 return
             call = lambda: self.store.add_quote(symbol, Quote(sym, mixed, 1, 1, 1, 1))  # noqa: E731
-        else:
+        elif kind == 5:
             ticks = [Tick(sym, self.draw_stamp(data), 100, 1), Tick("ZZZ", self.draw_stamp(data), 100, 1)]
             call = lambda: self.store.add_ticks_batch(symbol, ticks)  # noqa: E731
+        else:
+            # Not a bar at all: the contract's "a timestamp that is not a datetime" one level up; the store
+            # refuses it as invalid data too (InvalidDataError, its choice), and stores none of the batch.
+            junk: list[Any] = [*valid, (self.draw_stamp(data), 100.0, 101.0, 99.0, 100.0, 1)]
+            call = lambda: self.store.add_bars_batch(symbol, junk)  # noqa: E731
         before = self.read_everything()
         with pytest.raises(InvalidDataError):
             call()
@@ -556,6 +598,11 @@ class ConfigMachine(RuleBasedStateMachine):
         assert s.session_ended == self.ended
         assert s.current_session_date == self.session_date
         self.check_unknown()
+        for got, copy in self.handed_out:
+            assert list(got) == copy, "a returned sequence or a snapshot changed after it was returned"
+            if isinstance(got, list):
+                got.append("not a bar")  # the caller's own list: the store must not see this
+        self.handed_out = []
         for sym, m in self.model.items():
             self.check_symbol(sym, m)
         self.quiet = max(0, self.quiet - 1)
@@ -583,6 +630,16 @@ class ConfigMachine(RuleBasedStateMachine):
                 ):
                     with pytest.raises(ValueError):
                         read(*args)
+                snap = s.get_symbol_data(sym)
+                if snap is not None:  # a snapshot's own read methods refuse it too
+                    for snap_read, snap_args in (
+                        (snap.get_latest_bar, (bad,)),
+                        (snap.get_last_n_bars, (1, bad)),
+                        (snap.get_bars_since, (t, bad)),
+                        (snap.get_bar_count, (bad,)),
+                    ):
+                        with pytest.raises(ValueError):
+                            snap_read(*snap_args)
 
     def check_symbol(self, sym: str, m: SymbolModel) -> None:
         s = self.store
@@ -602,6 +659,8 @@ class ConfigMachine(RuleBasedStateMachine):
         assert snap is not None
         assert snap.symbol == sym
         assert list(snap.bars_1m) == bars
+        self.handed_out.append((snap.bars_1m, bars))
+        self.handed_out.append((snap.ticks, list(m.ticks)))
         assert (snap.session_volume, snap.session_high, snap.session_low, snap.last_update) == (
             expected_metrics["session_volume"],
             expected_metrics["session_high"],
@@ -620,7 +679,9 @@ class ConfigMachine(RuleBasedStateMachine):
             for reader in (s, snap):
                 latest = done[-1] if done else None
                 if reader is s:
-                    assert s.get_bars(sym, k) == done, f"completed {k}m bars"
+                    got = s.get_bars(sym, k)
+                    assert got == done, f"completed {k}m bars"
+                    self.handed_out.append((got, list(got)))
                     assert s.get_latest_bar(sym, k) == latest
                     assert s.get_bar_count(sym, k) == len(done)
                     assert s.get_last_n_bars(sym, 2, k) == done[-2:]
@@ -747,8 +808,8 @@ class ConfigMachineWithReader(ConfigMachine):
 
 
 ConfigMachine.TestCase.settings = settings(
-    max_examples=60,
-    stateful_step_count=30,
+    max_examples=100,
+    stateful_step_count=35,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
