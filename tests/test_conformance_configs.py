@@ -163,11 +163,34 @@ class SymbolModel:
         self.ended = ended
         self.history: dict[int, dict[date, list[Bar]]] = {k: {} for k in cfg.history_types}
 
+        # Answers of `sorted_bars`, `derived` and `quality` since the last change (the machine asks each
+        # many times a step, and shrinking a failure replays thousands of steps).
+        self.memo: dict[Any, Any] = {}
+
+    @classmethod
+    def of(cls, cfg: Config, bars: Any) -> SymbolModel:
+        """A model of an ended session holding ``bars``."""
+        model = cls(cfg, ended=True)
+        for b in bars:
+            model.put(b)
+        return model
+
+    def put(self, bar: Bar) -> None:
+        """Store ``bar``: a new minute, or a correction of the bar with its timestamp."""
+        self.bars[bar.timestamp] = bar
+        self.memo.clear()
+
+    def end(self) -> None:
+        self.ended = True
+        self.memo.clear()
+
     def has_data(self) -> bool:
         return bool(self.bars or self.ticks or self.quotes)
 
     def sorted_bars(self) -> list[Bar]:
-        return [self.bars[t] for t in sorted(self.bars)]
+        if "sorted" not in self.memo:
+            self.memo["sorted"] = [self.bars[t] for t in sorted(self.bars)]
+        return list(self.memo["sorted"])
 
     def windows(self, k: int) -> dict[tuple[date, int], list[Bar]]:
         out: dict[tuple[date, int], list[Bar]] = {}
@@ -179,6 +202,12 @@ class SymbolModel:
 
     def derived(self, k: int) -> tuple[list[Bar], Bar | None]:
         """(completed windows, the forming one) by the contract's completion rule."""
+        if k not in self.memo:
+            self.memo[k] = self._derived(k)
+        done, forming = self.memo[k]
+        return list(done), forming
+
+    def _derived(self, k: int) -> tuple[list[Bar], Bar | None]:
         newest = max(self.bars) if self.bars else None
         done: list[Bar] = []
         forming: list[Bar] = []
@@ -195,6 +224,11 @@ class SymbolModel:
         return done, (forming[0] if forming else None)
 
     def quality(self) -> float:
+        if "quality" not in self.memo:
+            self.memo["quality"] = self._quality()
+        return float(self.memo["quality"])
+
+    def _quality(self) -> float:
         per_day: dict[date, set[int]] = {}
         for t in self.bars:
             loc = self.cfg.locate(t)
@@ -220,7 +254,7 @@ class SymbolModel:
         new = SymbolModel(self.cfg, ended=False)
         if self.cfg.trailing == 0:
             return new
-        self.ended = True  # the session is over: every window is complete
+        self.end()  # the session is over: every window is complete
         for k in self.cfg.history_types:
             kept = new.history[k] = dict(self.history[k])
             series = self.sorted_bars() if k == 1 else self.derived(k)[0]
@@ -359,7 +393,7 @@ class ConfigMachine(RuleBasedStateMachine):
         self.store.end_session()
         self.ended = True
         for m in self.model.values():
-            m.ended = True
+            m.end()
 
     @rule(data=st.data())
     def start_new_session(self, data: st.DataObject) -> None:
@@ -401,7 +435,7 @@ class ConfigMachine(RuleBasedStateMachine):
     def add_bar(self, data: st.DataObject, symbol: str) -> None:
         bar = self.draw_bar(data, symbol.upper())
         self.store.add_bar(symbol, bar)
-        self.sym_model(symbol).bars[bar.timestamp] = bar
+        self.sym_model(symbol).put(bar)
 
     @rule(data=st.data(), symbol=st.sampled_from(SYMBOLS))
     def add_bars_batch(self, data: st.DataObject, symbol: str) -> None:
@@ -412,7 +446,7 @@ class ConfigMachine(RuleBasedStateMachine):
         self.store.add_bars_batch(symbol, bars)
         m = self.sym_model(symbol)
         for b in bars:
-            m.bars[b.timestamp] = b
+            m.put(b)
 
     @rule(data=st.data(), symbol=st.sampled_from(SYMBOLS), single=st.booleans())
     def add_run(self, data: st.DataObject, symbol: str, single: bool) -> None:
@@ -431,7 +465,7 @@ class ConfigMachine(RuleBasedStateMachine):
             self.store.add_bars_batch(symbol, bars)
         m = self.sym_model(symbol)
         for b in bars:
-            m.bars[b.timestamp] = b
+            m.put(b)
 
     @rule(data=st.data(), symbol=st.sampled_from(SYMBOLS), single=st.booleans())
     def stream_to_close(self, data: st.DataObject, symbol: str, single: bool) -> None:
@@ -453,7 +487,7 @@ class ConfigMachine(RuleBasedStateMachine):
             self.store.add_bars_batch(symbol, bars)
         m = self.sym_model(symbol)
         for b in bars:
-            m.bars[b.timestamp] = b
+            m.put(b)
 
     @precondition(lambda self: any(m.bars for m in self.model.values()))
     @rule(data=st.data())
@@ -464,7 +498,7 @@ class ConfigMachine(RuleBasedStateMachine):
         ts = data.draw(st.sampled_from(sorted(m.bars)))
         bar = self.draw_bar(data, sym, ts=ts)
         self.store.add_bar(sym.lower(), bar)
-        m.bars[ts] = bar
+        m.put(bar)
 
     @rule(data=st.data(), symbol=st.sampled_from(SYMBOLS), single=st.booleans(), quotes=st.booleans())
     def add_records(self, data: st.DataObject, symbol: str, single: bool, quotes: bool) -> None:
@@ -705,8 +739,7 @@ class ConfigMachine(RuleBasedStateMachine):
             if k == 1:
                 continue
             for day, kept in per_day.items():
-                temp = SymbolModel(self.cfg, ended=True)
-                temp.bars = {b.timestamp: b for b in one.get(day, ())}
+                temp = SymbolModel.of(self.cfg, one.get(day, ()))
                 assert list(kept) == temp.derived(k)[0], f"history of {k}m bars on {day}"
 
 
@@ -728,8 +761,7 @@ def check_snapshot_alone(cfg: Config, snap: Any) -> None:
     assert snap.session_low == min((b.low for b in bars), default=None)
     assert snap.last_update == (bars[-1].timestamp if bars else None)
     assert snap.get_latest_bar() == (bars[-1] if bars else None)
-    model = SymbolModel(cfg, ended=True)
-    model.bars = {b.timestamp: b for b in bars}
+    model = SymbolModel.of(cfg, bars)
     assert snap.bar_quality == pytest.approx(model.quality(), abs=1e-9)
     for k in cfg.intervals:
         every = model.derived(k)[0]
