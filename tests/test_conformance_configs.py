@@ -628,7 +628,10 @@ class ConfigMachine(RuleBasedStateMachine):
         if not hasattr(self, "cfg"):
             return
         s = self.store
-        assert s.get_active_symbols() == set(self.model)
+        active = s.get_active_symbols()
+        assert active == set(self.model)
+        active.add("JUNK")  # a copy: the caller's to change
+        assert "JUNK" not in s.get_active_symbols()
         assert s.session_ended == self.ended
         assert s.current_session_date == self.session_date
         self.check_unknown()
@@ -692,6 +695,8 @@ class ConfigMachine(RuleBasedStateMachine):
         snap = s.get_symbol_data(sym.lower())
         assert snap is not None
         assert snap.symbol == sym
+        with pytest.raises(AttributeError):
+            snap.symbol = "JUNK"  # immutable
         assert list(snap.bars_1m) == bars
         self.handed_out.append((snap.bars_1m, bars))
         self.handed_out.append((snap.ticks, list(m.ticks)))
