@@ -36,6 +36,10 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from sessiondata import Bar, InvalidDataError, Quote, SessionData, Tick
 
+# A failure here shrinks for up to hypothesis's own limit (5 minutes: every step replays many reads); the
+# suite's 300 s timeout would cut the shrink short and report it as flaky instead of the minimal example.
+pytestmark = pytest.mark.timeout(900)
+
 M = timedelta(minutes=1)
 UTC = timezone.utc
 
