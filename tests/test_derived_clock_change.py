@@ -318,3 +318,32 @@ def test_late_bars_on_a_change_day_re_derive_windows_by_the_rule(
     for k in PROPERTY_INTERVALS:
         derived = [(b.timestamp, b.high, b.low, b.volume) for b in utc.get_bars("BTC", k)]
         assert derived == [(t, h, lo, v) for t, _, h, lo, _, v in rule_windows(bars, day, k)], k
+
+
+@pytest.mark.parametrize("derivation", ["lazy", "eager"])
+def test_a_second_pass_bar_in_order_stays_out_of_the_first_pass_window_it_follows(derivation: str) -> None:
+    """New York's 2018-11-04 repeats 01:00-02:00. Bars at 01:54-01:58 EDT, then 01:53 EST (the second pass,
+    in order in real time), then 04:59 EST: the 5-minute 01:55 window (both passes of 01:55-01:59 wall,
+    less the hour between) holds 01:55-01:58 EDT only; 01:53 EST belongs to the 01:50 window. Derived as
+    bars arrive, the completing step read every bar after the 01:55 window's anchor as a member, the
+    01:53 EST bar in the window's hole included (volume 20, not 14). Found by the hypothesis test above on
+    a fresh clone."""
+    day = date(2018, 11, 4)
+    instants = [
+        datetime(2018, 11, 4, h, m, tzinfo=UTC)
+        for h, m in ((5, 54), (5, 55), (5, 56), (5, 57), (5, 58), (6, 53), (8, 59))
+    ]
+    stores = []
+    for zone in (UTC, NY):
+        store = new_store(day, derivation)
+        bars = stamped(instants, zone)
+        for b in bars:
+            store.add_bar("BTC", b)
+        store.end_session()
+        stores.append((store, bars))
+    (utc, bars), (exchange, _) = stores
+    assert answers(utc) == answers(exchange)
+    for k in PROPERTY_INTERVALS:
+        derived = [(b.timestamp, b.high, b.low, b.volume) for b in utc.get_bars("BTC", k)]
+        assert derived == [(t, h, lo, v) for t, _, h, lo, _, v in rule_windows(bars, day, k)], k
+    assert [b.volume for b in utc.get_bars("BTC", 5)] == [1 + 6, 2 + 3 + 4 + 5, 7]

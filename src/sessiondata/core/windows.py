@@ -225,11 +225,12 @@ def _newest_bar(
     newest bar (a member when its minute lies in the window). O(k), or O(k + log n) by search (a late bar's
     window, members across a chunk boundary, more members than minutes: bars stamped with seconds)."""
     start = window.start
-    if span is None:
+    if span is None or window.hole is not None:
+        # A window with a hole (both passes of a repeated wall hour, see `Window`) is read by search: the
+        # bars from its first member up to the newest need not all be its members. A bar of the repeated
+        # hour's second pass (stored in order by the writer's general path) may lie in the hole, after the
+        # anchor of a window of the first pass, and belongs to the window of its own wall minute.
         return _window_bar(symbol, window, bars_1m)
-    # A window with a hole (see `Window`) needs no check here: the newest bar steps only forward in wall
-    # minutes (a bar of the repeated hour's second pass takes the writer's general path), so the bars from
-    # the window's first member up to the newest are all its members, whichever pass they are in.
     chunk, n, chunk_start = bars_1m.tail()
     # The newest bar is a member when its minute is one of the window's, else the first bar past it.
     b = n if window.first <= offset <= window.last and window.day == day else n - 1
