@@ -305,6 +305,15 @@ def test_late_bars_on_a_change_day_re_derive_windows_by_the_rule(
     late = data.draw(st.sets(st.sampled_from(range(len(instants))), max_size=12))
     order = [i for i in range(len(instants)) if i not in late]
     order += data.draw(st.permutations(sorted(late)))
+    assert_streamed_by_the_rule(day, instants, order, derivation)
+
+
+def assert_streamed_by_the_rule(
+    day: date, instants: list[datetime], order: list[int], derivation: str
+) -> SessionData:
+    """Stream bars at ``instants`` in ``order`` (indices), stamped in UTC and in New York time, into two
+    fresh stores, end the session, and check that both answer alike and that every derived series is the
+    rule's (`rule_windows`). Returns the UTC-stamped store."""
     stores = []
     for zone in (UTC, NY):
         store = new_store(day, derivation)
@@ -318,6 +327,7 @@ def test_late_bars_on_a_change_day_re_derive_windows_by_the_rule(
     for k in PROPERTY_INTERVALS:
         derived = [(b.timestamp, b.high, b.low, b.volume) for b in utc.get_bars("BTC", k)]
         assert derived == [(t, h, lo, v) for t, _, h, lo, _, v in rule_windows(bars, day, k)], k
+    return utc
 
 
 @pytest.mark.parametrize("derivation", ["lazy", "eager"])
@@ -333,17 +343,5 @@ def test_a_second_pass_bar_in_order_stays_out_of_the_first_pass_window_it_follow
         datetime(2018, 11, 4, h, m, tzinfo=UTC)
         for h, m in ((5, 54), (5, 55), (5, 56), (5, 57), (5, 58), (6, 53), (8, 59))
     ]
-    stores = []
-    for zone in (UTC, NY):
-        store = new_store(day, derivation)
-        bars = stamped(instants, zone)
-        for b in bars:
-            store.add_bar("BTC", b)
-        store.end_session()
-        stores.append((store, bars))
-    (utc, bars), (exchange, _) = stores
-    assert answers(utc) == answers(exchange)
-    for k in PROPERTY_INTERVALS:
-        derived = [(b.timestamp, b.high, b.low, b.volume) for b in utc.get_bars("BTC", k)]
-        assert derived == [(t, h, lo, v) for t, _, h, lo, _, v in rule_windows(bars, day, k)], k
+    utc = assert_streamed_by_the_rule(day, instants, list(range(len(instants))), derivation)
     assert [b.volume for b in utc.get_bars("BTC", 5)] == [1 + 6, 2 + 3 + 4 + 5, 7]
