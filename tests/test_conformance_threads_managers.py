@@ -338,3 +338,63 @@ def test_system_manager_start_and_stop_racing_from_two_threads(mode: str) -> Non
             assert new_threads(before) == set()
         assert manager.stop(timeout=DEADLINE) is True
         assert new_threads(before) == set()
+
+
+def test_a_stop_that_cancels_a_start_waits_for_every_thread_that_start_left() -> None:
+    """The interleaving behind a rare failure of the race test above, forced: `stop` reaches the upkeep
+    before the `start` that holds the manager's lock starts it, so that start runs the first pass (a fetch
+    thread serves it) and the live thread, then sees the stop and tells its parts to stop without waiting.
+    The fetch thread is made slow to exit, as a busy machine may make it. `stop` must still return only
+    when every thread is gone (it returned True with the fetch thread alive)."""
+    repo = InMemoryBarRepository(bars("A", 390))
+    store = SessionData()
+    store.start_new_session(DAY)
+    store.add_bars_batch("A", bars("A", 60, skip=tuple(range(1, 60, 2))))
+    manager = SystemManager(store, mode="live", repository=repo, upkeep_period=0.001)
+    before = set(threading.enumerate())
+    in_upkeep_start = threading.Event()
+    upkeep_stopped = threading.Event()
+
+    def is_upkeep(frame: Any, name: str) -> bool:
+        return bool(frame.f_code.co_name == name and frame.f_code.co_filename.endswith("upkeep.py"))
+
+    def hold_upkeep_start(frame: Any, event: str, arg: object) -> None:
+        if event == "call" and is_upkeep(frame, "start"):
+            in_upkeep_start.set()
+            upkeep_stopped.wait(DEADLINE)
+
+    def note_upkeep_stop(frame: Any, event: str, arg: object) -> None:
+        if event == "return" and is_upkeep(frame, "stop"):
+            upkeep_stopped.set()
+
+    def slow_fetch_exit(frame: Any, event: str, arg: object) -> None:
+        # Profile hooks, not trace hooks: coverage measures through the latter.
+        # (`threading.current_thread()` here would make dummy threads of those starting or ending.)
+        leaving_run = event == "return" and frame.f_code.co_name == "run"
+        if leaving_run and getattr(frame.f_locals.get("self"), "name", None) == "sessiondata-upkeep-fetch":
+            time.sleep(0.3)
+
+    def starting() -> None:
+        sys.setprofile(hold_upkeep_start)
+        manager.start()
+
+    stopped: list[bool] = []
+
+    def stopping() -> None:
+        sys.setprofile(note_upkeep_stop)
+        stopped.append(manager.stop(timeout=DEADLINE))
+
+    threading.setprofile(slow_fetch_exit)
+    try:
+        starter = threading.Thread(target=starting)
+        starter.start()
+        assert in_upkeep_start.wait(DEADLINE)
+        stopper = threading.Thread(target=stopping)
+        stopper.start()
+        stopper.join(DEADLINE)
+        starter.join(DEADLINE)
+    finally:
+        threading.setprofile(None)  # type: ignore[arg-type]
+    assert stopped == [True]
+    assert manager.state is SystemState.STOPPED
+    assert new_threads(before) == set()

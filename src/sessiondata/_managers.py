@@ -854,6 +854,10 @@ class SystemManager:
                 return False
         try:
             if self._state is SystemState.STOPPED and not self._started_any():
+                if self._spent:
+                    # A `start` that this or another stop cancelled told its parts to stop without waiting
+                    # (their threads may still be exiting, a fetch worker among them): wait for them here.
+                    finished = self._stop_parts(max(0.0, deadline - time.monotonic())) and finished
                 return finished
             finished = self._stop_parts(max(0.0, deadline - time.monotonic())) and finished
             self._spent = True

@@ -405,7 +405,8 @@ class DataUpkeepThread:
         # Serializes passes (the thread's and any `run_once` caller's) and guards `_states`.
         self._pass_lock = threading.Lock()
         self._states: dict[str, _SymbolState] = {}
-        # Guards the counters, faults and flags below that `status()` reads from other threads.
+        # Guards the counters, faults and flags below that `status()` reads from other threads, and the
+        # hand-off of fetch workers between `_worker`, `_abandoned` and `_retiring` that `stop` reads.
         self._status_lock = threading.Lock()
         self._passes = 0
         # Symbols passes looked at beyond the O(1) completeness test (see `_candidates`), in all.
@@ -416,7 +417,9 @@ class DataUpkeepThread:
         self._fault_count = 0
         self._logged: set[tuple[str, str]] = set()
         self._last_error: str | None = None
-        self._abandoned: list[threading.Thread] = []
+        self._abandoned: list[threading.Thread] = []  # fetch workers given up inside a repository call
+        # Fetch workers retired when idle, or told to stop, until they exit.
+        self._retiring: list[threading.Thread] = []
 
         self._stop = threading.Event()
         self._running = threading.Event()  # set = not paused
@@ -503,12 +506,15 @@ class DataUpkeepThread:
         self._store.wake_waiters()
         if thread is not None:
             thread.join(max(0.0, deadline - time.monotonic()))
-        worker = self._worker
+        with self._status_lock:
+            worker = self._worker
+            self._worker = None
+            if worker is not None:
+                # Kept until it exits, so that a later `stop` (e.g. one with more time) waits for it too.
+                self._retiring.append(worker)
+            fetches = [*self._abandoned, *self._retiring]
         if worker is not None:
             worker.abandon()
-            self._worker = None
-        with self._status_lock:
-            fetches = [*self._abandoned, *([worker] if worker is not None else [])]
         for t in fetches:
             t.join(max(0.0, deadline - time.monotonic()))
         finished = (thread is None or not thread.is_alive()) and not any(t.is_alive() for t in fetches)
@@ -986,10 +992,16 @@ class DataUpkeepThread:
                 return None  # stopped since the pass's last check: ends there, as at that check
             worker = self._worker
             if worker is None or not worker.submit(job):
+                retired = worker
                 worker = _FetchWorker()
                 worker.start()
-                self._worker = worker
                 worker.submit(job)
+                with self._status_lock:
+                    # A retired worker may still be exiting: `stop` waits for it with the others.
+                    self._retiring = [t for t in self._retiring if t.is_alive()]
+                    if retired is not None:
+                        self._retiring.append(retired)
+                    self._worker = worker
             self._fetch_done = job.done
         finished = job.done.wait(self._fetch_timeout)
         self._fetch_done = None
@@ -1000,8 +1012,10 @@ class DataUpkeepThread:
         if job.finished:
             return job.result
         worker.abandon()  # still inside get_bars: let it finish (or hang) on its own, never reuse it
-        self._worker = None
         with self._status_lock:
+            # One step under the lock that `stop` reads both under: a worker is always in one of the two.
+            if self._worker is worker:
+                self._worker = None
             self._abandoned = [t for t in self._abandoned if t.is_alive()]
             self._abandoned.append(worker)
         if not finished:
