@@ -163,6 +163,36 @@ def test_context_manager_starts_and_stops_the_thread() -> None:
     assert new_threads(before) == set()
 
 
+@pytest.mark.parametrize("mode", ["live", "backtest"])
+def test_run_once_after_stop_runs_a_whole_pass_and_a_later_stop_waits_for_its_fetch_thread(mode: str) -> None:
+    """`stop` ends the upkeep's own passes; an explicit `run_once` after it still fills, as the same call on
+    an upkeep never started (it filled nothing, silently: the pass took the stop for itself), and a later
+    `stop` leaves no thread of it behind."""
+    later = [b for b in bars("A", 20) if b.timestamp.minute % 3]  # gaps at :33, :36, :39...
+
+    def run_once(stop_first: bool) -> tuple[list[Bar], int]:
+        store = store_with(bars("A", 10))
+        clock = TimeProvider(start=T0 + 10 * M) if mode == "backtest" else None
+        upkeep = DataUpkeepThread(store, Recording(bars("A", 60)), time_provider=clock, period=0.05)
+        if stop_first:
+            upkeep.start()  # finds nothing to fill
+            assert upkeep.stop(timeout=DEADLINE) is True
+        store.add_bars_batch("A", later)
+        if clock is not None:
+            clock.advance_to(T0 + 20 * M)  # moves no pass of a stopped (or never started) upkeep
+        held = store.get_bar_count("A")
+        status = upkeep.run_once()
+        assert status["fault_count"] == 0
+        assert upkeep.stop(timeout=DEADLINE) is True
+        return list(store.get_bars("A")), store.get_bar_count("A") - held
+
+    before = set(threading.enumerate())
+    after_stop = run_once(stop_first=True)
+    assert after_stop == run_once(stop_first=False)
+    assert after_stop[1] > 0
+    assert new_threads(before) == set()
+
+
 def test_stop_is_bounded_with_a_hung_repository_and_says_what_it_abandoned() -> None:
     store = store_with(bars("A", 10, skip=(3,)))
     repo = Recording(bars("A", 60), hang=True)

@@ -402,8 +402,16 @@ class DataUpkeepThread:
         # set, and `_stop` is set, only under it, so `stop` sees either nothing started (and `start`, after
         # its first pass, sees the stop and starts nothing) or a started thread / a subscription.
         self._lifecycle_lock = threading.Lock()
-        # Serializes passes (the thread's and any `run_once` caller's) and guards `_states`.
+        # `stop` calls so far, and the count at the last `start` (both under the lifecycle lock): a pass runs
+        # for the count it began with, and ends at its next check once a `stop` moved the count. The upkeep's
+        # own passes begin with `start`'s count; a `run_once` with the count at its call, so that one called
+        # after `stop` still runs whole.
+        self._stops = 0
+        self._started_at_stop = 0
+        # Serializes passes (the thread's and any `run_once` caller's) and guards `_states` and `_pass_stops`
+        # (the count the running pass began with).
         self._pass_lock = threading.Lock()
+        self._pass_stops = 0
         self._states: dict[str, _SymbolState] = {}
         # Guards the counters, faults and flags below that `status()` reads from other threads, and the
         # hand-off of fetch workers between `_worker`, `_abandoned` and `_retiring` that `stop` reads.
@@ -445,6 +453,7 @@ class DataUpkeepThread:
         with self._lifecycle_lock:
             self._started = True
             self._stop.clear()
+            self._started_at_stop = self._stops
         if self._backtest:
             clock = self._clock
             assert clock is not None
@@ -494,6 +503,7 @@ class DataUpkeepThread:
         deadline = time.monotonic() + timeout
         with self._lifecycle_lock:
             self._stop.set()
+            self._stops += 1
             self._acting = False
             unsubscribe = self._unsubscribe
             thread = self._thread
@@ -655,24 +665,34 @@ class DataUpkeepThread:
     # ------------------------------------------------------------------ passes
 
     def _safe_pass(self) -> None:
+        """One of the upkeep's own passes (its first, its thread's, a clock move's): recorded, not raised."""
         try:
-            self._pass()
+            self._pass(self._started_at_stop)
         except Exception as exc:  # the thread must survive anything a pass throws; it is recorded
             self._fault("*", "pass_error", f"{type(exc).__name__}: {exc}", exc)
 
     def run_once(self) -> dict[str, Any]:
         """One synchronous pass over every active symbol; returns `status()` afterwards.
 
+        Also after `stop`, the pass runs whole (a `stop` ends only a pass begun before it). In live mode its
+        fetches then run on a new fetch thread, which exits after a second without work, or at the next
+        `stop`, which waits for it.
+
         Complexity: O(symbols + minutes ended since the last pass + open gaps), plus the fetches; a symbol
         whose bars are complete up to now (quality 100%, newest bar in the last due minute, nothing open)
         costs O(1). Thread-safety: any thread; waits for a pass in progress. Repository faults are recorded,
         not raised.
         """
-        self._pass()
+        self._pass(self._stops)
         return self.status()
 
-    def _pass(self) -> None:
+    def _interrupted(self) -> bool:
+        """Whether a `stop` came since the running pass began (it then ends at this check)."""
+        return self._stops != self._pass_stops
+
+    def _pass(self, stops: int) -> None:
         with self._pass_lock:
+            self._pass_stops = stops
             began = time.perf_counter()
             store = self._store
             # The clock first, the data second: every bar known by the time read is then in the snapshot
@@ -884,7 +904,7 @@ class DataUpkeepThread:
         due = sorted(m for m, r in state.retrying.items() if r.due <= clock_now)
         try:
             for first, end in _runs(due):
-                if self._stop.is_set():
+                if self._interrupted():
                     return
                 if self._fetch_hanging():
                     # One hung fetch is enough: do not start another (nor count an attempt) until it returns.
@@ -988,7 +1008,7 @@ class DataUpkeepThread:
         # it `stop` could join a worker made but not yet started (a `RuntimeError`), or miss one started
         # just after it looked, and return True with that thread alive.
         with self._lifecycle_lock:
-            if self._stop.is_set():
+            if self._interrupted():
                 return None  # stopped since the pass's last check: ends there, as at that check
             worker = self._worker
             if worker is None or not worker.submit(job):
@@ -1027,7 +1047,7 @@ class DataUpkeepThread:
     ) -> list[Bar]:
         valid: dict[datetime, Bar] = {}
         for i, item in enumerate(fetched):
-            if not i & 1023 and self._stop.is_set():
+            if not i & 1023 and self._interrupted():
                 return []  # stop keeps its bound, even while a huge wrong answer is sifted
             if not isinstance(item, Bar):
                 self._fault(symbol, "invalid_bar", f"repository returned {type(item).__name__}: {item!r}")
