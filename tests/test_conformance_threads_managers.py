@@ -30,7 +30,9 @@ M = timedelta(minutes=1)
 DAY = date(2025, 1, 2)
 T0 = datetime(2025, 1, 2, 9, 30)
 DEADLINE = 30.0
-SLACK = 0.5  # what a bound may overrun by on a loaded 2-core machine (lock hand-offs, thread wake-ups)
+# What a bound may overrun by on a loaded 2-core machine (lock hand-offs, thread wake-ups, a collection):
+# generous, as CI runs three suites at once; the overruns these tests guard against were 5-10 s.
+SLACK = 2.0
 
 
 def bars(symbol: str, n: int, *, start: datetime = T0, skip: tuple[int, ...] = ()) -> list[Bar]:
@@ -264,7 +266,7 @@ def test_replay_cancel_ends_a_paced_replay_promptly() -> None:
         cancel.set()
         runner.join(DEADLINE)
         assert not runner.is_alive()
-        assert time.monotonic() - began < 2.0
+        assert time.monotonic() - began < 5.0  # was 10 s: a cancel acted only at the next item
         assert out[0].items < 390
         assert new_threads(before) == set()
     finally:

@@ -30,7 +30,7 @@ M = timedelta(minutes=1)
 DAY = date(2025, 1, 2)
 T0 = datetime(2025, 1, 2, 9, 30)
 DEADLINE = 30.0
-SLACK = 0.5
+SLACK = 2.0  # what a bound may overrun by on a loaded 2-core machine (CI runs three suites at once)
 
 
 def bars(symbol: str, n: int, *, skip: tuple[int, ...] = ()) -> list[Bar]:
