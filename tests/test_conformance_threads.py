@@ -322,8 +322,8 @@ def test_sources_are_pulled_lazily_and_an_infinite_one_stops() -> None:
         # The worker runs ahead by at most the buffer, the batch it gathers and the one being handed over.
         assert pulled <= len(taken) + 16 + 2 * 4 + 2
         began = time.monotonic()
-        assert coord.stop_worker(timeout=2.0) is True  # True: the worker has ended
-        assert time.monotonic() - began < 2.0 + 2.0  # slack for a loaded 2-core machine
+        assert coord.stop_worker(timeout=5.0) is True  # True: the worker has ended
+        assert time.monotonic() - began < 5.0 + 2.0  # slack for a loaded 2-core machine
         assert set(threading.enumerate()) - before == set()
         rest = list(stream)  # what was buffered, then the end
         assert [b.timestamp for b in taken + rest] == [
@@ -435,8 +435,8 @@ def test_stop_returns_within_its_timeout_while_nobody_consumes_a_full_buffer() -
         assert time.monotonic() < deadline
         time.sleep(0.001)
     began = time.monotonic()
-    assert coord.stop_worker(timeout=1.0) is True
-    assert time.monotonic() - began < 1.0 + 2.0  # slack for a loaded 2-core machine
+    assert coord.stop_worker(timeout=5.0) is True
+    assert time.monotonic() - began < 5.0 + 2.0  # slack for a loaded 2-core machine
     assert set(threading.enumerate()) - before == set()
 
 

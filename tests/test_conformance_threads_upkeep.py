@@ -142,14 +142,14 @@ def test_live_mode_first_pass_wakes_on_writes_and_every_period() -> None:
     assert store.get_bar_count("A") == 10
     store.add_bar("A", Bar("A", T0 + 12 * M, 100.0, 101.0, 99.0, 100.5, 1))  # 09:40 and 09:41 missing now
     wait_for(lambda: store.get_bar_count("A") == 13, "a pass woken by the write (period is an hour)")
-    assert upkeep.stop(timeout=2.0) is True
+    assert upkeep.stop(timeout=DEADLINE) is True
     assert new_threads(before) == set()
 
     periodic = DataUpkeepThread(store, repo, period=0.02)
     periodic.start()
     first = periodic.status()["passes"]
     wait_for(lambda: periodic.status()["passes"] >= first + 3, "passes every period without writes")
-    assert periodic.stop(timeout=2.0) is True
+    assert periodic.stop(timeout=DEADLINE) is True
     assert new_threads(before) == set()
 
 
@@ -227,7 +227,7 @@ def test_repository_faults_are_recorded_and_the_thread_lives_on() -> None:
         wait_for(lambda: store.get_bar_count("A") == 10, "the retry after the repository recovered")
         assert upkeep.status()["running"] is True
     finally:
-        assert upkeep.stop(timeout=2.0) is True
+        assert upkeep.stop(timeout=DEADLINE) is True
 
 
 def test_a_hand_wired_backtest_shows_a_fill_no_earlier_than_its_minute_ends_and_by_the_documented_lag() -> (
