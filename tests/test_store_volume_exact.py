@@ -38,10 +38,13 @@ def _check(store: SessionData) -> None:
     assert snap is not None
     volumes = [b.volume for b in snap.bars_1m]
     if all(type(v) is int for v in volumes):
-        # Exact: an int, or a float when a float volume was stored this session and corrected away since.
+        # An exact int, also when float volumes were stored this session and corrected away since (it was
+        # a float then: the same value, but not what a store given these bars afresh reads).
         assert snap.session_volume == sum(volumes)
+        assert type(snap.session_volume) is int
     else:
         assert snap.session_volume == math.fsum(volumes)
+        assert type(snap.session_volume) is float
     assert store.get_session_metrics("BTC")["session_volume"] == snap.session_volume
     for k in (5, 15):
         for derived in store.get_bars("BTC", interval=k):
@@ -50,6 +53,7 @@ def _check(store: SessionData) -> None:
             ]
             expected = sum(members) if all(type(v) is int for v in members) else math.fsum(members)
             assert derived.volume == expected, (k, derived)
+            assert type(derived.volume) is type(expected), (k, derived)
 
 
 def test_ten_tenths_are_one_whichever_way_they_arrive() -> None:
@@ -74,6 +78,23 @@ def test_corrections_leave_no_noise() -> None:
         store.add_bar("BTC", _bar(7, 0.3))
         store.add_bar("BTC", _bar(7, 0.1))
     assert store.get_session_metrics("BTC")["session_volume"] == math.fsum([0.1] * 30) == 3.0
+    _check(store)
+
+
+@pytest.mark.parametrize("derivation", ["lazy", "eager"])
+def test_a_float_volume_corrected_away_leaves_an_exact_int(derivation: str) -> None:
+    store = SessionData(derivation=derivation)
+    store.add_bar("BTC", _bar(0, 10.5))
+    store.add_bar("BTC", _bar(1, 3))
+    assert store.get_session_metrics("BTC")["session_volume"] == 13.5
+    store.add_bar("BTC", _bar(0, 10))  # the correction replaces the only float volume
+    got = store.get_session_metrics("BTC")["session_volume"]
+    assert (got, type(got)) == (13, int)
+    store.add_bars_batch("BTC", [_bar(0, 0.0), _bar(2, 2)])  # a float again, even of value zero
+    assert type(store.get_session_metrics("BTC")["session_volume"]) is float
+    store.add_bar("BTC", _bar(0, 7))
+    got = store.get_session_metrics("BTC")["session_volume"]
+    assert (got, type(got)) == (12, int)
     _check(store)
 
 

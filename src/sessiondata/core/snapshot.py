@@ -99,9 +99,10 @@ class WriterState(NamedTuple):
     quality_newest: int = -1
     #: `QualityState.marker`.
     quality_marker: int | None = None
-    #: The session volume as an exact fraction (`sessiondata.core.volume.ExactSum`) once a float volume
-    #: was added (``session_volume`` is then its correctly rounded value); None while it is an exact `int`.
-    volume_exact: tuple[int, int] | None = None
+    #: The session volume as an exact fraction with its count of float volumes
+    #: (`sessiondata.core.volume.ExactSum`) while a float volume is stored (``session_volume`` is then its
+    #: correctly rounded value); None while it is an exact `int`.
+    volume_exact: tuple[int, int, int] | None = None
 
     @property
     def quality_state(self) -> QualityState | None:

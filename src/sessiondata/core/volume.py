@@ -7,7 +7,9 @@ noise in the last digits that depends on the arrival order: ten bars of ``0.1`` 
 up to ``2297.37120946``. So once a float volume arrives, the writer keeps the sum exactly beside the float it
 publishes, as ``numerator / 2**shift`` (every finite float is such a fraction), and publishes that fraction
 correctly rounded (CPython's ``int / int`` is correctly rounded): the same value as `math.fsum` of the
-volumes stored, after any sequence of corrections, fills and out-of-order inserts.
+volumes stored, after any sequence of corrections, fills and out-of-order inserts. It also counts the float
+volumes in the sum, so that once corrections have replaced every one of them by an `int`, the volume is an
+exact `int` again: the same value, and the same type, as a store given the stored bars afresh.
 
 Used by the store's writer (`sessiondata.core.writer`) only, under the store's lock; every function is pure.
 """
@@ -20,12 +22,14 @@ from math import frexp
 
 __all__ = ["ExactSum", "add_volume", "add_volumes"]
 
-#: ``(numerator, shift)``: the exact value ``numerator / 2**shift``.
-ExactSum = tuple[int, int]
+#: ``(numerator, shift, floats)``: the exact value ``numerator / 2**shift``, a sum holding ``floats``
+#: float volumes (at least one).
+ExactSum = tuple[int, int, int]
 
 
-def _plus(total: ExactSum, value: float, sign: int) -> ExactSum:
-    """``total + sign * value``, exactly. O(1) (integers of at most ~1,100 bits)."""
+def _plus(total: tuple[int, int], value: float, sign: int) -> tuple[int, int]:
+    """``total + sign * value``, exactly (``total`` as ``(numerator, shift)``). O(1) (integers of at most
+    ~1,100 bits)."""
     n, s = total
     if type(value) is int:
         m, t = value, 0
@@ -50,8 +54,8 @@ _MANTISSA_BITS = 53
 _MANTISSA = float(1 << _MANTISSA_BITS)
 
 
-def _rounded(total: ExactSum) -> float:
-    """``total`` correctly rounded to a float. O(1)."""
+def _rounded(total: tuple[int, int]) -> float:
+    """``total`` (``(numerator, shift)``) correctly rounded to a float. O(1)."""
     n, s = total
     if s <= _LDEXP_MAX_SHIFT:
         try:
@@ -69,20 +73,27 @@ _LDEXP_MAX_SHIFT = 960
 
 
 def add_volume(
-    volume: float, exact: ExactSum | None, added: float, removed: float = 0
+    volume: float, exact: ExactSum | None, added: float, removed: float | None = None
 ) -> tuple[float, ExactSum | None]:
-    """The session volume after ``added`` was stored and ``removed`` (a corrected bar's volume, else 0)
-    taken out: ``(volume, exact)``, where ``exact`` is None while ``volume`` is an exact `int`, else the
-    exact sum that ``volume`` is the correctly rounded value of. ``volume``/``exact`` are the state before
-    (``exact`` None means ``volume`` is an `int`). O(1)."""
+    """The session volume after ``added`` was stored and ``removed`` (a corrected bar's volume; None when
+    no bar was replaced) taken out: ``(volume, exact)``, where ``exact`` is None while ``volume`` is an
+    exact `int` (no float volume left in the sum), else the exact sum that ``volume`` is the correctly
+    rounded value of. ``volume``/``exact`` are the state before. O(1)."""
     if exact is None:
-        if type(added) is int and type(removed) is int:
-            return volume + added - removed, None
-        exact = (int(volume), 0)
-    total = _plus(exact, added, 1)
-    if removed:
+        if type(added) is int and (removed is None or type(removed) is int):
+            return volume + added - (removed or 0), None
+        n, s, floats = int(volume), 0, 0
+    else:
+        n, s, floats = exact
+    total = _plus((n, s), added, 1)
+    floats += type(added) is not int
+    if removed is not None:
         total = _plus(total, removed, -1)
-    return _rounded(total), total
+        floats -= type(removed) is not int
+    if floats <= 0:
+        # Every float volume was corrected away: what is left is a sum of ints, an int again.
+        return total[0] >> total[1], None
+    return _rounded(total), (*total, floats)
 
 
 def add_volumes(
@@ -94,7 +105,10 @@ def add_volumes(
         total = sum(values, volume)
         if type(total) is int:
             return total, None
-    current: ExactSum = (int(volume), 0) if exact is None else exact
+        current, floats = (int(volume), 0), 0
+    else:
+        current, floats = (exact[0], exact[1]), exact[2]
     for value in values:
         current = _plus(current, value, 1)
-    return _rounded(current), current
+        floats += type(value) is not int
+    return _rounded(current), (*current, floats)

@@ -561,7 +561,7 @@ class SymbolWriter:
         replacement that removes the session high or low rescans, O(n)."""
         high, low = self.high, self.low
         self.volume, self.volume_exact = add_volume(
-            self.volume, self.volume_exact, bar.volume, 0 if old is None else old.volume
+            self.volume, self.volume_exact, bar.volume, None if old is None else old.volume
         )
         if old is None:
             if high is None or bar.high > high:
