@@ -462,6 +462,10 @@ class ConfigMachine(RuleBasedStateMachine):
             Bar(symbol.upper(), self.cfg.stamp(start + i * M, i), 100.0, 101.0, 99.0, 100.5, 10 + i)
             for i in range(n)
         ]
+        self.write_bars(symbol, bars, single)
+
+    def write_bars(self, symbol: str, bars: list[Bar], single: bool) -> None:
+        """Write ``bars`` one by one or as one batch, and into the model."""
         if single:
             for b in bars:
                 self.store.add_bar(symbol, b)
@@ -484,14 +488,7 @@ class ConfigMachine(RuleBasedStateMachine):
             Bar(symbol.upper(), self.cfg.stamp(open_ + i * M, i), 100.0, 101.5, 99.5, 100.0, 5 + i)
             for i in range(first, n)
         ]
-        if single:
-            for b in bars:
-                self.store.add_bar(symbol, b)
-        else:
-            self.store.add_bars_batch(symbol, bars)
-        m = self.sym_model(symbol)
-        for b in bars:
-            m.put(b)
+        self.write_bars(symbol, bars, single)
 
     @precondition(lambda self: any(m.bars for m in self.model.values()))
     @rule(data=st.data())

@@ -77,6 +77,17 @@ HALT_DAY = date(2013, 10, 8)
 AROUND_HALT = datetime(2013, 10, 8, 14, 55, tzinfo=CHI)  # minutes 0..49: 14:55-15:44, the halt at 20..34
 
 
+def globex_store(derivation: str) -> SessionData:
+    """A Globex store deriving 5/15/30-minute bars and keeping one day of every series in history."""
+    return SessionData(
+        calendar=GLOBEX,
+        derived_intervals=(5, 15, 30),
+        derivation=derivation,
+        historical_bars_trailing_days=1,
+        historical_bars_types=(1, 5, 15, 30),
+    )
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     minutes=st.lists(st.integers(0, 49), min_size=1, max_size=25, unique=True),
@@ -97,13 +108,7 @@ def test_prints_in_a_break_reach_their_window_whatever_the_arrival_order(
         Bar("ES", AROUND_HALT + m * M, 100.0 + m, 101.0 + m, 99.0 + m, 100.5 + m, 10 + m) for m in minutes
     ]
     order.shuffle(bars)  # type: ignore[attr-defined]
-    store = SessionData(
-        calendar=GLOBEX,
-        derived_intervals=(5, 15, 30),
-        derivation=derivation,
-        historical_bars_trailing_days=1,
-        historical_bars_types=(1, 5, 15, 30),
-    )
+    store = globex_store(derivation)
     cut = min(split, len(bars))
     for i, part in enumerate((bars[:cut], bars[cut:])):
         if end_between and i == 1:
@@ -136,13 +141,7 @@ def test_a_halt_print_after_end_session_reaches_the_window_its_arrival_formed(
     a 15:15 print in the halt, arriving after it in time order, belongs to that window too. It was stored
     but left out of the window (volume 15, not 45), live and in history: the in-order path outside every
     trading minute only completed forming windows. (Found by the hypothesis test above, w22.)"""
-    store = SessionData(
-        calendar=GLOBEX,
-        derived_intervals=(5, 15, 30),
-        derivation=derivation,
-        historical_bars_trailing_days=1,
-        historical_bars_types=(1, 5, 15, 30),
-    )
+    store = globex_store(derivation)
     store.end_session()
     bars = [Bar("ES", AROUND_HALT + m * M, 100.0, 101.0, 99.0, 100.5, 10 + m) for m in order]
     if batch:
