@@ -519,6 +519,7 @@ class DataUpkeepThread:
         with self._status_lock:
             worker = self._worker
             self._worker = None
+            self._retiring = [t for t in self._retiring if t.is_alive()]
             if worker is not None:
                 # Kept until it exits, so that a later `stop` (e.g. one with more time) waits for it too.
                 self._retiring.append(worker)
