@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+import threading
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -254,6 +255,58 @@ def test_session_cursor_place_remembers_only_equal_timestamps() -> None:
         for _ in range(2):
             t = naive.replace(tzinfo=NY).astimezone(timezone(own.utcoffset(None)))
             assert cursor.place(t) == expected
+
+
+def test_a_session_cursor_shared_by_threads_answers_as_the_clock() -> None:
+    """A lazy store's readers share one cursor: threads placing, locating and spanning different days (each
+    moving the cursor's remembered stretch under the others) under a tiny switch interval must each get the
+    clock's answers, never one thread's timestamp paired with another's answer."""
+    clock = SessionClock(_Lunch())
+    cursor = SessionCursor(clock)
+    days = [date(2025, 3, 7), date(2025, 3, 10), date(2025, 3, 11), date(2025, 11, 3)]
+    walks = []
+    for n, day in enumerate(days):
+        zone = _ZONES[n % len(_ZONES)]
+        naive = [datetime.combine(day, time(9, 0)) + k * M for k in range(0, 480, 7)]
+        walks.append([t if zone is None else t.replace(tzinfo=NY).astimezone(zone) for t in naive])
+    wanted = {t: clock.locate(t) for walk in walks for t in walk}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(walks))
+
+    def walk(stamps: list[datetime]) -> None:
+        try:
+            start.wait(timeout=30)
+            for _ in range(60):
+                for i, t in enumerate(stamps):
+                    want = wanted[t]
+                    through = None if want is None else clock.trading_minutes_through(want[0], want[1])
+                    placed = None if want is None else (*want, through)
+                    assert cursor.place(t) == placed
+                    # An equal, distinct timestamp (another symbol's bar of that minute): the remembered
+                    # answer, which must be this timestamp's even if another thread placed one between.
+                    assert cursor.place(t.replace(second=t.second)) == placed
+                    assert cursor.locate(t) == want
+                    day, length, j, offsets = cursor.span(stamps, i, len(stamps))
+                    if want is None:
+                        assert (day, j) == (None, i + 1)
+                    else:
+                        assert (day, length, offsets[0]) == (want[0], want[2], want[1])
+                        assert [clock.locate(u)[1] for u in stamps[i:j]] == offsets  # type: ignore[index]
+        except BaseException as e:  # reported in the test's thread
+            errors.append(e)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    threads = [threading.Thread(target=walk, args=(w,), daemon=True) for w in walks]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+    finally:
+        sys.setswitchinterval(old)
+    assert not any(t.is_alive() for t in threads), "a thread did not finish before its deadline"
+    assert not errors, errors
 
 
 def test_session_cursor_spans_and_named_records() -> None:

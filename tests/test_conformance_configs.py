@@ -527,7 +527,8 @@ class ConfigMachine(RuleBasedStateMachine):
 
     @rule(steps=st.integers(1, 6))
     def no_derived_readers(self, steps: int) -> None:
-        """Nobody reads derived bars for the next ``steps`` steps."""
+        """Nobody reads derived bars or bar quality for the next ``steps`` steps (a lazy store then owes
+        several steps' writes to the next reader)."""
         self.quiet = steps
 
     # ---------------------------------------------------------- invalid writes
@@ -682,7 +683,6 @@ class ConfigMachine(RuleBasedStateMachine):
     def check_symbol(self, sym: str, m: SymbolModel) -> None:
         s = self.store
         bars = m.sorted_bars()
-        metrics = s.get_session_metrics(sym.lower())
         expected_metrics = {
             "symbol": sym,
             "session_volume": sum(b.volume for b in bars),
@@ -691,8 +691,10 @@ class ConfigMachine(RuleBasedStateMachine):
             "last_update": max(m.bars) if bars else None,
             "bar_count": len(bars),
         }
-        assert {key: metrics[key] for key in expected_metrics} == expected_metrics
-        assert metrics["bar_quality"] == pytest.approx(m.quality(), abs=1e-9)
+        if not self.quiet:  # the metrics dict holds bar quality: reading it settles what a lazy store owes
+            metrics = s.get_session_metrics(sym.lower())
+            assert {key: metrics[key] for key in expected_metrics} == expected_metrics
+            assert metrics["bar_quality"] == pytest.approx(m.quality(), abs=1e-9)
         snap = s.get_symbol_data(sym.lower())
         assert snap is not None
         assert snap.symbol == sym
@@ -707,7 +709,8 @@ class ConfigMachine(RuleBasedStateMachine):
             expected_metrics["session_low"],
             expected_metrics["last_update"],
         )
-        assert snap.bar_quality == pytest.approx(m.quality(), abs=1e-9)
+        if not self.quiet:
+            assert snap.bar_quality == pytest.approx(m.quality(), abs=1e-9)
         assert list(snap.ticks) == m.ticks == s.get_ticks(sym)
         assert list(snap.quotes) == m.quotes == s.get_quotes(sym)
         for k in self.read_intervals():

@@ -1,13 +1,14 @@
-"""Derived bars nobody has read are owed by writes and settled by the first read: the answers must not
-depend on when, how often, or from which thread anyone reads.
+"""Derived bars and bar quality nobody has read are owed by writes and settled by the first read: the
+answers must not depend on when, how often, or from which thread anyone reads.
 
-With lazy derivation (the store's default) a write of in-order bars only logs where they fall; a read of
-them (`SymbolSessionData.read_derived`, remembering what it settled for later readers), a look by the store
-itself (`SymbolSessionData.derived`, settling from the log alone) or a write the log cannot describe brings
-them up to date in one run. A read never changes how the store writes. So stores fed the same writes must
-give equal answers at every common read point whichever way they are read: one read after every write, one
-read rarely, and one only looked at through `SymbolSessionData.derived`. Snapshots taken along the way must
-still answer as they did when they were taken, however far the store has moved on.
+With lazy derivation (the store's default) a write of in-order bars only appends them; a read of derived
+bars (`SymbolSessionData.read_derived`, remembering what it settled for later readers) or of bar quality
+(`SymbolSessionData.bar_quality`, which derives no window), a look by the store itself
+(`SymbolSessionData.derived`, settling from the base alone) or a write that is not an in-order append
+brings them up to date in one run. A read never changes how the store writes. So stores fed the same writes
+must give equal answers at every common read point whichever way they are read: one read after every write,
+one read rarely, and one only looked at through `SymbolSessionData.derived`. Snapshots taken along the way
+must still answer as they did when they were taken, however far the store has moved on.
 """
 
 from __future__ import annotations
@@ -42,14 +43,19 @@ def bar_at(ts: datetime, volume: int) -> Bar:
     return Bar("QQQ", ts, price, price + 0.5, price - 0.25, price + 0.125, volume)
 
 
-def derived_answers(snap: SymbolSessionData) -> dict[int, tuple[list[Bar], Bar | None]]:
-    """Everything a reader can see of the derived series of one snapshot."""
-    return {k: (list(series), snap.get_forming_bar(k)) for k, series in snap.bars_derived.items()}
+Answers = tuple[dict[int, tuple[list[Bar], Bar | None]], float]
 
 
-def peeked_answers(snap: SymbolSessionData) -> dict[int, tuple[list[Bar], Bar | None]]:
+def derived_answers(snap: SymbolSessionData) -> Answers:
+    """Everything a reader can see of the derived series of one snapshot, and its bar quality."""
+    derived = {k: (list(series), snap.get_forming_bar(k)) for k, series in snap.bars_derived.items()}
+    return derived, snap.bar_quality
+
+
+def peeked_answers(snap: SymbolSessionData) -> Answers:
     """`derived_answers` through `SymbolSessionData.derived` (the store's own bookkeeping read)."""
-    return {k: (list(s.bars), s.forming_bar(snap.symbol, snap.bars_1m)) for k, s in snap.derived.items()}
+    derived = {k: (list(s.bars), s.forming_bar(snap.symbol, snap.bars_1m)) for k, s in snap.derived.items()}
+    return derived, snap.bar_quality
 
 
 # One step of a session: ("bar", later day?, minute, second, volume), ("batch", count), ("end",), ("read",)
@@ -94,7 +100,7 @@ def test_reading_rarely_or_after_every_write_gives_the_same_answers(
     lazy = SessionData(derived_intervals=intervals)  # read only at "read" steps
     peeked = SessionData(derived_intervals=intervals)  # never read: looked at without marking
     stores = (eager, lazy, peeked)
-    held: list[tuple[SymbolSessionData, SymbolSessionData, dict[int, tuple[list[Bar], Bar | None]]]] = []
+    held: list[tuple[SymbolSessionData, SymbolSessionData, Answers]] = []
     batch_minute = 31
     for step in program:
         kind = step[0]

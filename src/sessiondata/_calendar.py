@@ -823,8 +823,8 @@ class SessionClock:
 _MINUTES_OF_DAY = tuple(timedelta(minutes=i) for i in range(_MINUTES_PER_DAY + 1))
 _MINUTE = timedelta(minutes=1)
 _MICROSECOND = timedelta(microseconds=1)
-# `SessionCursor.last_ts` before the first `place`: its tzinfo is this module's own object, which no caller's
-# timestamp carries, so the remembered answer is never consulted for it.
+# `SessionCursor.last`'s timestamp before the first `place`: its tzinfo is this module's own object, which no
+# caller's timestamp carries, so the remembered answer is never consulted for it.
 _NEVER = datetime.min.replace(tzinfo=timezone(timedelta(0), "no timestamp placed yet"))
 
 
@@ -910,10 +910,14 @@ class SessionCursor:
     `place` also remembers its last answer: in a merged replay the bars of every symbol of one minute arrive
     one after another, so all but the first of them are answered by one comparison.
 
-    Thread-safety: not thread-safe (it remembers); one writer uses it, under that writer's lock.
+    Thread-safety: any thread; a cursor may be shared. Each thing it remembers (a stretch, the last answer
+    with its timestamp) is one immutable record read once per call and replaced by one reference store,
+    and any remembered record that holds a timestamp answers it as the clock would; threads sharing a
+    cursor only cost each other the remembered stretch (a slower, still exact, answer). The store's writer
+    keeps its own cursor for that reason, and its lazily settling readers share another.
     """
 
-    __slots__ = ("aware", "clock", "last_place", "last_ts", "naive", "tz", "wall")
+    __slots__ = ("aware", "clock", "last", "naive", "tz", "wall")
 
     def __init__(self, clock: SessionClock) -> None:
         self.clock = clock
@@ -921,9 +925,10 @@ class SessionCursor:
         self.naive: Stretch | None = None
         self.aware: Stretch | None = None
         self.wall: WallStretch | None = None
-        # The last timestamp `place` answered, and its answer (`_NEVER` until the first call).
-        self.last_ts: datetime = _NEVER
-        self.last_place: tuple[date, int, int, int] | None = None
+        # ``(timestamp, answer)`` of the last `place` (`_NEVER` until the first call): one record, replaced
+        # by one reference store, so that a cursor shared between threads never pairs one call's timestamp
+        # with another's answer.
+        self.last: tuple[datetime, tuple[date, int, int, int] | None] = (_NEVER, None)
 
     def locate(self, ts: datetime) -> tuple[date, int, int] | None:
         """`SessionClock.locate` (``(session date, offset, session length)`` or ``None``), remembering the
@@ -982,12 +987,12 @@ class SessionCursor:
             if s is not None and s.start <= ts < s.end:
                 offset = ts.hour * 60 + ts.minute - s.open_minute
                 return s.session_date, offset, s.session_length, offset + 1 - s.breaks_before
-        last = self.last_ts
+        last, last_place = self.last
         # The same object (a repository's shared timestamps), or compared only when both share one tzinfo
         # object (or are naive): then ``==`` compares fields (~30 ns), while across tzinfo objects it costs
         # 400-900 ns, more than placing afresh. (Reading ``ts.minute`` first costs more than ``==``.)
         if ts is last or (tz is last.tzinfo and ts == last):
-            return self.last_place
+            return last_place
         placed: tuple[date, int, int, int] | None
         if tz is not None:
             w = self.wall
@@ -996,8 +1001,7 @@ class SessionCursor:
                 if ts.year == w.year and w.first <= minute < w.end:
                     offset = minute - w.open_minute
                     placed = w.session_date, offset, w.session_length, offset + 1 - w.breaks_before
-                    self.last_ts = ts
-                    self.last_place = placed
+                    self.last = (ts, placed)
                     return placed
         found = self.locate(ts)
         if found is None:
@@ -1005,8 +1009,7 @@ class SessionCursor:
         else:
             day, offset, length = found
             placed = day, offset, length, self.clock.trading_minutes_through(day, offset)
-        self.last_ts = ts
-        self.last_place = placed
+        self.last = (ts, placed)
         return placed
 
     def span(self, stamps: Sequence[datetime], lo: int, hi: int) -> tuple[date | None, int, int, list[int]]:

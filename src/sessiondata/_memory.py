@@ -226,18 +226,14 @@ def _held_states(snapshot: SymbolSessionData) -> Mapping[int, Any]:
 
 
 def _deferred_bytes(cell: Deferred | None, sizer: _Sizer) -> int:
-    """A deferred-derivation log (see `sessiondata.core.derived`): the cell, its segments and their offsets,
-    its memo tuples, and its parent's. O(logged bars)."""
+    """A lineage's owed work (see `sessiondata.core.derived`): the cell, its base quality state, its memo
+    tuples, and its parent's. O(memos)."""
     total = 0
     while cell is not None:
-        total += sizer.one(cell) + sizer.one(cell.segs) + sizer.one(cell.memos)
+        total += sizer.one(cell) + sizer.nested(cell.base_quality)
+        total += sizer.one(cell.memos) + sizer.nested(cell.quality_memo)
         for memo in cell.memos:
             total += sizer.nested(memo)
-        for seg in cell.segs:
-            total += sizer.one(seg) + sizer.one(seg.day)
-            offsets = seg.offsets
-            if offsets is not None:
-                total += sizer.one(offsets) + sum(map(sizer.one, offsets))
         cell = cell.parent
     return total
 

@@ -4,11 +4,12 @@ The store publishes a new snapshot on every write; a reader takes the current on
 read and answers from it alone, so everything read from one snapshot is mutually consistent (bars, derived
 bars, metrics, quality, versions) and no read ever waits for a writer.
 
-With the store's ``derivation="lazy"`` derived bars are owed rather than built: the first read of them
-from a snapshot settles that snapshot's derivation (`read_derived`), O(1) amortized per bar logged since
-the last settled version, and answers as if the bars had been derived as they arrived. A read never
-changes what the store writes: the settled states a reader remembers (`Deferred.memos`) are a cache only
-readers use; the store settles from the log itself (`derived`).
+With the store's ``derivation="lazy"`` (the default) derived bars and bar quality are owed rather than
+built: the first read of them from a snapshot settles that snapshot's owed bars (`read_derived`,
+`bar_quality`), O(1) amortized per bar appended since the last settled version, and answers as if they had
+been derived and counted as the bars arrived. A read never changes what the store writes: the settled
+versions a reader remembers (`Deferred`'s memos) are a cache only readers use; the store settles from the
+base itself (`derived`).
 
 Sequences returned by the read methods are fresh lists (oldest → newest); the store never changes them.
 The fields ``bars_1m``, ``ticks``, ``quotes`` and the values of ``bars_derived`` are `Series`: read-only,
@@ -23,15 +24,16 @@ from datetime import date, datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from sessiondata._calendar import SessionClock
+from sessiondata._calendar import SessionCursor
 from sessiondata._models import Bar, Provenance, Quote, Tick
 
 from .derived import Deferred
 from .provenance import EMPTY_PROVENANCE, ProvenanceMap
+from .quality import QualityState
 from .series import Series
 from .windows import DerivedState
 
-__all__ = ["QualityState", "SymbolSessionData", "WriterState", "check_interval"]
+__all__ = ["SymbolSessionData", "WriterState", "check_interval"]
 
 _EMPTY_MAP: Mapping[Any, Any] = MappingProxyType({})
 
@@ -50,24 +52,6 @@ def check_interval(interval: object, configured: Mapping[int, Any]) -> int:
     )
 
 
-class QualityState(NamedTuple):
-    """The writer's incremental bar-quality state, as one record (`WriterState.quality_state`): what the
-    general write path drafts with. A snapshot stores it as four fields of its `WriterState`."""
-
-    #: The session date bar quality counts (the newest located).
-    day: date
-    #: Distinct trading minutes of that date with a bar.
-    minutes: int
-    #: Minute offset of the newest of them.
-    newest: int
-    #: The bar count of the snapshot whose newest bar the hot lane stored at minute ``newest``, or None when
-    #: unknown: while the count is still that, a bar of a later minute is newer without comparing
-    #: timestamps (every other write path either keeps the newest bar's minute or changes the count). On a
-    #: session date whose clocks change, always ``-1`` (`_COMPARE_TIMES`): there a later wall minute does
-    #: not mean a newer bar.
-    marker: int | None
-
-
 class WriterState(NamedTuple):
     """The store's own state for one symbol, carried by each snapshot in one opaque slot
     (`SymbolSessionData.writer`): what the writer needs to build the next snapshot, and nothing a reader
@@ -75,8 +59,10 @@ class WriterState(NamedTuple):
     the store's bookkeeping (memory accounting, invariant checks).
 
     The bar-quality state is four flat fields (``quality_*``, `QualityState` as a record through
-    `quality_state`) rather than a nested record: they change on every streamed bar, so the hot lane builds
-    one record per bar instead of two (a named tuple costs ~100 ns more to build than a plain one)."""
+    `quality_state`) rather than a nested record: they change on every streamed bar a store deriving
+    eagerly takes, so its hot lane builds one record per bar instead of two (a named tuple costs ~100 ns
+    more to build than a plain one). A lazy store's hot lane builds none: it owes the work
+    (``derived_pending``), and its snapshots share one `WriterState` until a write that settles."""
 
     #: The derived states when ``derived_pending`` is None; else stale (`SymbolSessionData.derived` settles).
     derived_base: Mapping[int, DerivedState]
@@ -88,8 +74,9 @@ class WriterState(NamedTuple):
     #: ``lo <= offset <= hi`` of ``day`` lies inside every forming window, so one check skips all intervals
     #: (at ``hi``, the earliest last minute, windows complete). ``None``: unknown.
     derived_skip: tuple[Mapping[int, DerivedState], int, int, date] | None = None
-    #: While the store derives lazily: the log of bars whose derivation is owed (see `derived`);
-    #: ``derived_base`` is then stale. None when derived as bars arrive.
+    #: While the store derives lazily: the work its in-order bars since the last settle are owed (derived
+    #: states and bar quality, see `sessiondata.core.derived`); ``derived_base``, the ``quality_*`` fields
+    #: and ``quality`` are then stale. None when the store derives and counts as bars arrive.
     derived_pending: Deferred | None = None
     #: `QualityState.day`, or None before the first bar located in a session (then no quality state).
     quality_day: date | None = None
@@ -103,6 +90,8 @@ class WriterState(NamedTuple):
     #: (`sessiondata.core.volume.ExactSum`) while a float volume is stored (``session_volume`` is then its
     #: correctly rounded value); None while it is an exact `int`.
     volume_exact: tuple[int, int, int] | None = None
+    #: Bar quality (`SymbolSessionData.bar_quality`) when ``derived_pending`` is None; else stale.
+    quality: float = 0.0
 
     @property
     def quality_state(self) -> QualityState | None:
@@ -130,7 +119,6 @@ class SymbolSessionData(NamedTuple):
         bars_storage: Where the session's 1-minute bars live: a `Series` that may hold newer bars of later
             snapshots past ``bar_count`` (read `bars_1m`, this snapshot's own version).
         bar_count: How many 1-minute bars this snapshot holds.
-        bar_quality: The session's bar quality, a percentage (0-100).
         quotes: The session's quotes, oldest first (an immutable `Series`).
         ticks: The session's ticks, oldest first (an immutable `Series`).
         session_volume: The session volume.
@@ -146,7 +134,6 @@ class SymbolSessionData(NamedTuple):
     # the storage in place and builds no series object (`Series.grown`); readers get `bars_1m`.
     bars_storage: Series[Bar]
     bar_count: int
-    bar_quality: float
     quotes: Series[Quote]
     ticks: Series[Tick]
     session_volume: float
@@ -165,20 +152,18 @@ class SymbolSessionData(NamedTuple):
         cls,
         symbol: str,
         intervals: tuple[int, ...],
-        lazy: bool = True,
-        clock: SessionClock | None = None,
+        owed: SessionCursor | None = None,
         ended: bool = False,
     ) -> SymbolSessionData:
-        """A snapshot with no data for ``symbol`` and an empty series per derived interval, derived by the
-        first reader (``lazy``, see `_deferred`; ``clock``: the store's session clock, see `Deferred`) or by
-        the writer as bars arrive; ``ended``: registered after the session ended (see
-        `DerivedState.ended`). O(k)."""
+        """A snapshot with no data for ``symbol`` and an empty series per derived interval. With ``owed``
+        (a lazy store's readers' cursor, see `Deferred`) its bars' derivation and bar quality are owed to
+        the first reader; without, the writer derives and counts as bars arrive. ``ended``: registered
+        after the session ended (see `DerivedState.ended`). O(k)."""
         base = MappingProxyType({k: DerivedState(k, ended=ended) for k in intervals})
         return cls(
             symbol=symbol,
             bars_storage=Series(),
             bar_count=0,
-            bar_quality=0.0,
             quotes=Series(),
             ticks=Series(),
             session_volume=0,
@@ -194,17 +179,18 @@ class SymbolSessionData(NamedTuple):
                 provenance_overrides=EMPTY_PROVENANCE,
                 tz_aware=None,
                 derived_skip=None,
-                derived_pending=Deferred(base, 0, clock=clock) if intervals and lazy else None,
+                derived_pending=None if owed is None else Deferred(base, None, 0, owed),
             ),
         )
 
     @property
     def derived(self) -> Mapping[int, DerivedState]:
         """``{interval: DerivedState}`` at this snapshot, for the store's own use (the writer, history,
-        checks): with lazy derivation, the log settled from the log itself (`Deferred.derive`), reading and
-        remembering nothing a reader remembered, so what the store does with it never depends on reads.
+        checks): with lazy derivation, the owed bars settled from the base itself (`Deferred.derive`),
+        reading and remembering nothing a reader remembered, so what the store does with it never depends
+        on reads.
 
-        O(1) when derived as bars arrive; else O(bars logged since the writer last settled, + k per window
+        O(1) when derived as bars arrive; else O(bars owed since the writer last settled, + k per window
         built), every call. Thread-safety: any thread, lock-free (pure)."""
         writer = self.writer
         pending = writer.derived_pending
@@ -213,9 +199,9 @@ class SymbolSessionData(NamedTuple):
         return pending.derive(self.bars_1m, self.symbol)
 
     def read_derived(self) -> Mapping[int, DerivedState]:
-        """`derived`, for a reader of derived bars: with lazy derivation the log is settled from the newest
-        version a reader remembered, and the result remembered for later readers (`Deferred.settled`: a
-        racy but idempotent cache the writer never reads). A read never changes what the store writes:
+        """`derived`, for a reader of derived bars: with lazy derivation the owed bars are settled from the
+        newest version a reader remembered, and the result remembered for later readers (`Deferred.settled`:
+        a racy but idempotent cache the writer never reads). A read never changes what the store writes:
         eager or lazy derivation is the store's option (`SessionData`'s ``derivation``).
 
         O(1) once settled; the first read after new bars pays their derivation, O(1) amortized per bar.
@@ -238,6 +224,18 @@ class SymbolSessionData(NamedTuple):
     def bars_derived(self) -> Mapping[int, Series[Bar]]:
         """``{interval: completed derived bars}`` for every configured derived interval. O(k)."""
         return MappingProxyType({k: s.bars for k, s in self.read_derived().items()})
+
+    @property
+    def bar_quality(self) -> float:
+        """The session's bar quality, a percentage (0-100): see the contract. O(1) when counted as bars
+        arrived or already settled at this snapshot; with lazy derivation the first read after new bars
+        counts them, O(1) amortized per bar (`Deferred.quality`: never derives a window). Thread-safety: any
+        thread, lock-free."""
+        writer = self.writer
+        pending = writer.derived_pending
+        if pending is None:
+            return writer.quality
+        return pending.quality(self.bars_1m)
 
     @property
     def last_update(self) -> datetime | None:

@@ -123,7 +123,11 @@ class SessionData:
             raise ValueError(f"derived_intervals has duplicates: {intervals!r}")
         self._calendar: SessionCalendar = _calendar_for(calendar, start_time, end_time, timezone)
         self._clock = SessionClock(self._calendar)
+        # The writer's cursor (places every streamed bar of an eager store; under the lock only), and, for a
+        # lazy store, the cursor its snapshots' owed bars are placed with by whoever settles them (readers
+        # on any thread: `SessionCursor.span` is safe to share).
         self._locator = SessionCursor(self._clock)
+        self._owed_cursor = SessionCursor(self._clock) if self._lazy else None
         self._hours = regular_hours(self._calendar)
         self._intervals = tuple(sorted(intervals))
         self._interval_map: Mapping[int, None] = dict.fromkeys(self._intervals)
@@ -339,7 +343,7 @@ class SessionData:
         if snap is None:
             v = self._version + 1
             snap = SymbolSessionData.empty(
-                symbol, self._intervals, self._lazy, self._clock, self._session_ended
+                symbol, self._intervals, self._owed_cursor, self._session_ended
             )._replace(bars_version=v, ticks_version=v, quotes_version=v)
         return snap
 
@@ -559,9 +563,11 @@ class SessionData:
             self._version += 1
             changed = {}
             for sym, snap in self._snapshots.items():
-                pending = snap.writer.derived_pending
-                if (pending is not None and pending.owes()) or any(
-                    not s.ended for s in snap.writer.derived_base.values()
+                writer = snap.writer
+                pending = writer.derived_pending
+                if writer.derived_base and (
+                    (pending is not None and pending.owes(snap.bar_count))
+                    or any(not s.ended for s in writer.derived_base.values())
                 ):
                     changed[sym] = flushed(snap, self._version)
             self._session_ended = True
@@ -596,7 +602,7 @@ class SessionData:
             version = self._version
             fresh = {}
             for sym, snap in self._snapshots.items():
-                new = SymbolSessionData.empty(sym, self._intervals, self._lazy, self._clock)
+                new = SymbolSessionData.empty(sym, self._intervals, self._owed_cursor)
                 fresh[sym] = new._replace(
                     historical_bars=self._rolled_history(snap, ended),
                     bars_version=version,

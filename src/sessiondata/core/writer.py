@@ -10,9 +10,8 @@ runs only under the store's write lock.
 from __future__ import annotations
 
 import operator
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone
 from itertools import islice
 from operator import attrgetter
 from types import MappingProxyType
@@ -22,10 +21,21 @@ from sessiondata._calendar import SessionClock, SessionCursor
 from sessiondata._models import Bar, InvalidDataError, Provenance, Quote, Tick
 
 from .derived import Deferred
+from .quality import (
+    COMPARE_TIMES,
+    QualityState,
+    count_minute,
+    count_run,
+    cut_run,
+    first_marker,
+    first_of_wall_minute,
+    quality_of,
+    quality_of_day,
+)
 from .series import Series
-from .snapshot import QualityState, SymbolSessionData, WriterState
+from .snapshot import SymbolSessionData, WriterState
 from .volume import add_volume, add_volumes
-from .windows import DerivedState, Segment, Window, advance_in_order, advance_newest
+from .windows import DerivedState, Window, advance_in_order, advance_newest
 
 __all__ = ["SymbolWriter", "append_newest", "apply_bars", "apply_items", "flushed"]
 
@@ -44,7 +54,6 @@ _SNAPSHOT_FIELDS = (
     "symbol",
     "bars_storage",
     "bar_count",
-    "bar_quality",
     "quotes",
     "ticks",
     "session_volume",
@@ -69,6 +78,7 @@ _WRITER_FIELDS = (
     "quality_newest",
     "quality_marker",
     "volume_exact",
+    "quality",
 )
 assert WriterState._fields == _WRITER_FIELDS
 
@@ -89,72 +99,8 @@ def _copied(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
     return dict(mapping)
 
 
-def _quality_of(qs: QualityState, clock: SessionClock) -> float:
-    """Bar quality from the incremental state: distinct trading minutes present per trading minute elapsed
-    (break minutes are not trading minutes). O(1)."""
-    return 100.0 * qs.minutes / clock.trading_minutes_through(qs.day, qs.newest)
-
-
-_NO_OFFSETS: list[int] = []
 # `WriterState`'s quality fields before the first located bar.
 _NO_QUALITY = (None, 0, -1, None)
-
-
-# `QualityState.marker` on a session date whose clocks change (never any snapshot's bar count). There the
-# hot lane's shortcut, that a bar of a later wall minute is newer, does not hold: where clocks go back, a
-# late bar of the repeated hour's first pass has a later wall minute than bars of its second pass, though it
-# is older. So on such a day every streamed bar is compared by timestamp.
-_COMPARE_TIMES = -1
-
-
-def _first_marker(clock: SessionClock, day: date) -> int | None:
-    """The marker a quality state of ``day`` starts with: `_COMPARE_TIMES` when its clocks change, else
-    None (unknown until the hot lane stores a bar). O(1) after the date's first lookup."""
-    return None if clock.clock_change(day) is None else _COMPARE_TIMES
-
-
-def _quality_of_day(
-    series: Series[Bar], clock: SessionClock, day: date, bar: Bar, offset: int
-) -> QualityState:
-    """Quality state for the first regular bar of a newer session date: count what that date already
-    holds (usually nothing but ``bar``). O(log n + k)."""
-    # The session's bounds from the calendar, as wall time in the exchange zone (naive for naive bars):
-    # not ``bar``'s timestamp less its offset, which is off by the hour a clock change skips or repeats.
-    bounds = clock.session_bounds(day, aware=bar.timestamp.tzinfo is not None)
-    assert bounds is not None
-    offsets = {offset}
-    for m in series.between(*bounds):
-        found = clock.locate(m.timestamp)
-        if found is not None and found[0] == day:
-            offsets.add(found[1])
-    return QualityState(day, len(offsets), max(offsets), _first_marker(clock, day))
-
-
-def _other_pass_has_bar(series: Series[Bar], tz: tzinfo, ts: datetime) -> bool:
-    """Whether ``series`` holds a bar in the other pass of ``ts``'s exchange-local wall minute, when clocks
-    going back in zone ``tz`` repeat that minute (an aware ``ts`` only: naive wall time cannot tell the two
-    passes apart). Bar quality counts wall minutes, so such a minute is present once. O(log n)."""
-    if ts.tzinfo is None:
-        return False
-    local = ts.astimezone(tz)
-    other = local.replace(fold=1 - local.fold, second=0, microsecond=0)
-    if other.utcoffset() == local.utcoffset():
-        return False  # not a repeated wall minute: the common case
-    # In UTC, so that the bisection compares instants whatever zone the stored bars are stamped in.
-    start = other.astimezone(_UTC)
-    return series.count_between(start, start + _MINUTE) > 0
-
-
-def _first_of_wall_minute(series: Series[Bar], tz: tzinfo, ts: datetime, stored_after: bool) -> bool:
-    """Whether the bar stamped ``ts`` (stored in ``series``) is the only bar of its exchange-local wall
-    minute, or, with ``stored_after=False`` (bars later than it in ``series`` are not its rivals: an in-order
-    run just stored), the first. O(log n)."""
-    minute = ts.replace(second=0, microsecond=0)
-    if stored_after:
-        alone = series.count_between(minute, minute + _MINUTE) == 1
-    else:
-        alone = series.count_between(minute, ts) == 0
-    return alone and not _other_pass_has_bar(series, tz, ts)
 
 
 _UTC = timezone.utc
@@ -169,14 +115,16 @@ def append_newest(
     snap: SymbolSessionData, bar: Bar, version: int, locator: SessionCursor
 ) -> SymbolSessionData | None:
     """`apply_bars` for the hot case: one streamed ``bar``, newer than every stored bar, of the symbol's
-    timezone style, in the session day of its bar quality or a newer one (or outside any session), and,
-    while its derived bars are unread, one its log can take. ``None`` when any of that does not hold (the
-    caller then takes `apply_bars`). Pure. O(1) amortized."""
+    timezone style; when the store derives eagerly, also in the session day of its bar quality or a newer
+    one (or outside any session). ``None`` when any of that does not hold (the caller then takes
+    `apply_bars`). Pure. O(1) amortized.
+
+    A lazy store's snapshot owes its derived bars and bar quality (`Deferred`): the bar is only appended and
+    the writer state shared, which is what keeps this lane a third of an eager one's cost."""
     (
         symbol,
         storage,
         count,
-        quality,
         quotes,
         ticks,
         volume,
@@ -189,56 +137,9 @@ def append_newest(
         latest,
         w,
     ) = snap
-    derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker, v_exact = w
-    if pending is not None and pending.end != count:
-        # Its log runs past this snapshot (after a write that failed): the general path settles it first.
-        return None
     ts = bar.timestamp
-    tz = ts.tzinfo
-    if (tz is not None) is not tz_aware or latest is None:
+    if latest is None or (ts.tzinfo is not None) is not w.tz_aware:
         return None
-    place = locator.place(ts)
-    if place is not None:
-        day, offset, session_len, elapsed = place
-        # ``is`` first: the cursor hands out one date object per stretch, and comparing two dates costs a
-        # rich comparison.
-        if day is not q_day and day != q_day:
-            # A newer session day (never an earlier one: the bar is the newest). The quality day is the newest
-            # day located, so the series holds none of this one: the count starts here (`_quality_of_day`).
-            q_day, q_minutes, q_newest, q_marker = day, 0, -1, _first_marker(locator.clock, day)
-        elif offset < q_newest:
-            # Newer, yet at an earlier wall minute: clocks went back inside the session. The general path
-            # counts the repeated minute once and keeps ``q_newest`` the greatest minute.
-            return None
-        # While this lane stored the newest bar, at minute q_newest (the marker is this snapshot's count), a
-        # bar of a later minute is newer, which needs no timestamp comparison (an aware one with a foreign
-        # tzinfo costs ~200 ns).
-        if not (q_marker == count and offset > q_newest) and not latest.timestamp < ts:
-            return None
-        storage = storage.grown(count, bar)
-        if offset > q_newest:
-            q_minutes += 1
-            quality = 100.0 * q_minutes / elapsed  # `_quality_of`, without a calendar call
-        q_newest = offset
-        if q_marker != _COMPARE_TIMES:
-            q_marker = count + 1
-        if pending is not None:
-            # Derived bars nobody has read yet: owed, not built. Log the bar's minute (see `derived`).
-            pending.log_bar(day, session_len, offset)
-        elif not (skip is not None and skip[0] is derived and skip[1] <= offset < skip[2] and skip[3] == day):
-            # Not inside every forming window before the earliest last minute (there, the common case, one
-            # check for all intervals says nothing changes): the window machine steps each interval.
-            derived, skip = _newest_states(
-                derived, bar, storage.view(count + 1), day, offset, session_len, locator.clock
-            )
-    else:  # outside every session
-        if not latest.timestamp < ts:
-            return None
-        storage = storage.grown(count, bar)
-        if pending is not None:
-            pending.log_bar(None, 0, 0)
-        else:
-            derived = _passed_states(derived, symbol, ts, storage.view(count + 1), locator.clock)
     h = bar.high
     if high is None or h > high:
         high = h
@@ -246,15 +147,28 @@ def append_newest(
     if low is None or b_low < low:
         low = b_low
     total = volume + bar.volume
-    if type(total) is not int:  # fractional units: the exact sum, correctly rounded (`add_volume`)
-        total, v_exact = add_volume(volume, v_exact, bar.volume)
+    if w.derived_pending is not None:
+        # Lazy: owed, not counted (see `Deferred`). A newer bar is all this lane needs to know.
+        if not latest.timestamp < ts:
+            return None
+        storage = storage.grown(count, bar)
+        if type(total) is not int:  # fractional units: the exact sum, correctly rounded (`add_volume`)
+            total, v_exact = add_volume(volume, w.volume_exact, bar.volume)
+            w = w._replace(volume_exact=v_exact)
+    else:
+        counted = _counted(w, bar, storage, count, latest, locator, symbol)
+        if counted is None:
+            return None
+        storage, w = counted
+        if type(total) is not int:
+            total, v_exact = add_volume(volume, w.volume_exact, bar.volume)
+            w = w._replace(volume_exact=v_exact)
     return _new_tuple(
         SymbolSessionData,
         (
             symbol,
             storage,
             count + 1,
-            quality,
             quotes,
             ticks,
             total,
@@ -265,11 +179,62 @@ def append_newest(
             ticks_version,
             quotes_version,
             bar,
-            _new_tuple(
-                WriterState,
-                (derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker, v_exact),
-            ),
+            w,
         ),
+    )
+
+
+def _counted(
+    w: WriterState,
+    bar: Bar,
+    storage: Series[Bar],
+    count: int,
+    latest: Bar,
+    locator: SessionCursor,
+    symbol: str,
+) -> tuple[Series[Bar], WriterState] | None:
+    """`append_newest` for a store that derives eagerly: ``bar`` (newer than every stored bar, if it is
+    one this lane takes) appended to ``storage`` of ``count`` bars, and the writer state counting its bar
+    quality and stepping its derived windows; None when the general path must take it. O(intervals)."""
+    derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker, v_exact, quality = w
+    ts = bar.timestamp
+    place = locator.place(ts)
+    if place is not None:
+        day, offset, session_len, elapsed = place
+        counted = count_minute(q_day, q_minutes, q_newest, day, offset)
+        if counted is None:
+            # Newer, yet at an earlier wall minute: clocks went back inside the session. The general path
+            # counts the repeated minute once and keeps ``q_newest`` the greatest minute.
+            return None
+        # While this lane stored the newest bar, at minute q_newest of q_day (the marker is this snapshot's
+        # count), a bar of a later minute is newer, which needs no timestamp comparison (an aware one with a
+        # foreign tzinfo costs ~200 ns).
+        if not (q_marker == count and offset > q_newest and day is q_day) and not latest.timestamp < ts:
+            return None
+        storage = storage.grown(count, bar)
+        if counted[0] is not q_day:
+            # A newer session day (never an earlier one: the bar is the newest): its own marker.
+            q_marker = first_marker(locator.clock, day)
+            quality = 100.0 * counted[1] / elapsed  # `quality_of`, without a calendar call
+        elif counted[1] != q_minutes:
+            quality = 100.0 * counted[1] / elapsed
+        q_day, q_minutes, q_newest = counted
+        if q_marker != COMPARE_TIMES:
+            q_marker = count + 1
+        if not (skip is not None and skip[0] is derived and skip[1] <= offset < skip[2] and skip[3] == day):
+            # Not inside every forming window before the earliest last minute (there, the common case, one
+            # check for all intervals says nothing changes): the window machine steps each interval.
+            derived, skip = _newest_states(
+                derived, bar, storage.view(count + 1), day, offset, session_len, locator.clock
+            )
+    else:  # outside every session
+        if not latest.timestamp < ts:
+            return None
+        storage = storage.grown(count, bar)
+        derived = _passed_states(derived, symbol, ts, storage.view(count + 1), locator.clock)
+    return storage, _new_tuple(
+        WriterState,
+        (derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker, v_exact, quality),
     )
 
 
@@ -355,6 +320,7 @@ class SymbolWriter:
         "lazy",
         "low",
         "overrides",
+        "owed_cursor",
         "own_derived",
         "pending",
         "provenance",
@@ -387,21 +353,20 @@ class SymbolWriter:
         state = snap.writer
         self.overrides = state.provenance_overrides
         self.qs = state.quality_state
-        self.quality = snap.bar_quality
+        self.quality = state.quality
         self.tz_aware = state.tz_aware
         last = self.series.last()
         self.last_ts = None if last is None else last.timestamp
         self.stored = 0
         self.shifted = False  # a bar was inserted before the newest: the series' indices moved
-        # Lazy derivation (``pending`` set, see `_deferred`): an in-order run only extends the log and
-        # anything else settles it first; the snapshot stays lazy (the store's option decides, not readers).
+        # Lazy (``pending`` set, see `Deferred`): an in-order run is owed like a streamed bar, and anything
+        # else settles first (``derived``, ``qs`` and ``quality`` are stale until then); the snapshot stays
+        # lazy (the store's option decides, not readers).
         pending = state.derived_pending
         self.lazy = pending is not None
+        # The readers' cursor each `Deferred` of this lineage places owed bars with.
+        self.owed_cursor = cursor if pending is None else pending.cursor
         self.derived: Mapping[int, DerivedState] = state.derived_base
-        if pending is not None and pending.end != self.series.size:
-            # Its log runs past this snapshot (after a write that failed): settle, log afresh from here.
-            self.derived = pending.derive(self.series, self.symbol)
-            pending = None
         self.pending = pending
         self.own_derived: dict[int, DerivedState] | None = None
         # Per interval, the windows the bar-by-bar part (re)builds, by start: built once each at `freeze`.
@@ -419,18 +384,23 @@ class SymbolWriter:
         return own
 
     def settle(self) -> None:
-        """Derive what the log owes before a write it cannot describe, from the log itself (never from a
-        reader's memo, see `Deferred.derive`). O(bars logged)."""
-        if self.pending is not None:
-            self.derived = self.pending.derive(self.series, self.symbol)
+        """Do what the owed bars are owed (derived states, bar quality) before a write that is not an
+        in-order append, from the base itself (never from a reader's memo, see `Deferred.derive`).
+        O(bars owed)."""
+        pending = self.pending
+        if pending is not None:
+            self.derived = pending.derive(self.series, self.symbol)
+            self.qs = pending.derive_quality(self.series)
+            self.quality = quality_of(self.qs, self.clock)
             self.pending = None
 
     # ------------------------------------------------------------------ an in-order run
 
     def add_run(self, run: Sequence[Bar], stamps: list[datetime]) -> None:
         """Append ``run`` (in order, newer than every stored bar, one timezone style; ``stamps`` its
-        timestamps) in one piece: one series extension, metrics from builtins, one locate per stretch,
-        each derived window built once. O(len(run) + windows * k)."""
+        timestamps) in one piece: one series extension, metrics from builtins, and, unless the store is
+        lazy (then owed), one locate per stretch and each derived window built once.
+        O(len(run) + windows * k)."""
         before = self.series
         self.series = before.extended(run)
         self.last_ts = stamps[-1]
@@ -445,64 +415,17 @@ class SymbolWriter:
             self.low = lo
         if self.provenance is not _STREAMED:
             self.overrides = self.overrides.marked(stamps, self.provenance)
-        segments = self._segments(run, stamps, before)
-        if self.lazy:
-            if self.pending is None:
-                self.pending = Deferred(self.derived, before.size, clock=self.clock)
-            self.pending.log_run(segments)  # derivation owed to the first reader
-        elif self.derived:
+        if self.pending is not None:
+            return  # owed, like a streamed bar (see `Deferred`)
+        segments = cut_run(stamps, self.cursor)
+        qs = count_run(self.qs, segments, stamps, self.series, before.size, self.clock)
+        if qs is not self.qs:
+            self.qs = qs
+            self.quality = quality_of(qs, self.clock)
+        if self.derived:
             advanced = advance_in_order(self.derived, self.symbol, stamps, segments, before, run, self.clock)
             if advanced is not None:
                 self.derived = self.own_derived = advanced
-
-    def _segments(self, run: Sequence[Bar], stamps: list[datetime], before: Series[Bar]) -> list[Segment]:
-        """``run`` cut into stretches (`Segment`) by the cursor, and bar quality counted as bar-by-bar adds
-        would count it: a new minute is one past the newest so far. O(len(run))."""
-        span = self.cursor.span
-        qs = self.qs
-        q_day, q_count, q_newest = (qs.day, qs.minutes, qs.newest) if qs is not None else (None, 0, -1)
-        q_changed = False
-        segments: list[Segment] = []
-        n = len(run)
-        i = 0
-        while i < n:
-            day, session_len, j, offsets = span(stamps, i, n)
-            if day is None:
-                segments.append(Segment(None, 0, i, j, _NO_OFFSETS))
-                i = j
-                continue
-            segments.append(Segment(day, session_len, i, j, offsets))
-            first_new = 0
-            if day != q_day and (q_day is None or day > q_day):
-                # The first bar of a newer session day: earlier bars of the run are not in that day.
-                q_day, q_count, q_newest, _ = _quality_of_day(before, self.clock, day, run[i], offsets[0])
-                q_changed = True
-                first_new = 1
-            if day == q_day:
-                back = bisect_left(offsets, q_newest, first_new)
-                if back > first_new:  # earlier wall minutes than counted: clocks went back in the session
-                    added = self._repeated_minutes(i + first_new, i + back, stamps)
-                    q_count += added
-                    q_changed = q_changed or added > 0
-                    first_new = back
-                first_new = bisect_right(offsets, q_newest, first_new)
-                if first_new < len(offsets):
-                    q_count += len(set(offsets[first_new:]))
-                    q_newest = offsets[-1]
-                    q_changed = True
-            i = j
-        if q_changed:
-            assert q_day is not None
-            self.qs = QualityState(q_day, q_count, q_newest, _first_marker(self.clock, q_day))
-            self.quality = _quality_of(self.qs, self.clock)
-        return segments
-
-    def _repeated_minutes(self, lo: int, hi: int, stamps: list[datetime]) -> int:
-        """How many of the bars stamped ``stamps[lo:hi]`` (a run just stored, in order, in wall minutes that
-        clocks going back repeat) are the first bar of their wall minute: the minutes they add to bar
-        quality. O((hi - lo) log n)."""
-        series, tz = self.series, self.clock.tz
-        return sum(_first_of_wall_minute(series, tz, stamps[j], False) for j in range(lo, hi))
 
     # ---------------------------------------------------------------------- one bar
 
@@ -581,18 +504,18 @@ class SymbolWriter:
     def _count_quality(self, bar: Bar, day: date, offset: int, added: bool, in_order: bool) -> None:
         qs = self.qs
         if qs is None or day > qs.day:
-            self.qs = _quality_of_day(self.series, self.clock, day, bar, offset)
-            self.quality = _quality_of(self.qs, self.clock)
+            self.qs = quality_of_day(self.series, self.clock, day, bar.timestamp, offset)
+            self.quality = quality_of(self.qs, self.clock)
         elif added and day == qs.day:
             if in_order and offset >= qs.newest:
                 new_minute = offset > qs.newest
             else:  # a late bar, or a newer one in a wall minute that clocks going back repeat
-                new_minute = _first_of_wall_minute(self.series, self.clock.tz, bar.timestamp, not in_order)
+                new_minute = first_of_wall_minute(self.series, self.clock.tz, bar.timestamp, not in_order)
             if new_minute:
                 self.qs = QualityState(
-                    day, qs.minutes + 1, max(offset, qs.newest), _first_marker(self.clock, day)
+                    day, qs.minutes + 1, max(offset, qs.newest), first_marker(self.clock, day)
                 )
-                self.quality = _quality_of(self.qs, self.clock)
+                self.quality = quality_of(self.qs, self.clock)
 
     def _step(self, day: date, offset: int, session_len: int, ts: datetime) -> None:
         """The window machine's step for the bar just stored at minute ``offset`` of ``day``, each interval;
@@ -636,8 +559,8 @@ class SymbolWriter:
             derived = MappingProxyType(own)
         pending = self.pending
         if self.lazy and pending is None:
-            # Still nobody reading: log from here.
-            pending = Deferred(derived, self.series.size, clock=self.clock)
+            # Settled for this write: owe from here.
+            pending = Deferred(derived, self.qs, self.series.size, self.owed_cursor)
         snap = self.snap
         quality: tuple[date | None, int, int, int | None] = _NO_QUALITY if self.qs is None else self.qs
         return _new_tuple(
@@ -646,7 +569,6 @@ class SymbolWriter:
                 self.symbol,
                 self.series,
                 self.series.size,
-                self.quality,
                 snap.quotes,
                 snap.ticks,
                 self.volume,
@@ -666,6 +588,7 @@ class SymbolWriter:
                     pending,
                     *quality,
                     self.volume_exact,
+                    self.quality,
                 ),
             ),
         )
@@ -726,16 +649,18 @@ def apply_items(
 
 def flushed(snap: SymbolSessionData, version: int) -> SymbolSessionData:
     """``snap`` with every forming derived window completed (end of session). O(intervals * k); O(1)
-    when derivation is lazy: the flush is owed too, first in a child log (see `Deferred`)."""
+    when derivation is lazy: the flush is owed too, in a child `Deferred`."""
     writer = snap.writer
     pending = writer.derived_pending
     if pending is not None and pending.parent is None:
-        owed = Deferred(None, snap.bars_1m.size, pending)
+        owed = Deferred(None, None, snap.bar_count, pending.cursor, pending)
         return snap._replace(writer=writer._replace(derived_pending=owed), bars_version=version)
-    # `derived` settles from the log itself: a reader's memo never decides what the writer publishes.
+    # `derived` settles from the base itself: a reader's memo never decides what the writer publishes.
     derived = MappingProxyType({k: s.flush(snap.symbol, snap.bars_1m) for k, s in snap.derived.items()})
-    # Lazy: keep logging from here; eager: derive as bars arrive.
-    pending = None if pending is None else Deferred(derived, snap.bars_1m.size, clock=pending.clock)
+    if pending is None:  # eager: derive as bars arrive
+        return snap._replace(writer=writer._replace(derived_base=derived), bars_version=version)
+    # Lazy, a flush already owed: settle the owed quality too, and owe from here.
+    owed = Deferred(derived, pending.derive_quality(snap.bars_1m), snap.bar_count, pending.cursor)
     return snap._replace(
-        writer=writer._replace(derived_base=derived, derived_pending=pending), bars_version=version
+        writer=writer._replace(derived_base=derived, derived_pending=owed), bars_version=version
     )
