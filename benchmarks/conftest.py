@@ -16,6 +16,7 @@ Run (from the repository root; the normal ``pytest`` run never collects this fol
 from __future__ import annotations
 
 import json
+import math
 import operator
 import os
 import platform
@@ -117,7 +118,9 @@ class Results:
             if num is None or den is None:
                 continue
             value = num.stat(r.stat) / den.stat(r.stat)
-            value_min = num.min / den.min
+            # A CPU-time timer can read a whole round of a nanosecond operation as 0 on a busy virtual
+            # machine (its thread clock advancing in steps): no ratio from that minimum, rather than a crash.
+            value_min = num.min / den.min if den.min > 0 else math.nan
             verdict = "info"
             if r.target is not None:
                 verdict = "met" if _COMPARE[r.target[0]](value, r.target[1]) else "MISSED"
