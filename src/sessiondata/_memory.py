@@ -10,10 +10,11 @@
 * the containers that hold the records: each `Series` object, its tuple of chunks, every chunk list (its
   allocated capacity, which is what ``getsizeof`` reports), the tuples of chunk minima and start positions
   with their ints, the historical-bar tuples and mappings, the provenance overrides, the derived-bar state,
-  the log of bars whose derivation is deferred (`sessiondata.core.derived`) and the snapshot object itself.
+  the record of what a lazy store's bars are owed (`sessiondata.core.derived`: its base quality state and
+  the readers' memos) and the snapshot object itself.
 
 Derived bars are counted as they are held: measuring never builds the derived bars of a symbol nobody has read
-(they are owed, and the log of what they are owed from is counted instead).
+(they are owed; the 1-minute bars they are owed from are counted once, as bars).
 
 What is not counted: the store object, its lock and configuration, the calendar's caches, older snapshot
 versions that readers still hold, Python's allocator overhead (pymalloc pools, dict/list slack beyond what
@@ -215,7 +216,7 @@ class _Sizer:
 
 def _held_states(snapshot: SymbolSessionData) -> Mapping[int, Any]:
     """The derived states ``snapshot`` holds now, without settling a deferred derivation (measuring must
-    not build what nobody has read): the newest settled ones its log remembers, or its base."""
+    not build what nobody has read): the newest settled ones its readers remembered, or its base."""
     writer = snapshot.writer
     pending = writer.derived_pending
     if pending is None:

@@ -354,7 +354,8 @@ class SymbolSessionData(NamedTuple):
         return self.quotes.between(start, end)
 
     def get_session_metrics(self) -> dict[str, Any]:
-        """The contract's metrics dict (plus versions and tick/quote counts). O(1)."""
+        """The contract's metrics dict (plus versions and tick/quote counts). O(1), but for a lazy store's
+        owed bar quality (see `bar_quality`)."""
         return {
             "symbol": self.symbol,
             "session_volume": self.session_volume,

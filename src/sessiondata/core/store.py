@@ -76,12 +76,12 @@ class SessionData:
     `SymbolSessionData` snapshot and never waits for a writer. Unknown symbols read as ``None``, ``[]``,
     ``0`` or ``{}``; an invalid ``interval`` is a `ValueError`, checked first.
 
-    Derived bars (``derivation``, a store option): ``"lazy"`` (the default) logs where each bar falls and
-    leaves the derivation to readers: a derived read derives what was written since the last one, once,
-    O(1) amortized per bar, so writes whose derived bars nobody reads cost about what writes without
-    derived bars cost. ``"eager"`` derives as bars arrive, so each derived read costs what the complexities
-    below say; pick it for a strategy that reads derived bars after most writes. Readers never change which
-    one the store does.
+    Derived bars and bar quality (``derivation``, a store option): ``"lazy"`` (the default) owes them to
+    readers: an in-order write only appends the bar, and a derived read (or a read of bar quality, which
+    derives no window) settles what was written since the last one, once, O(1) amortized per bar, so
+    writes nobody reads after cost about a third of an eager write. ``"eager"`` derives and counts as bars
+    arrive, so each such read costs what the complexities below say; pick it for a strategy that reads
+    derived bars after most writes. Readers never change which one the store does.
 
     Configuration is keyword-only and readable as attributes. ``calendar`` (optional) replaces the built-in
     "same hours every weekday" session with any `SessionCalendar` (e.g. real holidays and early closes); a
@@ -627,7 +627,7 @@ class SessionData:
             key = self._clock.session_date(last.timestamp)
         rolled: dict[int, dict[date, Series[Bar]]] = {}
         # Settled once for every interval kept: with lazy derivation each `snap.derived` settles the whole
-        # session's log again (O(bars)).
+        # session's owed bars again (O(bars)).
         derived = snap.derived if any(k != 1 for k in self.historical_bars_types) else None
         for k in self.historical_bars_types:
             kept = rolled[k] = dict(snap.historical_bars.get(k, {}))
@@ -788,7 +788,8 @@ class SessionData:
 
     def get_session_metrics(self, symbol: str) -> dict[str, Any]:
         """``{}`` for an unknown symbol, else ``symbol, session_volume, session_high, session_low,
-        last_update, bar_quality, bar_count`` (plus tick/quote counts and versions). O(1); lock-free."""
+        last_update, bar_quality, bar_count`` (plus tick/quote counts and versions). O(1), but for a lazy
+        store's owed bar quality (`SymbolSessionData.bar_quality`); lock-free."""
         snap = self.get_symbol_data(symbol)
         return {} if snap is None else snap.get_session_metrics()
 
@@ -859,7 +860,7 @@ class SessionData:
         """Raise `AssertionError` unless every snapshot is structurally sound. O(total data); for tests.
 
         Checks: series sorted (bars strictly, ticks/quotes non-decreasing), every bar of the symbol, the
-        newest bar kept, the deferred-derivation log sound, history within the configured number of days.
+        newest bar kept, the owed work's lineage sound, history within the configured number of days.
         (Whether the values are right, e.g. derived bars against a from-scratch aggregation, is the tests'
         business: ``tests/reference.py``.)
         """

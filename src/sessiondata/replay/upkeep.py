@@ -249,8 +249,10 @@ def _all_settled(snaps: Iterable[SymbolSessionData], lo: datetime, hi: datetime)
     """Whether every snapshot is *settled in* ``[lo, hi)``: its newest bar starts there and every regular
     minute from the open to it has a bar (quality 100%). The one completeness test: a full pass asks it of
     one symbol (`DataUpkeepThread._complete`), the quick test of all at once. O(snapshots), a few attribute
-    reads and comparisons each, no call. Raises `TypeError` if a bar's timestamp is naive and ``lo`` aware,
-    or the reverse (the caller then looks closer)."""
+    reads and comparisons each, plus, on a lazy store, settling each symbol's bar quality over the bars
+    written since it was last read (O(1) amortized a bar, `SymbolSessionData.bar_quality`). Raises
+    `TypeError` if a bar's timestamp is naive and ``lo`` aware, or the reverse (the caller then looks
+    closer)."""
     for snap in snaps:
         last = snap.latest_bar
         if last is None or snap.bar_quality != 100.0 or not lo <= last.timestamp < hi:
@@ -605,11 +607,12 @@ class DataUpkeepThread:
         no comparison asks a zone for its offset); a symbol of the other style raises `TypeError`: a full
         pass sorts it out, as it does any doubt (no fixed offset, a new symbol, a session change).
 
-        O(symbols) at a few attribute reads and comparisons each, no call, no conversion, no copy; O(1)
-        with nothing to look at. Thread-safety: takes no lock (neither the store's nor the pass lock): it
-        reads the immutable `_Quiet` record a quiet pass left and the store's live heads, and changes
-        nothing, so a `run_once` in another thread neither waits for it nor is disturbed by it (the record
-        proves "nothing due" on its own, whichever pass left it).
+        O(symbols) at a few attribute reads and comparisons each (and a lazy store's owed bar quality,
+        see `_all_settled`), no conversion, no copy; O(1) with nothing to look at. Thread-safety: takes no
+        lock (neither the store's nor the pass lock): it reads the immutable `_Quiet` record a quiet pass
+        left and the store's live heads, and changes nothing the writer reads (a quality read remembers its
+        settle for later readers only), so a `run_once` in another thread neither waits for it nor is
+        disturbed by it (the record proves "nothing due" on its own, whichever pass left it).
         """
         quiet = self._quiet  # one read: a concurrent pass may replace it, never change it
         if quiet is None or self._store.writer_heads is not quiet.heads:
