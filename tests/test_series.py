@@ -153,6 +153,11 @@ def _run(ops: list[tuple[int, str, int, int, int]], probes: list[int], *, unique
                     s = s.inserted(item)
                     m = model_insert(m, item)
         check_reads(s, m, probes, unique=unique)
+        # Its heads (views of its first k items, as a settling reader takes them), cut inside the last
+        # chunk, at and around a chunk boundary, and further back, read as the model's prefixes.
+        for k in {1, len(m) // 2, len(m) - 1, LOAD - 1, LOAD, LOAD + 1, len(m) - LOAD}:
+            if 0 < k < len(m):
+                check_reads(s.head(k), m[:k], probes, unique=unique)
         # The version it came from is untouched, even though they may share chunks.
         assert list(parent) == parent_before
         parent.check_invariants(unique=unique)

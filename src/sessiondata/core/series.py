@@ -200,13 +200,26 @@ class Series(Sequence[T], Generic[T]):
         """The first ``n`` items as a series sharing this one's chunks (this series when ``n >= len``).
 
         A view to read (as a reader settling derived bars does), never to extend: its last chunk may be a
-        full chunk of this series. O(n / LOAD)."""
+        full chunk of this series. O(1) within the last chunk (the common case: a settle's bars before the
+        newest few), else O(n / LOAD) tuple slices in C.
+        """
         if n >= self.size:
             return self
         if n <= 0:
             return Series()
-        ci = bisect_right(self._starts, n - 1) - 1
-        return Series._make(self._chunks[: ci + 1], n - self._starts[ci])
+        starts = self._starts
+        if n > starts[-1]:
+            return self._version(n)
+        ci = bisect_right(starts, n - 1) - 1
+        new = _alloc(Series)
+        new._chunks = self._chunks[: ci + 1]
+        new._mins = self._mins[: ci + 1]
+        new._starts = starts[: ci + 1]
+        new._tail_len = n - starts[ci]
+        new.size = n
+        new._cache = None
+        new._view = None
+        return new
 
     # ------------------------------------------------------- writer and reader API (no copies)
 
