@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from itertools import islice
 from operator import attrgetter
 from types import MappingProxyType
@@ -39,7 +39,6 @@ from .windows import DerivedState, Window, advance_in_order, advance_newest
 
 __all__ = ["SymbolWriter", "append_newest", "apply_bars", "apply_items", "flushed"]
 
-_MINUTE = timedelta(minutes=1)
 # An enum member read through its class costs ~90 ns on Python 3.11 (an attribute lookup on the enum's
 # metaclass); the write path compares against this module constant instead.
 _STREAMED = Provenance.STREAMED
@@ -103,7 +102,6 @@ def _copied(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
 _NO_QUALITY = (None, 0, -1, None)
 
 
-_UTC = timezone.utc
 _ts_of = attrgetter("timestamp")
 _tz_of = attrgetter("tzinfo")
 _volume_of = attrgetter("volume")
