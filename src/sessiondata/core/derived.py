@@ -6,8 +6,9 @@ the bar in its session, a window step per interval, a new writer record), paid f
 not anything reads the result, and in a wide replay most symbols' derived bars and quality are never read
 between bars. So with the store's ``derivation="lazy"`` (the default) a streamed bar newer than every stored
 one is only appended, and a read of derived bars or of bar quality settles what is owed in one pass over the
-bars appended since (`run_quality` cuts them into session stretches and counts their minutes;
-`advance_in_order`, the batch path, runs the window machine). Each window is built once per settle: O(1)
+bars appended since (`count_minute` steps bar quality over a few of them, `cut_run` and `count_run` cut
+many into session stretches and count their minutes; `advance_in_order`, the batch path, runs the window
+machine). Each window is built once per settle: O(1)
 amortized per bar.
 
 A `Deferred` is shared by a lineage of snapshots: the derived states and quality state at ``base_len``
@@ -17,7 +18,7 @@ so older snapshots stay exact while the writer appends. Settling is a pure funct
 
 Who writes what. The writer alone, under the store's lock, builds a `Deferred` (``base``, ``base_quality``,
 ``base_len``, ``parent``, ``cursor``: fixed from then on). Readers write two slots, ``memos`` and
-``quality_memos``: caches of settled versions (see `Deferred.__init__`), which the writer never reads. So a
+``quality_memo``: caches of settled versions (see `Deferred.__init__`), which the writer never reads. So a
 read cannot change a write: the writer settles from the base itself (`derive`, `derive_quality`) before any
 write that is not an in-order append (a bar out of order, a correction) and at ``end_session`` (whose flush
 is owed too, as a child `Deferred` whose base is its parent's state, flushed).
@@ -216,7 +217,10 @@ class Deferred:
         flush adds no minute), for a reader. O(1), or the parent's settle."""
         if self.base is None:
             return (0, *self._parent()._quality_memo_at(series.head(self.base_len))[1:])
-        state = self.base_quality
+        return self._start(self.base_quality)
+
+    def _start(self, state: QualityState | None) -> _QualityMemo:
+        """The quality memo of no owed bar counted yet, at ``state``. O(1)."""
         if state is None:
             return (0, None, 0, -1, 0.0)
         return (0, state.day, state.minutes, state.newest, quality_of(state, self.clock))
@@ -229,8 +233,7 @@ class Deferred:
             state = self._parent().derive_quality(series.head(self.base_len))
         else:
             state = self.base_quality
-        start = (0, None, 0, -1, 0.0) if state is None else (0, state.day, state.minutes, state.newest, 0.0)
-        _, q_day, q_minutes, q_newest, _ = self._count(start, series, count)
+        _, q_day, q_minutes, q_newest, _ = self._count(self._start(state), series, count)
         if q_day is None:
             return None
         if state is not None and (q_day, q_minutes, q_newest) == state[:3]:

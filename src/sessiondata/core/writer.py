@@ -150,17 +150,14 @@ def append_newest(
         if not latest.timestamp < ts:
             return None
         storage = storage.grown(count, bar)
-        if type(total) is not int:  # fractional units: the exact sum, correctly rounded (`add_volume`)
-            total, v_exact = add_volume(volume, w.volume_exact, bar.volume)
-            w = w._replace(volume_exact=v_exact)
     else:
         counted = _counted(w, bar, storage, count, latest, locator, symbol)
         if counted is None:
             return None
         storage, w = counted
-        if type(total) is not int:
-            total, v_exact = add_volume(volume, w.volume_exact, bar.volume)
-            w = w._replace(volume_exact=v_exact)
+    if type(total) is not int:  # fractional units: the exact sum, correctly rounded (`add_volume`)
+        total, v_exact = add_volume(volume, w.volume_exact, bar.volume)
+        w = w._replace(volume_exact=v_exact)
     return _new_tuple(
         SymbolSessionData,
         (
