@@ -190,6 +190,26 @@ class Deferred:
 
     # ------------------------------------------------------------------ bar quality
 
+    def quality_after(self, storage: Series[Bar], count: int, newest: Bar | None) -> float:
+        """`quality` of the snapshot of ``count`` bars of ``storage`` whose newest bar is ``newest``, for a
+        reader polling quality as bars arrive: when the newest memo is that snapshot's, or the one before
+        it (one bar owed: ``newest``), the answer comes from the memo or one per-bar step (`_step`) without
+        building the snapshot's series version; else as `quality`.
+
+        O(1) in those two cases, else as `quality`. Thread-safety: as `quality`."""
+        memo = self.quality_memo
+        if memo is not None:
+            owed = count - self.base_len
+            logged = memo[0]
+            if logged == owed:
+                return memo[4]
+            if logged == owed - 1 and newest is not None:
+                stepped = self._step(memo, newest)
+                if stepped is not None:
+                    self._remember_quality(stepped)
+                    return stepped[4]
+        return self._quality_memo_at(storage.view(count))[4]
+
     def quality(self, series: Series[Bar]) -> float:
         """Bar quality of the snapshot whose 1-minute bars are ``series`` (a version of this lineage), for a
         reader: steps the newest quality memo on when it is at or before that version, and remembers the
@@ -207,10 +227,15 @@ class Deferred:
             memo = self._quality_base(series)
         if memo[0] != count:
             memo = self._count(memo, series, count)
-            newest = self.quality_memo
-            if newest is None or newest[0] < count:
-                self.quality_memo = memo
+            self._remember_quality(memo)
         return memo
+
+    def _remember_quality(self, memo: _QualityMemo) -> None:
+        """Keep ``memo`` for later readers unless the remembered one is as new (one reference store: see
+        `quality_memo`)."""
+        newest = self.quality_memo
+        if newest is None or newest[0] < memo[0]:
+            self.quality_memo = memo
 
     def _quality_base(self, series: Series[Bar]) -> _QualityMemo:
         """The quality memo at the base: ``base_quality``, or a flush child's parent's at the flush (a
@@ -246,25 +271,19 @@ class Deferred:
         clocks went back inside the session, go by the batch path's run logic (`cut_run`, `count_run`: one
         bisection per session stretch for naive stamps). O(bars), plus O(log n) per bar in a repeated wall
         minute."""
-        logged, q_day, q_minutes, q_newest, value = memo
-        # The owed bars from ``logged`` on run to the series' end (``count`` is its own): the newest ones,
+        # The owed bars from ``memo[0]`` on run to the series' end (``count`` is its own): the newest ones,
         # one slice in the common case.
-        bars = series.last_n(count - logged)
+        bars = series.last_n(count - memo[0])
         rest = 0  # the bars from here on go by the run logic
         if len(bars) <= _STEPPED:
-            place = self.cursor.place
             for rest, bar in enumerate(bars):  # noqa: B007 (``rest`` is where a break left off)
-                placed = place(bar.timestamp)
-                if placed is None:
-                    continue  # outside every session: no minute
-                counted = count_minute(q_day, q_minutes, q_newest, placed[0], placed[1])
-                if counted is None:
+                stepped = self._step(memo, bar)
+                if stepped is None:
                     break  # clocks went back inside the session
-                if counted[0] is not q_day or counted[1] != q_minutes:
-                    value = 100.0 * counted[1] / placed[3]
-                q_day, q_minutes, q_newest = counted
+                memo = stepped
             else:
-                return count, q_day, q_minutes, q_newest, value
+                return memo
+        _, q_day, q_minutes, q_newest, value = memo
         stamps = [b.timestamp for b in bars[rest:]]
         before = None if q_day is None else QualityState(q_day, q_minutes, q_newest, None)
         cut = cut_run(stamps, self.cursor)
@@ -272,6 +291,22 @@ class Deferred:
         if state is None or state is before:
             return count, q_day, q_minutes, q_newest, value
         return count, state.day, state.minutes, state.newest, quality_of(state, self.clock)
+
+    def _step(self, memo: _QualityMemo, bar: Bar) -> _QualityMemo | None:
+        """``memo`` moved on over one owed ``bar`` (the next after ``memo[0]``), as the eager hot lane counts
+        it (`count_minute`); None when its minute is earlier than the newest counted one of its day (clocks
+        went back inside the session: the run logic counts a repeated wall minute once). O(1)."""
+        logged, q_day, q_minutes, q_newest, value = memo
+        placed = self.cursor.place(bar.timestamp)
+        if placed is None:
+            return logged + 1, q_day, q_minutes, q_newest, value  # outside every session: no minute
+        counted = count_minute(q_day, q_minutes, q_newest, placed[0], placed[1])
+        if counted is None:
+            return None
+        day, minutes, newest = counted
+        if day is not q_day or minutes != q_minutes:
+            value = 100.0 * minutes / placed[3]
+        return logged + 1, day, minutes, newest, value
 
     # ------------------------------------------------------------------ shared
 

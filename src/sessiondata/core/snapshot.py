@@ -235,7 +235,7 @@ class SymbolSessionData(NamedTuple):
         pending = writer.derived_pending
         if pending is None:
             return writer.quality
-        return pending.quality(self.bars_1m)
+        return pending.quality_after(self.bars_storage, self.bar_count, self.latest_bar)
 
     @property
     def last_update(self) -> datetime | None:
