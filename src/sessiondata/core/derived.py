@@ -36,7 +36,7 @@ from sessiondata._models import Bar
 
 from .quality import QualityState, count_minute, count_run, cut_run, first_marker, quality_of
 from .series import Series
-from .windows import DerivedState, advance_in_order
+from .windows import DerivedState, advance_in_order, advance_newest, advance_passed
 
 __all__ = ["Deferred", "Memo", "check_deferred"]
 
@@ -182,11 +182,38 @@ class Deferred:
             return states
         lo = self.base_len + memo.logged
         run = series.last_n(count - memo.logged)  # the owed bars run to the series' end
+        if len(run) <= _STEPPED:
+            stepped = self._stepped(states, series, symbol, lo, run)
+            if stepped is not None:
+                return stepped
         stamps = [b.timestamp for b in run]
         before = series.head(lo)
         segments = cut_run(stamps, self.cursor)
         advanced = advance_in_order(states, symbol, stamps, segments, before, run, self.clock)
         return states if advanced is None else MappingProxyType(advanced)
+
+    def _stepped(
+        self, states: Mapping[int, DerivedState], series: Series[Bar], symbol: str, lo: int, run: list[Bar]
+    ) -> Mapping[int, DerivedState] | None:
+        """The states after the owed bars ``run`` (``series[lo:lo + len(run)]``), stepped bar by bar as the
+        eager hot lane steps them (`advance_newest`, `advance_passed` outside the session): for a few
+        bars, cheaper than the run logic's fixed cost. None on a session date whose clocks change (the
+        run logic then settles the bars: there a newer bar may sit at an earlier wall minute, which the
+        per-bar step never sees in the eager lane either). O(bars * intervals), plus O(k) per window
+        built."""
+        place = self.cursor.place
+        clock = self.clock
+        for end, bar in enumerate(run, lo + 1):
+            ts = bar.timestamp
+            placed = place(ts)
+            if placed is None:
+                states = advance_passed(states, symbol, ts, series.head(end), clock)
+                continue
+            day = placed[0]
+            if clock.clock_change(day) is not None:
+                return None
+            states = advance_newest(states, bar, series.head(end), day, placed[1], placed[2], clock)[0]
+        return states
 
     # ------------------------------------------------------------------ bar quality
 

@@ -58,6 +58,7 @@ __all__ = [
     "Window",
     "advance_in_order",
     "advance_newest",
+    "advance_passed",
     "aggregate",
     "window_of",
     "window_step",
@@ -514,6 +515,28 @@ def advance_newest(
         if f.last < hi:  # noqa: PLR1730
             hi = f.last
     return (derived if own is None else MappingProxyType(own)), lo, hi
+
+
+def advance_passed(
+    derived: Mapping[int, DerivedState],
+    symbol: str,
+    ts: datetime,
+    bars_1m: Series[Bar],
+    clock: SessionClock | None = None,
+) -> Mapping[int, DerivedState]:
+    """The derived states after a bar outside every trading minute, stamped ``ts``, was appended to
+    ``bars_1m`` (newer than every other): `DerivedState.passed` on each interval (a forming window whose end
+    it passed completes, and after the session ended a print in a break re-derives the window holding it);
+    ``derived`` itself when no state changes, else a new read-only mapping. `advance_newest`'s counterpart
+    outside the session. O(intervals), or O(k) per window built. Writers only (pure)."""
+    own: dict[int, DerivedState] | None = None
+    for k, state in derived.items():
+        passed = state.passed(symbol, ts, bars_1m, clock)
+        if passed is not state:
+            if own is None:
+                own = derived.copy() if type(derived) is MappingProxyType else dict(derived)
+            own[k] = passed
+    return derived if own is None else MappingProxyType(own)
 
 
 def _with_window(bars: Series[Bar], symbol: str, window: Window, bars_1m: Series[Bar]) -> Series[Bar]:

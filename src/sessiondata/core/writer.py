@@ -35,7 +35,7 @@ from .quality import (
 from .series import Series
 from .snapshot import SymbolSessionData, WriterState
 from .volume import add_volume, add_volumes
-from .windows import DerivedState, Window, advance_in_order, advance_newest
+from .windows import DerivedState, Window, advance_in_order, advance_newest, advance_passed
 
 __all__ = ["SymbolWriter", "append_newest", "apply_bars", "apply_items", "flushed"]
 
@@ -226,7 +226,7 @@ def _counted(
         if not latest.timestamp < ts:
             return None
         storage = storage.grown(count, bar)
-        derived = _passed_states(derived, symbol, ts, storage.view(count + 1), locator.clock)
+        derived = advance_passed(derived, symbol, ts, storage.view(count + 1), locator.clock)
     return storage, _new_tuple(
         WriterState,
         (derived, overrides, tz_aware, skip, pending, q_day, q_minutes, q_newest, q_marker, v_exact, quality),
@@ -247,26 +247,6 @@ def _newest_states(
     skip span. O(intervals), or O(k) per window completed."""
     derived, lo, hi = advance_newest(derived, bar, appended, day, offset, session_len, clock)
     return derived, ((derived, lo, hi, day) if lo < hi else None)
-
-
-def _passed_states(
-    derived: Mapping[int, DerivedState],
-    symbol: str,
-    ts: datetime,
-    appended: Series[Bar],
-    clock: SessionClock,
-) -> Mapping[int, DerivedState]:
-    """The derived states after a bar outside every trading minute, stamped ``ts``, was appended (see
-    `DerivedState.passed`): a forming window whose end it passed completes, and after the session ended a
-    print in a break re-derives the window holding it. O(intervals), or O(k) per window built."""
-    own_derived = None
-    for k, state in derived.items():
-        passed = state.passed(symbol, ts, appended, clock)
-        if passed is not state:
-            if own_derived is None:
-                own_derived = _copied(derived)
-            own_derived[k] = passed
-    return derived if own_derived is None else MappingProxyType(own_derived)
 
 
 def _in_order_prefix(
