@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from fakes import HungRepository
 from sessiondata import (
     Bar,
     DataManager,
@@ -41,19 +42,6 @@ def bars(symbol: str, n: int, *, start: datetime = T0, skip: tuple[int, ...] = (
         for i in range(n)
         if i not in skip
     ]
-
-
-class HungRepository:
-    """A repository whose range reads hang until released (a dead network share): it records each call."""
-
-    def __init__(self) -> None:
-        self.called = threading.Event()
-        self.release = threading.Event()
-
-    def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
-        self.called.set()
-        self.release.wait(DEADLINE)
-        return []
 
 
 def new_threads(before: set[threading.Thread]) -> set[threading.Thread]:
@@ -118,7 +106,7 @@ def test_system_manager_stop_keeps_its_bound_while_start_waits_for_a_hung_reposi
     store = SessionData()
     store.start_new_session(DAY)
     store.add_bars_batch("A", bars("A", 10, skip=(3,)))
-    repo = HungRepository()
+    repo = HungRepository(DEADLINE)
     manager = SystemManager(store, mode="live", repository=repo, upkeep_period=0.05)
     starter = threading.Thread(target=manager.start, name="starter")
     starter.start()
@@ -139,7 +127,7 @@ def test_system_manager_stop_keeps_its_bound_while_start_waits_for_a_hung_reposi
 
 
 def test_system_manager_stop_bounds_a_backtest_stuck_in_a_source_and_a_repository() -> None:
-    repo = HungRepository()
+    repo = HungRepository(DEADLINE)
     manager = SystemManager(SessionData(), repository=repo)
     manager.start()
 

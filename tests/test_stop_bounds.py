@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from fakes import HungRepository
 from sessiondata import (
     BacktestStreamCoordinator,
     Bar,
@@ -116,19 +117,6 @@ def test_upkeep_stop_keeps_its_bound_while_sifting_a_huge_answer() -> None:
     assert store.get_bar_count("AAA") == 2
 
 
-class BlockingRepository:
-    """A repository whose first answer waits (bounded) until the test releases it: a pass stuck in a fetch."""
-
-    def __init__(self) -> None:
-        self.called = threading.Event()
-        self.release = threading.Event()
-
-    def get_bars(self, symbol: str, start: datetime, end: datetime, interval: int = 1) -> list[Bar]:
-        self.called.set()
-        self.release.wait(DEADLINE)
-        return []
-
-
 @pytest.mark.parametrize("mode", ["backtest", "live"])
 def test_upkeep_stopped_during_its_first_pass_starts_nothing_after(mode: str) -> None:
     # `start` runs the first pass in its caller; a `stop` from another thread meanwhile must win: no thread
@@ -138,7 +126,7 @@ def test_upkeep_stopped_during_its_first_pass_starts_nothing_after(mode: str) ->
     store.add_bar("AAA", Bar("AAA", datetime(2024, 3, 4, 9, 30), 1.0, 1.0, 1.0, 1.0, 1))
     store.add_bar("AAA", Bar("AAA", datetime(2024, 3, 4, 9, 45), 1.0, 1.0, 1.0, 1.0, 1))
     clock = TimeProvider(mode, start=datetime(2024, 3, 4, 10, 0)) if mode == "backtest" else None
-    repo = BlockingRepository()
+    repo = HungRepository(DEADLINE)
     up = DataUpkeepThread(store, repo, time_provider=clock, fetch_timeout=DEADLINE)
     starter = threading.Thread(target=up.start, daemon=True)
     starter.start()
