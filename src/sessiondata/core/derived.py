@@ -6,10 +6,11 @@ the bar in its session, a window step per interval, a new writer record), paid f
 not anything reads the result, and in a wide replay most symbols' derived bars and quality are never read
 between bars. So with the store's ``derivation="lazy"`` (the default) a streamed bar newer than every stored
 one is only appended, and a read of derived bars or of bar quality settles what is owed in one pass over the
-bars appended since (`count_minute` steps bar quality over a few of them, `cut_run` and `count_run` cut
-many into session stretches and count their minutes; `advance_in_order`, the batch path, runs the window
-machine). Each window is built once per settle: O(1)
-amortized per bar.
+bars appended since. A few owed bars (a reader polling as bars arrive) are stepped one by one with the
+eager lane's own per-bar steps (`count_minute` for bar quality; `advance_newest`, or `advance_passed`
+outside the session, for the windows); many are cut into session stretches (`cut_run`), their minutes
+counted (`count_run`) and the window machine run over them at once (`advance_in_order`, the batch path).
+Each window is built once per settle: O(1) amortized per bar.
 
 A `Deferred` is shared by a lineage of snapshots: the derived states and quality state at ``base_len``
 1-minute bars; each snapshot owes the bars between that and its own count (the series itself is the log),
