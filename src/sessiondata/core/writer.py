@@ -15,7 +15,7 @@ from datetime import date, datetime
 from itertools import islice
 from operator import attrgetter
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 
 from sessiondata._calendar import SessionClock, SessionCursor
 from sessiondata._models import Bar, InvalidDataError, Provenance, Quote, Tick
@@ -35,15 +35,13 @@ from .quality import (
 from .series import Series
 from .snapshot import SymbolSessionData, WriterState
 from .volume import add_volume, add_volumes
-from .windows import DerivedState, Window, advance_in_order, advance_newest, advance_passed
+from .windows import DerivedState, Window, advance_in_order, advance_newest, advance_passed, own_copy
 
 __all__ = ["SymbolWriter", "append_newest", "apply_bars", "apply_items", "flushed"]
 
 # An enum member read through its class costs ~90 ns on Python 3.11 (an attribute lookup on the enum's
 # metaclass); the write path compares against this module constant instead.
 _STREAMED = Provenance.STREAMED
-_K = TypeVar("_K")
-_V = TypeVar("_V")
 # ``SymbolSessionData.derived_skip``: ``(derived, lo, hi, day)``.
 _Skip = tuple[Mapping[int, DerivedState], int, int, date]
 
@@ -88,14 +86,6 @@ def _mixed_timezones(kind: str, symbol: str, ts: datetime, stored_aware: bool) -
         f"{kind}.timestamp={ts.isoformat()} is {'aware' if aware else 'naive'} but {symbol}'s stored "
         f"timestamps are {'aware' if stored_aware else 'naive'}: one symbol's series never mixes the two"
     )
-
-
-def _copied(mapping: Mapping[_K, _V]) -> dict[_K, _V]:
-    """A dict copy of a snapshot's read-only mapping. ``dict(proxy)`` goes through the generic mapping
-    protocol (~6x slower than copying the dict behind a `MappingProxyType`). O(len)."""
-    if type(mapping) is MappingProxyType:
-        return mapping.copy()
-    return dict(mapping)
 
 
 # `WriterState`'s quality fields before the first located bar.
@@ -354,7 +344,7 @@ class SymbolWriter:
     def _own(self) -> dict[int, DerivedState]:
         own = self.own_derived
         if own is None:
-            own = self.own_derived = _copied(self.derived)
+            own = self.own_derived = own_copy(self.derived)
             self.derived = own
         return own
 
